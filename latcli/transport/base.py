@@ -1,0 +1,59 @@
+"""One small protocol every load engine implements, and its value types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from latcli.errors import ErrorKind
+
+DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: replies past this are cut off as ``too_large``
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """What to send. ``timeout`` bounds the whole attempt, ``connect_timeout`` the TCP+TLS setup."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes | None = None
+    timeout: float = 5.0
+    connect_timeout: float = 1.0
+    max_body: int = DEFAULT_MAX_BODY
+    follow_redirects: bool = False
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Phase timings in milliseconds. A phase that did not happen (reused connection, plain http) is None."""
+
+    connect: float | None = None
+    tls: float | None = None
+    ttfb: float | None = None
+    total: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came back. ``error`` is None when an HTTP response (any status) was read whole."""
+
+    status: int | None
+    body: bytes
+    timings: Timings
+    error: ErrorKind | None = None
+    message: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Transport(Protocol):
+    """Sends requests. ``key`` names the bulkhead (one small client per agent)."""
+
+    async def send(self, key: str, spec: RequestSpec) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
