@@ -44,6 +44,15 @@ class RoutingConfig:
 
 
 @dataclass(frozen=True)
+class DemoConfig:
+    """How ``latcli demo`` simulates this agent (ignored by every other command)."""
+
+    latency: str = "fixed 5ms"  # parsed by latcli.demo.distribution.parse_distribution
+    errors: float = 0.0  # fraction of requests that fail
+    a2a_version: Literal["0.3", "1.0"] = "1.0"  # only for protocol a2a
+
+
+@dataclass(frozen=True)
 class Agent:
     id: str
     type: str
@@ -56,6 +65,7 @@ class Agent:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     ewma: EwmaConfig = field(default_factory=EwmaConfig)
+    demo: DemoConfig | None = None
     adhoc: bool = False  # made from a URL on the command line
 
     def shown_headers(self) -> dict[str, str]:

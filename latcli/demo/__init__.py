@@ -1,0 +1,1 @@
+"""Demo agents and the fleet launcher behind ``latcli demo``."""
