@@ -1,0 +1,3 @@
+from latcli.cli.app import run
+
+run()

@@ -1,0 +1,1 @@
+"""One thin Typer module per command. Heavy modules are imported inside the commands."""

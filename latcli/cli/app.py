@@ -1,0 +1,76 @@
+"""The ``latcli`` entry point and its one error boundary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from latcli import __version__
+from latcli.cli.demo import demo_app
+from latcli.cli.probe import probe
+from latcli.cli.schema import schema
+
+app = typer.Typer(
+    name="latcli",
+    help="Probe, watch, benchmark and route fleets of HTTP and A2A agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"latcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Probe, watch, benchmark and route fleets of HTTP and A2A agents.
+
+    Exit codes: 0 ok · 1 unhealthy / SLA breached / send failed · 2 usage or inventory error ·
+    3 bench run invalid · 130 interrupted.
+    """
+
+
+app.command()(probe)
+app.command()(schema)
+app.add_typer(demo_app, name="demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors become one line on stderr with their exit code."""
+    import click
+
+    from latcli.errors import ExitCode, LatcliError
+
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except LatcliError as exc:
+        print(f"latcli: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print("latcli: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return int(result) if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
