@@ -1,0 +1,363 @@
+"""One demo agent: a small Starlette app speaking the seed's http protocol or A2A 0.3 / 1.0.
+
+Latency and errors are simulated from a :class:`Distribution` and an error
+fraction, both switchable at run time through ``POST /admin/fault``.
+Run one with ``python -m latcli.demo.agent --id weather-1 --port 8001``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from latcli.demo.distribution import Distribution, parse_distribution
+from latcli.units import parse_percent
+
+A2aVersion = Literal["0.3", "1.0"]
+DemoProtocol = Literal["http", "a2a"]
+Handler = Callable[[Request], Awaitable[Response]]
+
+# JSON-RPC 2.0 codes, plus A2A 1.0's VersionNotSupportedError (-32009).
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+VERSION_NOT_SUPPORTED = -32009
+
+HEALTH_LATENCY_FACTOR = 0.1  # health checks are cheap: a tenth of the message latency
+CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
+
+_ANSWERS = (
+    "noted: {text}",
+    "on it — {text}",
+    "here is what I know about {text!r}",
+    "done: {text}",
+    "let me check {text!r}… all good",
+)
+
+
+@dataclass
+class FaultState:
+    """The agent's mutable behaviour; one instance per app, changed by ``/admin/fault``."""
+
+    latency: Distribution
+    errors: float
+    down: bool = False
+
+    def as_json(self, agent_id: str) -> dict[str, Any]:
+        return {
+            "agent": agent_id,
+            "latency": str(self.latency),
+            "errors": self.errors,
+            "down": self.down,
+        }
+
+
+def answer(agent_id: str, text: str) -> str:
+    """The deterministic reply to ``text``: same agent and text, same reply."""
+    template = _ANSWERS[zlib.crc32(text.encode()) % len(_ANSWERS)]
+    return f"{agent_id}: " + template.format(text=text)
+
+
+class _Agent:
+    """Request handlers sharing one fault state and one random source."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        protocol: DemoProtocol,
+        a2a_version: A2aVersion,
+        state: FaultState,
+        rng: random.Random,
+    ) -> None:
+        self.id = agent_id
+        self.protocol = protocol
+        self.a2a_version = a2a_version
+        self.state = state
+        self.rng = rng
+
+    async def delay(self, factor: float = 1.0) -> None:
+        await asyncio.sleep(self.state.latency.sample(self.rng) * factor)
+
+    def should_fail(self) -> bool:
+        return self.rng.random() < self.state.errors
+
+    # -- the seed's http protocol -------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        await self.delay(HEALTH_LATENCY_FACTOR)
+        return JSONResponse({"status": "ok", "agent": self.id})
+
+    async def http_send(self, request: Request) -> Response:
+        text = await _message_text(request)
+        if text is None:
+            return JSONResponse({"error": 'expected JSON {"message": TEXT}'}, status_code=400)
+        await self.delay()
+        if self.should_fail():
+            return JSONResponse({"error": "injected"}, status_code=500)
+        return JSONResponse({"agent": self.id, "reply": answer(self.id, text)})
+
+    # -- A2A ----------------------------------------------------------------------
+
+    async def card(self, request: Request) -> Response:
+        await self.delay(HEALTH_LATENCY_FACTOR)
+        base_url = str(request.base_url).rstrip("/")
+        if self.a2a_version == "1.0":
+            return JSONResponse(card_v1(self.id, base_url))
+        return JSONResponse(card_v03(self.id, base_url))
+
+    async def jsonrpc(self, request: Request) -> Response:
+        """JSON-RPC over HTTP: every outcome, errors included, is HTTP 200 (A2A's way)."""
+        try:
+            call = json.loads(await request.body())
+        except ValueError:
+            return _rpc_error(None, PARSE_ERROR, "Invalid JSON payload")
+        if not isinstance(call, dict) or not isinstance(call.get("method"), str):
+            return _rpc_error(None, INVALID_REQUEST, "Request payload validation error")
+        rpc_id = call.get("id")
+        expected = "SendMessage" if self.a2a_version == "1.0" else "message/send"
+        if call["method"] != expected:
+            return _rpc_error(rpc_id, METHOD_NOT_FOUND, f"Method not found: {call['method']}")
+        if self.a2a_version == "1.0" and not _is_v1(request.headers.get("A2A-Version")):
+            got = request.headers.get("A2A-Version") or "0.3 (no A2A-Version header)"
+            return _rpc_error(rpc_id, VERSION_NOT_SUPPORTED, f"A2A version {got} not supported")
+        text = _a2a_text(call.get("params"), self.a2a_version)
+        if text is None:
+            return _rpc_error(rpc_id, INVALID_PARAMS, "params.message needs a text part")
+        await self.delay()
+        if self.should_fail():
+            return _rpc_error(rpc_id, INTERNAL_ERROR, "injected")
+        return _rpc_result(rpc_id, _a2a_reply(answer(self.id, text), self.a2a_version))
+
+    # -- faults -------------------------------------------------------------------
+
+    async def get_fault(self, request: Request) -> Response:
+        return JSONResponse(self.state.as_json(self.id))
+
+    async def set_fault(self, request: Request) -> Response:
+        try:
+            change = json.loads(await request.body())
+            if not isinstance(change, dict):
+                raise ValueError("expected a JSON object")
+            apply_fault(self.state, change)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.state.as_json(self.id))
+
+    def guarded(self, handler: Handler) -> Handler:
+        """``handler``, except that a downed agent answers 503 at once."""
+
+        async def guarded_handler(request: Request) -> Response:
+            if self.state.down:
+                return JSONResponse({"error": "down"}, status_code=503)
+            return await handler(request)
+
+        return guarded_handler
+
+
+def apply_fault(state: FaultState, change: dict[str, Any]) -> None:
+    """Apply ``{"latency", "errors", "down"}``; a missing or null key is left unchanged.
+
+    Validates everything before changing anything. Raises ValueError.
+    """
+    unknown = set(change) - {"latency", "errors", "down"}
+    if unknown:
+        raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+    latency, errors, down = change.get("latency"), change.get("errors"), change.get("down")
+    if latency is not None and not isinstance(latency, str):
+        raise ValueError(f"latency must be text like '300ms': {latency!r}")
+    if errors is not None and (
+        isinstance(errors, bool) or not isinstance(errors, str | int | float)
+    ):
+        raise ValueError(f"errors must be a fraction or text like '20%': {errors!r}")
+    if down is not None and not isinstance(down, bool):
+        raise ValueError(f"down must be true or false: {down!r}")
+    new_latency = state.latency if latency is None else parse_distribution(latency)
+    new_errors = state.errors if errors is None else parse_percent(errors)
+    state.latency, state.errors = new_latency, new_errors
+    if down is not None:
+        state.down = down
+
+
+def card_v1(agent_id: str, base_url: str) -> dict[str, Any]:
+    """An A2A 1.0 AgentCard (proto JSON names, as a2a-sdk 1.x serves them)."""
+    return {
+        "name": agent_id,
+        "description": f"latcli demo agent {agent_id} (A2A 1.0)",
+        "supportedInterfaces": [
+            {"url": base_url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+        ],
+        "version": "1.0.0",
+        "capabilities": {"streaming": False, "pushNotifications": False},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [_skill(agent_id)],
+    }
+
+
+def card_v03(agent_id: str, base_url: str) -> dict[str, Any]:
+    """An A2A 0.3 AgentCard."""
+    return {
+        "protocolVersion": "0.3.0",
+        "name": agent_id,
+        "description": f"latcli demo agent {agent_id} (A2A 0.3)",
+        "url": base_url,
+        "preferredTransport": "JSONRPC",
+        "version": "1.0.0",
+        "capabilities": {"streaming": False, "pushNotifications": False},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [_skill(agent_id)],
+    }
+
+
+def _skill(agent_id: str) -> dict[str, Any]:
+    return {
+        "id": "answer",
+        "name": "Answer",
+        "description": "Answers any text message after a simulated delay.",
+        "tags": ["demo"],
+        "examples": ["what's up?"],
+    }
+
+
+def _is_v1(header: str | None) -> bool:
+    """``1.0`` or ``1.0.x``: the patch part is ignored, as a2a-sdk does."""
+    return header is not None and header.strip().split(".")[:2] == ["1", "0"]
+
+
+async def _message_text(request: Request) -> str | None:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    text = body.get("message") if isinstance(body, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _a2a_text(params: object, version: A2aVersion) -> str | None:
+    """The text of ``params.message``'s text parts, or None when there is none."""
+    message = params.get("message") if isinstance(params, dict) else None
+    parts = message.get("parts") if isinstance(message, dict) else None
+    if not isinstance(parts, list):
+        return None
+    texts = [
+        p["text"]
+        for p in parts
+        if isinstance(p, dict)
+        and isinstance(p.get("text"), str)
+        and (version == "1.0" or p.get("kind") == "text")
+    ]
+    return " ".join(texts) if texts else None
+
+
+def _a2a_reply(text: str, version: A2aVersion) -> dict[str, Any]:
+    """A Message result: 1.0 wraps it in the ``message`` member of SendMessageResponse."""
+    message_id = str(uuid.uuid4())
+    if version == "1.0":
+        return {
+            "message": {"role": "ROLE_AGENT", "messageId": message_id, "parts": [{"text": text}]}
+        }
+    return {
+        "kind": "message",
+        "role": "agent",
+        "messageId": message_id,
+        "parts": [{"kind": "text", "text": text}],
+    }
+
+
+def _rpc_result(rpc_id: object, result: dict[str, Any]) -> Response:
+    return JSONResponse({"jsonrpc": "2.0", "id": rpc_id, "result": result})
+
+
+def _rpc_error(rpc_id: object, code: int, message: str) -> Response:
+    error = {"code": code, "message": message}
+    return JSONResponse({"jsonrpc": "2.0", "id": rpc_id, "error": error})
+
+
+def make_app(
+    agent_id: str,
+    protocol: DemoProtocol,
+    a2a_version: A2aVersion,
+    latency: Distribution,
+    errors: float,
+    seed: int | None,
+) -> Starlette:
+    """The demo agent's ASGI app. ``seed`` makes latency and error draws repeatable."""
+    agent = _Agent(
+        agent_id, protocol, a2a_version, FaultState(latency, errors), random.Random(seed)
+    )
+    g = agent.guarded
+    if protocol == "http":
+        routes = [
+            Route("/health", g(agent.health), methods=["GET"]),
+            Route("/message/send", g(agent.http_send), methods=["POST"]),
+        ]
+    else:
+        routes = [Route(path, g(agent.card), methods=["GET"]) for path in CARD_PATHS]
+        routes.append(Route("/", g(agent.jsonrpc), methods=["POST"]))
+    routes += [
+        Route("/admin/fault", agent.get_fault, methods=["GET"]),
+        Route("/admin/fault", agent.set_fault, methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Stop this agent (SIGTERM to itself) once ``parent_pid`` is no longer its parent.
+
+    The fleet's last line of defence: even a SIGKILLed launcher leaves no agent behind.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m latcli.demo.agent", description=__doc__)
+    p.add_argument("--id", required=True, help="agent id, used in replies and the card")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--protocol", choices=["http", "a2a"], default="http")
+    p.add_argument("--a2a-version", choices=["0.3", "1.0"], default="1.0")
+    p.add_argument("--latency", type=parse_distribution, default=parse_distribution("5ms"))
+    p.add_argument("--errors", type=parse_percent, default=0.0, help="e.g. 0.02 or 2%%")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve one agent until SIGTERM/SIGINT. Logs only warnings; nothing per request."""
+    import uvicorn  # only the process that serves needs it
+
+    args = _parse_args(argv)
+    app = make_app(args.id, args.protocol, args.a2a_version, args.latency, args.errors, args.seed)
+    if args.parent_pid is not None:
+        _exit_with_parent(args.parent_pid)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
