@@ -334,6 +334,14 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def _fraction(text: str) -> float:
+    """``0.02`` or ``2%`` -> 0.02 (argparse type). Raises ValueError."""
+    try:
+        return parse_percent(float(text))
+    except ValueError:
+        return parse_percent(text)
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m latcli.demo.agent", description=__doc__)
     p.add_argument("--id", required=True, help="agent id, used in replies and the card")
@@ -342,7 +350,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--protocol", choices=["http", "a2a"], default="http")
     p.add_argument("--a2a-version", choices=["0.3", "1.0"], default="1.0")
     p.add_argument("--latency", type=parse_distribution, default=parse_distribution("5ms"))
-    p.add_argument("--errors", type=parse_percent, default=0.0, help="e.g. 0.02 or 2%%")
+    p.add_argument("--errors", type=_fraction, default=0.0, help="e.g. 0.02 or 2%%")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
     return p.parse_args(argv)

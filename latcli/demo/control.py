@@ -72,6 +72,16 @@ def _reason(exc: httpx.HTTPError, timeout: float) -> str:
     """A short human reason for a failed admin call."""
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer within {timeout:g}s"
-    if isinstance(exc, httpx.ConnectError) and "refused" in str(exc).lower():
+    if isinstance(exc, httpx.ConnectError) and _caused_by(exc, ConnectionRefusedError):
         return "connection refused"
     return str(exc) or type(exc).__name__
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """True when ``kind`` is in the exception's cause/context chain (anyio wraps OSErrors)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

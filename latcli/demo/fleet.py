@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import IO
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ import httpx
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, DemoConfig
 
+DEMO_INVENTORY = Path(__file__).with_name("agents.yaml")  # the demo fleet, shipped in the wheel
 STARTUP_TIMEOUT = 10.0  # seconds for every agent to answer its health check
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 _POLL = 0.05  # seconds between health polls while starting
@@ -76,7 +78,7 @@ class _Child:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stderr_tail(self, lines: int = 5) -> str:
+    def stderr_tail(self, lines: int = 2) -> str:
         """The last lines the agent wrote, for error messages."""
         if self.log is None:
             return ""
