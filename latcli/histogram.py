@@ -143,7 +143,7 @@ class LatencyHistogram:
     def merge(self, other: LatencyHistogram) -> None:
         """Add ``other``'s values into this histogram; empties on either side are safe."""
         if not other.count:
-            return  # hdrh's add would reset min to 0
+            return  # nothing to add; min/max never come from hdrh's, which add zeroes
         self._hdr.add(other._hdr)
         if self._sum_us is None or other._sum_us is None:
             self._sum_us = None  # estimated later over the merged buckets, once
