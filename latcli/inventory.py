@@ -1,16 +1,44 @@
 """agents.yaml -> frozen dataclasses (DESIGN §1).
 
-Loader errors carry ``FILE:LINE key.path: problem``; see :class:`InventoryError`.
+Loading is one parse and three checks: PyYAML composes the node tree (every
+node knows its line), msgspec Structs check the shape, then semantic checks
+(units, URLs, ids, enumerations) build the frozen dataclasses. Every problem is
+collected and raised once as :class:`InventoryError`, one
+``FILE:LINE key.path: message`` line per problem. Header values are secrets:
+no message ever contains one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import SplitResult, urlsplit
+
+import msgspec
+import yaml
+from msgspec import UNSET, Meta, UnsetType
+
+from latcli.demo.distribution import parse_distribution
+from latcli.errors import LatcliError
+from latcli.units import parse_duration, parse_percent
 
 Protocol = Literal["http", "a2a"]
+PROTOCOLS: tuple[str, ...] = ("http", "a2a")
+STRATEGIES: tuple[str, ...] = ("p2c", "fastest", "round_robin", "least_loaded", "weighted")
+SLA_NAMES: tuple[str, ...] = (
+    "health",
+    "discovery",
+    "message",
+    "coordination",
+    "availability",
+    "error_rate",
+)
+ENV_VAR = "LATCLI_INVENTORY"
+DEMO_INVENTORY = Path(__file__).parent / "demo" / "agents.yaml"
 
 
 @dataclass(frozen=True)
@@ -75,7 +103,777 @@ class Agent:
 
 @dataclass(frozen=True)
 class Inventory:
+    """A loaded inventory.
+
+    ``defaults`` is the file's ``defaults`` section applied to an :class:`Agent`
+    whose id, type and url are empty: the template :func:`adhoc_agent` copies
+    settings from. None means "no inventory file" (plain Agent defaults apply).
+    """
+
     path: Path | None
     agents: tuple[Agent, ...]
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     sla: Mapping[str, str] = field(default_factory=dict)  # name -> expression text
+    defaults: Agent | None = None
+
+
+# --- problems -----------------------------------------------------------------
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an inventory file; ``str()`` is the line the user sees."""
+
+    file: str
+    line: int | None  # 1-based; None when the problem has no place in the file
+    path: str  # ``agents[2].url``; empty for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InventoryError(LatcliError):
+    """A bad inventory: ``str()`` has one line per problem; exit code 2."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems: tuple[Problem, ...] = tuple(problems)
+
+
+def format_path(path: KeyPath) -> str:
+    """``("agents", 2, "url")`` -> ``agents[2].url``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+class _Report:
+    """Problems found so far in one file, each located through the key-path -> line map."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[KeyPath, int] = {}
+        self.problems: list[Problem] = []
+
+    def line(self, path: KeyPath) -> int | None:
+        """The line of ``path``, else of its nearest ancestor that has one."""
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return None
+
+    def add(self, path: KeyPath, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line(path), format_path(path), message))
+
+    def add_at(self, line: int | None, message: str) -> None:
+        self.problems.append(Problem(self.file, line, "", message))
+
+    def raise_if_any(self) -> None:
+        # Sorted by line so the output reads top to bottom like the file.
+        if self.problems:
+            raise InventoryError(sorted(self.problems, key=lambda p: p.line or 0))
+
+
+# --- the file's shape (msgspec Structs; also the JSON Schema) ------------------
+
+Duration = Annotated[
+    float | str,
+    Meta(description="A duration: 250ms, 5s, 1m, or a number of seconds."),
+]
+Percent = Annotated[
+    float | str,
+    Meta(description="A percentage: 50%, or a fraction between 0 and 1."),
+]
+AtLeastOne = Annotated[int, Meta(ge=1)]
+Name = Annotated[str, Meta(description="Letters, digits, '.', '_' and '-'.")]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    pass
+
+
+class HealthSection(_Section):
+    """Health check: GET {url}{path} (a2a agents: the agent-card GET)."""
+
+    path: str | UnsetType = UNSET
+    interval: Duration | UnsetType = UNSET
+    timeout: Duration | UnsetType = UNSET
+
+
+class BreakerSection(_Section):
+    """Circuit breaker per agent (DESIGN §4)."""
+
+    failures: AtLeastOne | UnsetType = UNSET
+    failure_rate: Percent | UnsetType = UNSET
+    window: Duration | UnsetType = UNSET
+    min_calls: AtLeastOne | UnsetType = UNSET
+    open_for: Duration | UnsetType = UNSET
+    open_max: Duration | UnsetType = UNSET
+    half_open_probes: AtLeastOne | UnsetType = UNSET
+
+
+class EwmaSection(_Section):
+    """Peak EWMA latency with time decay tau."""
+
+    decay: Duration | UnsetType = UNSET
+
+
+class DemoSection(_Section):
+    """How `latcli demo` simulates this agent."""
+
+    latency: (
+        Annotated[str, Meta(description="fixed 20ms | normal 20ms 5ms | lognormal 20ms 0.6")]
+        | UnsetType
+    ) = UNSET
+    errors: Percent | UnsetType = UNSET
+    a2a_version: (
+        Annotated[str | float, Meta(description='A2A spec version: "0.3" or "1.0".')] | UnsetType
+    ) = UNSET
+
+
+class DefaultsSection(_Section):
+    """Settings every agent takes unless it sets them itself."""
+
+    protocol: Annotated[str, Meta(extra_json_schema={"enum": list(PROTOCOLS)})] | UnsetType = UNSET
+    weight: Annotated[float, Meta(ge=0)] | UnsetType = UNSET
+    timeout: Duration | UnsetType = UNSET
+    connect_timeout: Duration | UnsetType = UNSET
+    health: HealthSection | UnsetType = UNSET
+    headers: (
+        Annotated[
+            dict[str, str], Meta(description="Sent with every request; values support ${VAR}.")
+        ]
+        | UnsetType
+    ) = UNSET
+    breaker: BreakerSection | UnsetType = UNSET
+    ewma: EwmaSection | UnsetType = UNSET
+
+
+class AgentEntry(DefaultsSection, kw_only=True):
+    """One agent replica."""
+
+    id: Name
+    type: Name
+    url: Annotated[str, Meta(description="http(s)://host[:port][/path]")]
+    demo: DemoSection | UnsetType = UNSET
+
+
+class RoutingSection(_Section):
+    """How `send` and `bench TYPE` pick a replica."""
+
+    strategy: Annotated[str, Meta(extra_json_schema={"enum": list(STRATEGIES)})] | UnsetType = UNSET
+    retries: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    retry_budget: Percent | UnsetType = UNSET
+
+
+class SlaSection(_Section):
+    """SLA targets as expressions, e.g. `p99 < 100ms`, `>= 99.9%`."""
+
+    health: str | UnsetType = UNSET
+    discovery: str | UnsetType = UNSET
+    message: str | UnsetType = UNSET
+    coordination: str | UnsetType = UNSET
+    availability: str | UnsetType = UNSET
+    error_rate: str | UnsetType = UNSET
+
+
+class InventoryFile(_Section):
+    """latcli inventory (agents.yaml)."""
+
+    version: Annotated[int, Meta(description="Format version; must be 1.")]
+    agents: Annotated[list[AgentEntry], Meta(min_length=1)]
+    defaults: DefaultsSection | UnsetType = UNSET
+    routing: RoutingSection | UnsetType = UNSET
+    sla: SlaSection | UnsetType = UNSET
+
+
+def inventory_json_schema() -> dict[str, object]:
+    """The JSON Schema (draft 2020-12) of agents.yaml, for ``latcli schema``."""
+    schema: dict[str, object] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "latcli inventory (agents.yaml)",
+        "description": "Agents latcli probes, watches, benchmarks and routes to. "
+        "Every string value supports ${VAR} and ${VAR:-default}.",
+    }
+    schema.update(msgspec.json.schema(InventoryFile))
+    return schema
+
+
+# --- finding and reading the file ---------------------------------------------
+
+
+def find_inventory(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    """The inventory to load: ``path``, else ``$LATCLI_INVENTORY``, else ``./agents.yaml``,
+    else the embedded demo fleet; None when none of these exists.
+
+    An explicitly named file (argument or environment) that is missing raises InventoryError.
+    """
+    named = path if path is not None else env.get(ENV_VAR) or None
+    if named is not None:
+        return _existing(Path(named))
+    local = Path("agents.yaml")
+    if local.is_file():
+        return local
+    return DEMO_INVENTORY if DEMO_INVENTORY.is_file() else None
+
+
+def _existing(path: Path) -> Path:
+    if path.is_file():
+        return path
+    message = "is a directory, not a file" if path.is_dir() else "file not found"
+    raise InventoryError([Problem(str(path), None, "", message)])
+
+
+def _read(path: Path, report: _Report) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        report.add_at(None, "not UTF-8 text")
+    except OSError as exc:
+        report.add_at(None, f"cannot read: {exc.strerror or exc}")
+    return None
+
+
+def _parse_yaml(text: str, report: _Report) -> object:
+    """The document as plain Python data, filling ``report.lines``; None on YAML errors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _record_lines(node, (), report, set(), set())
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        report.add_at(mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}")
+    except yaml.YAMLError as exc:
+        report.add_at(None, f"invalid YAML: {exc}")
+    finally:
+        loader.dispose()
+    return None
+
+
+def _record_lines(
+    node: yaml.Node, path: KeyPath, report: _Report, seen: set[int], stack: set[int]
+) -> None:
+    """Map every key path to its line; report duplicate keys; refuse recursive aliases."""
+    if id(node) in stack:
+        raise yaml.composer.ComposerError(None, None, "recursive alias", node.start_mark)
+    report.lines.setdefault(path, node.start_mark.line + 1)
+    # An alias re-uses a node: walk it once, so its other uses take the alias's line.
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    stack.add(id(node))
+    for key, child in _children(node, path, report):
+        report.lines.setdefault((*path, key), child.start_mark.line + 1)
+        _record_lines(child, (*path, key), report, seen, stack)
+    stack.discard(id(node))
+
+
+def _children(node: yaml.Node, path: KeyPath, report: _Report) -> list[tuple[str | int, Any]]:
+    """A node's (key, child) pairs; a repeated key is reported (PyYAML keeps the last)."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(enumerate(node.value))
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    out: list[tuple[str | int, Any]] = []
+    first: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if key == "<<":  # a merge key: its keys land in this mapping when constructed
+            continue
+        line = key_node.start_mark.line + 1
+        if key in first:
+            message = f"duplicate key '{key}' (first at line {first[key]})"
+            report.problems.append(Problem(report.file, line, format_path((*path, key)), message))
+        first.setdefault(key, line)
+        out.append((key, value_node))
+    return out
+
+
+# --- ${VAR} expansion -----------------------------------------------------------
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_BAD_VAR = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})")
+
+
+def _expand(value: object, path: KeyPath, env: Mapping[str, str], report: _Report) -> object:
+    """``value`` with ``${VAR}`` / ``${VAR:-default}`` replaced in every string (not keys)."""
+    if isinstance(value, str):
+        return _expand_text(value, path, env, report)
+    if isinstance(value, dict):
+        return {k: _expand(v, (*path, str(k)), env, report) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*path, i), env, report) for i, v in enumerate(value)]
+    return value
+
+
+def _expand_text(text: str, path: KeyPath, env: Mapping[str, str], report: _Report) -> str:
+    if _BAD_VAR.search(text):
+        report.add(path, "malformed ${...} reference (use ${VAR} or ${VAR:-default})")
+
+    def substitute(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        value = env.get(name)
+        # Shell semantics of ':-': an empty variable also takes the default.
+        if default is not None and not value:
+            return default
+        if value is None:
+            report.add(path, f"undefined variable {name}")
+            return ""
+        return value
+
+    return _VAR.sub(substitute, text)
+
+
+# --- shape checks (msgspec) -----------------------------------------------------
+
+T = TypeVar("T")
+
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "null": "null",
+    "array": "a list",
+    "object": "a mapping",
+    "float | str": "a number or a string",
+    "str | float": "a string or a number",
+}
+_MSGSPEC_PATH = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _convert(value: object, kind: type[T], path: KeyPath, report: _Report) -> T | None:
+    """``value`` converted to ``kind``; None (and one problem reported) when it does not fit."""
+    try:
+        # Not strict: "${PORT}"-expanded text such as "3" must still fill an int field.
+        return msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        where, message = _translate(str(exc), path)
+        report.add(where, message)
+        return None
+
+
+def _translate(text: str, base: KeyPath) -> tuple[KeyPath, str]:
+    """msgspec's ``Expected `str`, got `int` - at `$.url``` -> ``(base + ("url",), message)``.
+
+    msgspec messages name types, never values, so header secrets cannot leak through them.
+    """
+    message, _, where = text.partition(" - at `")
+    is_key = where.startswith("key` in `")
+    path = base + _parse_msgspec_path(where.removeprefix("key` in `").rstrip("`"))
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", message)
+    if unknown:
+        return (*path, unknown.group(1)), "unknown key"
+    missing = re.fullmatch(r"Object missing required field `(.*)`", message)
+    if missing:
+        return path, f"missing required key '{missing.group(1)}'"
+    if is_key:
+        return path, "keys must be strings"
+    words = re.sub(r"`([^`]*)`", lambda m: _TYPE_WORDS.get(m.group(1), m.group(1)), message)
+    return path, words[:1].lower() + words[1:]
+
+
+def _parse_msgspec_path(text: str) -> KeyPath:
+    parts: list[str | int] = []
+    for m in _MSGSPEC_PATH.finditer(text):
+        if m.group(1) is not None:
+            parts.append(m.group(1))
+        elif m.group(2) is not None:
+            parts.append(int(m.group(2)))
+    return tuple(parts)
+
+
+# --- semantic checks: raw value -> dataclass value ------------------------------
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+Check = Callable[[Any, KeyPath, _Report], Any]
+
+
+def _duration(value: float | str, path: KeyPath, report: _Report) -> float | None:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        report.add(path, str(exc))
+        return None
+    if seconds <= 0:
+        report.add(path, "must be greater than 0")
+        return None
+    return seconds
+
+
+def _percent(value: float | str, path: KeyPath, report: _Report) -> float | None:
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        report.add(path, str(exc))
+        return None
+
+
+def _one_of(choices: Sequence[str]) -> Check:
+    def check(value: str, path: KeyPath, report: _Report) -> str | None:
+        if value in choices:
+            return value
+        report.add(path, f"must be one of {', '.join(choices)} (got {value!r})")
+        return None
+
+    return check
+
+
+def _name(value: str, path: KeyPath, report: _Report) -> str | None:
+    if _NAME.fullmatch(value):
+        return value
+    report.add(path, f"must be letters, digits, '.', '_' or '-' (got {value!r})")
+    return None
+
+
+def _url(value: str, path: KeyPath, report: _Report) -> str | None:
+    parts = http_url(value)
+    if parts is None:
+        report.add(path, "not an http(s) URL")
+        return None
+    if parts.query or parts.fragment:
+        report.add(path, "a base URL takes no ?query or #fragment")
+        return None
+    return value.rstrip("/")
+
+
+def http_url(text: str) -> SplitResult | None:
+    """``text`` split as an http(s) URL with a host and a valid port, else None."""
+    if not text or text != text.strip() or any(c.isspace() for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts
+
+
+def _health_path(value: str, path: KeyPath, report: _Report) -> str | None:
+    if value.startswith("/"):
+        return value
+    report.add(path, f"must start with '/' (got {value!r})")
+    return None
+
+
+def _headers(value: dict[str, str], path: KeyPath, report: _Report) -> dict[str, str]:
+    # Names and values are checked here because httpx would reject them later with a
+    # message that may quote the value, which is a secret.
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            report.add((*path, name), "not a valid header name")
+        if "\r" in text or "\n" in text:
+            report.add((*path, name), "header value contains a line break")
+    return dict(value)
+
+
+def _latency(value: str, path: KeyPath, report: _Report) -> str | None:
+    try:
+        parse_distribution(value)
+    except ValueError as exc:
+        report.add(path, str(exc))
+        return None
+    return value
+
+
+def _a2a_version(value: str | float, path: KeyPath, report: _Report) -> str | None:
+    # YAML reads an unquoted 1.0 as a float; accept it as the version text.
+    text = f"{value:.1f}" if isinstance(value, float) else value
+    if text in ("0.3", "1.0"):
+        return text
+    report.add(path, f"must be '0.3' or '1.0' (got {text!r})")
+    return None
+
+
+# Keyed by field name: a name means the same thing wherever it appears.
+_CHECKS: dict[str, Check] = {
+    **dict.fromkeys(
+        ("timeout", "connect_timeout", "interval", "window", "open_for", "open_max", "decay"),
+        _duration,
+    ),
+    **dict.fromkeys(("failure_rate", "retry_budget", "errors"), _percent),
+    "protocol": _one_of(PROTOCOLS),
+    "strategy": _one_of(STRATEGIES),
+    "id": _name,
+    "type": _name,
+    "url": _url,
+    "path": _health_path,
+    "headers": _headers,
+    "latency": _latency,
+    "a2a_version": _a2a_version,
+}
+_NESTED: dict[str, type[Any]] = {
+    "health": HealthConfig,
+    "breaker": BreakerConfig,
+    "ewma": EwmaConfig,
+    "demo": DemoConfig,
+}
+
+
+def _build(kind: type[T], raw: msgspec.Struct, path: KeyPath, report: _Report) -> T:
+    """A ``kind`` dataclass from the fields ``raw`` sets; unset or bad ones keep the default."""
+    return kind(**_values(raw, path, report))
+
+
+def _values(raw: msgspec.Struct, path: KeyPath, report: _Report) -> dict[str, Any]:
+    """The checked dataclass values of the fields ``raw`` sets (bad ones reported, left out)."""
+    values: dict[str, Any] = {}
+    for name, value in msgspec.structs.asdict(raw).items():
+        if value is UNSET:
+            continue
+        if isinstance(value, msgspec.Struct):
+            values[name] = _build(_NESTED[name], value, (*path, name), report)
+            continue
+        check = _CHECKS.get(name)
+        checked = check(value, (*path, name), report) if check else value
+        if checked is not None:
+            values[name] = checked
+    return values
+
+
+# --- the whole file -------------------------------------------------------------
+
+_MERGED = ("health", "breaker", "ewma")
+_BLANK = Agent("", "", "")
+
+
+def load_inventory(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Inventory:
+    """Find (see :func:`find_inventory`), parse and check the inventory.
+
+    Raises InventoryError listing every problem found. With no file anywhere, returns an
+    inventory without agents, so that ad-hoc URLs still work. ``env`` defaults to os.environ.
+    """
+    env = os.environ if env is None else env
+    found = find_inventory(path, env)
+    if found is None:
+        return Inventory(path=None, agents=(), defaults=_BLANK)
+    report = _Report(str(found))
+    text = _read(found, report)
+    data = _parse_yaml(text, report) if text is not None else None
+    report.raise_if_any()
+    inventory = _inventory(found, data, env, report)
+    report.raise_if_any()
+    return inventory
+
+
+def _inventory(found: Path, data: object, env: Mapping[str, str], report: _Report) -> Inventory:
+    if not isinstance(data, dict):
+        got = "the file is empty" if data is None else f"got {_kind(data)}"
+        report.add((), f"top level must be a mapping with 'version' and 'agents' ({got})")
+        return Inventory(found, ())
+    data = _expand(data, (), env, report)
+    assert isinstance(data, dict)
+    _check_top_keys(data, report)
+    defaults, raw_defaults = _defaults(data.get("defaults"), report)
+    return Inventory(
+        path=found,
+        agents=_agents(data, raw_defaults, report),
+        routing=_routing(data.get("routing"), report),
+        sla=_sla(data.get("sla"), report),
+        defaults=defaults,
+    )
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _check_top_keys(data: dict[Any, Any], report: _Report) -> None:
+    known = {f.encode_name for f in msgspec.structs.fields(InventoryFile)}
+    for key in data:
+        if key not in known:
+            report.add((str(key),), "unknown key")
+    if "version" not in data:
+        report.add((), "missing required key 'version'")
+        return
+    version = _convert(data["version"], int, ("version",), report)
+    if version is not None and version != 1:
+        report.add(("version",), f"unsupported version {version} (this latcli reads version 1)")
+
+
+def _defaults(raw: object, report: _Report) -> tuple[Agent | None, dict[Any, Any]]:
+    """The defaults applied to a blank agent, and the raw mapping to merge into agents.
+
+    A section with problems is reported here once and then not merged into any agent.
+    """
+    if raw is None:  # absent, or `defaults:` with nothing under it
+        return _BLANK, {}
+    before = len(report.problems)
+    section = _convert(raw, DefaultsSection, ("defaults",), report)
+    values = None if section is None else _values(section, ("defaults",), report)
+    template = None if values is None else replace(_BLANK, **values)
+    if template is None or len(report.problems) != before or not isinstance(raw, dict):
+        return None, {}
+    return template, raw
+
+
+def _routing(raw: object, report: _Report) -> RoutingConfig:
+    section = None if raw is None else _convert(raw, RoutingSection, ("routing",), report)
+    return (
+        RoutingConfig() if section is None else _build(RoutingConfig, section, ("routing",), report)
+    )
+
+
+def _sla(raw: object, report: _Report) -> dict[str, str]:
+    section = None if raw is None else _convert(raw, SlaSection, ("sla",), report)
+    if section is None or not isinstance(raw, dict):
+        return {}
+    # The file's order, not the Struct's: `bench --sla` reports targets in inventory order.
+    for name, text in raw.items():
+        if not text.strip():
+            report.add(("sla", name), "empty expression")
+    return {name: text.strip() for name, text in raw.items()}
+
+
+def _agents(data: dict[Any, Any], defaults: dict[Any, Any], report: _Report) -> tuple[Agent, ...]:
+    """Each entry checked on its own, so several bad agents give several problems."""
+    if "agents" not in data:
+        report.add((), "missing required key 'agents'")
+        return ()
+    entries = data["agents"]
+    if not entries:
+        report.add(("agents",), "at least one agent is required")
+        return ()
+    if not isinstance(entries, list):
+        report.add(("agents",), f"expected a list of agents, got {_kind(entries)}")
+        return ()
+    agents = [_agent(entry, i, defaults, report) for i, entry in enumerate(entries)]
+    _check_duplicates(agents, report)
+    return tuple(a for a in agents if a is not None)
+
+
+def _agent(entry: object, i: int, defaults: dict[Any, Any], report: _Report) -> Agent | None:
+    if isinstance(entry, dict):
+        entry = _merge(defaults, entry)
+    raw = _convert(entry, AgentEntry, ("agents", i), report)
+    return None if raw is None else _build(Agent, raw, ("agents", i), report)
+
+
+def _merge(defaults: dict[Any, Any], entry: dict[Any, Any]) -> dict[Any, Any]:
+    """``entry`` over ``defaults``; health/breaker/ewma/headers merge key by key."""
+    merged = {**defaults, **entry}
+    for key in (*_MERGED, "headers"):
+        base, own = defaults.get(key), entry.get(key)
+        if isinstance(base, dict) and isinstance(own, dict):
+            merged[key] = _merge_headers(base, own) if key == "headers" else {**base, **own}
+    return merged
+
+
+def _merge_headers(base: dict[Any, Any], own: dict[Any, Any]) -> dict[Any, Any]:
+    # Header names are case-insensitive: an agent's `authorization` replaces `Authorization`.
+    overridden = {str(k).lower() for k in own}
+    return {**{k: v for k, v in base.items() if str(k).lower() not in overridden}, **own}
+
+
+def _check_duplicates(agents: Sequence[Agent | None], report: _Report) -> None:
+    first: dict[str, int] = {}
+    for i, agent in enumerate(agents):
+        if agent is None:
+            continue
+        if agent.id in first:
+            line = report.line(("agents", first[agent.id], "id"))
+            report.add(("agents", i, "id"), f"duplicate id '{agent.id}' (first at line {line})")
+        else:
+            first[agent.id] = i
+
+
+# --- ad-hoc agents and selection -------------------------------------------------
+
+
+def adhoc_agent(url: str, defaults: Agent | None = None) -> Agent:
+    """An agent for a URL given on the command line.
+
+    id is ``host:port`` (plus the path, if any), type ``adhoc``, protocol http; the other
+    settings come from ``defaults`` (``Inventory.defaults``). A bad URL raises LatcliError.
+    """
+    parts = http_url(url)
+    if parts is None or parts.query or parts.fragment:
+        raise LatcliError(f"not an http(s) URL: {url!r} (try http://127.0.0.1:8001)")
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path.rstrip("/")
+    return replace(
+        defaults or _BLANK,
+        id=f"{host}:{port}{path}",
+        type="adhoc",
+        url=url.rstrip("/"),
+        protocol="http",
+        demo=None,
+        adhoc=True,
+    )
+
+
+def select_agents(
+    inv: Inventory, selectors: Sequence[str], type_filter: str | None = None
+) -> list[Agent]:
+    """The agents named by ``selectors`` (ids, types or URLs), in inventory order, then
+    ad-hoc agents in the order given; no selector means every agent. No duplicates.
+
+    ``type_filter`` keeps only agents of that type. Unknown names raise LatcliError.
+    """
+    picked: set[str] = set()
+    extra: dict[str, Agent] = {}
+    for selector in selectors:
+        matches = _matches(inv, selector)
+        if matches:
+            picked.update(a.id for a in matches)
+        elif "://" in selector:
+            agent = adhoc_agent(selector, inv.defaults)
+            extra.setdefault(agent.id, agent)
+        else:
+            raise LatcliError(f"unknown agent or type {selector!r} ({_known(inv)})")
+    chosen = [a for a in inv.agents if not selectors or a.id in picked] + list(extra.values())
+    if type_filter is None:
+        return chosen
+    known = [*inv.agents, *chosen]
+    if type_filter not in {a.type for a in known}:
+        raise LatcliError(f"unknown type {type_filter!r} (types: {_types(known)})")
+    return [a for a in chosen if a.type == type_filter]
+
+
+def _matches(inv: Inventory, selector: str) -> list[Agent]:
+    by_id = [a for a in inv.agents if a.id == selector]
+    if by_id:
+        return by_id
+    by_type = [a for a in inv.agents if a.type == selector]
+    if by_type or "://" not in selector:
+        return by_type
+    key = _url_key(selector)
+    return [a for a in inv.agents if key is not None and _url_key(a.url) == key]
+
+
+def _url_key(url: str) -> tuple[str, str, int, str] | None:
+    """What makes two URLs the same agent: scheme, host, port (defaults filled in), path."""
+    parts = http_url(url)
+    if parts is None:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (parts.scheme, parts.hostname or "", port, parts.path.rstrip("/"))
+
+
+def _types(agents: Sequence[Agent]) -> str:
+    return ", ".join(dict.fromkeys(a.type for a in agents)) or "none"
+
+
+def _known(inv: Inventory) -> str:
+    ids = ", ".join(a.id for a in inv.agents) or "none"
+    return f"agents: {ids}; types: {_types(inv.agents)}"
