@@ -234,6 +234,22 @@ def test_zero_samples_fail(text: str) -> None:
     assert v.format_observed() == "no data"
 
 
+def test_zero_samples_fail_even_with_stale_values() -> None:
+    # A window that emptied may still answer its last values; samples decides.
+    stale = Observation(
+        samples=0,
+        percentile=lambda p: 5.0,
+        mean_ms=5.0,
+        min_ms=5.0,
+        max_ms=5.0,
+        errors=0,
+        requests=0,
+        rps=9.0,
+    )
+    verdicts = evaluate([parse_threshold(t) for t in ALL_METRICS], stale)
+    assert [(v.observed, v.passed) for v in verdicts] == [(None, False)] * len(ALL_METRICS)
+
+
 def test_trivial_thresholds_pass_with_data() -> None:
     verdicts = evaluate([parse_threshold(t) for t in ALL_METRICS], _obs([5.0], rps=1.0))
     assert all(v.passed for v in verdicts)
