@@ -10,6 +10,7 @@ no message ever contains one.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -295,6 +296,17 @@ class InventoryFile(_Section):
     sla: SlaSection | UnsetType = UNSET
 
 
+_SUBSECTIONS: dict[str, type[msgspec.Struct]] = {
+    "defaults": DefaultsSection,
+    "routing": RoutingSection,
+    "sla": SlaSection,
+    "health": HealthSection,
+    "breaker": BreakerSection,
+    "ewma": EwmaSection,
+    "demo": DemoSection,
+}
+
+
 def inventory_json_schema() -> dict[str, object]:
     """The JSON Schema (draft 2020-12) of agents.yaml, for ``latcli schema``."""
     schema: dict[str, object] = {
@@ -459,22 +471,24 @@ def _convert(value: object, kind: type[T], path: KeyPath, report: _Report) -> T 
         # Not strict: "${PORT}"-expanded text such as "3" must still fill an int field.
         return msgspec.convert(value, kind, strict=False)
     except msgspec.ValidationError as exc:
-        where, message = _translate(str(exc), path)
+        where, message = _translate(str(exc), path, kind)
         report.add(where, message)
         return None
 
 
-def _translate(text: str, base: KeyPath) -> tuple[KeyPath, str]:
+def _translate(text: str, base: KeyPath, kind: object) -> tuple[KeyPath, str]:
     """msgspec's ``Expected `str`, got `int` - at `$.url``` -> ``(base + ("url",), message)``.
 
     msgspec messages name types, never values, so header secrets cannot leak through them.
     """
     message, _, where = text.partition(" - at `")
     is_key = where.startswith("key` in `")
-    path = base + _parse_msgspec_path(where.removeprefix("key` in `").rstrip("`"))
+    inner = _parse_msgspec_path(where.removeprefix("key` in `").rstrip("`"))
+    path = base + inner
     unknown = re.fullmatch(r"Object contains unknown field `(.*)`", message)
     if unknown:
-        return (*path, unknown.group(1)), "unknown key"
+        key = unknown.group(1)
+        return (*path, key), _unknown_key(key, _keys_at(kind, inner))
     missing = re.fullmatch(r"Object missing required field `(.*)`", message)
     if missing:
         return path, f"missing required key '{missing.group(1)}'"
@@ -482,6 +496,23 @@ def _translate(text: str, base: KeyPath) -> tuple[KeyPath, str]:
         return path, "keys must be strings"
     words = re.sub(r"`([^`]*)`", lambda m: _TYPE_WORDS.get(m.group(1), m.group(1)), message)
     return path, words[:1].lower() + words[1:]
+
+
+def _keys_at(kind: object, inner: KeyPath) -> list[str]:
+    """The keys the Struct at ``inner`` (a path inside ``kind``) accepts."""
+    for part in inner:
+        if isinstance(part, str):
+            kind = _SUBSECTIONS.get(part, kind)
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return [f.encode_name for f in msgspec.structs.fields(kind)]
+    return []
+
+
+def _unknown_key(key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"unknown key (did you mean '{close[0]}'?)"
+    return f"unknown key (expected one of: {', '.join(known)})" if known else "unknown key"
 
 
 def _parse_msgspec_path(text: str) -> KeyPath:
@@ -697,10 +728,10 @@ def _kind(value: object) -> str:
 
 
 def _check_top_keys(data: dict[Any, Any], report: _Report) -> None:
-    known = {f.encode_name for f in msgspec.structs.fields(InventoryFile)}
+    known = _keys_at(InventoryFile, ())
     for key in data:
         if key not in known:
-            report.add((str(key),), "unknown key")
+            report.add((str(key),), _unknown_key(str(key), list(known)))
     if "version" not in data:
         report.add((), "missing required key 'version'")
         return
@@ -755,16 +786,25 @@ def _agents(data: dict[Any, Any], defaults: dict[Any, Any], report: _Report) -> 
     if not isinstance(entries, list):
         report.add(("agents",), f"expected a list of agents, got {_kind(entries)}")
         return ()
-    agents = [_agent(entry, i, defaults, report) for i, entry in enumerate(entries)]
-    _check_duplicates(agents, report)
+    raws = [_raw_agent(entry, i, defaults, report) for i, entry in enumerate(entries)]
+    _check_duplicates([None if raw is None else raw.id for raw in raws], report)
+    agents = [_agent(raw, i, report) for i, raw in enumerate(raws) if raw is not None]
     return tuple(a for a in agents if a is not None)
 
 
-def _agent(entry: object, i: int, defaults: dict[Any, Any], report: _Report) -> Agent | None:
+def _raw_agent(
+    entry: object, i: int, defaults: dict[Any, Any], report: _Report
+) -> AgentEntry | None:
     if isinstance(entry, dict):
         entry = _merge(defaults, entry)
-    raw = _convert(entry, AgentEntry, ("agents", i), report)
-    return None if raw is None else _build(Agent, raw, ("agents", i), report)
+    return _convert(entry, AgentEntry, ("agents", i), report)
+
+
+def _agent(raw: AgentEntry, i: int, report: _Report) -> Agent | None:
+    """The checked agent; None when it has problems (a bad url leaves no value to use)."""
+    before = len(report.problems)
+    values = _values(raw, ("agents", i), report)
+    return Agent(**values) if len(report.problems) == before else None
 
 
 def _merge(defaults: dict[Any, Any], entry: dict[Any, Any]) -> dict[Any, Any]:
@@ -783,16 +823,16 @@ def _merge_headers(base: dict[Any, Any], own: dict[Any, Any]) -> dict[Any, Any]:
     return {**{k: v for k, v in base.items() if str(k).lower() not in overridden}, **own}
 
 
-def _check_duplicates(agents: Sequence[Agent | None], report: _Report) -> None:
+def _check_duplicates(ids: Sequence[str | None], report: _Report) -> None:
     first: dict[str, int] = {}
-    for i, agent in enumerate(agents):
-        if agent is None:
+    for i, agent_id in enumerate(ids):
+        if agent_id is None:
             continue
-        if agent.id in first:
-            line = report.line(("agents", first[agent.id], "id"))
-            report.add(("agents", i, "id"), f"duplicate id '{agent.id}' (first at line {line})")
+        if agent_id in first:
+            line = report.line(("agents", first[agent_id], "id"))
+            report.add(("agents", i, "id"), f"duplicate id '{agent_id}' (first at line {line})")
         else:
-            first[agent.id] = i
+            first[agent_id] = i
 
 
 # --- ad-hoc agents and selection -------------------------------------------------
