@@ -21,6 +21,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+from a2a.client import ClientConfig, create_client
 from a2a.compat.v0_3 import types as v03
 from a2a.types import a2a_pb2
 from google.protobuf.json_format import ParseDict
@@ -229,6 +230,24 @@ def test_v03_message_send(fleet: Fleet, client: httpx.Client) -> None:
     assert message.role == v03.Role.agent
     text = message.parts[0].root
     assert isinstance(text, v03.TextPart) and text.text.startswith("calendar-2: ")
+
+
+async def _sdk_send(url: str, text: str) -> list[Any]:
+    """Send with a2a-sdk's own client, which picks 1.0 or 0.3 from the card."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        config = ClientConfig(httpx_client=http, streaming=False)
+        sdk = await create_client(url, config)
+        message = a2a_pb2.Message(
+            role=a2a_pb2.ROLE_USER, message_id=str(uuid.uuid4()), parts=[a2a_pb2.Part(text=text)]
+        )
+        return [ev async for ev in sdk.send_message(a2a_pb2.SendMessageRequest(message=message))]
+
+
+@pytest.mark.parametrize("agent", ["calendar-1", "calendar-2"])
+def test_a2a_sdk_client_gets_a_reply(fleet: Fleet, agent: str) -> None:
+    [event] = asyncio.run(_sdk_send(fleet.urls[agent], "dentist next week?"))
+    assert event.message.role == a2a_pb2.ROLE_AGENT
+    assert event.message.parts[0].text.startswith(f"{agent}: ")
 
 
 @pytest.mark.parametrize(
