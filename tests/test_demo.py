@@ -31,34 +31,15 @@ from latcli.demo.control import get_fault, set_fault
 from latcli.demo.distribution import parse_distribution
 from latcli.demo.fleet import DEMO_INVENTORY, Fleet, free_port
 from latcli.errors import ExitCode, LatcliError
-from latcli.inventory import Agent, DemoConfig
+from latcli.inventory import Agent, DemoConfig, load_inventory
 
 pytestmark = pytest.mark.timeout(60)
 
 IDS = ["weather-1", "weather-2", "calendar-1", "calendar-2", "flaky-1"]
 
 
-def _agents_from_yaml() -> tuple[Agent, ...]:
-    """The demo agents, read with the few keys the fleet needs."""
-    data = yaml.safe_load(DEMO_INVENTORY.read_text())
-    return tuple(
-        Agent(
-            id=a["id"],
-            type=a["type"],
-            url=a["url"],
-            protocol=a.get("protocol", "http"),
-            demo=DemoConfig(**a["demo"]),
-        )
-        for a in data["agents"]
-    )
-
-
 def _demo_agents() -> tuple[Agent, ...]:
-    try:
-        from latcli.inventory import load_inventory  # type: ignore[attr-defined]
-    except ImportError:  # the loader lands separately; until then read the YAML directly
-        return _agents_from_yaml()
-    return tuple(load_inventory(DEMO_INVENTORY, {}).agents)
+    return load_inventory(DEMO_INVENTORY, {}).agents
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +82,10 @@ V1 = {"A2A-Version": "1.0"}
 
 
 def test_demo_inventory_describes_the_five_agents_on_8001_to_8005() -> None:
-    data = yaml.safe_load(DEMO_INVENTORY.read_text())
-    assert data["version"] == 1
-    assert data["defaults"]["health"] == {"path": "/health", "interval": "2s", "timeout": "1s"}
-    assert set(data["sla"]) == {
+    inventory = load_inventory(DEMO_INVENTORY, {})
+    assert yaml.safe_load(DEMO_INVENTORY.read_text())["version"] == 1
+    assert inventory.routing.strategy == "p2c"
+    assert set(inventory.sla) == {
         "health",
         "discovery",
         "message",
@@ -112,7 +93,8 @@ def test_demo_inventory_describes_the_five_agents_on_8001_to_8005() -> None:
         "availability",
         "error_rate",
     }
-    agents = _agents_from_yaml()
+    agents = inventory.agents
+    assert all((a.health.interval, a.health.timeout) == (2.0, 1.0) for a in agents)
     assert [a.id for a in agents] == IDS
     assert [a.url for a in agents] == [f"http://127.0.0.1:{p}" for p in range(8001, 8006)]
     assert [a.protocol for a in agents] == ["http", "http", "a2a", "a2a", "http"]
