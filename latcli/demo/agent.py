@@ -82,13 +82,11 @@ class _Agent:
     def __init__(
         self,
         agent_id: str,
-        protocol: DemoProtocol,
         a2a_version: A2aVersion,
         state: FaultState,
         rng: random.Random,
     ) -> None:
         self.id = agent_id
-        self.protocol = protocol
         self.a2a_version = a2a_version
         self.state = state
         self.rng = rng
@@ -301,9 +299,7 @@ def make_app(
     seed: int | None,
 ) -> Starlette:
     """The demo agent's ASGI app. ``seed`` makes latency and error draws repeatable."""
-    agent = _Agent(
-        agent_id, protocol, a2a_version, FaultState(latency, errors), random.Random(seed)
-    )
+    agent = _Agent(agent_id, a2a_version, FaultState(latency, errors), random.Random(seed))
     g = agent.guarded
     if protocol == "http":
         routes = [
