@@ -1,0 +1,260 @@
+"""The default engine: httpx, one small client per key, one TLS context per process.
+
+Measured on the target machine: a single ``AsyncClient`` with many connections
+collapses (httpcore's pool bookkeeping grows with the square of its open
+connections) and a fresh client costs ~25 ms loading CA certificates. Hence a
+bulkhead of small per-key clients that share one lazily built ``SSLContext``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpcore  # noqa: F401  httpx imports it lazily in its first client: ~200 ms inside an attempt
+import httpx
+
+from latcli import __version__
+from latcli.errors import ErrorKind
+from latcli.transport.base import Outcome, RequestSpec, Timings
+
+_SAFE_HEADERS = {
+    "user-agent": f"latcli/{__version__}",
+    # Replies are capped at max_body while streaming; a compressed reply could
+    # inflate far past the cap inside one chunk, and latency should measure the
+    # agent rather than our inflater. A spec header overrides this.
+    "accept-encoding": "identity",
+}
+
+# Exceptions that mean "the network or the peer misbehaved": send() turns them
+# into an Outcome. Programming errors (bad header types, ...) still raise.
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    httpx.HTTPError,
+    httpx.StreamError,
+    httpx.InvalidURL,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+@functools.cache
+def shared_ssl_context(verify: bool | str = True) -> ssl.SSLContext:
+    """The process's TLS context for ``verify`` (True, False or a CA bundle path), built once."""
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
+class HttpxTransport:
+    """A :class:`~latcli.transport.base.Transport` over httpx.
+
+    Each ``key`` gets its own client with at most ``max_connections_per_key``
+    connections, created on first use, so one slow agent cannot exhaust the
+    connections of another. ``send`` never raises for network problems; the
+    caller's cancellation propagates.
+    """
+
+    def __init__(self, *, max_connections_per_key: int = 8, verify: bool | str = True) -> None:
+        if max_connections_per_key < 1:
+            raise ValueError("max_connections_per_key must be >= 1")
+        self._max_connections = max_connections_per_key
+        # Built here rather than in send(): a bad CA path fails now, loudly, and
+        # the one-time ~25 ms certificate load stays out of the first attempt.
+        self._ssl_context = shared_ssl_context(verify)
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._closed = False
+
+    async def __aenter__(self) -> HttpxTransport:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def send(self, key: str, spec: RequestSpec) -> Outcome:
+        """Send ``spec`` on ``key``'s client; the whole attempt ends within ``spec.timeout``."""
+        client = self._client(key)
+        trace = _Trace()
+        try:
+            with anyio.fail_after(spec.timeout):
+                return await _exchange(client, spec, trace)
+        except _NETWORK_ERRORS as exc:
+            kind, message = classify(exc)
+            return Outcome(None, b"", trace.timings(), kind, message)
+
+    async def aclose(self) -> None:
+        """Close every per-key client. The transport cannot send afterwards."""
+        self._closed = True
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def _client(self, key: str) -> httpx.AsyncClient:
+        if self._closed:
+            raise RuntimeError("HttpxTransport is closed")
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._new_client()
+        return client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=self._max_connections,
+            max_keepalive_connections=self._max_connections,
+        )
+        return httpx.AsyncClient(
+            verify=self._ssl_context,
+            limits=limits,
+            headers=_SAFE_HEADERS,
+            # trust_env=False: no proxy variables, no netrc read per request.
+            trust_env=False,
+        )
+
+
+async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace) -> Outcome:
+    """One request/response; reads at most ``spec.max_body`` bytes plus one chunk."""
+    connect = min(spec.connect_timeout, spec.timeout)
+    async with client.stream(
+        spec.method,
+        spec.url,
+        headers=dict(spec.headers),
+        content=spec.body,
+        timeout=httpx.Timeout(spec.timeout, connect=connect),
+        follow_redirects=spec.follow_redirects,
+        extensions={"trace": trace},
+    ) as response:
+        headers = dict(response.headers.items())
+        body, message = await _read_capped(response, spec.max_body)
+        kind = None if message is None else ErrorKind.TOO_LARGE
+        return Outcome(response.status_code, body, trace.timings(), kind, message, headers)
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, str | None]:
+    """``(body, None)``, or ``(b"", message)`` as soon as the body is known to exceed ``cap``.
+
+    Holds at most ``cap`` bytes plus the chunk in hand; leaving the stream early
+    makes httpcore drop the connection instead of draining it.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return b"", f"content-length {declared} exceeds max_body {cap}"
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            return b"", f"body exceeds max_body {cap} bytes"
+        chunks.append(chunk)
+    return b"".join(chunks), None
+
+
+class _Trace:
+    """httpcore ``trace`` extension callback recording phase instants (perf_counter)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.marks: dict[str, float] = {}
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        # Strip the "connection."/"http11."/"http2." prefix; the last hop of a
+        # redirect chain overwrites earlier ones, which is what ttfb should show.
+        self.marks[event.split(".", 1)[1]] = time.perf_counter()
+
+    def timings(self) -> Timings:
+        """Timings so far; ``total`` is the wall time since the attempt started."""
+        now = time.perf_counter()
+        return Timings(
+            connect=self._span("connect_tcp"),
+            tls=self._span("start_tls"),
+            ttfb=self._since_start("receive_response_headers.complete"),
+            total=(now - self.start) * 1000.0,
+        )
+
+    def _span(self, phase: str) -> float | None:
+        started = self.marks.get(f"{phase}.started")
+        complete = self.marks.get(f"{phase}.complete")
+        if started is None or complete is None:
+            return None
+        return (complete - started) * 1000.0
+
+    def _since_start(self, event: str) -> float | None:
+        at = self.marks.get(event)
+        return None if at is None else (at - self.start) * 1000.0
+
+
+def classify(exc: BaseException) -> tuple[ErrorKind, str]:
+    """Map any httpx/httpcore/OS exception to an error kind and a one-line message.
+
+    The one translation boundary of this engine (STYLE habit 4). Decided on the
+    whole ``__cause__``/``__context__`` chain, most specific cause first.
+    """
+    chain = list(_chain(exc))
+    gai = _first(chain, socket.gaierror)
+    if gai is not None:
+        return ErrorKind.DNS, f"name resolution failed: {_text(gai)}"
+    tls = _first(chain, ssl.SSLError, ssl.CertificateError)
+    if tls is not None:
+        return ErrorKind.TLS, f"tls: {_text(tls)}"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ErrorKind.CONNECT, "connect timed out"
+    if isinstance(exc, httpx.TimeoutException | TimeoutError | asyncio.TimeoutError):
+        return ErrorKind.TIMEOUT, _timeout_message(exc)
+    if isinstance(exc, httpx.ConnectError):
+        return ErrorKind.CONNECT, f"connect failed: {_text(chain[-1])}"
+    if _is_reset(exc, chain):
+        return ErrorKind.RESET, f"connection reset: {_text(chain[-1])}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ErrorKind.BAD_RESPONSE, f"not a valid HTTP response: {_text(exc)}"
+    return ErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {_text(exc)}"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and its causes/contexts, outermost first, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseException | None:
+    return next((e for e in chain if isinstance(e, types)), None)
+
+
+def _is_reset(exc: BaseException, chain: list[BaseException]) -> bool:
+    # h11 reports a peer that closed before answering as RemoteProtocolError
+    # "Server disconnected without sending a response"; read/write errors are
+    # the socket failing under us. All mean the peer dropped the connection.
+    if _first(chain, ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+        return True
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return True
+    return isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc).lower()
+
+
+def _timeout_message(exc: BaseException) -> str:
+    if isinstance(exc, httpx.ReadTimeout):
+        return "read timed out"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "write timed out"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timed out waiting for a free connection"
+    return "attempt timed out"
+
+
+def _text(exc: BaseException) -> str:
+    """A short one-line description of ``exc`` (its class name if it has no text)."""
+    text = " ".join(str(exc).split())
+    return text[:200] if text else type(exc).__name__
