@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import fault_servers as fs
+import httpx
 import psutil
 import pytest
 
 from latcli.errors import ErrorKind
 from latcli.transport.base import Outcome, RequestSpec, Transport
-from latcli.transport.httpx_transport import HttpxTransport
+from latcli.transport.httpx_transport import HttpxTransport, classify, shared_ssl_context
 
 TransportFactory = Callable[..., Transport]
 T = TypeVar("T")
@@ -342,3 +345,70 @@ def test_unverified_tls_accepts_self_signed(
     with fs.tls_ok_server(tls_files) as server:
         outcome = send_one(transport_factory, get(server.url), verify=False)
     assert (outcome.error, outcome.status) == (None, 200), outcome.message
+
+
+# --- HttpxTransport specifics ---------------------------------------------------------
+
+
+def _caused(outer: BaseException, inner: BaseException) -> BaseException:
+    outer.__cause__ = inner
+    return outer
+
+
+def _cycle() -> BaseException:
+    first, second = httpx.ReadError("a"), OSError("b")
+    first.__context__, second.__context__ = second, first
+    return first
+
+
+CLASSIFY_CASES: list[tuple[BaseException, ErrorKind, str]] = [
+    (_caused(httpx.ConnectError(""), socket.gaierror(-2, "Name unknown")), ErrorKind.DNS, "Name"),
+    (
+        _caused(httpx.ConnectError(""), ssl.SSLCertVerificationError(1, "self-signed")),
+        ErrorKind.TLS,
+        "self-signed",
+    ),
+    (_caused(httpx.ConnectError(""), ConnectionRefusedError(111, "no")), ErrorKind.CONNECT, "no"),
+    (httpx.ConnectTimeout(""), ErrorKind.CONNECT, "timed out"),
+    (httpx.ReadTimeout(""), ErrorKind.TIMEOUT, "read timed out"),
+    (httpx.WriteTimeout(""), ErrorKind.TIMEOUT, "write timed out"),
+    (httpx.PoolTimeout(""), ErrorKind.TIMEOUT, "free connection"),
+    (TimeoutError(), ErrorKind.TIMEOUT, "attempt timed out"),
+    (asyncio.TimeoutError(), ErrorKind.TIMEOUT, "attempt timed out"),
+    (_caused(httpx.ReadError(""), ConnectionResetError(104, "reset")), ErrorKind.RESET, "reset"),
+    (
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        ErrorKind.RESET,
+        "disconnected",
+    ),
+    (httpx.RemoteProtocolError("illegal status line"), ErrorKind.BAD_RESPONSE, "illegal"),
+    (httpx.DecodingError("bad gzip"), ErrorKind.BAD_RESPONSE, "DecodingError"),
+    (httpx.UnsupportedProtocol("ftp"), ErrorKind.BAD_RESPONSE, "UnsupportedProtocol"),
+    (_cycle(), ErrorKind.RESET, ""),
+]
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(("exc", "kind", "fragment"), CLASSIFY_CASES)
+def test_classify(exc: BaseException, kind: ErrorKind, fragment: str) -> None:
+    got_kind, message = classify(exc)
+    assert got_kind is kind
+    assert fragment in message and "\n" not in message and len(message) < 250
+
+
+@pytest.mark.timeout(10)
+def test_keys_get_distinct_clients_sharing_one_tls_context() -> None:
+    async def scenario() -> None:
+        async with HttpxTransport() as t:
+            with fs.ok_server() as server:
+                for key in ("a", "b", "a"):
+                    assert (await t.send(key, get(server.url))).ok
+            assert set(t._clients) == {"a", "b"}
+            a, b = t._clients["a"], t._clients["b"]
+            assert a is not b
+        assert a.is_closed and b.is_closed
+        with pytest.raises(RuntimeError):
+            await t.send("a", get("http://127.0.0.1:1"))
+
+    asyncio.run(scenario())
+    assert HttpxTransport()._ssl_context is shared_ssl_context(True)
