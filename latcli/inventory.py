@@ -30,14 +30,6 @@ from latcli.units import parse_duration, parse_percent
 Protocol = Literal["http", "a2a"]
 PROTOCOLS: tuple[str, ...] = ("http", "a2a")
 STRATEGIES: tuple[str, ...] = ("p2c", "fastest", "round_robin", "least_loaded", "weighted")
-SLA_NAMES: tuple[str, ...] = (
-    "health",
-    "discovery",
-    "message",
-    "coordination",
-    "availability",
-    "error_rate",
-)
 ENV_VAR = "LATCLI_INVENTORY"
 DEMO_INVENTORY = Path(__file__).parent / "demo" / "agents.yaml"
 
@@ -284,6 +276,9 @@ class SlaSection(_Section):
     coordination: str | UnsetType = UNSET
     availability: str | UnsetType = UNSET
     error_rate: str | UnsetType = UNSET
+
+
+SLA_NAMES: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(SlaSection))
 
 
 class InventoryFile(_Section):
