@@ -1,4 +1,4 @@
-"""Latency distributions for demo agents: ``fixed 20ms``, ``normal 20ms 5ms``, ``lognormal 20ms 0.6``.
+"""Demo agents' latency distributions: ``fixed 20ms``, ``normal 20ms 5ms``, ``lognormal 20ms 0.6``.
 
 Sans-I/O: :meth:`Distribution.sample` takes the random source.
 """
@@ -55,6 +55,5 @@ def parse_distribution(text: str) -> Distribution:
         if not 0.0 <= sigma <= 3.0:
             raise ValueError(f"lognormal sigma out of range 0-3: {rest[1]!r}")
         return Distribution("lognormal", parse_duration(rest[0]), sigma)
-    raise ValueError(
-        f"not a latency distribution (try '20ms', 'normal 20ms 5ms', 'lognormal 20ms 0.6'): {text!r}"
-    )
+    hint = "try '20ms', 'normal 20ms 5ms', 'lognormal 20ms 0.6'"
+    raise ValueError(f"not a latency distribution ({hint}): {text!r}")
