@@ -21,9 +21,12 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from latcli.inventory import BreakerConfig
 from latcli.stats import SuccessWindow
+
+if TYPE_CHECKING:  # only the fields are read: the core need not load the YAML machinery
+    from latcli.inventory import BreakerConfig
 
 __all__ = [
     "TRANSITIONS",

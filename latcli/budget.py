@@ -10,7 +10,8 @@ from collections import deque
 
 __all__ = ["RetryBudget"]
 
-_DEPOSIT = 1000  # Finagle's scale factor: integer units, so no float drift over a long run
+_DEPOSIT = 1_000_000  # integer units as Finagle's scale factor: no float drift over a long run
+_MIN_RATIO = 1e-6  # smaller ratios count as 0 (one retry per million requests)
 _SLOTS = 10  # the window expires in tenths
 
 
@@ -22,15 +23,16 @@ class RetryBudget:
     window retries ≤ ``ratio`` × requests + ``min_per_s`` × ``window_s``. The
     reserve (``min_per_s``) lets a low-traffic client, such as one
     ``latcli send``, still retry (Finagle's default is 10 per second).
-    ``ratio`` 0 with ``min_per_s`` 0 forbids every retry.
+    ``ratio`` 0 (or below 1e-6) with ``min_per_s`` 0 forbids every retry.
     """
 
     def __init__(self, ratio: float, window_s: float = 10.0, min_per_s: float = 10.0) -> None:
         if not (0.0 <= ratio <= 1000.0) or not window_s > 0 or not min_per_s >= 0:
             raise ValueError("need 0 <= ratio <= 1000, window_s > 0, min_per_s >= 0")
         self.ratio, self.window_s, self.min_per_s = ratio, window_s, min_per_s
-        self._deposit = _DEPOSIT if ratio > 0 else 0
-        self._withdrawal = math.ceil(_DEPOSIT / ratio) if ratio > 0 else 1
+        usable = ratio >= _MIN_RATIO
+        self._deposit = _DEPOSIT if usable else 0
+        self._withdrawal = math.ceil(_DEPOSIT / ratio) if usable else 1
         self._reserve = math.floor(min_per_s * window_s) * self._withdrawal
         self._width = window_s / _SLOTS
         self._slots: deque[list[int]] = deque()  # [slot index, net tokens], oldest first

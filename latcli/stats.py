@@ -81,7 +81,8 @@ class PeakEwma:
             self._cost = latency_ms
         else:
             w = math.exp(-max(0.0, now - self._at) / self.tau)
-            self._cost = self._cost * w + latency_ms * (1.0 - w)
+            # cost·w + sample·(1−w), written so rounding never leaves [sample, cost]
+            self._cost = min(self._cost, latency_ms + (self._cost - latency_ms) * w)
         self._at = now
         self._has_history = True
 

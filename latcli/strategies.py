@@ -126,10 +126,12 @@ class Weighted:
     def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
         _require(candidates)
         shares = [_share(c) for c in candidates]
-        total = math.fsum(shares)
-        if not total > 0 or not math.isfinite(total):
+        top = max(shares)
+        if top == 0:
             return candidates[rng.randrange(len(candidates))]
-        point = rng.random() * total
+        # relative to the largest share, so the total stays finite even for 1e308 weights
+        shares = [s / top for s in shares]
+        point = rng.random() * sum(shares)
         last = 0
         for i, share in enumerate(shares):
             if share > 0:
