@@ -273,6 +273,20 @@ def test_each_key_gets_its_own_connections(transport_factory: TransportFactory) 
 
 
 @pytest.mark.timeout(10)
+def test_a_key_never_opens_more_than_its_connection_limit(
+    transport_factory: TransportFactory,
+) -> None:
+    async def burst(t: Transport) -> list[Outcome]:
+        return await asyncio.gather(*(t.send("a", get(server.url + "/burst")) for _ in range(30)))
+
+    with fs.ok_server() as server:
+        outcomes = run_with(transport_factory, burst, max_connections_per_key=3)
+        ports = server.client_ports("/burst")
+    assert all(o.ok for o in outcomes) and len(ports) == 30
+    assert 1 <= len(set(ports)) <= 3
+
+
+@pytest.mark.timeout(10)
 def test_a_saturated_key_does_not_starve_another(transport_factory: TransportFactory) -> None:
     async def scenario(t: Transport) -> tuple[list[Outcome], Outcome, float]:
         stuck = [

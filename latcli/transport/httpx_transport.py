@@ -69,6 +69,11 @@ class HttpxTransport:
         # the one-time ~25 ms certificate load stays out of the first attempt.
         self._ssl_context = shared_ssl_context(verify)
         self._clients: dict[str, httpx.AsyncClient] = {}
+        # A FIFO gate per key in front of httpcore's pool: with more waiters than
+        # connections the pool hands a freed connection to no one in particular,
+        # and each loser retries (measured: ~12 pool passes per request, p99 of
+        # ~1 s at 50 waiters on 8 connections). The gate keeps the pool's queue empty.
+        self._gates: dict[str, asyncio.Semaphore] = {}
         self._closed = False
 
     async def __aenter__(self) -> HttpxTransport:
@@ -84,11 +89,12 @@ class HttpxTransport:
 
     async def send(self, key: str, spec: RequestSpec) -> Outcome:
         """Send ``spec`` on ``key``'s client; the whole attempt ends within ``spec.timeout``."""
-        client = self._client(key)
+        client, gate = self._lane(key)
         trace = _Trace()
         try:
             with anyio.fail_after(spec.timeout):
-                return await _exchange(client, spec, trace)
+                async with gate:
+                    return await _exchange(client, spec, trace)
         except _NETWORK_ERRORS as exc:
             kind, message = classify(exc)
             return Outcome(None, b"", trace.timings(), kind, message)
@@ -96,17 +102,19 @@ class HttpxTransport:
     async def aclose(self) -> None:
         """Close every per-key client. The transport cannot send afterwards."""
         self._closed = True
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients, self._gates = list(self._clients.values()), {}, {}
         for client in clients:
             await client.aclose()
 
-    def _client(self, key: str) -> httpx.AsyncClient:
+    def _lane(self, key: str) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """``key``'s client and gate, created on first use."""
         if self._closed:
             raise RuntimeError("HttpxTransport is closed")
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = self._new_client()
-        return client
+            self._gates[key] = asyncio.Semaphore(self._max_connections)
+        return client, self._gates[key]
 
     def _new_client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(
