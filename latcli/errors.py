@@ -41,6 +41,8 @@ class ExitCode(IntEnum):
 class LatcliError(Exception):
     """A problem the user caused or can fix: printed as one line, no traceback."""
 
+    prefixed = True  # printed as "latcli: MESSAGE"; False when lines already name their place
+
     def __init__(self, message: str, exit_code: ExitCode = ExitCode.USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code

@@ -132,6 +132,8 @@ class Problem:
 class InventoryError(LatcliError):
     """A bad inventory: ``str()`` has one line per problem; exit code 2."""
 
+    prefixed = False  # each line starts with FILE:LINE
+
     def __init__(self, problems: Sequence[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems: tuple[Problem, ...] = tuple(problems)

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
     except LatcliError as exc:
-        print(f"latcli: {exc}", file=sys.stderr)
+        print(f"latcli: {exc}" if exc.prefixed else str(exc), file=sys.stderr)
         return int(exc.exit_code)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)

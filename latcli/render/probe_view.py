@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -21,37 +22,39 @@ def _detail(result: ProbeResult) -> str:
         return result.message
     if result.card is not None:
         card = result.card
-        return f"A2A {card.version} · {card.name} · {len(card.skills)} skills"
-    return f"HTTP {result.status}" if result.status is not None else ""
+        return f"a2a {card.version} · {len(card.skills)} skills"
+    return f"{result.agent.protocol} {result.status}" if result.status is not None else ""
 
 
 def probe_table(report: ProbeReport, count: int) -> Table:
-    """One row per agent: verdict, latency (median and spread with ``--count``) and phases."""
-    table = Table(title=None, header_style="bold", expand=False)
-    for name in ("agent", "type", "proto", "health", "latency"):
-        table.add_column(name, justify="right" if name == "latency" else "left")
-    if count > 1:
-        for name in ("p99", "min", "max"):
-            table.add_column(name, justify="right")
-    for name in ("connect", "tls", "ttfb", "discovery"):
-        table.add_column(name, justify="right")
-    table.add_column("detail", overflow="fold")
-    for r in report.results:
-        cells: list[str | Text] = [
-            r.agent.id,
-            r.agent.type,
-            r.agent.protocol,
-            _health(r),
-            format_ms(r.latency_ms),
-        ]
-        if count > 1:
-            lo = min(r.samples) if r.samples else None
-            hi = max(r.samples) if r.samples else None
-            cells += [format_ms(r.percentile(99)), format_ms(lo), format_ms(hi)]
+    """One row per agent: verdict, latency (p99, min, max with ``--count``) and phases.
+
+    Columns that would be empty for every row (TLS on plain http, discovery without A2A) are left
+    out so the table fits an 80-column terminal.
+    """
+    rows = report.results
+    show_tls = any(r.timings.tls is not None for r in rows)
+    show_disc = any(r.discovery_ms is not None for r in rows)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    width = max((len(r.agent.id) for r in rows), default=5)
+    table.add_column("agent", no_wrap=True, min_width=min(width, 24))
+    table.add_column("type", no_wrap=True, min_width=4)
+    table.add_column("health", no_wrap=True, min_width=7)
+    numeric = ["latency"] + (["p99", "min", "max"] if count > 1 else []) + ["connect"]
+    numeric += (["tls"] if show_tls else []) + ["ttfb"] + (["discovery"] if show_disc else [])
+    for name in numeric:
+        table.add_column(name, justify="right", no_wrap=True, min_width=max(len(name), 7))
+    table.add_column("detail", overflow="fold", max_width=48)
+    for r in rows:
         t = r.timings
-        cells += [format_ms(t.connect), format_ms(t.tls), format_ms(t.ttfb)]
-        cells += [format_ms(r.discovery_ms), _detail(r)]
-        table.add_row(*cells)
+        values: list[float | None] = [r.latency_ms]
+        if count > 1:
+            lo, hi = (min(r.samples), max(r.samples)) if r.samples else (None, None)
+            values += [r.percentile(99), lo, hi]
+        values += [t.connect] + ([t.tls] if show_tls else []) + [t.ttfb]
+        values += [r.discovery_ms] if show_disc else []
+        cells: list[str | Text] = [r.agent.id, r.agent.type, _health(r)]
+        table.add_row(*cells, *(format_ms(v) for v in values), _detail(r))
     return table
 
 

@@ -27,7 +27,7 @@ class RequestSpec:
 
 @dataclass(frozen=True)
 class Timings:
-    """Phase timings in milliseconds. A phase that did not happen (reused connection, plain http) is None."""
+    """Phase timings in ms; a phase that did not happen (reused connection, plain http) is None."""
 
     connect: float | None = None
     tls: float | None = None
