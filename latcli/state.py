@@ -67,6 +67,9 @@ _CREATE = (
     "CREATE TABLE IF NOT EXISTS agents (key TEXT PRIMARY KEY, wall REAL NOT NULL,"
     " mono REAL NOT NULL, stats TEXT NOT NULL, breaker TEXT NOT NULL)",
 )
+# what from_state and json raise on hand-edited or damaged rows (int(inf) overflows,
+# deep nesting recurses): such a row is skipped, never a crash
+_BAD_DATA = (ValueError, OverflowError, TypeError, RecursionError)
 _RETRY_PAUSE = 0.01  # seconds between retries when SQLite answers "busy" without waiting
 
 T = TypeVar("T")
@@ -172,10 +175,6 @@ class _Row(NamedTuple):
     breaker: str
 
 
-class _SetAside(Exception):
-    """The file was moved aside (or found moved aside by another run): reopen."""
-
-
 class StateStore:
     """Persisted routing state in the SQLite file ``path`` (module docstring).
 
@@ -226,7 +225,7 @@ class StateStore:
             return False
         try:
             _restore(row, stats, breaker, now, wall)
-        except ValueError as exc:
+        except _BAD_DATA as exc:
             self._warn_row(key, exc)
             return False
         return True
@@ -290,15 +289,15 @@ class StateStore:
         if row is not None:
             try:
                 _restore(row, stats, breaker, now, wall)
-            except ValueError as exc:
+            except _BAD_DATA as exc:
                 self._warn_row(entry.key, exc)
                 stats, breaker = self._fresh(entry)
         for obs in entry.journal:
             t = now - (wall - obs.wall)
             stats.start()
             stats.finish(t, obs.latency_ms, obs.ok)
-            # the breaker judges the call as if it were made now; one refused while
-            # open (e.g. sent in panic) leaves no verdict, as it would live
+            # the stored breaker judges each call at its finish time; a call it refuses
+            # (open: it may have been sent in panic) leaves no verdict, as it would live
             permit = breaker.allow(t)
             if permit is not None:
                 breaker.record(t, permit, obs.ok)
@@ -330,7 +329,7 @@ class StateStore:
         if _is_corrupt(exc):
             return self._set_aside("corrupt")
         if _is_busy(exc):
-            self._warn(f"latcli: state file {self._shown()} is busy ({exc}); not saved this time")
+            self._warn(f"latcli: state file {self._shown()} is busy ({exc}); skipped this time")
         else:
             self._disable(f"could not be used ({exc})")
         return False
@@ -416,7 +415,7 @@ class StateStore:
             self._disabled = True
             self._warn(f"latcli: state file {self._shown()} {why}; continuing without saved state")
 
-    def _warn_row(self, key: str, exc: ValueError) -> None:
+    def _warn_row(self, key: str, exc: Exception) -> None:
         if key not in self._warned_keys:
             self._warned_keys.add(key)
             self._warn(
@@ -425,7 +424,7 @@ class StateStore:
             )
 
     def _shown(self) -> str:
-        home = str(Path.home())
+        home = os.path.expanduser("~")  # unlike Path.home(), never raises
         text = str(self.path)
         return "~" + text[len(home) :] if text.startswith(home + os.sep) else text
 
@@ -499,7 +498,7 @@ def _select(conn: sqlite3.Connection, key: str) -> _Row | None:
 
 
 def _restore(row: _Row, stats: ReplicaStats, breaker: Breaker, now: float, wall: float) -> None:
-    """Load ``row`` into ``stats`` and ``breaker``; ValueError leaves both untouched."""
+    """Load ``row`` into ``stats`` and ``breaker``; a ``_BAD_DATA`` error leaves both untouched."""
     if not isinstance(row.wall, float) or not isinstance(row.mono, float):
         raise ValueError(f"bad clocks {row.wall!r}, {row.mono!r}")
     now_then = row.mono + (wall - row.wall)  # the present instant on the writer's clock

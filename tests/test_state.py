@@ -363,7 +363,14 @@ def good_state() -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     "which",
-    ["stats not json", "breaker not json", "stats a list", "breaker bad state", "ewma bad cost"],
+    [
+        "stats not json",
+        "breaker not json",
+        "stats a list",
+        "breaker bad state",
+        "ewma bad cost",
+        "infinite count",
+    ],
 )
 def test_an_unreadable_row_is_skipped_and_rewritten(tmp_path: Path, which: str) -> None:
     good_stats, good_breaker = good_state()
@@ -373,6 +380,7 @@ def test_an_unreadable_row_is_skipped_and_rewritten(tmp_path: Path, which: str) 
         "stats a list": ("[1, 2]", good_breaker),
         "breaker bad state": (good_stats, good_breaker.replace('"closed"', '"ajar"')),
         "ewma bad cost": (good_stats.replace('"cost": 5.0', '"cost": "fast"'), good_breaker),
+        "infinite count": (good_stats.replace(", 1, 0]", ", Infinity, 0]"), good_breaker),
     }[which]
     path = tmp_path / "state.db"
     write_row(path, *bad)
