@@ -3,14 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from latcli.inventory import Agent
+from latcli.inventory import Agent, Inventory
 from latcli.probe import ProbeReport, probe_agents
 from latcli.protocols import ProtocolClient
 from latcli.transport.httpx_transport import HttpxTransport
+
+if TYPE_CHECKING:
+    from latcli.router import FanOut
 
 
 async def run_probe(agents: Sequence[Agent], count: int = 1) -> ProbeReport:
     """Probe ``agents`` over a fresh transport that is closed afterwards."""
     async with HttpxTransport() as transport:
         return await probe_agents(ProtocolClient(transport), agents, count)
+
+
+async def run_send(
+    inv: Inventory,
+    types: Sequence[str],
+    message: str,
+    strategy: str | None,
+    retries: int | None,
+    timeout: float | None,
+    hedge: bool,
+    state_path: Path | None,
+    no_state: bool,
+) -> FanOut:
+    """One ``latcli send``: a router over the inventory, state loaded before and saved after."""
+    import os
+    import sys
+
+    from latcli.router import Router
+    from latcli.state import NullStore, StateStore, default_state_path
+
+    def warn(text: str) -> None:
+        print(text, file=sys.stderr)
+
+    path = state_path or default_state_path(os.environ)
+    store = NullStore() if no_state else StateStore(path, warn=warn)
+    async with Router(inv, strategy=strategy, retries=retries, hedge=hedge, state=store) as router:
+        for t in types:
+            router.replicas(t)
+        return await router.fan_out(types, message, timeout=timeout)

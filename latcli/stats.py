@@ -259,14 +259,16 @@ class ReplicaStats:
         """A request was sent to this replica."""
         self.in_flight += 1
 
-    def finish(self, now: float, latency_ms: float, ok: bool) -> None:
+    def finish(self, now: float, latency_ms: float, ok: bool, cost_ms: float | None = None) -> None:
         """The request ended with a verdict; failures' latencies count too.
 
         A failure's latency still feeds the EWMA: a replica that times out
         after 5 s *is* slow, and Finagle measures every response the same way.
+        ``cost_ms`` replaces the sample fed to the EWMA (not the latency window): the
+        router passes a failure penalty so a replica that fails *fast* does not look fast.
         """
         self.in_flight = max(0, self.in_flight - 1)
-        self.ewma.observe(now, latency_ms)
+        self.ewma.observe(now, latency_ms if cost_ms is None else cost_ms)
         self.latencies.add(latency_ms)
         self.success.record(now, ok)
 

@@ -11,6 +11,7 @@ from latcli import __version__
 from latcli.cli.demo import demo_app
 from latcli.cli.probe import probe
 from latcli.cli.schema import schema
+from latcli.cli.send import send
 
 app = typer.Typer(
     name="latcli",
@@ -42,6 +43,7 @@ def _root(
 
 
 app.command()(probe)
+app.command()(send)
 app.command()(schema)
 app.add_typer(demo_app, name="demo")
 

@@ -1,0 +1,478 @@
+"""Router: a strategy, a breaker per replica and failover, over a Transport (DESIGN §4).
+
+The decisions (EWMA, breakers, strategies, retry budget) live in the sans-I/O core; this module
+owns the clock, the randomness and the awaiting. ``from latcli import Router``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
+from latcli.budget import RetryBudget
+from latcli.errors import ErrorKind, LatcliError
+from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
+from latcli.protocols import ProtocolClient, Reply, new_message_id
+from latcli.state import FlushEntry, NullStore, Observation, StateStore, default_state_path
+from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
+from latcli.strategies import P2C, Strategy, make_strategy
+from latcli.transport.base import Transport
+
+HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try on one replica. ``outcome`` is ``"ok"`` or an error kind's value."""
+
+    agent: str
+    outcome: str
+    status: int | None
+    latency_ms: float
+    hedge: bool = False
+    panic: bool = False
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """The answer for one type: the winning agent and reply, or every failed attempt."""
+
+    type: str
+    ok: bool
+    agent: str | None
+    reply: str | None
+    latency_ms: float
+    attempts: tuple[Attempt, ...]
+    strategy: str
+    error: str | None = None
+
+    @property
+    def failovers(self) -> int:
+        return sum(1 for a in self.attempts if not a.hedge) - 1 if self.attempts else 0
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Several types asked at once: the coordination latency is the slowest answer's."""
+
+    results: tuple[RouteResult, ...]
+    latency_ms: float
+    strategy: str
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    """One replica as watch and ``GET /agents`` show it."""
+
+    agent: Agent
+    stats: StatsSnapshot
+    breaker: BreakerState
+    retry_in: float | None
+
+
+@dataclass
+class Replica:
+    """The router's live record of one agent: measurements, breaker, unsaved observations."""
+
+    agent: Agent
+    stats: ReplicaStats
+    breaker: Breaker
+    journal: list[Observation] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """State key: the id and the URL, so a re-pointed id starts afresh."""
+        return f"{self.agent.id}@{self.agent.url}"
+
+
+EventSink = Callable[[str, BreakerEvent], None]
+
+
+class Router:
+    """Routes messages to the best admissible replica of a type, with failover and hedging.
+
+    ``clock`` (monotonic seconds), ``wall`` (epoch seconds) and ``rng`` are injectable so a
+    simulation can drive the router exactly. Use as ``async with Router(...) as router``; leaving
+    the block saves the learned state (unless ``state=None``) and closes the transport.
+    """
+
+    def __init__(
+        self,
+        agents: Inventory | Sequence[Agent],
+        *,
+        strategy: str | None = None,
+        retries: int | None = None,
+        retry_budget: float | None = None,
+        hedge: bool = False,
+        transport: Transport | None = None,
+        state: StateStore | NullStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_event: EventSink | None = None,
+    ) -> None:
+        routing = agents.routing if isinstance(agents, Inventory) else RoutingConfig()
+        members = agents.agents if isinstance(agents, Inventory) else tuple(agents)
+        self.strategy_name = strategy or routing.strategy
+        try:
+            self._strategy: Strategy = make_strategy(self.strategy_name)
+        except ValueError as exc:
+            raise LatcliError(str(exc)) from None
+        self.retries = routing.retries if retries is None else retries
+        if self.retries < 0:
+            raise LatcliError("retries must be 0 or more")
+        ratio = routing.retry_budget if retry_budget is None else retry_budget
+        self._budget = RetryBudget(ratio)
+        self.hedge = hedge
+        self._clock, self._wall = clock, wall
+        self._rng = rng or random.Random()
+        self._on_event = on_event
+        self._own_transport = transport is None
+        self._transport = transport or _default_transport()
+        self.client = ProtocolClient(self._transport)
+        self._store = state if state is not None else NullStore()
+        self._replicas = {a.id: self._new_replica(a) for a in members}
+        self._by_type: dict[str, list[Replica]] = {}
+        for replica in self._replicas.values():
+            self._by_type.setdefault(replica.agent.type, []).append(replica)
+        self._type_latency = {t: LatencyWindow(256) for t in self._by_type}
+        self._load_state()
+
+    @classmethod
+    def from_inventory(
+        cls, path: str | None = None, *, state_path: str | None = None, **kwargs: object
+    ) -> Router:
+        """A router over ``agents.yaml`` (DESIGN §1 lookup) with state at the default place."""
+        import os
+
+        inv = load_inventory(path)
+        store = StateStore(default_state_path(os.environ) if state_path is None else state_path)
+        return cls(inv, state=store, **kwargs)  # type: ignore[arg-type]
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Save what was learned and close the transport if the router made it."""
+        self.save_state()
+        self._store.close()
+        if self._own_transport:
+            await self._transport.aclose()
+
+    def save_state(self) -> None:
+        """Merge this process's new observations into the state store (never raises)."""
+        entries = [
+            FlushEntry(
+                r.key, r.agent.ewma.decay, r.agent.breaker.window, r.agent.breaker, r.journal
+            )
+            for r in self._replicas.values()
+            if r.journal
+        ]
+        if entries:
+            self._store.flush(entries, self._clock(), self._wall())
+        for r in self._replicas.values():
+            r.journal = []
+
+    def _load_state(self) -> None:
+        now, wall = self._clock(), self._wall()
+        for r in self._replicas.values():
+            self._store.load_into(r.key, r.stats, r.breaker, now, wall)
+
+    def _new_replica(self, agent: Agent) -> Replica:
+        stats = ReplicaStats(agent.ewma.decay, agent.breaker.window)
+        sink = self._on_event
+
+        def emit(event: BreakerEvent) -> None:
+            if sink is not None:
+                sink(agent.id, event)
+
+        return Replica(agent, stats, Breaker(agent.breaker, self._rng, emit))
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    @property
+    def types(self) -> list[str]:
+        return list(self._by_type)
+
+    @property
+    def agents(self) -> list[Agent]:
+        return [r.agent for r in self._replicas.values()]
+
+    def replicas(self, type_: str) -> list[Replica]:
+        """The replicas of ``type_``; an unknown type is a usage error naming the known ones."""
+        found = self._by_type.get(type_)
+        if found is None:
+            known = ", ".join(self._by_type) or "none"
+            raise LatcliError(f"unknown type {type_!r} (types: {known})")
+        return found
+
+    def replica(self, agent_id: str) -> Replica:
+        return self._replicas[agent_id]
+
+    def pick(self, type_: str) -> Agent | None:
+        """The replica ``send`` would try first now (no permit taken, nothing changed)."""
+        now = self._clock()
+        pool = [r for r in self.replicas(type_) if r.breaker.state(now) is not BreakerState.OPEN]
+        if not pool:
+            return None
+        # Peeking must not move the real sequence: a copy of the rng and of the strategy.
+        rng = random.Random(self._rng.random())
+        real, self._strategy = self._strategy, copy.deepcopy(self._strategy)
+        try:
+            return self._choose_from(pool, now, rng).agent
+        finally:
+            self._strategy = real
+
+    def view(self) -> list[ReplicaView]:
+        now = self._clock()
+        return [
+            ReplicaView(
+                r.agent, r.stats.snapshot(now), r.breaker.state(now), r.breaker.retry_in(now)
+            )
+            for r in self._replicas.values()
+        ]
+
+    # ---- sending ---------------------------------------------------------------------------
+
+    async def send(self, type_: str, text: str, *, timeout: float | None = None) -> RouteResult:
+        """Route ``text`` to one replica of ``type_``, failing over up to ``retries`` times.
+
+        ``timeout`` bounds the whole call, failovers included; the attempt under way when it
+        expires is cancelled without a breaker verdict.
+        """
+        replicas = self.replicas(type_)
+        started = self._clock()
+        attempts: list[Attempt] = []
+        try:
+            if timeout is None:
+                return await self._send(type_, replicas, text, attempts, started)
+            return await asyncio.wait_for(
+                self._send(type_, replicas, text, attempts, started), timeout
+            )
+        except asyncio.TimeoutError:
+            return self._failed(type_, attempts, started, f"no answer within {timeout:g}s")
+
+    async def fan_out(
+        self, types: Iterable[str], text: str, *, timeout: float | None = None
+    ) -> FanOut:
+        """Ask several types at once (the seed's coordination); all answers are gathered."""
+        wanted = list(dict.fromkeys(types))
+        for t in wanted:
+            self.replicas(t)
+        started = self._clock()
+        results = await asyncio.gather(*(self.send(t, text, timeout=timeout) for t in wanted))
+        elapsed = (self._clock() - started) * 1000.0
+        return FanOut(tuple(results), elapsed, self.strategy_name)
+
+    async def _send(
+        self,
+        type_: str,
+        replicas: list[Replica],
+        text: str,
+        attempts: list[Attempt],
+        started: float,
+    ) -> RouteResult:
+        self._budget.record_request(self._clock())
+        message_id = new_message_id()  # A2A: a retry reuses the messageId (DESIGN §2)
+        tried: set[str] = set()
+        for n in range(self.retries + 1):
+            if n and not self._budget.try_retry(self._clock()):
+                return self._failed(type_, attempts, started, "retry budget exhausted")
+            chosen = self._admit(replicas, tried)
+            if chosen is None:
+                break
+            replica, permit, panic = chosen
+            tried.add(replica.agent.id)
+            hedging = self.hedge and n == 0
+            reply, winner = await self._first_answer(
+                replicas, replica, permit, panic, text, message_id, tried, attempts, hedging
+            )
+            if reply.ok:
+                return self._succeeded(type_, winner, reply, attempts, started)
+            if not reply.is_failure:  # a 4xx other than 429: the request, not the agent
+                break
+        reason = "every attempt failed" if attempts else "no replica to try"
+        return self._failed(type_, attempts, started, reason)
+
+    def _admit(
+        self, replicas: list[Replica], tried: set[str]
+    ) -> tuple[Replica, Permit | None, bool] | None:
+        """A replica and its permit; in panic (all open) the one whose open period ends first."""
+        now = self._clock()
+        pool = [r for r in replicas if r.agent.id not in tried]
+        while pool:
+            replica = self._choose_from(pool, now, self._rng)
+            permit = replica.breaker.allow(now)
+            if permit is not None:
+                return replica, permit, False
+            pool = [r for r in pool if r is not replica]
+        left = [r for r in replicas if r.agent.id not in tried]
+        if not left:
+            return None
+        # Panic (DESIGN §4): every breaker refuses, so try the one closest to its next probe
+        # rather than failing without trying. No permit: the verdict cannot close it early.
+        soonest = min(left, key=lambda r: r.breaker.open_until or now)
+        return soonest, None, True
+
+    def _choose_from(self, pool: list[Replica], now: float, rng: random.Random) -> Replica:
+        if isinstance(self._strategy, P2C):
+            # P2C reads two loads, not n (pick p99 <= 25 µs with 1,000 replicas); an open
+            # breaker's load is infinite, so it only wins against another open one.
+            def load_of(i: int) -> float:
+                r = pool[i]
+                if r.breaker.state(now) is BreakerState.OPEN:
+                    return float("inf")
+                return r.stats.load(now)
+
+            index = P2C.pick_index(len(pool), load_of, rng)
+            if pool[index].breaker.state(now) is not BreakerState.OPEN:
+                return pool[index]
+        admissible = [r for r in pool if r.breaker.state(now) is not BreakerState.OPEN] or pool
+        candidates = [r.stats.candidate(r.agent.id, r.agent.weight, now) for r in admissible]
+        picked = self._strategy.pick(candidates, rng)
+        return next(r for r in admissible if r.agent.id == picked.id)
+
+    async def _first_answer(
+        self,
+        replicas: list[Replica],
+        first: Replica,
+        permit: Permit | None,
+        panic: bool,
+        text: str,
+        message_id: str,
+        tried: set[str],
+        attempts: list[Attempt],
+        hedging: bool,
+    ) -> tuple[Reply, Replica]:
+        """One attempt; with hedging, a second replica joins after the type's p95."""
+        primary = asyncio.ensure_future(
+            self._attempt(first, permit, panic, text, message_id, attempts, hedge=False)
+        )
+        delay = self._hedge_delay(first.agent.type) if hedging else None
+        if delay is None:
+            return await primary, first
+        done, _ = await asyncio.wait({primary}, timeout=delay)
+        if done:
+            return primary.result(), first
+        second = self._admit(replicas, tried)
+        if second is None or second[2]:  # never hedge onto a replica in panic
+            return await primary, first
+        other, other_permit, _ = second
+        tried.add(other.agent.id)
+        backup = asyncio.ensure_future(
+            self._attempt(other, other_permit, False, text, message_id, attempts, hedge=True)
+        )
+        return await _race({primary: first, backup: other})
+
+    def _hedge_delay(self, type_: str) -> float | None:
+        window = self._type_latency[type_]
+        if len(window.values()) < HEDGE_MIN_SAMPLES:
+            return None
+        p95 = window.percentile(95)
+        return None if p95 is None else p95 / 1000.0
+
+    async def _attempt(
+        self,
+        replica: Replica,
+        permit: Permit | None,
+        panic: bool,
+        text: str,
+        message_id: str,
+        attempts: list[Attempt],
+        hedge: bool,
+    ) -> Reply:
+        """Send once and record the verdict; cancellation releases the permit, no verdict."""
+        replica.stats.start()
+        try:
+            reply = await self.client.send_message(replica.agent, text, message_id)
+        except asyncio.CancelledError:
+            replica.stats.cancel()
+            if permit is not None:
+                replica.breaker.release(permit)
+            raise
+        self._record(replica, permit, reply)
+        outcome = "ok" if reply.ok else (reply.error or ErrorKind.BAD_RESPONSE).value
+        attempts.append(
+            Attempt(replica.agent.id, outcome, reply.status, reply.latency_ms, hedge, panic)
+        )
+        return reply
+
+    def _record(self, replica: Replica, permit: Permit | None, reply: Reply) -> None:
+        now = self._clock()
+        healthy = not reply.is_failure
+        # A failed call costs the EWMA as much as a timeout: a replica that fails *fast*
+        # must not look fast to p2c (the breaker alone would let it take the next calls).
+        penalty = None if healthy else max(reply.latency_ms, replica.agent.timeout * 1000.0)
+        replica.stats.finish(now, reply.latency_ms, healthy, cost_ms=penalty)
+        if permit is not None:
+            replica.breaker.record(now, permit, healthy)
+        if reply.ok:
+            self._type_latency[replica.agent.type].add(reply.latency_ms)
+        replica.journal.append(Observation(self._wall(), reply.latency_ms, healthy))
+
+    def _succeeded(
+        self, type_: str, winner: Replica, reply: Reply, attempts: list[Attempt], started: float
+    ) -> RouteResult:
+        elapsed = (self._clock() - started) * 1000.0
+        return RouteResult(
+            type_, True, winner.agent.id, reply.text, elapsed, tuple(attempts), self.strategy_name
+        )
+
+    def _failed(
+        self, type_: str, attempts: list[Attempt], started: float, reason: str
+    ) -> RouteResult:
+        elapsed = (self._clock() - started) * 1000.0
+        return RouteResult(
+            type_, False, None, None, elapsed, tuple(attempts), self.strategy_name, reason
+        )
+
+
+async def _race(tasks: dict[asyncio.Future[Reply], Replica]) -> tuple[Reply, Replica]:
+    """The first successful reply; the loser is cancelled (no verdict). All fail: the last."""
+    pending = set(tasks)
+    last: tuple[Reply, Replica] | None = None
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                last = (task.result(), tasks[task])
+                if last[0].ok:
+                    return last
+    finally:
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert last is not None
+    return last
+
+
+def _default_transport() -> Transport:
+    from latcli.transport.httpx_transport import HttpxTransport
+
+    return HttpxTransport()
+
+
+__all__ = ["Attempt", "FanOut", "ReplicaView", "RouteResult", "Router"]
