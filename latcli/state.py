@@ -96,11 +96,16 @@ def default_state_path(env: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True)
 class Observation:
-    """One finished call as the router saw it; ``wall`` is ``time.time()`` at the end."""
+    """One finished call as the router saw it; ``wall`` is ``time.time()`` at the end.
+
+    ``cost_ms`` is the sample the router fed its EWMA instead of ``latency_ms`` (its
+    failure penalty), if any: the replay must feed the same one.
+    """
 
     wall: float
     latency_ms: float
     ok: bool
+    cost_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,7 @@ class StateStore:
         for obs in entry.journal:
             t = now - (wall - obs.wall)
             stats.start()
-            stats.finish(t, obs.latency_ms, obs.ok)
+            stats.finish(t, obs.latency_ms, obs.ok, cost_ms=obs.cost_ms)
             # the stored breaker judges each call at its finish time; a call it refuses
             # (open: it may have been sent in panic) leaves no verdict, as it would live
             permit = breaker.allow(t)

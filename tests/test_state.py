@@ -160,6 +160,15 @@ def test_replayed_failures_trip_the_stored_breaker(tmp_path: Path) -> None:
     assert breaker.retry_in(0.0) == pytest.approx(10.0)
 
 
+def test_replay_feeds_the_routers_ewma_sample(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with store(path) as s:  # a 3 ms failure the router charged as a 5 s timeout
+        s.flush([entry([Observation(W, 3.0, False, cost_ms=5000.0)])], 0.0, W)
+    stats, _ = load(path, 0.0, W)
+    assert stats.cost(0.0) == pytest.approx(5000.0)
+    assert stats.latencies.values() == [3.0]
+
+
 def test_empty_journals_are_not_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with store(path) as s:
