@@ -1,3 +1,3 @@
-from latcli.cli.app import run
+from latcli.cli.entry import run
 
 run()

@@ -12,6 +12,7 @@ demo_app = typer.Typer(
     help="Start the demo fleet of agents.yaml on loopback and watch it (Ctrl-C stops it).",
     no_args_is_help=False,
     invoke_without_command=True,
+    rich_markup_mode=None,
 )
 
 
