@@ -429,7 +429,7 @@ class Router:
             replica.breaker.record(now, permit, healthy)
         if reply.ok:
             self._type_latency[replica.agent.type].add(reply.latency_ms)
-        replica.journal.append(Observation(self._wall(), reply.latency_ms, healthy))
+        replica.journal.append(Observation(self._wall(), reply.latency_ms, healthy, penalty))
 
     def _succeeded(
         self, type_: str, winner: Replica, reply: Reply, attempts: list[Attempt], started: float
