@@ -353,7 +353,8 @@ def _read(path: Path, report: _Report) -> str | None:
 
 def _parse_yaml(text: str, report: _Report) -> object:
     """The document as plain Python data, filling ``report.lines``; None on YAML errors."""
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser when present: ~10x faster on a 1,000-agent inventory, same marks.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -189,10 +189,10 @@ class Router:
             for r in self._replicas.values()
             if r.journal
         ]
-        if entries:
-            self._store.flush(entries, self._clock(), self._wall())
-        for r in self._replicas.values():
-            r.journal = []
+        # False: other runs held the lock too long; keep the journals for the next save.
+        if entries and self._store.flush(entries, self._clock(), self._wall()):
+            for r in self._replicas.values():
+                r.journal = []
 
     def _load_state(self) -> None:
         now, wall = self._clock(), self._wall()
