@@ -1,0 +1,583 @@
+"""Router tests (DESIGN §4): real agents on loopback, plus one simulated network.
+
+Integration tests talk to the session's demo fleet (conftest ``demo_fleet``), to
+ports nobody listens on, and to small scripted servers built on
+``fault_servers.serve`` (a real socket each). The last tests drive the router over
+an in-test Transport that advances a fake clock by each replica's latency: a
+deterministic routing simulation, where the network itself is not under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import fault_servers as fs
+import pytest
+
+from latcli.breaker import BreakerEvent, BreakerState
+from latcli.demo.agent import answer, card_v03, card_v1
+from latcli.demo.control import set_fault
+from latcli.demo.fleet import Fleet, free_port
+from latcli.inventory import Agent, BreakerConfig, DemoConfig
+from latcli.router import HEDGE_MIN_SAMPLES, Attempt, Router, RouteResult
+from latcli.transport.base import Outcome, RequestSpec, Timings
+
+# open long enough to outlast any test: "no attempts while open" must not race the clock
+STAY_OPEN = BreakerConfig(failures=3, open_for=30.0, open_max=60.0)
+
+
+def agent(
+    id: str, type_: str, url: str, *, protocol: str = "http", breaker: BreakerConfig = STAY_OPEN
+) -> Agent:
+    return Agent(
+        id=id,
+        type=type_,
+        url=url,
+        protocol=protocol,
+        timeout=2.0,
+        breaker=breaker,  # type: ignore[arg-type]
+    )
+
+
+def demo(demo_fleet: Any, *ids: str, breaker: BreakerConfig | None = None) -> list[Agent]:
+    """The demo fleet's agents ``ids`` (optionally with another breaker configuration)."""
+    found: list[Agent] = [demo_fleet.agent(i) for i in ids]
+    if breaker is None:
+        return found
+    import dataclasses
+
+    return [dataclasses.replace(a, breaker=breaker) for a in found]
+
+
+def outcomes(result: RouteResult) -> list[tuple[str, str]]:
+    return [(a.agent, a.outcome) for a in result.attempts]
+
+
+def all_attempts(results: list[RouteResult]) -> list[Attempt]:
+    return [a for r in results for a in r.attempts]
+
+
+# ---- scripted servers -------------------------------------------------------------------------
+
+
+Respond = Callable[[fs.Request], bytes]
+
+
+def scripted(respond: Respond) -> contextlib.AbstractContextManager[fs.RunningServer]:
+    """A keep-alive HTTP/1.1 server answering every request with ``respond(request)``."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (request := await fs.read_request(reader)) is not None:
+            writer.write(respond(request))
+            await writer.drain()
+
+    return fs.serve(handler)
+
+
+def json_response(status: int, doc: object) -> bytes:
+    return fs.response_bytes(status, json.dumps(doc).encode(), "application/json")
+
+
+class StatusScript:
+    """``POST /message/send`` answers ``status`` (changeable while running); counts calls."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: fs.Request) -> bytes:
+        with self._lock:
+            self.calls += 1
+            status = self.status
+        return json_response(status, {"reply": "fine"} if status == 200 else {"error": status})
+
+
+class A2AScript:
+    """An A2A agent of ``version`` that records every JSON-RPC call it receives.
+
+    Answers a JSON-RPC error (with HTTP 200, as A2A does) when ``fail``, else a Message.
+    The card names no URL, so the client posts to the agent's base URL.
+    """
+
+    def __init__(self, name: str, version: str, fail: bool) -> None:
+        self.name, self.version, self.fail = name, version, fail
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, request: fs.Request) -> bytes:
+        if request.method == "GET":
+            card = card_v1(self.name, "") if self.version == "1.0" else card_v03(self.name, "")
+            return json_response(200, card)
+        call = json.loads(request.body)
+        self.calls.append(call)
+        if self.fail:
+            error = {"code": -32603, "message": "injected"}
+            return json_response(200, {"jsonrpc": "2.0", "id": call["id"], "error": error})
+        if self.version == "1.0":
+            result: dict[str, Any] = {
+                "message": {"role": "ROLE_AGENT", "messageId": "r1", "parts": [{"text": "pong"}]}
+            }
+        else:
+            result = {
+                "kind": "message",
+                "role": "agent",
+                "messageId": "r1",
+                "parts": [{"kind": "text", "text": "pong"}],
+            }
+        return json_response(200, {"jsonrpc": "2.0", "id": call["id"], "result": result})
+
+
+# ---- integration: happy paths -----------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_send_reaches_an_http_replica_and_returns_its_reply(demo_fleet: Any) -> None:
+    async def main() -> RouteResult:
+        async with Router(demo(demo_fleet, "weather-1", "weather-2"), state=None) as router:
+            return await router.send("weather", "hi")
+
+    result = asyncio.run(main())
+    assert result.ok, result
+    assert result.agent in ("weather-1", "weather-2")
+    assert result.reply == answer(result.agent, "hi")
+    assert result.strategy == "p2c"
+    assert outcomes(result) == [(result.agent, "ok")]
+    assert result.attempts[0].status == 200
+    assert result.latency_ms >= result.attempts[0].latency_ms > 0
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("agent_id", "version"), [("calendar-1", "1.0"), ("calendar-2", "0.3")])
+def test_send_speaks_both_a2a_versions(demo_fleet: Any, agent_id: str, version: str) -> None:
+    async def main() -> tuple[RouteResult, str | None]:
+        async with Router(demo(demo_fleet, agent_id), state=None) as router:
+            result = await router.send("calendar", "book a room")
+            card = router.client.cached_card(demo_fleet.agent(agent_id))
+            return result, None if card is None else card.version
+
+    result, seen_version = asyncio.run(main())
+    assert result.ok, result
+    assert result.agent == agent_id
+    assert result.reply == answer(agent_id, "book a room")
+    assert seen_version == version
+
+
+@pytest.mark.timeout(30)
+def test_fan_out_gathers_every_type_and_coordination_covers_each(demo_fleet: Any) -> None:
+    ids = ("weather-1", "weather-2", "calendar-1", "calendar-2")
+
+    async def main() -> Any:
+        async with Router(demo(demo_fleet, *ids), state=None) as router:
+            return await router.fan_out(["weather", "calendar"], "what's on?")
+
+    fan = asyncio.run(main())
+    assert fan.ok
+    assert [r.type for r in fan.results] == ["weather", "calendar"]
+    for r in fan.results:
+        assert r.ok and r.agent is not None
+        assert r.reply == answer(r.agent, "what's on?")
+        assert fan.latency_ms >= r.latency_ms
+    assert fan.strategy == "p2c"
+
+
+# ---- failover and breakers --------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("strategy", ["p2c", "round_robin"])
+def test_a_dead_replica_costs_no_send(demo_fleet: Any, strategy: str) -> None:
+    with fs.refused_port() as dead_url:
+        agents = [agent("dead-1", "weather", dead_url), *demo(demo_fleet, "weather-1")]
+
+        async def main() -> list[RouteResult]:
+            async with Router(agents, strategy=strategy, retries=1, state=None) as router:
+                return [await router.send("weather", f"n{i}") for i in range(50)]
+
+        results = asyncio.run(main())
+    assert [r for r in results if not r.ok] == []
+    assert all(r.agent == "weather-1" for r in results)
+    failed_over = [r for r in results if len(r.attempts) > 1]
+    assert failed_over, "the dead replica was never tried"
+    for r in failed_over:
+        assert outcomes(r) == [("dead-1", "connect"), ("weather-1", "ok")]
+        assert r.attempts[0].status is None
+        assert r.failovers == 1
+
+
+@pytest.mark.timeout(30)
+def test_the_dead_replicas_breaker_opens_and_then_gets_no_attempts(demo_fleet: Any) -> None:
+    events: list[tuple[str, BreakerEvent]] = []
+    with fs.refused_port() as dead_url:
+        agents = [agent("dead-1", "weather", dead_url), *demo(demo_fleet, "weather-1")]
+
+        async def main() -> tuple[list[RouteResult], BreakerState]:
+            # round_robin puts dead-1 (first by id) first in every turn until its breaker opens
+            async with Router(
+                agents,
+                strategy="round_robin",
+                retries=1,
+                state=None,
+                on_event=lambda a, e: events.append((a, e)),
+            ) as router:
+                results = [await router.send("weather", f"n{i}") for i in range(50)]
+                return results, router.replica("dead-1").breaker.state(time.monotonic())
+
+        results, dead_state = asyncio.run(main())
+    assert all(r.ok for r in results)
+    dead = [i for i, r in enumerate(results) for a in r.attempts if a.agent == "dead-1"]
+    assert dead == list(range(STAY_OPEN.failures)), "attempts while the breaker was open"
+    assert dead_state is BreakerState.OPEN
+    assert [(a, e.from_state, e.to_state) for a, e in events] == [
+        ("dead-1", BreakerState.CLOSED, BreakerState.OPEN)
+    ]
+    for r in results[STAY_OPEN.failures :]:
+        assert outcomes(r) == [("weather-1", "ok")]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.0", "0.3"])
+def test_an_a2a_retry_reuses_the_message_id(version: str) -> None:
+    failing, answering = A2AScript("a2a-a", version, True), A2AScript("a2a-b", version, False)
+    with scripted(failing) as a, scripted(answering) as b:
+        agents = [
+            agent("a2a-a", "calendar", a.url, protocol="a2a"),
+            agent("a2a-b", "calendar", b.url, protocol="a2a"),
+        ]
+
+        async def main() -> RouteResult:
+            # round_robin tries a2a-a (first by id) first
+            async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                return await router.send("calendar", "ping")
+
+        result = asyncio.run(main())
+    assert result.ok and result.reply == "pong"
+    assert outcomes(result) == [("a2a-a", "rpc_error"), ("a2a-b", "ok")]
+    assert [a.status for a in result.attempts] == [200, 200]  # the error came with HTTP 200
+    assert len(failing.calls) == len(answering.calls) == 1
+    first, second = failing.calls[0], answering.calls[0]
+    assert first["method"] == second["method"]
+    assert first["method"] == ("SendMessage" if version == "1.0" else "message/send")
+    sent_id = first["params"]["message"]["messageId"]
+    assert sent_id and second["params"]["message"]["messageId"] == sent_id
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_a_4xx_is_neither_retried_nor_held_against_the_replica(status: int) -> None:
+    rejecting, accepting = StatusScript(status), StatusScript(200)
+    breaker = BreakerConfig(failures=2, open_for=30.0)
+    with scripted(rejecting) as a, scripted(accepting) as b:
+        agents = [agent("s-a", "t", a.url, breaker=breaker), agent("s-b", "t", b.url)]
+
+        async def main() -> tuple[list[RouteResult], BreakerState, float | None]:
+            async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                results = [await router.send("t", "x") for _ in range(6)]
+                now = time.monotonic()
+                rep = router.replica("s-a")
+                return results, rep.breaker.state(now), rep.stats.success.rate(now)
+
+        results, state, success_rate = asyncio.run(main())
+    # round_robin alternates s-a, s-b: s-a's rejections are final (no failover to s-b)
+    for r in results[0::2]:
+        assert not r.ok
+        assert [(a.agent, a.outcome, a.status) for a in r.attempts] == [("s-a", "http_4xx", status)]
+    for r in results[1::2]:
+        assert outcomes(r) == [("s-b", "ok")]
+    assert (rejecting.calls, accepting.calls) == (3, 3)
+    assert state is BreakerState.CLOSED  # 3 rejections > failures=2, yet closed
+    assert success_rate == 1.0
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("status", "kind"), [(429, "http_4xx"), (500, "http_5xx"), (503, "http_5xx")]
+)
+def test_429_and_5xx_are_retried_and_count_against_the_replica(status: int, kind: str) -> None:
+    failing, accepting = StatusScript(status), StatusScript(200)
+    breaker = BreakerConfig(failures=2, open_for=30.0)
+    with scripted(failing) as a, scripted(accepting) as b:
+        agents = [agent("s-a", "t", a.url, breaker=breaker), agent("s-b", "t", b.url)]
+
+        async def main() -> tuple[list[RouteResult], BreakerState]:
+            async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                results = [await router.send("t", "x") for _ in range(4)]
+                return results, router.replica("s-a").breaker.state(time.monotonic())
+
+        results, state = asyncio.run(main())
+    assert all(r.ok and r.agent == "s-b" for r in results)
+    for r in results[:2]:
+        got = [(x.agent, x.outcome, x.status) for x in r.attempts]
+        assert got == [("s-a", kind, status), ("s-b", "ok", 200)]
+    assert state is BreakerState.OPEN  # two consecutive failures = failures
+    for r in results[2:]:
+        assert outcomes(r) == [("s-b", "ok")]
+    assert failing.calls == 2
+
+
+@pytest.mark.timeout(60)
+def test_killing_a_replica_mid_run_is_invisible_to_callers() -> None:
+    agents = tuple(
+        Agent(
+            id=f"k-{i}",
+            type="weather",
+            url=f"http://127.0.0.1:{free_port()}",
+            timeout=2.0,
+            demo=DemoConfig(latency="20ms"),
+        )
+        for i in (1, 2, 3)
+    )
+    workers, per_worker = 6, 25
+
+    with Fleet(agents, seed=3) as fleet:
+
+        async def main() -> tuple[list[RouteResult], int, int]:
+            results: list[RouteResult] = []
+            async with Router(agents, retries=1, state=None) as router:
+                victim = router.replica("k-2")
+                killed_at = -1
+
+                async def killer() -> None:
+                    nonlocal killed_at
+                    # kill while k-2 has a request in flight, so one is cut off mid-answer
+                    deadline = time.monotonic() + 10
+                    while len(results) < 20 or victim.stats.in_flight == 0:
+                        if time.monotonic() > deadline:
+                            break
+                        await asyncio.sleep(0.001)
+                    fleet.kill("k-2")  # SIGKILL: no goodbye, as a crash
+                    killed_at = len(results)
+
+                async def worker(w: int) -> None:
+                    for i in range(per_worker):
+                        results.append(await router.send("weather", f"w{w}-{i}"))
+
+                await asyncio.gather(killer(), *(worker(w) for w in range(workers)))
+                return results, killed_at, victim.stats.in_flight
+
+        results, killed_at, in_flight = asyncio.run(main())
+        assert "k-2" not in fleet.pids
+    assert len(results) == workers * per_worker
+    assert [r for r in results if not r.ok] == []
+    assert 0 <= killed_at < len(results), "the kill did not happen mid-run"
+    k2 = [a for a in all_attempts(results) if a.agent == "k-2"]
+    assert any(a.outcome == "ok" for a in k2), "k-2 answered nothing before it was killed"
+    assert any(a.outcome != "ok" for a in k2), "no request met the dead k-2"
+    assert in_flight == 0
+
+
+# ---- panic ------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_panic_tries_the_replica_whose_open_period_ends_first() -> None:
+    breaker = BreakerConfig(failures=1, open_for=5.0, open_max=10.0)
+    recovering = StatusScript(503)
+    with scripted(recovering) as live, fs.refused_port() as dead_url:
+        agents = [
+            agent("p-live", "t", live.url, breaker=breaker),
+            agent("p-dead", "t", dead_url, breaker=breaker),
+        ]
+
+        async def main() -> tuple[RouteResult, dict[str, float | None], RouteResult]:
+            async with Router(agents, retries=1, state=None) as router:
+                first = await router.send("t", "x")  # both fail: both breakers open
+                until = {a.id: router.replica(a.id).breaker.open_until for a in agents}
+                recovering.status = 200
+                return first, until, await router.send("t", "x")
+
+        first, until, second = asyncio.run(main())
+    assert not first.ok
+    assert sorted(a.agent for a in first.attempts) == ["p-dead", "p-live"]
+    assert not any(a.panic for a in first.attempts)
+    assert None not in until.values(), "a breaker did not open"
+    soonest = min(until, key=lambda k: until[k] or 0.0)
+    assert second.attempts, "panic failed without trying"
+    assert second.attempts[0].agent == soonest
+    assert all(a.panic for a in second.attempts)
+    # whichever came first, the live one is tried within retries=1 and answers
+    assert second.ok and second.agent == "p-live"
+
+
+@pytest.mark.timeout(30)
+def test_panic_with_no_retries_still_makes_one_attempt() -> None:
+    breaker = BreakerConfig(failures=1, open_for=5.0)
+    with fs.refused_port() as dead_url:
+        agents = [agent("only", "t", dead_url, breaker=breaker)]
+
+        async def main() -> list[RouteResult]:
+            async with Router(agents, retries=0, state=None) as router:
+                return [await router.send("t", "x") for _ in range(3)]
+
+        results = asyncio.run(main())
+    assert [[(a.agent, a.outcome, a.panic) for a in r.attempts] for r in results] == [
+        [("only", "connect", False)],
+        [("only", "connect", True)],
+        [("only", "connect", True)],
+    ]
+    assert not any(r.ok for r in results)
+
+
+# ---- hedging and the whole-send timeout -------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_hedged_send_answers_from_the_fast_replica_and_cancels_the_slow_one(
+    demo_fleet: Any,
+) -> None:
+    w1, w2 = demo(demo_fleet, "weather-1", "weather-2")
+
+    async def main() -> tuple[RouteResult, float, dict[str, Any]]:
+        async with Router([w1, w2], strategy="round_robin", retries=1, state=None) as router:
+            # warm up both (fast) so the type's p95 rests on enough answers
+            warm = [await router.send("weather", f"warm{i}") for i in range(2 * HEDGE_MIN_SAMPLES)]
+            assert all(r.ok for r in warm)
+            # an even number of round-robin turns: weather-1 (now slow) is picked first next
+            await set_fault(w1.url, latency="400ms", errors=None, down=None)
+            slow = router.replica("weather-1")
+            calls_before = slow.stats.success.calls(time.monotonic())
+            router.hedge = True
+            t0 = time.perf_counter()
+            result = await router.send("weather", "hedge me")
+            elapsed = time.perf_counter() - t0
+            now = time.monotonic()
+            after = {
+                "slow_breaker": slow.breaker.state(now),
+                "slow_in_flight": slow.stats.in_flight,
+                "fast_in_flight": router.replica("weather-2").stats.in_flight,
+                "slow_calls_delta": slow.stats.success.calls(now) - calls_before,
+            }
+            return result, elapsed, after
+
+    with (
+        demo_fleet.faulted("weather-1", latency="5ms"),
+        demo_fleet.faulted("weather-2", latency="5ms"),
+    ):
+        result, elapsed, after = asyncio.run(main())
+    assert result.ok
+    assert result.agent == "weather-2"
+    assert result.reply == answer("weather-2", "hedge me")
+    assert elapsed < 0.3, f"hedged send took {elapsed:.3f}s, the slow replica needs 0.4s"
+    # the slow attempt was cancelled: it left no attempt and no verdict behind
+    assert [(a.agent, a.outcome, a.hedge) for a in result.attempts] == [("weather-2", "ok", True)]
+    assert after == {
+        "slow_breaker": BreakerState.CLOSED,
+        "slow_in_flight": 0,
+        "fast_in_flight": 0,
+        "slow_calls_delta": 0,
+    }
+
+
+@pytest.mark.timeout(30)
+def test_no_hedging_before_the_type_has_enough_answers(demo_fleet: Any) -> None:
+    w1, w2 = demo(demo_fleet, "weather-1", "weather-2")
+
+    async def main() -> RouteResult:
+        async with Router(
+            [w1, w2], strategy="round_robin", hedge=True, retries=1, state=None
+        ) as router:
+            return await router.send("weather", "first")
+
+    with demo_fleet.faulted("weather-1", latency="150ms"):
+        result = asyncio.run(main())
+    assert outcomes(result) == [("weather-1", "ok")]
+    assert not result.attempts[0].hedge
+
+
+@pytest.mark.timeout(30)
+def test_the_whole_send_timeout_bounds_a_replica_that_never_answers() -> None:
+    with fs.silent_server() as silent:
+        agents = [agent("mute", "t", silent.url)]
+
+        async def main() -> tuple[RouteResult, float, int]:
+            async with Router(agents, retries=1, state=None) as router:
+                t0 = time.perf_counter()
+                result = await router.send("t", "hello?", timeout=0.5)
+                elapsed = time.perf_counter() - t0
+                return result, elapsed, router.replica("mute").stats.in_flight
+
+        result, elapsed, in_flight = asyncio.run(main())
+    assert not result.ok
+    assert elapsed <= 0.55, f"send returned after {elapsed:.3f}s"
+    assert result.error is not None and "0.5" in result.error
+    assert result.attempts == ()  # the cut-off attempt has no verdict
+    assert in_flight == 0
+
+
+# ---- deterministic simulation -----------------------------------------------------------------
+
+
+class SimNetwork:
+    """A simulated network: each send advances the fake clock by the replica's latency.
+
+    A real Transport implementation (not a stand-in for the router under test), so
+    the routing decisions run exactly as they would, on a clock the test controls.
+    """
+
+    def __init__(self, latency_ms: dict[str, float]) -> None:
+        self.latency_ms = latency_ms
+        self.now = 0.0
+        self.sent: list[str] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    async def send(self, key: str, spec: RequestSpec) -> Outcome:
+        ms = self.latency_ms[key]
+        self.now += ms / 1000.0
+        self.sent.append(key)
+        body = json.dumps({"reply": f"{key} says hi"}).encode()
+        return Outcome(200, body, Timings(total=ms))
+
+    async def aclose(self) -> None:
+        pass
+
+
+def simulate(seed: int, sends: int = 500) -> tuple[list[str | None], list[str]]:
+    net = SimNetwork({"r-fast-a": 10.0, "r-fast-b": 10.0, "r-slow": 100.0})
+    agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
+
+    async def main() -> list[str | None]:
+        router = Router(
+            agents,
+            strategy="p2c",
+            transport=net,
+            state=None,
+            clock=net.clock,
+            wall=net.wall,
+            rng=random.Random(seed),
+        )
+        picked = []
+        async with router:
+            for _ in range(sends):
+                result = await router.send("sim", "hi")
+                assert result.ok
+                picked.append(result.agent)
+                net.now += 0.005  # think time between sends
+        return picked
+
+    return asyncio.run(main()), net.sent
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_simulated_p2c_keeps_the_slow_replica_under_ten_percent(seed: int) -> None:
+    picked, sent = simulate(seed)
+    assert picked == sent  # one attempt per send, nothing failed over
+    share = picked.count("r-slow") / len(picked)
+    assert 0 < share < 0.10, share  # tried (it had no history), then avoided
+    assert {"r-fast-a", "r-fast-b"} <= set(picked)
+
+
+@pytest.mark.timeout(30)
+def test_simulation_is_deterministic_for_a_seed() -> None:
+    assert simulate(42) == simulate(42)
