@@ -22,12 +22,13 @@ def _detail(result: ProbeResult) -> str:
         return result.message
     if result.card is not None:
         card = result.card
-        return f"a2a {card.version} · {len(card.skills)} skills"
-    return f"{result.agent.protocol} {result.status}" if result.status is not None else ""
+        skills = len(card.skills)
+        return f"a2a {card.version} · {card.name} · {skills} skill{'s' if skills != 1 else ''}"
+    return ""
 
 
 def probe_table(report: ProbeReport, count: int) -> Table:
-    """One row per agent: verdict, latency (p99, min, max with ``--count``) and phases.
+    """One row per agent: verdict, latency and phases (p50, p99, min, max with ``--count``).
 
     Columns that would be empty for every row (TLS on plain http, discovery without A2A) are left
     out so the table fits an 80-column terminal.
@@ -40,8 +41,11 @@ def probe_table(report: ProbeReport, count: int) -> Table:
     table.add_column("agent", no_wrap=True, min_width=min(width, 24))
     table.add_column("type", no_wrap=True, min_width=4)
     table.add_column("health", no_wrap=True, min_width=7)
-    numeric = ["latency"] + (["p99", "min", "max"] if count > 1 else []) + ["connect"]
-    numeric += (["tls"] if show_tls else []) + ["ttfb"] + (["discovery"] if show_disc else [])
+    # With --count the spread matters; one check's phases would mislead, so they go.
+    phases = count == 1
+    numeric = ["p50", "p99", "min", "max"] if count > 1 else ["latency", "connect"]
+    numeric += (["tls"] if show_tls and phases else []) + (["ttfb"] if phases else [])
+    numeric += ["discovery"] if show_disc else []
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True, min_width=max(len(name), 7))
     table.add_column("detail", overflow="fold", max_width=48)
@@ -51,7 +55,8 @@ def probe_table(report: ProbeReport, count: int) -> Table:
         if count > 1:
             lo, hi = (min(r.samples), max(r.samples)) if r.samples else (None, None)
             values += [r.percentile(99), lo, hi]
-        values += [t.connect] + ([t.tls] if show_tls else []) + [t.ttfb]
+        if phases:
+            values += [t.connect] + ([t.tls] if show_tls else []) + [t.ttfb]
         values += [r.discovery_ms] if show_disc else []
         cells: list[str | Text] = [r.agent.id, r.agent.type, _health(r)]
         table.add_row(*cells, *(format_ms(v) for v in values), _detail(r))
