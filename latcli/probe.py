@@ -92,7 +92,7 @@ async def probe_one(client: ProtocolClient, agent: Agent, count: int = 1) -> Pro
         samples=tuple(r.latency_ms for r in answered),
         checks=count,
         failures=len(failed),
-        discovery_ms=replies[0].latency_ms if agent.protocol == "a2a" else None,
+        discovery_ms=next((r.latency_ms for r in replies if r.card is not None), None),
         card=card,
         error=last.error,
         message=last.message,
