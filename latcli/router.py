@@ -253,6 +253,28 @@ class Router:
             for r in self._replicas.values()
         ]
 
+    # ---- active health checks (watch, serve) ----------------------------------------------
+
+    async def check(self, agent_id: str) -> Reply:
+        """One health check of ``agent_id``, recorded like a call: EWMA, windows, breaker.
+
+        A due open breaker takes the check as its half-open trial, so a watch re-closes a
+        recovered replica without risking a user's message; an open breaker that is not due
+        gets no verdict (the check still feeds the measurements).
+        """
+        replica = self._replicas[agent_id]
+        permit = replica.breaker.allow(self._clock())
+        replica.stats.start()
+        try:
+            reply = await self.client.health(replica.agent)
+        except asyncio.CancelledError:
+            replica.stats.cancel()
+            if permit is not None:
+                replica.breaker.release(permit)
+            raise
+        self._record(replica, permit, reply, message=False)
+        return reply
+
     # ---- sending ---------------------------------------------------------------------------
 
     async def send(self, type_: str, text: str, *, timeout: float | None = None) -> RouteResult:
@@ -418,7 +440,9 @@ class Router:
         )
         return reply
 
-    def _record(self, replica: Replica, permit: Permit | None, reply: Reply) -> None:
+    def _record(
+        self, replica: Replica, permit: Permit | None, reply: Reply, message: bool = True
+    ) -> None:
         now = self._clock()
         healthy = not reply.is_failure
         # A failed call costs the EWMA as much as a timeout: a replica that fails *fast*
@@ -427,7 +451,7 @@ class Router:
         replica.stats.finish(now, reply.latency_ms, healthy, cost_ms=penalty)
         if permit is not None:
             replica.breaker.record(now, permit, healthy)
-        if reply.ok:
+        if reply.ok and message:  # hedging waits for the p95 of messages, not health checks
             self._type_latency[replica.agent.type].add(reply.latency_ms)
         replica.journal.append(Observation(self._wall(), reply.latency_ms, healthy, penalty))
 

@@ -71,5 +71,3 @@ def main(argv: list[str] | None = None) -> int:
         print("latcli: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     return int(result) if isinstance(result, int) else 0
-
-
