@@ -487,7 +487,8 @@ async def scenario_c() -> list[Row]:
             passed = failures == 0 and worst <= 1
             measure = f"failures {failures} (= 0); " + "; ".join(parts) + " (each <= 1)"
             rows.append(row_for("c", run, ids, passed, measure))
-            note(f"c {strategy}: " + (transitions_text(run, ("dead", "killed")) or "no transitions"))
+            changes = transitions_text(run, ("dead", "killed")) or "no transitions"
+            note(f"c {strategy}: {changes}")
     return rows
 
 
