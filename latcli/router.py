@@ -142,6 +142,7 @@ class Router:
         self._transport = transport or _default_transport()
         self.client = ProtocolClient(self._transport)
         self._store = state if state is not None else NullStore()
+        self._open: dict[str, set[str]] = {}  # type -> ids whose breaker is not closed
         self._replicas = {a.id: self._new_replica(a) for a in members}
         self._by_type: dict[str, list[Replica]] = {}
         for replica in self._replicas.values():
@@ -198,16 +199,32 @@ class Router:
         now, wall = self._clock(), self._wall()
         for r in self._replicas.values():
             self._store.load_into(r.key, r.stats, r.breaker, now, wall)
+            if r.breaker.state(now) is not BreakerState.CLOSED:  # loaded open: no event fired
+                self._open.setdefault(r.agent.type, set()).add(r.agent.id)
 
     def _new_replica(self, agent: Agent) -> Replica:
         stats = ReplicaStats(agent.ewma.decay, agent.breaker.window)
-        sink = self._on_event
+        made: list[Replica] = []
 
         def emit(event: BreakerEvent) -> None:
-            if sink is not None:
-                sink(agent.id, event)
+            self._breaker_moved(made[0], event)
 
-        return Replica(agent, stats, Breaker(agent.breaker, self._rng, emit))
+        replica = Replica(agent, stats, Breaker(agent.breaker, self._rng, emit))
+        made.append(replica)
+        return replica
+
+    def _breaker_moved(self, replica: Replica, event: BreakerEvent) -> None:
+        """Track which replicas are open (for trials); forgive penalties on recovery."""
+        opened = self._open.setdefault(replica.agent.type, set())
+        if event.to_state is BreakerState.CLOSED:
+            opened.discard(replica.agent.id)
+            latest = replica.stats.latencies.values()
+            if latest:  # the trial that just succeeded
+                replica.stats.ewma.restart(event.at, latest[-1])
+        else:
+            opened.add(replica.agent.id)
+        if self._on_event is not None:
+            self._on_event(replica.agent.id, event)
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -340,9 +357,16 @@ class Router:
     def _admit(
         self, replicas: list[Replica], tried: set[str]
     ) -> tuple[Replica, Permit | None, bool] | None:
-        """A replica and its permit; in panic (all open) the one whose open period ends first."""
+        """A replica and its permit; in panic (all open) the one whose open period ends first.
+
+        O(1) in the number of replicas on the common path (nothing tried, the pick admitted):
+        the pool is copied only when a breaker refuses or on a failover.
+        """
         now = self._clock()
-        pool = [r for r in replicas if r.agent.id not in tried]
+        trial = self._due_trial(replicas[0].agent.type, tried, now) if replicas else None
+        if trial is not None:
+            return trial
+        pool = replicas if not tried else [r for r in replicas if r.agent.id not in tried]
         while pool:
             replica = self._choose_from(pool, now, self._rng)
             permit = replica.breaker.allow(now)
@@ -356,6 +380,23 @@ class Router:
         # rather than failing without trying. No permit: the verdict cannot close it early.
         soonest = min(left, key=lambda r: r.breaker.open_until or now)
         return soonest, None, True
+
+    def _due_trial(
+        self, type_: str, tried: set[str], now: float
+    ) -> tuple[Replica, Permit | None, bool] | None:
+        """A replica whose open period is over takes the next call as its half-open trial.
+
+        Without this, p2c would weigh it by the failure penalty in its EWMA and send the trial
+        only once that decayed (several τ late). Only the few open replicas are looked at.
+        """
+        for agent_id in list(self._open.get(type_, ())):
+            replica = self._replicas[agent_id]
+            if agent_id in tried or replica.breaker.state(now) is not BreakerState.HALF_OPEN:
+                continue
+            permit = replica.breaker.allow(now)
+            if permit is not None:
+                return replica, permit, False
+        return None
 
     def _choose_from(self, pool: list[Replica], now: float, rng: random.Random) -> Replica:
         if isinstance(self._strategy, P2C):
@@ -388,13 +429,20 @@ class Router:
         hedging: bool,
     ) -> tuple[Reply, Replica]:
         """One attempt; with hedging, a second replica joins after the type's p95."""
+        delay = self._hedge_delay(first.agent.type) if hedging else None
+        if delay is None:
+            # Awaited in place, not as a task: in_flight rises before any other send can
+            # pick, so an untried replica really takes one request until its first answer.
+            reply = await self._attempt(first, permit, panic, text, message_id, attempts, False)
+            return reply, first
         primary = asyncio.ensure_future(
             self._attempt(first, permit, panic, text, message_id, attempts, hedge=False)
         )
-        delay = self._hedge_delay(first.agent.type) if hedging else None
-        if delay is None:
-            return await primary, first
-        done, _ = await asyncio.wait({primary}, timeout=delay)
+        try:
+            done, _ = await asyncio.wait({primary}, timeout=delay)
+        except asyncio.CancelledError:
+            primary.cancel()
+            raise
         if done:
             return primary.result(), first
         second = self._admit(replicas, tried)

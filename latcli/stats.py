@@ -86,6 +86,14 @@ class PeakEwma:
         self._at = now
         self._has_history = True
 
+    def restart(self, now: float, latency_ms: float) -> None:
+        """Forget the history: the estimate becomes this one sample.
+
+        The router calls it when a breaker closes after a successful trial, so the failure
+        penalties that opened it do not keep a recovered replica out for many τ.
+        """
+        self._cost, self._at, self._has_history = latency_ms, now, True
+
     def cost(self, now: float) -> float:
         """The estimate in ms, decayed toward 0 by ``e^(-idle/τ)``; no side effects.
 

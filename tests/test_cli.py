@@ -282,15 +282,7 @@ def test_schema_is_valid_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "agents" in json.dumps(schema)
 
 
-# typer 0.29 vendors click as typer._click: its usage errors are not click.ClickException, so
-# main() lets them escape as a traceback with exit 1. Fix in latcli/cli/app.py main():
-# `except (click.ClickException, typer.TyperException) as exc: exc.show(); return USAGE`.
-TYPER_USAGE_BUG = pytest.mark.xfail(
-    strict=True, reason="cli/app.py main() misses typer._click usage errors (traceback, exit 1)"
-)
-
-
-@TYPER_USAGE_BUG
+# Typer 0.29 vendors click as typer._click: main() must catch its usage errors (exit 2).
 @pytest.mark.parametrize(
     "argv",
     [

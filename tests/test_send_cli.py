@@ -188,26 +188,14 @@ def test_routing_options_are_accepted(demo_fleet: Any, tmp_path: Path) -> None:
     assert [a["agent"] for a in result["attempts"]] == ["weather-1"]
 
 
-# Typer 0.29 raises its vendored click's exceptions (typer._click), which latcli/cli/app.py
-# main() does not catch: every Typer/click usage error escapes as a traceback with exit 1.
-# Same bug as tests/test_cli.py TYPER_USAGE_BUG; strict, so the fix turns these green loudly.
-TYPER_USAGE_BUG = pytest.mark.xfail(
-    strict=True, reason="cli/app.py main() misses typer._click usage errors (traceback, exit 1)"
-)
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
         pytest.param(["weather", "hi", "--strategy", "nope"], "nope", id="strategy"),
-        pytest.param(
-            ["weather", "hi", "--timeout", "abc"], "--timeout", id="timeout", marks=TYPER_USAGE_BUG
-        ),
-        pytest.param(
-            ["weather", "hi", "--retries", "-1"], "--retries", id="retries", marks=TYPER_USAGE_BUG
-        ),
-        pytest.param([",", "hi"], "type", id="no-type", marks=TYPER_USAGE_BUG),
+        pytest.param(["weather", "hi", "--timeout", "abc"], "--timeout", id="timeout"),
+        pytest.param(["weather", "hi", "--retries", "-1"], "--retries", id="retries"),
+        pytest.param([",", "hi"], "type", id="no-type"),
     ],
 )
 def test_bad_option_values_exit_2(

@@ -12,6 +12,7 @@ from latcli.cli.demo import demo_app
 from latcli.cli.probe import probe
 from latcli.cli.schema import schema
 from latcli.cli.send import send
+from latcli.cli.watch import watch
 
 app = typer.Typer(
     name="latcli",
@@ -48,12 +49,14 @@ def _root(
 app.command()(probe)
 app.command()(send)
 app.command()(schema)
+app.command()(watch)
 app.add_typer(demo_app, name="demo")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr with their exit code."""
-    import click
+    # Typer 0.29 vendors click: its usage errors are typer._click's, not click's.
+    from typer._click.exceptions import ClickException
 
     from latcli.errors import ExitCode, LatcliError
 
@@ -62,12 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     except LatcliError as exc:
         print(f"latcli: {exc}" if exc.prefixed else str(exc), file=sys.stderr)
         return int(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return ExitCode.USAGE
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print("latcli: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     return int(result) if isinstance(result, int) else 0

@@ -22,8 +22,7 @@ def _detail(result: ProbeResult) -> str:
         return result.message
     if result.card is not None:
         card = result.card
-        skills = len(card.skills)
-        return f"a2a {card.version} · {card.name} · {skills} skill{'s' if skills != 1 else ''}"
+        return f"a2a {card.version}"  # name and skills: see --json
     return ""
 
 
@@ -36,7 +35,8 @@ def probe_table(report: ProbeReport, count: int) -> Table:
     rows = report.results
     show_tls = any(r.timings.tls is not None for r in rows)
     show_disc = any(r.discovery_ms is not None for r in rows)
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    # One space between columns (the box's own): the demo fleet fits 80 columns even with --count.
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 0))
     width = max((len(r.agent.id) for r in rows), default=5)
     table.add_column("agent", no_wrap=True, min_width=min(width, 24))
     table.add_column("type", no_wrap=True, min_width=4)
