@@ -79,3 +79,4 @@ class WatchSnapshot:
     events: tuple[WatchEvent, ...] = ()  # new this tick
     recent_events: tuple[WatchEvent, ...] = ()  # the last few, newest last, for the view
     notes: tuple[str, ...] = ()  # e.g. "webhook http://... unreachable (reported once)"
+    lag_ms: float = 0.0  # how late this tick ran after its scheduled time

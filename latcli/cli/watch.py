@@ -1,0 +1,84 @@
+"""``latcli watch``: the live dashboard, or one JSON object per tick when piped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from latcli.cli.options import InventoryOpt, JsonOpt, SelectorsArg
+
+
+def watch(
+    agents: SelectorsArg = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(help="Time between checks and ticks, e.g. 2s. Default: health.interval."),
+    ] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Only agents of this type.")] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", min=1, help="Stop after N ticks.")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option(help="Append every event to this file as JSON lines.")
+    ] = None,
+    alert_webhook: Annotated[
+        str | None, typer.Option(help="POST each tick's events as JSON to this URL.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Strategy behind the per-type picks. Default: inventory.")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Routing state file. Default: $LATCLI_STATE or ~/.local/state/latcli."),
+    ] = None,
+    no_state: Annotated[
+        bool, typer.Option("--no-state", help="Neither read nor save state.")
+    ] = False,
+    inventory: InventoryOpt = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
+    and the replica `send` would pick, live. Piped: one JSON object per tick.
+
+    Checks feed the routing state, so `latcli send` elsewhere benefits. With --count, exits 1
+    if the last tick had an agent down or an SLA breached.
+    Example: `latcli watch weather --interval 1s --events events.jsonl --metrics-port 9464`
+    """
+    import asyncio
+    import sys
+
+    from latcli.cli.runtime import parse_seconds
+    from latcli.errors import ExitCode
+    from latcli.inventory import load_inventory, select_agents
+    from latcli.watch import WatchOptions, run_watch, unhealthy
+    from latcli.watch_model import WatchSnapshot
+
+    opts = WatchOptions(
+        parse_seconds(interval, "--interval"), count, strategy, events, alert_webhook,
+        metrics_port, state, no_state,
+    )  # fmt: skip
+    inv = load_inventory(inventory)
+    chosen = select_agents(inv, agents or [], type_)
+
+    def warn(text: str) -> None:
+        print(text, file=sys.stderr)
+
+    if json_out or not sys.stdout.isatty():
+        from latcli.render.watch_json import watch_json
+
+        def emit(snapshot: WatchSnapshot) -> None:
+            print(watch_json(snapshot), flush=True)
+
+        last = asyncio.run(run_watch(inv, chosen, opts, emit, warn))
+    else:
+        from latcli.render.watch_live import LiveWatch
+
+        with LiveWatch() as live:
+            last = asyncio.run(run_watch(inv, chosen, opts, live.show, warn))
+    return ExitCode.FAILED if unhealthy(last) else ExitCode.OK

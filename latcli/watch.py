@@ -1,0 +1,653 @@
+"""The engine behind ``latcli watch``: active health checks, SLA verdicts and events per tick.
+
+Every agent gets its own check loop with jittered sleeps (1,000 agents never fire at once)
+that calls :meth:`Router.check`, so the checks feed the very EWMA, windows and breakers that
+``send`` routes on. A tick loop turns the router's state and each agent's sliding window of
+checks into a :class:`~latcli.watch_model.WatchSnapshot`, diffs it with the previous tick to
+make events, saves the routing state (a ``send`` in another terminal then starts from it) and
+hands the snapshot to the sinks: the view or JSON lines, ``--events``, the webhook, metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from latcli.breaker import BreakerEvent, BreakerState
+from latcli.errors import LatcliError
+from latcli.inventory import Agent, Inventory
+from latcli.protocols import Reply
+from latcli.router import Router
+from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
+from latcli.state import NullStore, StateStore
+from latcli.transport.base import RequestSpec, Transport
+from latcli.watch_model import AgentRow, AgentState, EventKind, SlaStatus, WatchEvent, WatchSnapshot
+
+# HAProxy's defaults (`rise 2 fall 3`): up after 2 good checks in a row, down after 3 bad ones.
+# Constants rather than inventory keys until someone needs to tune them per agent.
+RISE = 2
+FALL = 3
+JITTER = 0.1  # each sleep is interval × U[0.9, 1.1]: checks drift apart, never in bursts
+WINDOW_MIN_CHECKS = 5  # the SLA window spans the breaker window, but at least 5 intervals
+SPARK_POINTS = 24  # latencies kept for the sparkline
+RECENT_EVENTS = 8  # events the view lists under the table
+LARGE_FLEET = 100  # from this many agents a cheaper transport pays for itself (see make_transport)
+
+Sink = Callable[[WatchSnapshot], None]
+CheckHook = Callable[[Agent, Reply], None]
+
+
+def make_transport(agents: int) -> Transport:
+    """The one place watch picks its transport: aiohttp for large fleets when available.
+
+    Per check, httpx costs several times aiohttp's CPU; at 1,000 agents a second that is the
+    difference between fitting in half a core and not (scripts/bench_watch.py).
+    """
+    if agents >= LARGE_FLEET:
+        try:
+            from latcli.transport.aiohttp_transport import (  # type: ignore[import-not-found,unused-ignore]
+                AiohttpTransport,
+            )
+        except ImportError:
+            pass
+        else:
+            return AiohttpTransport()  # type: ignore[no-any-return,unused-ignore]
+    from latcli.transport.httpx_transport import HttpxTransport
+
+    return HttpxTransport()
+
+
+# ---- per-agent bookkeeping (no I/O) --------------------------------------------------------
+
+
+class RiseFall:
+    """HAProxy-style hysteresis: ``up`` flips after ``rise`` good or ``fall`` bad checks in a row.
+
+    The first check decides at once: before it there is no state to protect from flapping.
+    """
+
+    def __init__(self, rise: int = RISE, fall: int = FALL) -> None:
+        self.rise, self.fall = rise, fall
+        self.up: bool | None = None
+        self._run = 0  # consecutive checks that disagree with ``up``
+
+    def record(self, ok: bool) -> bool:
+        if self.up is None or ok == self.up:
+            self.up, self._run = ok, 0
+            return ok
+        self._run += 1
+        if self._run >= (self.rise if ok else self.fall):
+            self.up, self._run = ok, 0
+        return self.up
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """The checks of one sliding window: successful latencies sorted, counts of all."""
+
+    ok_ms: list[float]
+    requests: int
+    errors: int
+
+    def percentile(self, p: float) -> float | None:
+        """Nearest rank, as :class:`latcli.stats.LatencyWindow`; None without samples."""
+        if not self.ok_ms:
+            return None
+        return self.ok_ms[max(1, math.ceil(p / 100 * len(self.ok_ms))) - 1]
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.requests == 0 else (self.requests - self.errors) / self.requests
+
+    def observation(self) -> Observation:
+        """What the SLA sees: latency from successful checks, rates from all of them."""
+        ok = self.ok_ms
+        return Observation(
+            samples=len(ok),
+            percentile=self.percentile,
+            mean_ms=sum(ok) / len(ok) if ok else None,
+            min_ms=ok[0] if ok else None,
+            max_ms=ok[-1] if ok else None,
+            errors=self.errors,
+            requests=self.requests,
+            rps=None,
+        )
+
+
+class CheckWindow:
+    """The checks of the last ``span`` seconds: what p50/p99, success rate and the SLA judge.
+
+    A failed check's latency (a refused connect in 0.2 ms) says nothing about speed, so only
+    successful checks count toward percentiles; every check counts toward the rates.
+    """
+
+    def __init__(self, span: float) -> None:
+        self.span = span
+        self._checks: deque[tuple[float, float, bool]] = deque()
+        self.recent: deque[float] = deque(maxlen=SPARK_POINTS)
+
+    def add(self, now: float, latency_ms: float, ok: bool) -> None:
+        self._checks.append((now, latency_ms, ok))
+        self.recent.append(latency_ms)
+
+    def summary(self, now: float) -> WindowSummary:
+        while self._checks and self._checks[0][0] <= now - self.span:
+            self._checks.popleft()
+        ok_ms = sorted(ms for _, ms, ok in self._checks if ok)
+        return WindowSummary(ok_ms, len(self._checks), len(self._checks) - len(ok_ms))
+
+
+@dataclass
+class Tracked:
+    """Watch's own record of one agent, next to the router's replica."""
+
+    agent: Agent
+    period: float  # seconds between this agent's checks
+    window: CheckWindow
+    health: RiseFall = field(default_factory=RiseFall)
+    last_error: str | None = None
+    checks: int = 0
+    state: AgentState | None = None  # at the previous tick; None before the first verdict
+    sla_passed: dict[str, bool] = field(default_factory=dict)  # by threshold, previous tick
+
+
+def agent_state(
+    up: bool | None, breaker: BreakerState, sla_ok: bool, success: float | None
+) -> AgentState:
+    """down: not up by rise/fall; degraded: up but the breaker, the SLA or a check objects."""
+    if not up:
+        return "down"
+    if breaker is not BreakerState.CLOSED or not sla_ok or (success is not None and success < 1):
+        return "degraded"
+    return "healthy"
+
+
+def _sla_status(v: Verdict) -> SlaStatus:
+    return SlaStatus(v.name, v.expr, v.observed, v.passed, v.format_observed())
+
+
+# ---- the engine ------------------------------------------------------------------------------
+
+
+class Watch:
+    """Checks ``agents`` through a Router and builds one snapshot per tick.
+
+    ``clock`` (monotonic), ``wall`` (epoch) and ``rng`` are injectable; the router shares them.
+    ``on_check`` sees every check's reply (metrics). Use :meth:`run`, then :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        *,
+        interval: float,
+        thresholds: Sequence[Threshold] = (),
+        strategy: str = "p2c",
+        inventory: str = "",
+        transport: Transport | None = None,
+        store: StateStore | NullStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_check: CheckHook | None = None,
+        fixed_interval: bool = True,
+    ) -> None:
+        if not interval > 0:
+            raise LatcliError("--interval must be more than zero")
+        if not agents:
+            raise LatcliError("no agents to watch")
+        self.interval = interval
+        self.thresholds = tuple(thresholds)
+        self.inventory = inventory
+        self._clock, self._wall = clock, wall
+        self._rng = rng or random.Random()
+        self._on_check = on_check
+        self._pending: list[WatchEvent] = []  # breaker and webhook events since the last tick
+        self._recent: deque[WatchEvent] = deque(maxlen=RECENT_EVENTS)
+        self.notes: dict[str, str] = {}
+        self.lags_ms: list[float] = []
+        self.tick_count = 0
+        self._crash: BaseException | None = None
+        self.router = Router(
+            agents,
+            strategy=strategy,
+            transport=transport,
+            state=store,
+            clock=clock,
+            wall=wall,
+            rng=self._rng,
+            on_event=self._breaker_event,
+        )
+        self._tracked = [self._track(a, fixed_interval) for a in agents]
+        self._types = list(dict.fromkeys(a.type for a in agents))
+
+    def _track(self, agent: Agent, fixed: bool) -> Tracked:
+        period = self.interval if fixed else agent.health.interval
+        span = max(agent.breaker.window, WINDOW_MIN_CHECKS * period)
+        return Tracked(agent, period, CheckWindow(span))
+
+    # ---- inputs from elsewhere: breaker transitions, webhook status ------------------------
+
+    def _breaker_event(self, agent_id: str, event: BreakerEvent) -> None:
+        why = str(event.reason).replace("_", " ")
+        before, after = event.from_state.value, event.to_state.value
+        message = f"{agent_id} breaker {before} → {after} ({why})"
+        self.post("breaker", agent_id, message, before, after)
+
+    def post(
+        self,
+        kind: EventKind,
+        agent: str | None,
+        message: str,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> None:
+        """Queue an event for the next tick (breakers, the webhook worker)."""
+        self._pending.append(WatchEvent(self._wall(), kind, agent, message, before, after))
+
+    # ---- checks ----------------------------------------------------------------------------
+
+    async def _check_loop(self, t: Tracked) -> None:
+        # the first checks spread over the first tenth of a period, then drift with the jitter
+        delay = self._rng.uniform(0.0, JITTER * t.period)
+        while True:
+            await asyncio.sleep(delay)
+            started = self._clock()
+            reply = await self.router.check(t.agent.id)
+            self.record(t, reply)
+            sleep = t.period * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
+            delay = max(0.0, sleep - (self._clock() - started))
+
+    def record(self, t: Tracked, reply: Reply) -> None:
+        """One check's verdict into watch's own window and rise/fall counts."""
+        ok = not reply.is_failure
+        t.window.add(self._clock(), reply.latency_ms, ok)
+        t.health.record(ok)
+        t.checks += 1
+        t.last_error = None if reply.ok else (reply.error.value if reply.error else "bad_response")
+        if self._on_check is not None:
+            self._on_check(t.agent, reply)
+
+    # ---- ticks -----------------------------------------------------------------------------
+
+    async def run(self, sink: Sink, count: int | None = None) -> WatchSnapshot | None:
+        """Check and tick until ``count`` ticks were made (forever if None); the last snapshot."""
+        tasks = [asyncio.create_task(self._check_loop(t)) for t in self._tracked]
+        for task in tasks:
+            task.add_done_callback(self._watch_task)
+        try:
+            return await self._tick_loop(sink, count)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _watch_task(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None and self._crash is None:
+            self._crash = task.exception()
+
+    async def _tick_loop(self, sink: Sink, count: int | None) -> WatchSnapshot | None:
+        snapshot = None
+        due = self._clock()
+        while count is None or self.tick_count < count:
+            due += self.interval
+            now = self._clock()
+            if now - due > self.interval:  # fell a whole tick behind: start a fresh schedule
+                due = now
+            if due > now:
+                await asyncio.sleep(due - now)
+            if self._crash is not None:
+                raise self._crash
+            lag_ms = max(0.0, (self._clock() - due) * 1000.0)
+            self.lags_ms.append(lag_ms)
+            snapshot = self.tick(lag_ms)
+            self.router.save_state()
+            sink(snapshot)
+        return snapshot
+
+    def tick(self, lag_ms: float = 0.0) -> WatchSnapshot:
+        """The snapshot now, with the events since the previous tick."""
+        self.tick_count += 1
+        now, wall = self._clock(), self._wall()
+        rows = [self._row(t, now) for t in self._tracked]
+        events, self._pending = self._pending, []
+        for t, row in zip(self._tracked, rows, strict=True):
+            events.extend(self._diff(t, row, wall))
+        self._recent.extend(events)
+        picks: dict[str, str | None] = {}
+        for type_ in self._types:
+            chosen = self.router.pick(type_)
+            picks[type_] = None if chosen is None else chosen.id
+        return WatchSnapshot(
+            at=wall,
+            tick=self.tick_count,
+            inventory=self.inventory,
+            interval_s=self.interval,
+            strategy=self.router.strategy_name,
+            agents=tuple(rows),
+            picks=picks,
+            events=tuple(events),
+            recent_events=tuple(self._recent),
+            notes=tuple(self.notes.values()),
+            lag_ms=lag_ms,
+        )
+
+    def _row(self, t: Tracked, now: float) -> AgentRow:
+        replica = self.router.replica(t.agent.id)
+        breaker = replica.breaker.state(now)
+        summary = t.window.summary(now)
+        verdicts = evaluate(self.thresholds, summary.observation()) if t.checks else []
+        sla = tuple(_sla_status(v) for v in verdicts)
+        success = summary.success_rate
+        state = agent_state(t.health.up, breaker, all(s.passed for s in sla), success)
+        stats = replica.stats
+        return AgentRow(
+            id=t.agent.id,
+            type=t.agent.type,
+            url=t.agent.url,
+            protocol=t.agent.protocol,
+            state=state,
+            ewma_ms=stats.cost(now) if stats.has_history else None,
+            p50_ms=summary.percentile(50),
+            p99_ms=summary.percentile(99),
+            success_rate=success,
+            breaker=breaker.value,
+            retry_in_s=replica.breaker.retry_in(now) if breaker is BreakerState.OPEN else None,
+            in_flight=stats.in_flight,
+            last_error=t.last_error,
+            checks=t.checks,
+            recent_ms=tuple(t.window.recent),
+            sla=sla,
+        )
+
+    def _diff(self, t: Tracked, row: AgentRow, wall: float) -> Iterable[WatchEvent]:
+        """State and SLA changes of one agent; at its first verdict only the bad news."""
+        if t.checks == 0:
+            return
+        before = t.state
+        if row.state != before and (before is not None or row.state != "healthy"):
+            why = f" ({row.last_error})" if row.last_error and row.state != "healthy" else ""
+            text = f"{row.id} {before or 'new'} → {row.state}{why}"
+            yield WatchEvent(wall, "state", row.id, text, before, row.state)
+        t.state = row.state
+        for s in row.sla:
+            was = t.sla_passed.get(s.name)
+            t.sla_passed[s.name] = s.passed
+            if was is s.passed or (was is None and s.passed):
+                continue
+            if s.passed:
+                text = f"{row.id} SLA {s.name} recovered: {s.expr} (observed {s.shown})"
+                yield WatchEvent(wall, "sla_recovery", row.id, text, "breach", "pass")
+            else:
+                text = f"{row.id} SLA {s.name} breached: {s.expr} (observed {s.shown})"
+                yield WatchEvent(
+                    wall, "sla_breach", row.id, text, "pass" if was else None, "breach"
+                )
+
+    async def aclose(self) -> None:
+        """Save the routing state and close the store (the transport is the caller's)."""
+        await self.router.aclose()
+
+
+# ---- sinks: events file, webhook ------------------------------------------------------------
+
+
+def event_dict(e: WatchEvent) -> dict[str, object]:
+    """One event as JSON (the --events line, the webhook item, the tick's ``events``)."""
+    return {
+        "t": round(e.at, 3),
+        "kind": e.kind,
+        "agent": e.agent,
+        "message": e.message,
+        "before": e.before,
+        "after": e.after,
+    }
+
+
+class EventsFile:
+    """Appends each event as one JSON line and flushes, so ``tail -f`` sees it at once."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._file: IO[str] = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise LatcliError(f"--events {path}: {exc.strerror or exc}") from None
+
+    def write(self, events: Iterable[WatchEvent]) -> None:
+        lines = [json.dumps(event_dict(e), ensure_ascii=False) + "\n" for e in events]
+        if lines:
+            self._file.write("".join(lines))
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+WEBHOOK_QUEUE = 100  # ticks with events waiting to be posted; beyond that new ones are dropped
+WEBHOOK_ATTEMPTS = 3  # posts per payload before the webhook is declared unreachable
+WEBHOOK_BACKOFF = 0.5  # seconds before the first retry, doubled each time (+0-50 % jitter)
+WEBHOOK_TIMEOUT = 5.0
+
+
+class Webhook:
+    """Posts each tick's events as one JSON object, from a bounded queue, off the tick loop.
+
+    A payload is tried ``attempts`` times with backoff. When one fails them all, the webhook is
+    reported unreachable once (an event and a note through ``report``) and later payloads are
+    tried once each and dropped quietly, until one goes through (reported once as well).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        transport: Transport,
+        report: Watch,
+        *,
+        attempts: int | None = None,
+        backoff: float | None = None,
+        timeout: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.url = url
+        self._transport, self._watch = transport, report
+        self._attempts = WEBHOOK_ATTEMPTS if attempts is None else attempts
+        self._backoff = WEBHOOK_BACKOFF if backoff is None else backoff
+        self._timeout = WEBHOOK_TIMEOUT if timeout is None else timeout
+        self._rng = rng or random.Random()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(WEBHOOK_QUEUE)
+        self._worker: asyncio.Task[None] | None = None
+        self.unreachable = False
+        self.posted = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._worker = asyncio.create_task(self._run())
+
+    def push(self, snapshot: WatchSnapshot) -> None:
+        """Queue the tick's events (never blocks; a full queue drops the newest)."""
+        events = [e for e in snapshot.events if e.kind != "webhook"]
+        if not events:
+            return
+        body = {
+            "schema": "latcli.watch.alert/v1",
+            "t": round(snapshot.at, 3),
+            "tick": snapshot.tick,
+            "text": "\n".join(e.message for e in events),  # Slack-style receivers show this
+            "events": [event_dict(e) for e in events],
+        }
+        try:
+            self._queue.put_nowait(json.dumps(body, ensure_ascii=False).encode())
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _run(self) -> None:
+        while True:
+            body = await self._queue.get()
+            try:
+                ok, why = await self._deliver(body, 1 if self.unreachable else self._attempts)
+            finally:
+                self._queue.task_done()
+            if ok:
+                self.posted += 1
+            if ok and self.unreachable:
+                self.unreachable = False
+                self._watch.notes.pop("webhook", None)
+                self._watch.post("webhook", None, f"webhook {self.url} reachable again")
+            elif not ok and not self.unreachable:
+                self.unreachable = True
+                text = f"webhook {self.url} unreachable ({why}); dropping alerts until it answers"
+                self._watch.notes["webhook"] = text
+                self._watch.post("webhook", None, text)
+            if not ok:
+                self.dropped += 1
+
+    async def _deliver(self, body: bytes, attempts: int) -> tuple[bool, str]:
+        spec = RequestSpec(
+            "POST",
+            self.url,
+            {"content-type": "application/json"},
+            body,
+            timeout=self._timeout,
+            connect_timeout=min(1.0, self._timeout),
+        )
+        why = ""
+        for attempt in range(attempts):
+            if attempt:
+                pause = self._backoff * 2 ** (attempt - 1) * self._rng.uniform(1.0, 1.5)
+                await asyncio.sleep(pause)
+            outcome = await self._transport.send("latcli-webhook", spec)
+            if outcome.error is None and outcome.status is not None and outcome.status < 300:
+                return True, ""
+            why = outcome.error.value if outcome.error else f"HTTP {outcome.status}"
+        return False, why
+
+    async def aclose(self, grace: float = 2.0) -> None:
+        """Give queued alerts ``grace`` seconds to go out, then stop the worker."""
+        if self._worker is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), grace)
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+
+
+# ---- one watch run ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """What ``latcli watch`` was asked; None leaves the inventory's choice."""
+
+    interval: float | None = None
+    count: int | None = None
+    strategy: str | None = None
+    events: Path | None = None
+    webhook: str | None = None
+    metrics_port: int | None = None
+    state: Path | None = None
+    no_state: bool = False
+
+
+def tick_interval(agents: Sequence[Agent], asked: float | None) -> float:
+    """``--interval``, else the shortest ``health.interval`` among the watched agents."""
+    return asked if asked is not None else min(a.health.interval for a in agents)
+
+
+async def run_watch(
+    inv: Inventory,
+    agents: Sequence[Agent],
+    opts: WatchOptions,
+    render: Sink,
+    warn: Callable[[str], None],
+    *,
+    transport: Transport | None = None,
+) -> WatchSnapshot | None:
+    """Watch until ``opts.count`` ticks (or forever); everything is flushed and closed after,
+    Ctrl-C included. Returns the last snapshot."""
+    import os
+
+    from latcli.state import default_state_path
+
+    thresholds = thresholds_from_inventory(inv.sla, "health") if inv.sla else []
+    path = opts.state or default_state_path(os.environ)
+    store = NullStore() if opts.no_state else StateStore(path, warn=warn)
+    own_transport = transport is None
+    transport = transport or make_transport(len(agents))
+    events = EventsFile(opts.events) if opts.events else None
+    metrics = None
+    if opts.metrics_port is not None:
+        from latcli.metrics import WatchMetrics
+
+        metrics = WatchMetrics()
+    watch = Watch(
+        agents,
+        interval=tick_interval(agents, opts.interval),
+        thresholds=thresholds,
+        strategy=opts.strategy or inv.routing.strategy,
+        inventory=str(inv.path) if inv.path else "(ad-hoc agents)",
+        transport=transport,
+        store=store,
+        on_check=metrics.observe_check if metrics else None,
+        fixed_interval=opts.interval is not None,
+    )
+    webhook = Webhook(opts.webhook, transport, watch) if opts.webhook else None
+    try:
+        if metrics is not None and opts.metrics_port is not None:
+            port = metrics.serve(opts.metrics_port)
+            warn(f"metrics on http://127.0.0.1:{port}/metrics")
+        if webhook is not None:
+            webhook.start()
+
+        def sink(snapshot: WatchSnapshot) -> None:
+            if events is not None:
+                events.write(snapshot.events)
+            if webhook is not None:
+                webhook.push(snapshot)
+            if metrics is not None:
+                metrics.update(snapshot)
+            render(snapshot)
+
+        return await watch.run(sink, opts.count)
+    finally:
+        if webhook is not None:
+            await webhook.aclose()
+        await watch.aclose()
+        if own_transport:
+            await transport.aclose()
+        if events is not None:
+            events.close()
+        if metrics is not None:
+            metrics.stop()
+
+
+def unhealthy(snapshot: WatchSnapshot | None) -> bool:
+    """True when the last tick showed an agent down or an SLA breached (exit 1 with --count)."""
+    if snapshot is None:
+        return False
+    return any(a.state == "down" or a.sla_breached for a in snapshot.agents)
+
+
+__all__ = [
+    "CheckWindow",
+    "EventsFile",
+    "RiseFall",
+    "Watch",
+    "WatchOptions",
+    "Webhook",
+    "agent_state",
+    "event_dict",
+    "make_transport",
+    "run_watch",
+    "tick_interval",
+    "unhealthy",
+]
