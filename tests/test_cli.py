@@ -390,7 +390,8 @@ def _listeners(ports: list[int]) -> set[int]:
 def demo_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
     ports = [free_port() for _ in range(3)]
     inv = _demo_inventory(tmp_path / "agents.yaml", ports)
-    proc = spawn("demo", "-i", str(inv), "--interval", "300ms", env={"COLUMNS": "120"})
+    env = {"COLUMNS": "120", "LATCLI_STATE": str(tmp_path / "state.db")}
+    proc = spawn("demo", "-i", str(inv), "--interval", "300ms", env=env)
     try:
         yield proc, ports
     finally:
@@ -400,13 +401,13 @@ def demo_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], list[i
 
 
 @pytest.mark.timeout(40)
-def test_demo_starts_the_fleet_probes_it_and_stops_on_ctrl_c(
+def test_demo_starts_the_fleet_watches_it_and_stops_on_ctrl_c(
     demo_process: tuple[subprocess.Popen[str], list[int]],
 ) -> None:
     proc, ports = demo_process
     assert proc.stdout is not None
     seen: list[str] = []
-    _read_until(_lines(proc.stdout), "3/3 healthy", seen, time.monotonic() + 20)
+    _read_until(_lines(proc.stdout), "send would pick weather → w1", seen, time.monotonic() + 20)
     output = "".join(seen)
     assert "demo fleet" in output
     for agent_id, protocol, port in zip(
@@ -414,7 +415,8 @@ def test_demo_starts_the_fleet_probes_it_and_stops_on_ctrl_c(
     ):
         row = next(line for line in seen if f" {agent_id} " in f" {line} " and "127.0.0.1" in line)
         assert protocol in row and f"127.0.0.1:{port}" in row
-    assert "probe at" in output
+    assert "latcli watch · every 300ms" in output  # the demo opens watch on its fleet
+    assert all(f" {a} " in output for a in ("w1", "c1", "c2")) and " healthy " in output
 
     agents = {c.pid for c in psutil.Process(proc.pid).children()}
     assert _listeners(ports) == agents and len(agents) == 3

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from latcli.breaker import BreakerState
 from latcli.cli.app import main
+from latcli.demo.control import set_fault
 from latcli.demo.fleet import free_port
 from latcli.inventory import Agent, BreakerConfig, HealthConfig, Inventory, load_inventory
 from latcli.render.watch_json import SCHEMA, watch_json
@@ -489,3 +490,57 @@ def test_ctrl_c_saves_state_flushes_events_and_exits_130(tmp_path: Path) -> None
     stats = json.loads(next(iter(_state_rows(state).values())))
     assert stats["ewma"]["has_history"] is True
     assert json.loads(events.read_text().splitlines()[0])["after"] == "down"
+
+
+# -- latcli demo opens watch ---------------------------------------------------------------------
+
+
+def _demo_inventory(path: Path, ports: list[int]) -> Path:
+    lines = ["version: 1", "agents:"]
+    for i, port in enumerate(ports, 1):
+        url = f"http://127.0.0.1:{port}"
+        lines.append(f'  - {{id: w{i}, type: weather, url: "{url}", demo: {{latency: 5ms}}}}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.timeout(40)
+def test_demo_fault_shows_in_the_demo_watch_within_two_ticks(tmp_path: Path) -> None:
+    inv = _demo_inventory(tmp_path / "agents.yaml", [free_port(), free_port()])
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "LATCLI_STATE": str(tmp_path / "s")}
+    env.pop("LATCLI_INVENTORY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "latcli", "demo", "-i", str(inv), "--interval", "300ms"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        tick, w1 = 0, ""
+        faulted_at = None
+        for line in proc.stdout:
+            if "latcli watch · every 300ms" in line:
+                tick = int(line.split("tick ")[1].split()[0])
+            elif line.startswith("w1 ") and tick:
+                w1 = line.split()[2]
+                if faulted_at is None and tick >= 2:
+                    assert w1 == "healthy", line
+                    # what `latcli demo fault w1 --down` does, minus a process start
+                    url = load_inventory(inv, {}).agents[0].url
+                    asyncio.run(set_fault(url, latency=None, errors=None, down=True))
+                    faulted_at = tick
+                elif faulted_at is not None and w1 != "healthy":
+                    break
+                elif faulted_at is not None:
+                    assert tick < faulted_at + 3, f"w1 still healthy at tick {tick}"
+        assert faulted_at is not None and w1 in ("degraded", "down"), w1
+        assert tick <= faulted_at + 2
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 130 and "stopping 2 agents" in err and "Traceback" not in err

@@ -1,16 +1,20 @@
-"""The engine behind ``latcli demo``: start the fleet, show where it listens, probe it in a loop."""
+"""The engine behind ``latcli demo``: start the fleet, show where it listens, watch it."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import sys
 
 from latcli.errors import ExitCode
 from latcli.inventory import Inventory
 
 
 def run_demo(inv: Inventory, interval: float) -> int:
-    """Run until Ctrl-C; every agent process is stopped on the way out, whatever happens."""
+    """Run until Ctrl-C; every agent process is stopped on the way out, whatever happens.
+
+    The watch saves the routing state as usual, so a ``latcli send`` in another terminal
+    routes on what the demo's health checks learned.
+    """
     from latcli.demo.fleet import Fleet
     from latcli.render.console import stderr_console, stdout_console
     from latcli.render.demo_view import fleet_table
@@ -18,34 +22,26 @@ def run_demo(inv: Inventory, interval: float) -> int:
     out, err = stdout_console(), stderr_console()
     with Fleet(list(inv.agents)) as fleet:
         out.print(fleet_table(fleet.describe()))
-        err.print("probing every", f"{interval:g}s", "· Ctrl-C stops every agent")
+        err.print(
+            f"watching every {interval:g}s · change an agent with"
+            " `latcli demo fault AGENT --latency 300ms | --errors 20% | --down`"
+            " · Ctrl-C stops every agent"
+        )
         try:
-            asyncio.run(_probe_loop(inv, interval))
+            _watch(inv, interval)
         except KeyboardInterrupt:
             err.print(f"stopping {len(fleet.pids)} agents")
             return ExitCode.INTERRUPTED
     return ExitCode.OK
 
 
-async def _probe_loop(inv: Inventory, interval: float) -> None:
-    from rich.live import Live
+def _watch(inv: Inventory, interval: float) -> None:
+    from latcli.render.watch_live import LiveWatch
+    from latcli.watch import WatchOptions, run_watch
 
-    from latcli.probe import probe_agents
-    from latcli.protocols import ProtocolClient
-    from latcli.render.console import stdout_console
-    from latcli.render.probe_view import probe_round
-    from latcli.transport.httpx_transport import HttpxTransport
+    def warn(text: str) -> None:
+        print(text, file=sys.stderr)
 
-    console = stdout_console()
-    async with HttpxTransport() as transport:
-        client = ProtocolClient(transport)
-        with Live(console=console, auto_refresh=False, transient=False) as live:
-            while True:
-                started = time.monotonic()
-                report = await probe_agents(client, inv.agents)
-                view = probe_round(report, time.strftime("%H:%M:%S"))
-                if console.is_terminal:
-                    live.update(view, refresh=True)
-                else:
-                    console.print(view)
-                await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+    # Always the human view: the demo is a show, even piped through `tee`.
+    with LiveWatch() as live:
+        asyncio.run(run_watch(inv, inv.agents, WatchOptions(interval=interval), live.show, warn))

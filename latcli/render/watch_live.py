@@ -16,15 +16,18 @@ class LiveWatch:
     """``with LiveWatch() as live: live.show(snapshot)``: redraw in place, no auto refresh.
 
     Refreshing only when a tick brings new data keeps an idle watch at ~0 % CPU; the view
-    measures the terminal at each redraw, so a resize is picked up at the next tick.
+    measures the terminal at each redraw, so a resize is picked up at the next tick. On a
+    console that is not a terminal each tick is printed after the previous one instead.
     """
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or stdout_console()
         self._live = Live(console=self.console, auto_refresh=False, transient=False)
+        self._in_place = self.console.is_terminal
 
     def __enter__(self) -> LiveWatch:
-        self._live.start()
+        if self._in_place:
+            self._live.start()
         return self
 
     def __exit__(
@@ -33,7 +36,11 @@ class LiveWatch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._live.stop()
+        if self._in_place:
+            self._live.stop()
 
     def show(self, snapshot: WatchSnapshot) -> None:
-        self._live.update(watch_renderable(snapshot), refresh=True)
+        if self._in_place:
+            self._live.update(watch_renderable(snapshot), refresh=True)
+        else:
+            self.console.print(watch_renderable(snapshot))
