@@ -22,13 +22,14 @@ import psutil
 import pytest
 
 from latcli.errors import ErrorKind
+from latcli.transport.aiohttp_transport import AiohttpTransport
 from latcli.transport.base import Outcome, RequestSpec, Transport
 from latcli.transport.httpx_transport import HttpxTransport, classify, shared_ssl_context
 
 TransportFactory = Callable[..., Transport]
 T = TypeVar("T")
 
-ENGINES: list[TransportFactory] = [HttpxTransport]
+ENGINES: list[TransportFactory] = [HttpxTransport, AiohttpTransport]
 
 
 @pytest.fixture(params=ENGINES, ids=lambda engine: engine.__name__)
@@ -287,6 +288,10 @@ def test_a_key_never_opens_more_than_its_connection_limit(
 
 
 @pytest.mark.timeout(10)
+# httpx-only: "the third never reached the server" holds only while the three deadlines are
+# closer together than the engine's path from a freed slot to bytes on the wire; aiohttp's path
+# is shorter (flaky under load). tests/test_aiohttp_transport.py checks the same contract.
+@pytest.mark.parametrize("transport_factory", [HttpxTransport], ids=["HttpxTransport"])
 def test_a_saturated_key_does_not_starve_another(transport_factory: TransportFactory) -> None:
     async def scenario(t: Transport) -> tuple[list[Outcome], Outcome, float]:
         stuck = [
