@@ -9,16 +9,21 @@ from typing import TYPE_CHECKING
 from latcli.inventory import Agent, Inventory
 from latcli.probe import ProbeReport, probe_agents
 from latcli.protocols import ProtocolClient
-from latcli.transport.httpx_transport import HttpxTransport
+from latcli.transport.select import Engine, make_transport
 
 if TYPE_CHECKING:
     from latcli.router import FanOut
 
 
-async def run_probe(agents: Sequence[Agent], count: int = 1) -> ProbeReport:
+async def run_probe(
+    agents: Sequence[Agent], count: int = 1, engine: Engine = "auto"
+) -> ProbeReport:
     """Probe ``agents`` over a fresh transport that is closed afterwards."""
-    async with HttpxTransport() as transport:
+    transport = make_transport(engine, len(agents))
+    try:
         return await probe_agents(ProtocolClient(transport), agents, count)
+    finally:
+        await transport.aclose()
 
 
 async def run_send(

@@ -20,7 +20,7 @@ from yarl import URL
 from latcli.errors import ErrorKind
 from latcli.transport.aiohttp_transport import AiohttpTransport, classify
 from latcli.transport.base import Outcome, RequestSpec
-from latcli.transport.httpx_transport import shared_ssl_context
+from latcli.transport.tls import shared_ssl_context
 
 KEY = SimpleNamespace(host="example.test", port=443, ssl=True, is_ssl=True)  # read by str()
 

@@ -24,7 +24,8 @@ import pytest
 from latcli.errors import ErrorKind
 from latcli.transport.aiohttp_transport import AiohttpTransport
 from latcli.transport.base import Outcome, RequestSpec, Transport
-from latcli.transport.httpx_transport import HttpxTransport, classify, shared_ssl_context
+from latcli.transport.httpx_transport import HttpxTransport, classify
+from latcli.transport.tls import shared_ssl_context
 
 TransportFactory = Callable[..., Transport]
 T = TypeVar("T")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from latcli.transport.select import Engine
 
 InventoryOpt = Annotated[
     Path | None,
@@ -26,3 +29,20 @@ SelectorsArg = Annotated[
         show_default=False,
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="HTTP engine: httpx, aiohttp, or auto (aiohttp from 100 agents on).",
+    ),
+]
+
+
+def check_engine(value: str) -> Engine:
+    """``--engine`` text, checked against the engines there are (usage error otherwise)."""
+    from latcli.transport.select import ENGINES
+
+    for engine in ENGINES:
+        if engine == value:
+            return engine
+    raise typer.BadParameter(f"choose one of: {', '.join(ENGINES)}", param_hint="--engine")

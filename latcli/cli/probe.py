@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, SelectorsArg
+from latcli.cli.options import EngineOpt, InventoryOpt, JsonOpt, SelectorsArg, check_engine
 
 
 def probe(
@@ -16,6 +16,7 @@ def probe(
     ] = 1,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
+    engine: EngineOpt = "auto",
 ) -> int:
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
@@ -28,9 +29,10 @@ def probe(
     from latcli.errors import ExitCode
     from latcli.inventory import load_inventory, select_agents
 
+    kind = check_engine(engine)
     inv = load_inventory(inventory)
     chosen = select_agents(inv, agents or [])
-    report = asyncio.run(run_probe(chosen, count))
+    report = asyncio.run(run_probe(chosen, count, kind))
     if json_out:
         from latcli.render.probe_json import probe_json
 

@@ -30,7 +30,7 @@ from latcli.errors import ErrorKind
 from latcli.transport.base import Outcome, RequestSpec, Timings
 
 # The same trust store as the httpx engine, built once per process (STYLE: one TLS context).
-from latcli.transport.httpx_transport import shared_ssl_context
+from latcli.transport.tls import shared_ssl_context
 
 _SAFE_HEADERS = {
     "user-agent": f"latcli/{__version__}",

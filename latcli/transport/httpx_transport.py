@@ -9,7 +9,6 @@ bulkhead of small per-key clients that share one lazily built ``SSLContext``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import socket
 import ssl
 import time
@@ -31,6 +30,7 @@ import sniffio  # noqa: F401
 from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import Outcome, RequestSpec, Timings
+from latcli.transport.tls import shared_ssl_context
 
 _SAFE_HEADERS = {
     "user-agent": f"latcli/{__version__}",
@@ -49,14 +49,6 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
 )
-
-
-@functools.cache
-def shared_ssl_context(verify: bool | str = True) -> ssl.SSLContext:
-    """The process's TLS context for ``verify`` (True, False or a CA bundle path), built once."""
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 class HttpxTransport:
