@@ -1,0 +1,1 @@
+"""`latcli bench`: the load generator, its workers and its reports."""

@@ -1,0 +1,84 @@
+"""What a bench run is asked to do and what it measured: the values shared by the load engine,
+the workers, the reports and ``latcli report``.
+
+Latencies live in :class:`~latcli.histogram.LatencyHistogram` (HDR, µs); workers merge them
+through ``encode()`` / ``decode()``, never raw samples (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from latcli.histogram import LatencyHistogram
+
+Model = Literal["closed", "open"]
+Endpoint = Literal["health", "discovery", "message"]
+TargetKind = Literal["url", "agent", "type"]
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """The run as asked. Exactly one of ``concurrency`` (closed) and ``rate`` (open) is set;
+    exactly one of ``duration_s`` and ``requests``."""
+
+    target: str  # as the user typed it
+    target_kind: TargetKind
+    endpoint: Endpoint = "health"
+    concurrency: int | None = None
+    rate: float | None = None  # requests/s, global (split across workers)
+    duration_s: float | None = None
+    requests: int | None = None
+    warmup_s: float = 0.0  # excluded from every result
+    max_in_flight: int | None = None  # open model: cap on outstanding requests
+    workers: int = 1
+    message: str = "ping"
+    engine: str = "aiohttp"
+
+    @property
+    def model(self) -> Model:
+        return "open" if self.rate is not None else "closed"
+
+
+@dataclass
+class AgentTally:
+    """One agent's part of a run (a type target is routed: several agents)."""
+
+    requests: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+
+@dataclass
+class IntervalSample:
+    """One progress interval (~1 s): its own histogram, for .hlog and the over-time chart."""
+
+    start_s: float  # since the run's start (after warm-up)
+    length_s: float
+    histogram: LatencyHistogram
+    errors: int = 0
+
+
+@dataclass
+class BenchResult:
+    """Everything measured (mutable while the run goes on; merged across workers).
+
+    ``latency`` is measured from each request's *due* time in the open model (wrk2: no
+    coordinated omission) and from the send in the closed model; ``service_time`` is always from
+    the actual send, and is kept separately only in the open model.
+    """
+
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    service_time: LatencyHistogram | None = None
+    schedule_lag: LatencyHistogram | None = None  # open model: actual send - due time
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # error kind -> count
+    agents: dict[str, AgentTally] = field(default_factory=dict)
+    intervals: list[IntervalSample] = field(default_factory=list)
+    elapsed_s: float = 0.0  # measured part of the run (warm-up excluded)
+    started_at: float = 0.0  # wall clock, seconds since the epoch
+    dropped_in_flight: int = 0  # requests still outstanding at the end (see the policy)
+    interrupted: bool = False
+
+    @property
+    def requests(self) -> int:
+        return self.ok + sum(self.errors.values())
