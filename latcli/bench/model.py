@@ -13,6 +13,13 @@ from typing import Literal
 from latcli.histogram import LatencyHistogram
 
 Model = Literal["closed", "open"]
+
+# What happens to requests outstanding when a run ends (stated in --help and the bench JSON).
+IN_FLIGHT_POLICY = (
+    "requests already sent when the run ends are awaited (each within its own timeout) and "
+    "counted; requests not yet sent are not sent; on Ctrl-C every outstanding request is "
+    "cancelled, not counted, and reported as dropped_in_flight"
+)
 Endpoint = Literal["health", "discovery", "message"]
 TargetKind = Literal["url", "agent", "type"]
 
@@ -78,6 +85,17 @@ class BenchResult:
     started_at: float = 0.0  # wall clock, seconds since the epoch
     dropped_in_flight: int = 0  # requests still outstanding at the end (see the policy)
     interrupted: bool = False
+    # The generator's own account (open model): measured requests sent per second over the
+    # measured window, and whether it held the asked rate (latcli.bench.schedule.validity).
+    achieved_rate: float | None = None
+    valid: bool = True
+    invalid_reason: str | None = None
+    warmup_requests: int = 0  # completed during the warm-up, excluded from everything above
+
+    @property
+    def throughput_rps(self) -> float:
+        """Completed measured requests (ok and failed) per second of the measured run."""
+        return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def requests(self) -> int:
