@@ -41,17 +41,20 @@ WINDOW_MIN_CHECKS = 5  # the SLA window spans the breaker window, but at least 5
 SPARK_POINTS = 24  # latencies kept for the sparkline
 RECENT_EVENTS = 8  # events the view lists under the table
 SAVE_SHARE = 0.05  # state saves may take up to 5 % of the wall time, no more
-LARGE_FLEET = 100  # from this many agents a cheaper transport pays for itself (see make_transport)
+# From this many agents watch checks over aiohttp. scripts/bench_watch.py, 1 s interval, on the
+# 2-core dev box: 10 agents: httpx 2.9 %, aiohttp 1.5 % of a core; 1,000 agents: httpx keeps up
+# with only ~430 checks/s at 96 %, aiohttp with all 1,000 at ~60 %.
+LARGE_FLEET = 10
 
 Sink = Callable[[WatchSnapshot], None]
 CheckHook = Callable[[Agent, Reply], None]
 
 
 def make_transport(agents: int) -> Transport:
-    """The one place watch picks its transport: aiohttp for large fleets when available.
+    """The one place watch picks its transport: aiohttp from LARGE_FLEET agents, else httpx.
 
-    Per check, httpx costs several times aiohttp's CPU; at 1,000 agents a second that is the
-    difference between fitting in half a core and not (scripts/bench_watch.py).
+    A check over httpx costs about twice aiohttp's CPU (LARGE_FLEET's comment); small fleets
+    stay on httpx, the engine every other command uses. ``$LATCLI_TRANSPORT`` forces one.
     """
     import os
 
