@@ -1,0 +1,590 @@
+"""The load engine behind ``latcli bench``: targets, the closed and open models, progress.
+
+* Closed model (``concurrency``): C loops, each send -> await -> send. Latency from the send.
+* Open model (``rate``, wrk2): request ``j`` is due at ``t0 + due_s(j)`` (``schedule.Share``); the
+  scheduler sleeps until the due time (``asyncio.sleep`` -> ``loop.call_at``) and sends every
+  request already due. Latency counts from the *due* time, so a stall of the target or of the
+  generator shows in the percentiles (no coordinated omission); ``service_time`` keeps the time
+  from the actual send, ``schedule_lag`` the send minus the due time. At ``max_in_flight``
+  outstanding requests the scheduler waits for a slot, and the late requests still count from
+  their due time.
+* End of a run: :data:`~latcli.bench.model.IN_FLIGHT_POLICY`.
+* Engine: aiohttp by default (one process holds ~10k req/s where httpx holds a few hundred,
+  docs/benchmarks.md); httpx stays selectable (HTTP/2). Both are the same Transport with the
+  same error kinds. For URL and agent targets the request is built once and sent straight on
+  the transport; a type target goes through the Router (strategy and breakers) per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from urllib.parse import urlsplit
+
+from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
+from latcli.bench.schedule import Share, achieved_rate, open_share, split_evenly, validity
+from latcli.errors import ErrorKind, LatcliError
+from latcli.histogram import LatencyHistogram
+from latcli.inventory import Agent, Inventory, adhoc_agent
+from latcli.protocols import (
+    ProtocolClient,
+    Reply,
+    a2a_message_request,
+    card_request,
+    health_request,
+    http_message_request,
+    new_message_id,
+    read_a2a_reply,
+    read_card,
+    read_health,
+    read_http_reply,
+)
+from latcli.transport.base import Outcome, RequestSpec, Transport
+
+DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
+PROGRESS_EVERY_S = 1.0
+MAX_INTERVALS = 128  # kept in memory; past it, neighbours merge and the interval doubles
+NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
+
+# (agent id, error kind or None) of one request.
+Sender = Callable[[], Awaitable[tuple[str, ErrorKind | None]]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What TARGET named: one agent (an id or a URL) or every replica of a type."""
+
+    kind: TargetKind
+    name: str
+    agents: tuple[Agent, ...]
+    inventory: Inventory
+    health_url: str | None = None  # URL target with a path: GET exactly that URL
+
+
+def resolve_target(inv: Inventory, text: str) -> Target:
+    """An inventory id, a type, or an http(s) URL (ad-hoc agent). Unknown names: LatcliError.
+
+    A URL with a path (``http://host/health``) is requested exactly as given for ``health``;
+    a bare ``http://host:port`` gets the inventory's health path appended.
+    """
+    if "://" in text:
+        agent = adhoc_agent(text, inv.defaults)
+        path = urlsplit(text).path
+        return Target("url", text, (agent,), inv, text if path not in ("", "/") else None)
+    by_id = [a for a in inv.agents if a.id == text]
+    if by_id:
+        return Target("agent", text, (by_id[0],), inv)
+    by_type = tuple(a for a in inv.agents if a.type == text)
+    if by_type:
+        return Target("type", text, by_type, inv)
+    ids = ", ".join(a.id for a in inv.agents)
+    types = ", ".join(dict.fromkeys(a.type for a in inv.agents))
+    raise LatcliError(f"unknown bench target {text!r} (agents: {ids}; types: {types}; or a URL)")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress line's worth: since the measured start (negative during the warm-up)."""
+
+    elapsed_s: float
+    requests: int  # measured, completed
+    rps: float  # over the last progress period
+    p99_ms: float | None  # so far
+    errors: int
+    in_flight: int
+    warmup: bool
+
+
+ProgressSink = Callable[[Progress], None]
+
+
+def format_progress(p: Progress) -> str:
+    """``12.0s  2,001 req/s  p99 21.4 ms  errors 0  in flight 12`` (one stderr line)."""
+    p99 = "-" if p.p99_ms is None else f"{p.p99_ms:.1f} ms"
+    phase = "warm-up " if p.warmup else ""
+    return (
+        f"{phase}{p.elapsed_s:5.1f}s  {p.rps:8,.0f} req/s  p99 {p99}  errors {p.errors:,}  "
+        f"in flight {p.in_flight}  requests {p.requests:,}"
+    )
+
+
+# ---- one worker's run ------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """The current interval: a histogram per ~1 s, merged into the total at each cut."""
+
+    hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    errors: int = 0
+    requests: int = 0
+
+
+class _Run:
+    """The measurements of one worker and the hot-path record; single event loop, no locks."""
+
+    def __init__(self, plan: BenchPlan, per_agent: bool) -> None:
+        self.plan = plan
+        self.per_agent = per_agent
+        self.result = BenchResult()
+        if plan.model == "open":
+            self.result.service_time = LatencyHistogram()
+            self.result.schedule_lag = LatencyHistogram()
+        self.cur = _Tally()
+        self.interval_s = PROGRESS_EVERY_S
+        self.stopping = False
+        self.in_flight = 0
+        self.sent = 0  # measured sends (open model: achieved rate)
+        self.last_send = 0.0
+        self.last_done = 0.0
+        self.measure_start = 0.0
+        self.last_cut = 0.0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.progress_requests = 0
+
+    def record(self, begin: float, end: float, agent: str, error: ErrorKind | None) -> None:
+        """One measured request: latency from ``begin`` (the due time in the open model)."""
+        us = int((end - begin) * 1e6)
+        self.cur.hist.record_us(us if us > 0 else 0)
+        self.cur.requests += 1
+        result = self.result
+        if error is None:
+            result.ok += 1
+        else:
+            result.errors[error.value] = result.errors.get(error.value, 0) + 1
+            self.cur.errors += 1
+        if self.per_agent:
+            tally = result.agents.get(agent)
+            if tally is None:
+                tally = result.agents[agent] = AgentTally()
+            tally.requests += 1
+            tally.latency.record_us(us if us > 0 else 0)
+        if end > self.last_done:
+            self.last_done = end
+
+    def cut(self, now: float) -> _Tally:
+        """Close the current ~1 s interval into the total and the interval list."""
+        tally, self.cur = self.cur, _Tally()
+        result = self.result
+        result.latency.merge(tally.hist)
+        begin = max(self.last_cut, self.measure_start)
+        start, length = begin - self.measure_start, now - begin
+        self.last_cut = now
+        if length <= 0:
+            return tally
+        last = result.intervals[-1] if result.intervals else None
+        if last is not None and last.length_s < self.interval_s - 1e-6:
+            last.histogram.merge(tally.hist)
+            last.length_s = round(start + length - last.start_s, 6)
+            last.errors += tally.errors
+        else:
+            result.intervals.append(
+                IntervalSample(round(start, 6), round(length, 6), tally.hist, tally.errors)
+            )
+        if len(result.intervals) > MAX_INTERVALS:
+            result.intervals = _halve(result.intervals)
+            self.interval_s *= 2
+        return tally
+
+    def halted(self) -> bool:
+        """Stop scheduling (a method: the flag changes while the scheduler awaits)."""
+        return self.stopping
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop scheduling and cancel every outstanding request (not counted)."""
+        if self.result.interrupted:
+            return
+        self.result.interrupted = True
+        self.stopping = True
+        self.result.dropped_in_flight += self.in_flight
+        for task in list(self.tasks):
+            task.cancel()
+
+
+def _halve(intervals: list[IntervalSample]) -> list[IntervalSample]:
+    """Neighbours merged pairwise: half as many intervals, each twice as long (bounded memory)."""
+    out = []
+    for i in range(0, len(intervals), 2):
+        first = intervals[i]
+        if i + 1 < len(intervals):
+            second = intervals[i + 1]
+            first.histogram.merge(second.histogram)
+            first.length_s = round(second.start_s + second.length_s - first.start_s, 6)
+            first.errors += second.errors
+        out.append(first)
+    return out
+
+
+async def run_share(
+    plan: BenchPlan,
+    target: Target,
+    *,
+    worker: int = 0,
+    start_at: float | None = None,
+    on_progress: ProgressSink | None = None,
+    on_tick: Callable[[_Tally], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    handle_sigint: bool = True,
+) -> BenchResult:
+    """Run worker ``worker``'s share of ``plan`` in this event loop and return what it measured.
+
+    ``start_at`` (``time.monotonic``) lines up the workers' schedules; ``should_stop`` is polled
+    each tick (the parent's Ctrl-C in worker processes); with ``handle_sigint`` a SIGINT
+    interrupts the run instead of raising KeyboardInterrupt.
+    """
+    run = _Run(plan, per_agent=target.kind == "type")
+    transport = _make_transport(plan)
+    router = None
+    try:
+        if target.kind == "type":
+            from latcli.router import Router
+
+            router = Router(target.inventory, transport=transport, state=None)
+        sender = await make_sender(plan, target, transport, router)
+        await _drive(
+            run, plan, sender, worker, start_at, on_progress, on_tick, should_stop, handle_sigint
+        )
+    finally:
+        if router is not None:
+            await router.aclose()
+        await transport.aclose()
+    _finish(run, plan, target, worker)
+    return run.result
+
+
+def worker_cap(plan: BenchPlan) -> int:
+    """This process's part of the open model's in-flight cap (the cap is global)."""
+    return max(1, (plan.max_in_flight or DEFAULT_MAX_IN_FLIGHT) // plan.workers)
+
+
+def _make_transport(plan: BenchPlan) -> Transport:
+    """One connection per closed-loop worker, or per allowed in-flight request (open model)."""
+    if plan.model == "closed":
+        per_key = max(1, split_evenly(plan.concurrency or 1, plan.workers)[0])
+    else:
+        per_key = worker_cap(plan)
+    if plan.engine == "httpx":
+        from latcli.transport.httpx_transport import HttpxTransport
+
+        return HttpxTransport(max_connections_per_key=per_key)
+    from latcli.transport.aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(max_connections_per_key=per_key)
+
+
+async def _drive(
+    run: _Run,
+    plan: BenchPlan,
+    sender: Sender,
+    worker: int,
+    start_at: float | None,
+    on_progress: ProgressSink | None,
+    on_tick: Callable[[_Tally], None] | None,
+    should_stop: Callable[[], bool] | None,
+    handle_sigint: bool,
+) -> None:
+    loop = asyncio.get_running_loop()
+    sigint = handle_sigint and threading.current_thread() is threading.main_thread()
+    if sigint:
+        loop.add_signal_handler(signal.SIGINT, run.interrupt)
+    try:
+        if start_at is not None and start_at > time.monotonic():
+            await asyncio.sleep(start_at - time.monotonic())
+        t0 = time.monotonic()
+        run.measure_start = t0 + plan.warmup_s
+        run.result.started_at = time.time() + plan.warmup_s
+        ticker = loop.create_task(_ticker(run, on_progress, on_tick, should_stop))
+        try:
+            if plan.model == "open":
+                share = open_share(
+                    plan.rate or 1.0,
+                    worker,
+                    plan.workers,
+                    plan.warmup_s,
+                    plan.duration_s,
+                    plan.requests,
+                )
+                run.measure_start = t0 + share.warmup / share.rate
+                run.result.started_at = time.time() + share.warmup / share.rate
+                await _open_model(run, plan, share, sender, t0)
+            else:
+                await _closed_model(run, plan, sender, worker)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        end = run.last_done if not run.result.interrupted else time.monotonic()
+        run.cut(max(end, run.measure_start))
+        run.result.elapsed_s = max(0.0, end - run.measure_start)
+    finally:
+        if sigint:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _ticker(
+    run: _Run,
+    on_progress: ProgressSink | None,
+    on_tick: Callable[[_Tally], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> None:
+    """Every second: cut the interval, report progress; poll for a stop 10 times a second."""
+    poll = 0.1 if should_stop is not None else PROGRESS_EVERY_S
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(poll)
+        if should_stop is not None and should_stop():
+            run.interrupt()
+        now = time.monotonic()
+        if now - last < PROGRESS_EVERY_S - 1e-3:
+            continue
+        warmup = now < run.measure_start
+        tally = run.cut(now) if not warmup else _Tally()
+        if on_tick is not None:
+            on_tick(tally)
+        if on_progress is not None:
+            total = run.result.latency
+            on_progress(
+                Progress(
+                    now - run.measure_start,
+                    run.result.requests,
+                    tally.requests / (now - last),
+                    total.percentile_ms(99.0),
+                    sum(run.result.errors.values()),
+                    run.in_flight,
+                    warmup,
+                )
+            )
+        last = now
+
+
+async def _closed_model(run: _Run, plan: BenchPlan, sender: Sender, worker: int) -> None:
+    """This worker's share of C loops; with ``requests``, that many measured tickets in all."""
+    loops = split_evenly(plan.concurrency or 1, plan.workers)[worker]
+    tickets = [split_evenly(plan.requests, plan.workers)[worker]] if plan.requests else None
+    stop_at = run.measure_start + (plan.duration_s if plan.duration_s is not None else math.inf)
+    if tickets is not None:
+        stop_at = math.inf
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(_closed_loop(run, sender, tickets, stop_at)) for _ in range(loops)]
+    run.tasks.update(tasks)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _closed_loop(
+    run: _Run, sender: Sender, tickets: list[int] | None, stop_at: float
+) -> None:
+    clock = time.monotonic
+    while not run.stopping:
+        begin = clock()
+        if begin >= stop_at:
+            return
+        measured = begin >= run.measure_start
+        if measured and tickets is not None:
+            if tickets[0] <= 0:
+                return
+            tickets[0] -= 1
+        run.in_flight += 1
+        try:
+            agent, error = await sender()
+        finally:
+            run.in_flight -= 1
+        if measured:
+            run.record(begin, clock(), agent, error)
+        else:
+            run.result.warmup_requests += 1
+
+
+async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, t0: float) -> None:
+    """Send request ``j`` at ``t0 + share.due_s(j)``; wait for a slot at ``max_in_flight``."""
+    loop = asyncio.get_running_loop()
+    clock = time.monotonic
+    slots = asyncio.Semaphore(worker_cap(plan))
+    service = run.result.service_time
+    lag = run.result.schedule_lag
+    assert service is not None and lag is not None
+    tasks = run.tasks
+
+    async def one(due: float, measured: bool) -> None:
+        sent = clock()
+        if measured:
+            lag.record_us(max(0, int((sent - due) * 1e6)))
+            run.sent += 1
+            run.last_send = sent
+        try:
+            agent, error = await sender()
+        finally:
+            run.in_flight -= 1
+            slots.release()
+        done = clock()
+        if measured:
+            service.record_us(max(0, int((done - sent) * 1e6)))
+            run.record(due, done, agent, error)
+        else:
+            run.result.warmup_requests += 1
+
+    for j in range(share.count):
+        due = t0 + share.due_s(j)
+        delay = due - clock()
+        while delay > 0 and not run.halted():  # in slices, so that Ctrl-C is seen soon
+            await asyncio.sleep(delay if delay < 0.25 else 0.25)
+            delay = due - clock()
+        if run.halted():
+            break
+        await slots.acquire()  # returns at once while a slot is free
+        if run.halted():
+            slots.release()
+            break
+        run.in_flight += 1
+        task = loop.create_task(one(due, share.measured(j)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*list(tasks), return_exceptions=True)
+
+
+def _finish(run: _Run, plan: BenchPlan, target: Target, worker: int) -> None:
+    """Per-agent tallies of single-agent targets, and the generator's verdict."""
+    result = run.result
+    if target.kind != "type" and result.requests:
+        result.agents = {target.agents[0].id: AgentTally(result.requests, result.latency.copy())}
+    if plan.model != "open" or plan.rate is None:
+        return
+    share = open_share(
+        plan.rate, worker, plan.workers, plan.warmup_s, plan.duration_s, plan.requests
+    )
+    judge_open(
+        result, plan, share.rate / share.workers, run.sent, run.last_send - run.measure_start
+    )
+
+
+def judge_open(
+    result: BenchResult, plan: BenchPlan, rate: float, sent: int, last_send_s: float
+) -> None:
+    """Set achieved_rate and validity for ``rate`` (this process's part of the schedule)."""
+    measured = plan.requests / plan.workers if plan.requests else plan.duration_s or 0.0
+    window = measured / rate if plan.requests else measured
+    result.achieved_rate = achieved_rate(sent, window, last_send_s if sent else None, rate)
+    lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
+    result.valid, result.invalid_reason = validity(rate, result.achieved_rate, lag)
+    if result.interrupted:  # cut short: the rate over the part that ran
+        result.valid, result.invalid_reason = True, None
+
+
+# ---- what one request is --------------------------------------------------------------------
+
+
+async def make_sender(
+    plan: BenchPlan, target: Target, transport: Transport, router: object | None
+) -> Sender:
+    """The coroutine function sending one request of ``plan.endpoint`` to ``target``."""
+    if target.kind == "type":
+        from latcli.router import Router
+
+        assert isinstance(router, Router)
+        return _routed_sender(plan, target.name, router)
+    agent = target.agents[0]
+    if plan.endpoint == "message":
+        return await _message_sender(agent, plan.message, transport)
+    if plan.endpoint == "health" and target.health_url is not None:
+        spec = RequestSpec(
+            "GET",
+            target.health_url,
+            agent.headers,
+            None,
+            agent.health.timeout,
+            min(agent.connect_timeout, agent.health.timeout),
+        )
+        return _fixed_sender(agent.id, spec, read_health, transport)
+    if plan.endpoint == "health" and agent.protocol == "http":
+        return _fixed_sender(agent.id, health_request(agent), read_health, transport)
+    # discovery, and health of an A2A agent: the card GET, read as a card
+    read = partial(read_card, base_url=agent.url + "/")
+    return _fixed_sender(agent.id, card_request(agent), read, transport)
+
+
+def _fixed_sender(
+    key: str, spec: RequestSpec, read: Callable[[Outcome], Reply], transport: Transport
+) -> Sender:
+    send = transport.send
+
+    async def one() -> tuple[str, ErrorKind | None]:
+        return key, read(await send(key, spec)).error
+
+    return one
+
+
+async def _message_sender(agent: Agent, text: str, transport: Transport) -> Sender:
+    if agent.protocol == "http":
+        return _fixed_sender(
+            agent.id, http_message_request(agent, text), read_http_reply, transport
+        )
+    client = ProtocolClient(transport)
+    found = await client.discover(agent)
+    card = found.card
+    if card is None:  # no card now: every message rediscovers, and fails as discovery does
+
+        async def rediscover() -> tuple[str, ErrorKind | None]:
+            return agent.id, (await client.send_message(agent, text)).error
+
+        return rediscover
+
+    async def one() -> tuple[str, ErrorKind | None]:
+        spec = a2a_message_request(agent, card, text, new_message_id())
+        return agent.id, read_a2a_reply(await transport.send(agent.id, spec)).error
+
+    return one
+
+
+def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
+    """Type targets go through the Router (DESIGN §3).
+
+    ``message``: ``router.send`` (strategy, breakers, failover); the request is the whole routed
+    call and belongs to the agent that answered (or was tried last). ``health``: the replica
+    the strategy picks now, checked with ``router.check`` (feeds EWMA and breaker);
+    ``discovery``: the picked replica's card GET. When every breaker is open a health or
+    discovery request is not sent and counts as ``breaker_open``.
+    """
+    from latcli.router import Router
+
+    assert isinstance(router, Router)
+    text = plan.message
+
+    async def message() -> tuple[str, ErrorKind | None]:
+        routed = await router.send(type_, text)
+        if routed.ok:
+            return routed.agent or NO_AGENT, None
+        if not routed.attempts:
+            return NO_AGENT, ErrorKind.BREAKER_OPEN
+        last = routed.attempts[-1]
+        return last.agent, ErrorKind(last.outcome)
+
+    async def health() -> tuple[str, ErrorKind | None]:
+        agent = router.pick(type_)
+        if agent is None:
+            return NO_AGENT, ErrorKind.BREAKER_OPEN
+        if plan.endpoint == "discovery":
+            return agent.id, (await router.client.discover(agent)).error
+        return agent.id, (await router.check(agent.id)).error
+
+    return message if plan.endpoint == "message" else health
+
+
+# ---- the whole run in one process -----------------------------------------------------------
+
+
+def run_bench(
+    plan: BenchPlan, target: Target, on_progress: ProgressSink | None = None
+) -> BenchResult:
+    """Run ``plan`` (``plan.workers`` processes when more than one) and return the merged result."""
+    if plan.workers > 1:
+        from latcli.bench.workers import run_workers
+
+        return run_workers(plan, target, on_progress)
+    return asyncio.run(run_share(plan, target, on_progress=on_progress))
