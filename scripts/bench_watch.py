@@ -8,7 +8,7 @@ JSON object per tick and samples the watch process's CPU time (user + system, ps
 tick. The first --warmup ticks (imports, connection setup, first checks) are left out.
 
 Usage: uv run python scripts/bench_watch.py [--agents 1000 10] [--ticks 30] [--warmup 5]
-       [--transport auto|httpx|aiohttp]
+       [--transport auto|httpx|aiohttp] [--no-state]
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def start_server(n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], list[str]]
     return server, portfile.read_text().split()
 
 
-def bench(n: int, ticks: int, warmup: int, transport: str, tmp: Path) -> dict[str, float]:
+def bench(
+    n: int, ticks: int, warmup: int, transport: str, tmp: Path, state: bool = True
+) -> dict[str, float]:
     server, ports = start_server(n, tmp)
     try:
         inv = tmp / f"agents-{n}.yaml"
@@ -61,7 +63,7 @@ def bench(n: int, ticks: int, warmup: int, transport: str, tmp: Path) -> dict[st
             env["LATCLI_TRANSPORT"] = transport
         cmd = [sys.executable, "-m", "latcli", "watch", "-i", str(inv), "--interval", "1s"]
         proc = subprocess.Popen(
-            [*cmd, "--json", "--count", str(ticks + warmup)],
+            [*cmd, "--json", "--count", str(ticks + warmup), *([] if state else ["--no-state"])],
             stdout=subprocess.PIPE,
             env=env,
         )
@@ -101,14 +103,16 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--transport", choices=["auto", "httpx", "aiohttp"], default="auto")
+    parser.add_argument("--no-state", action="store_true", help="run watch with --no-state")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     for n in args.agents:
-        r = bench(n, args.ticks, args.warmup, args.transport, tmp)
+        r = bench(n, args.ticks, args.warmup, args.transport, tmp, not args.no_state)
         lag_max, cpu_max = TARGETS.get(n, (100.0, math.inf))
         ok = r["lag_p99_ms"] < lag_max and r["cpu_pct"] < cpu_max
         print(
-            f"agents={n} transport={args.transport} ticks={args.ticks}: "
+            f"agents={n} transport={args.transport} state={not args.no_state} "
+            f"ticks={args.ticks}: "
             f"tick lag p50 {r['lag_p50_ms']:.1f} ms, p99 {r['lag_p99_ms']:.1f} ms "
             f"(max {r['lag_max_ms']:.1f}); CPU {r['cpu_pct']:.1f} % of one core; "
             f"{r['healthy']:.0f}/{n} up; target lag p99 < {lag_max:.0f} ms, "
