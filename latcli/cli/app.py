@@ -10,6 +10,7 @@ import typer
 from latcli import __version__
 from latcli.cli.demo import demo_app
 from latcli.cli.probe import probe
+from latcli.cli.report import report
 from latcli.cli.schema import schema
 from latcli.cli.send import send
 from latcli.cli.watch import watch
@@ -50,6 +51,7 @@ app.command()(probe)
 app.command()(send)
 app.command()(schema)
 app.command()(watch)
+app.command()(report)
 app.add_typer(demo_app, name="demo")
 
 

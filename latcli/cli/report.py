@@ -1,0 +1,62 @@
+"""``latcli report``: re-render or merge bench reports (JSON or .hlog, several runs or machines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from latcli.cli.options import JsonOpt
+
+
+def report(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Bench reports: JSON (bench -o) or .hlog (bench --hlog) files."),
+    ],
+    json_out: JsonOpt = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the (merged) JSON report to this file."),
+    ] = None,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="Write JUnit XML: one test case per SLA threshold."),
+    ] = None,
+    sla: Annotated[
+        list[str] | None,
+        typer.Option("--sla", help="Judge by this threshold instead of the reports' own; repeat."),
+    ] = None,
+) -> int:
+    """Re-render bench reports, merging several (workers, runs, machines) into one.
+
+    Histograms are merged, never samples; SLA verdicts are evaluated again on the merged data.
+    Exits 1 on an SLA breach, 3 if a run did not hold its rate, 2 on an unreadable file.
+
+    Examples: `latcli report run.json` · `latcli report a.json b.hlog --sla 'p99<100ms'`
+    """
+    from latcli.bench.report import (
+        exit_code,
+        load_report,
+        merge_reports,
+        to_json,
+        write_json,
+        write_junit,
+    )
+    from latcli.sla import parse_threshold
+
+    thresholds = [parse_threshold(expr) for expr in sla] if sla else None
+    merged = merge_reports([load_report(f) for f in files], thresholds=thresholds)
+    if output is not None:
+        write_json(output, merged)
+    if junit is not None:
+        write_junit(junit, merged)
+    if json_out:
+        print(to_json(merged))
+    else:
+        from latcli.render.bench_view import bench_summary
+        from latcli.render.console import stdout_console
+
+        stdout_console().print(bench_summary(merged))
+    return exit_code(merged)

@@ -1,0 +1,78 @@
+"""JUnit XML of a bench report: one test case per SLA threshold, so CI shows each gate."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from latcli.bench.report import verdicts_of
+
+# XML 1.0 forbids these even escaped; ElementTree would write them and the file would not parse.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(value: object) -> str:
+    return _NOT_XML.sub("\ufffd", str(value))
+
+
+def _case(suite: ET.Element, name: str, classname: str, time: str) -> ET.Element:
+    return ET.SubElement(suite, "testcase", name=_text(name), classname=classname, time=time)
+
+
+def _fail(case: ET.Element, message: str, kind: str, detail: str) -> None:
+    failure = ET.SubElement(case, "failure", message=_text(message), type=kind)
+    failure.text = _text(detail)
+
+
+def _validity(report: Mapping[str, Any]) -> tuple[bool, str]:
+    gen = report["generator"]
+    target = gen.get("target_rate")
+    wanted = f" of {target:g} req/s asked" if target is not None else ""
+    return bool(gen["valid"]), f"achieved {gen['achieved_rate']:g} req/s{wanted}"
+
+
+def junit_xml(report: Mapping[str, Any]) -> str:
+    """One ``<testsuite name="latcli bench TARGET">`` in ``<testsuites>``: a test case per SLA
+    threshold, ``<failure message="observed X">`` on a breach; with no thresholds, one test
+    case for the generator's validity (did the run hold its rate)."""
+    endpoint = report.get("endpoint") or "unknown"
+    classname = _text(f"latcli.bench.{endpoint}")
+    time = f"{float(report.get('duration_s') or 0.0):.3f}"
+    suite = ET.Element("testsuite", name=_text(f"latcli bench {report['target']}"), time=time)
+    started = float(report.get("started_at") or 0.0)
+    if started > 0:
+        when = datetime.fromtimestamp(started, tz=timezone.utc).replace(tzinfo=None)
+        suite.set("timestamp", when.isoformat(timespec="seconds"))
+    props = ET.SubElement(suite, "properties")
+    valid, rate_text = _validity(report)
+    facts = {"requests": report["requests"], "valid": str(valid).lower(), "rate": rate_text}
+    for key, value in facts.items():
+        ET.SubElement(props, "property", name=key, value=_text(value))
+    failures = 0
+    verdicts = verdicts_of(report)
+    for v in verdicts:
+        case = _case(suite, f"sla.{v.name}: {v.expr}", classname, time)
+        if not v.passed:
+            failures += 1
+            _fail(case, f"observed {v.format_observed()}", "sla", v.describe())
+    if not verdicts:
+        case = _case(suite, "generator: run valid (rate held)", classname, time)
+        if not valid:
+            failures += 1
+            _fail(
+                case,
+                rate_text,
+                "invalid_run",
+                f"the generator could not hold the rate: {rate_text}",
+            )
+    tests = str(len(verdicts) or 1)
+    suite.set("tests", tests)
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    root = ET.Element("testsuites", tests=tests, failures=str(failures), errors="0", time=time)
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
