@@ -21,11 +21,11 @@ def demo(
     ctx: typer.Context,
     inventory: InventoryOpt = None,
     interval: Annotated[
-        str, typer.Option("--interval", help="Time between probe rounds, e.g. 2s.")
+        str, typer.Option("--interval", help="Time between health checks of each agent, e.g. 2s.")
     ] = "2s",
 ) -> int:
     """Start every agent of the inventory (default: the demo fleet) as a local process,
-    print where each listens, then probe the fleet every interval. Ctrl-C stops every agent.
+    print where each listens, then open `latcli watch` on the fleet. Ctrl-C stops every agent.
 
     Change an agent while it runs: `latcli demo fault weather-1 --latency 300ms --errors 20%`.
     """
