@@ -46,3 +46,17 @@ def check_engine(value: str) -> Engine:
         if engine == value:
             return engine
     raise typer.BadParameter(f"choose one of: {', '.join(ENGINES)}", param_hint="--engine")
+
+
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="Routing state file. Default: $LATCLI_STATE, else $XDG_STATE_HOME/latcli/state.db,"
+        " else ~/.local/state/latcli/state.db.",
+        show_default=False,
+    ),
+]
+NoStateOpt = Annotated[
+    bool, typer.Option("--no-state", help="Neither read nor save routing state.")
+]

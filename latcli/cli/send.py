@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt
+from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, StateOpt
 
 
 def send(
@@ -28,13 +27,8 @@ def send(
     hedge: Annotated[
         bool, typer.Option(help="After the type's p95, also ask a second replica; first wins.")
     ] = False,
-    state: Annotated[
-        Path | None,
-        typer.Option(help="Routing state file. Default: $LATCLI_STATE or ~/.local/state/latcli."),
-    ] = None,
-    no_state: Annotated[
-        bool, typer.Option("--no-state", help="Neither read nor save state.")
-    ] = False,
+    state: StateOpt = None,
+    no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
 ) -> int:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, SelectorsArg
+from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, SelectorsArg, StateOpt
 
 
 def watch(
@@ -33,13 +33,8 @@ def watch(
     strategy: Annotated[
         str | None, typer.Option(help="Strategy behind the per-type picks. Default: inventory.")
     ] = None,
-    state: Annotated[
-        Path | None,
-        typer.Option(help="Routing state file. Default: $LATCLI_STATE or ~/.local/state/latcli."),
-    ] = None,
-    no_state: Annotated[
-        bool, typer.Option("--no-state", help="Neither read nor save state.")
-    ] = False,
+    state: StateOpt = None,
+    no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
