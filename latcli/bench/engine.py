@@ -429,8 +429,13 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
         else:
             run.result.warmup_requests += 1
 
+    # Past the schedule's end nothing more is sent (IN_FLIGHT_POLICY): a generator that fell
+    # behind shows as a lower achieved rate, not as a run that overstays its duration.
+    end = t0 + share.total / share.rate
     for j in range(share.count):
         due = t0 + share.due_s(j)
+        if clock() > end:
+            break
         delay = due - clock()
         while delay > 0 and not run.halted():  # in slices, so that Ctrl-C is seen soon
             await asyncio.sleep(delay if delay < 0.25 else 0.25)

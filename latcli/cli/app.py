@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from latcli import __version__
+from latcli.cli.bench import bench
 from latcli.cli.demo import demo_app
 from latcli.cli.probe import probe
 from latcli.cli.report import report
@@ -48,6 +49,7 @@ def _root(
 
 
 app.command()(probe)
+app.command()(bench)
 app.command()(send)
 app.command()(schema)
 app.command()(watch)

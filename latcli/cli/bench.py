@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 _ENDPOINTS = ("health", "discovery", "message")
 _ENGINES = ("aiohttp", "httpx")
+DEFAULT_DURATION_S = 10.0
 
 
 def bench(
@@ -148,11 +149,7 @@ def _plan(
         endpoint=endpoint,  # type: ignore[arg-type]
         concurrency=concurrency,
         rate=rate,
-        duration_s=seconds
-        if requests is None and seconds is not None
-        else None
-        if requests is not None
-        else 10.0,
+        duration_s=None if requests is not None else (seconds or DEFAULT_DURATION_S),
         requests=requests,
         warmup_s=warm,
         max_in_flight=max_in_flight,
