@@ -220,14 +220,10 @@ def _report(
     """Judge, write every asked file, print, and choose the exit code (130 > 3 > 1 > 0)."""
     import sys
 
+    from latcli.bench import report as reports
     from latcli.bench.model import IN_FLIGHT_POLICY
     from latcli.errors import ExitCode
     from latcli.sla import evaluate
-
-    try:
-        from latcli.bench import report as reports
-    except ImportError:  # the reports land separately; until then, the bare contract
-        return _temporary_report(plan, result, thresholds)
 
     verdicts: list[Verdict] = evaluate(thresholds, reports.observation(result))
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
@@ -261,44 +257,3 @@ def _report(
     if result.interrupted:
         return ExitCode.INTERRUPTED
     return int(reports.exit_code(doc))
-
-
-def _temporary_report(plan: BenchPlan, result: BenchResult, thresholds: list[Threshold]) -> int:
-    """TEMPORARY until latcli/bench/report.py is in: a minimal bench JSON on stdout."""
-    import json
-
-    from latcli.errors import ExitCode
-    from latcli.sla import Observation, evaluate
-
-    h = result.latency
-    rps = result.throughput_rps
-    obs = Observation(
-        h.count,
-        h.percentile_ms,
-        h.mean_ms,
-        h.min_ms,
-        h.max_ms,
-        sum(result.errors.values()),
-        result.requests,
-        rps,
-    )
-    verdicts = evaluate(thresholds, obs)
-    doc = {
-        "schema": "latcli.bench/v1",
-        "target": plan.target,
-        "model": plan.model,
-        "requests": result.requests,
-        "ok": result.ok,
-        "errors": result.errors,
-        "throughput_rps": rps,
-        "latency_ms": h.summary(),
-        "valid": result.valid,
-        "sla": [v.as_json() for v in verdicts],
-        "pass": all(v.passed for v in verdicts),
-    }
-    print(json.dumps(doc))
-    if result.interrupted:
-        return ExitCode.INTERRUPTED
-    if not result.valid:
-        return ExitCode.INVALID_RUN
-    return ExitCode.OK if doc["pass"] else ExitCode.FAILED
