@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import copy
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -142,6 +143,8 @@ class Router:
         self._transport = transport or _default_transport()
         self.client = ProtocolClient(self._transport)
         self._store = state if state is not None else NullStore()
+        self._flush_lock = threading.Lock()  # one flush (or close) of the store at a time
+        self._saving: asyncio.Task[float] | None = None
         self._open: dict[str, set[str]] = {}  # type -> ids whose breaker is not closed
         self._replicas = {a.id: self._new_replica(a) for a in members}
         self._by_type: dict[str, list[Replica]] = {}
@@ -176,24 +179,91 @@ class Router:
 
     async def aclose(self) -> None:
         """Save what was learned and close the transport if the router made it."""
+        await self.wait_saved()
         self.save_state()
-        self._store.close()
+        with self._flush_lock:
+            self._store.close()
         if self._own_transport:
             await self._transport.aclose()
 
     def save_state(self) -> None:
-        """Merge this process's new observations into the state store (never raises)."""
-        entries = [
-            FlushEntry(
-                r.key, r.agent.ewma.decay, r.agent.breaker.window, r.agent.breaker, r.journal
-            )
-            for r in self._replicas.values()
-            if r.journal
-        ]
-        # False: other runs held the lock too long; keep the journals for the next save.
-        if entries and self._store.flush(entries, self._clock(), self._wall()):
-            for r in self._replicas.values():
+        """Merge this process's new observations into the state store (never raises).
+
+        Synchronous: the caller waits for the SQLite transaction. On the loop, prefer
+        :meth:`start_save`, which runs it in a worker thread.
+        """
+        taken = self._take_journals()
+        if taken and not self._flush(taken, self._clock(), self._wall()):
+            _give_back(taken)
+
+    def start_save(self) -> asyncio.Task[float] | None:
+        """Save in a worker thread; the task's result is the seconds the flush took.
+
+        Taking the journals is quick and happens now, on the loop (calls recorded after
+        it go to the next save); the slow merge runs off the loop. One save at a time:
+        None while the previous one runs, when there is nothing to save, or without a
+        store (``--no-state``: the journals are just dropped, at once).
+        """
+        if self._saving is not None and not self._saving.done():
+            return None
+        if isinstance(self._store, NullStore):  # nothing to wait for: no thread
+            self.save_state()
+            return None
+        taken = self._take_journals()
+        if not taken:
+            return None
+        self._saving = asyncio.create_task(self._save_off_loop(taken))
+        return self._saving
+
+    async def wait_saved(self) -> None:
+        """Wait for the save :meth:`start_save` started, if one runs."""
+        if self._saving is not None:
+            await asyncio.wait({self._saving})  # never raises, never cancels the save
+            if not self._saving.cancelled():
+                self._saving.exception()  # retrieved (a flush does not raise)
+            self._saving = None
+
+    async def _save_off_loop(self, taken: list[tuple[Replica, list[Observation]]]) -> float:
+        now, wall = self._clock(), self._wall()
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        flushing = loop.run_in_executor(None, self._flush, taken, now, wall)
+
+        def settle(done: asyncio.Future[bool]) -> None:
+            if done.cancelled() or done.exception() is not None or not done.result():
+                _give_back(taken)
+
+        try:
+            ok = await asyncio.shield(flushing)
+        except asyncio.CancelledError:
+            flushing.add_done_callback(settle)  # the thread goes on; settle when it ends
+            raise
+        if not ok:
+            _give_back(taken)
+        return time.perf_counter() - started
+
+    def _take_journals(self) -> list[tuple[Replica, list[Observation]]]:
+        """Every non-empty journal, each replaced by a fresh list (O(replicas), no I/O)."""
+        taken = []
+        for r in self._replicas.values():
+            if r.journal:
+                taken.append((r, r.journal))
                 r.journal = []
+        return taken
+
+    def _flush(
+        self, taken: list[tuple[Replica, list[Observation]]], now: float, wall: float
+    ) -> bool:
+        """Merge ``taken`` into the store, from any thread, one flush at a time.
+
+        False: other runs held the lock too long; the caller gives the journals back.
+        """
+        entries = [
+            FlushEntry(r.key, r.agent.ewma.decay, r.agent.breaker.window, r.agent.breaker, j)
+            for r, j in taken
+        ]
+        with self._flush_lock:
+            return self._store.flush(entries, now, wall)
 
     def _load_state(self) -> None:
         now, wall = self._clock(), self._wall()
@@ -518,6 +588,12 @@ class Router:
         return RouteResult(
             type_, False, None, None, elapsed, tuple(attempts), self.strategy_name, reason
         )
+
+
+def _give_back(taken: list[tuple[Replica, list[Observation]]]) -> None:
+    """Put unsaved observations back in front of what was recorded since they were taken."""
+    for replica, journal in taken:
+        replica.journal[:0] = journal
 
 
 async def _race(tasks: dict[asyncio.Future[Reply], Replica]) -> tuple[Reply, Replica]:

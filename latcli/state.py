@@ -292,8 +292,8 @@ class StateStore:
         """The stored state of ``entry.key`` with ``entry.journal`` replayed onto it."""
         stats, breaker = self._fresh(entry)
         if row is not None:
-            try:
-                _restore(row, stats, breaker, now, wall)
+            try:  # fresh objects: a bad row is not tried on copies first, they are dropped
+                _restore(row, stats, breaker, now, wall, trial=False)
             except _BAD_DATA as exc:
                 self._warn_row(entry.key, exc)
                 stats, breaker = self._fresh(entry)
@@ -502,16 +502,20 @@ def _select(conn: sqlite3.Connection, key: str) -> _Row | None:
     return None if found is None else _Row(*found)
 
 
-def _restore(row: _Row, stats: ReplicaStats, breaker: Breaker, now: float, wall: float) -> None:
-    """Load ``row`` into ``stats`` and ``breaker``; a ``_BAD_DATA`` error leaves both untouched."""
+def _restore(
+    row: _Row, stats: ReplicaStats, breaker: Breaker, now: float, wall: float, trial: bool = True
+) -> None:
+    """Load ``row`` into ``stats`` and ``breaker``; a ``_BAD_DATA`` error leaves both untouched
+    (without ``trial``, when the caller throws them away then, they may be half-loaded)."""
     if not isinstance(row.wall, float) or not isinstance(row.mono, float):
         raise ValueError(f"bad clocks {row.wall!r}, {row.mono!r}")
     now_then = row.mono + (wall - row.wall)  # the present instant on the writer's clock
     s, b = _loads(row.stats), _loads(row.breaker)
     # from_state fills an object part by part and may raise half-way: try the
     # data on throwaway copies first so a bad row cannot leave a half-loaded replica
-    ReplicaStats(stats.ewma.tau, stats.success.window_s).from_state(s, now_then, now)
-    Breaker(breaker.cfg, random.Random(0)).from_state(b, now_then, now)
+    if trial:
+        ReplicaStats(stats.ewma.tau, stats.success.window_s).from_state(s, now_then, now)
+        Breaker(breaker.cfg, random.Random(0)).from_state(b, now_then, now)
     stats.from_state(s, now_then, now)
     breaker.from_state(b, now_then, now)
 
