@@ -301,6 +301,9 @@ class ProtocolClient:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self._cards: dict[str, Card] = {}
+        # RequestSpec is immutable: one health request per agent, built once (watch checks
+        # 1,000 agents a second). Keyed by id; a different Agent under that id rebuilds it.
+        self._health: dict[str, tuple[Agent, RequestSpec]] = {}
 
     def cached_card(self, agent: Agent) -> Card | None:
         return self._cards.get(agent.id)
@@ -309,7 +312,10 @@ class ProtocolClient:
         """One health check. For A2A agents this is the card GET (and refreshes the cache)."""
         if agent.protocol == "a2a":
             return await self.discover(agent)
-        return read_health(await self.transport.send(agent.id, health_request(agent)))
+        cached = self._health.get(agent.id)
+        if cached is None or cached[0] is not agent:
+            cached = self._health[agent.id] = (agent, health_request(agent))
+        return read_health(await self.transport.send(agent.id, cached[1]))
 
     async def discover(self, agent: Agent) -> Reply:
         """Fetch the agent card, falling back to the older well-known path on a 404."""

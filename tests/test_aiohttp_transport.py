@@ -178,6 +178,19 @@ def test_long_timeouts_are_not_rounded_up_to_whole_seconds() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_without_phases_only_the_total_is_timed() -> None:
+    async def main() -> list[Outcome]:
+        async with AiohttpTransport(phases=False) as t:
+            return [await t.send("agent", get(server.url)) for _ in range(2)]
+
+    with fs.ok_server() as server:
+        first, second = asyncio.run(main())
+    assert first.ok and first.status == 200 and second.ok
+    assert first.timings.total > 0
+    assert (first.timings.connect, first.timings.tls, first.timings.ttfb) == (None, None, None)
+
+
+@pytest.mark.timeout(10)
 def test_keys_get_distinct_sessions_sharing_one_tls_context() -> None:
     async def scenario() -> None:
         async with AiohttpTransport() as t:

@@ -581,3 +581,69 @@ def test_simulated_p2c_keeps_the_slow_replica_under_ten_percent(seed: int) -> No
 @pytest.mark.timeout(30)
 def test_simulation_is_deterministic_for_a_seed() -> None:
     assert simulate(42) == simulate(42)
+
+
+# -- saving off the loop ----------------------------------------------------------------------
+
+
+class _SlowStore:
+    """A store whose flush blocks until released, fails while ``busy``, and logs its calls."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.gate = threading.Event()
+        self.running = 0
+        self.overlapped = False
+        self.saved: list[tuple[str, float]] = []
+        self.calls: list[str] = []
+
+    def load_into(self, *args: object) -> bool:
+        return False
+
+    def flush(self, entries: Any, now: float, wall: float) -> bool:
+        self.running += 1
+        self.overlapped |= self.running > 1
+        self.calls.append("flush")
+        self.gate.wait(5)
+        self.running -= 1
+        if self.busy:
+            return False
+        self.saved += [(e.key, o.latency_ms) for e in entries for o in e.journal]
+        return True
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def test_start_save_flushes_in_a_thread_one_at_a_time_and_gives_back_on_failure() -> None:
+    net = SimNetwork({"s-1": 5.0, "s-2": 7.0})
+    store = _SlowStore()
+    agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
+
+    async def main() -> None:
+        router = Router(agents, transport=net, state=store, clock=net.clock, wall=net.wall)  # type: ignore[arg-type]
+        await router.check("s-1")
+        store.busy = True
+        first = router.start_save()
+        assert first is not None
+        assert router.start_save() is None  # one at a time
+        await router.check("s-2")  # recorded while the flush runs: for the next save
+        await asyncio.sleep(0.05)  # the loop is free meanwhile
+        assert not first.done()
+        store.gate.set()
+        await first
+        # the failed flush's observation went back in front of the new one
+        assert [len(router.replica(a).journal) for a in ("s-1", "s-2")] == [1, 1]
+        store.busy = False
+        second = router.start_save()
+        assert second is not None
+        await router.aclose()  # waits for the save, saves the rest, then closes
+        assert second.done()
+
+    asyncio.run(main())
+    assert not store.overlapped
+    assert sorted(store.saved) == [
+        ("s-1@http://sim.invalid/s-1", 5.0),
+        ("s-2@http://sim.invalid/s-2", 7.0),
+    ]
+    assert store.calls[-1] == "close"
