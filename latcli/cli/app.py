@@ -14,6 +14,7 @@ from latcli.cli.probe import probe
 from latcli.cli.report import report
 from latcli.cli.schema import schema
 from latcli.cli.send import send
+from latcli.cli.serve import serve
 from latcli.cli.watch import watch
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ app.command()(send)
 app.command()(schema)
 app.command()(watch)
 app.command()(report)
+app.command()(serve)
 app.add_typer(demo_app, name="demo")
 
 
