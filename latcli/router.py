@@ -147,6 +147,8 @@ class Router:
         self._saving: asyncio.Task[float] | None = None
         self._open: dict[str, set[str]] = {}  # type -> ids whose breaker is not closed
         self._replicas = {a.id: self._new_replica(a) for a in members}
+        self._order = list(self._replicas.values())
+        self._save_from = 0  # where the next partial save (start_save's limit) starts
         self._by_type: dict[str, list[Replica]] = {}
         for replica in self._replicas.values():
             self._by_type.setdefault(replica.agent.type, []).append(replica)
@@ -196,20 +198,21 @@ class Router:
         if taken and not self._flush(taken, self._clock(), self._wall()):
             _give_back(taken)
 
-    def start_save(self) -> asyncio.Task[float] | None:
+    def start_save(self, limit: int | None = None) -> asyncio.Task[float] | None:
         """Save in a worker thread; the task's result is the seconds the flush took.
 
         Taking the journals is quick and happens now, on the loop (calls recorded after
         it go to the next save); the slow merge runs off the loop. One save at a time:
         None while the previous one runs, when there is nothing to save, or without a
-        store (``--no-state``: the journals are just dropped, at once).
+        store (``--no-state``: the journals are just dropped, at once). ``limit`` caps the
+        replicas saved at once, taken in turn: a short flush holds the GIL only briefly.
         """
         if self._saving is not None and not self._saving.done():
             return None
         if isinstance(self._store, NullStore):  # nothing to wait for: no thread
             self.save_state()
             return None
-        taken = self._take_journals()
+        taken = self._take_journals(limit)
         if not taken:
             return None
         self._saving = asyncio.create_task(self._save_off_loop(taken))
@@ -225,30 +228,43 @@ class Router:
 
     async def _save_off_loop(self, taken: list[tuple[Replica, list[Observation]]]) -> float:
         now, wall = self._clock(), self._wall()
-        started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        flushing = loop.run_in_executor(None, self._flush, taken, now, wall)
 
-        def settle(done: asyncio.Future[bool]) -> None:
-            if done.cancelled() or done.exception() is not None or not done.result():
+        def timed() -> tuple[bool, float]:  # the flush's own time, not the loop's delays
+            started = time.perf_counter()
+            ok = self._flush(taken, now, wall)
+            return ok, time.perf_counter() - started
+
+        flushing = asyncio.get_running_loop().run_in_executor(None, timed)
+
+        def settle(done: asyncio.Future[tuple[bool, float]]) -> None:
+            if done.cancelled() or done.exception() is not None or not done.result()[0]:
                 _give_back(taken)
 
         try:
-            ok = await asyncio.shield(flushing)
+            ok, took = await asyncio.shield(flushing)
         except asyncio.CancelledError:
             flushing.add_done_callback(settle)  # the thread goes on; settle when it ends
             raise
         if not ok:
             _give_back(taken)
-        return time.perf_counter() - started
+        return took
 
-    def _take_journals(self) -> list[tuple[Replica, list[Observation]]]:
-        """Every non-empty journal, each replaced by a fresh list (O(replicas), no I/O)."""
+    def _take_journals(self, limit: int | None = None) -> list[tuple[Replica, list[Observation]]]:
+        """Non-empty journals, each replaced by a fresh list (O(replicas), no I/O).
+
+        All of them, or at most ``limit``, going round from where the previous call stopped.
+        """
+        order = self._order
         taken = []
-        for r in self._replicas.values():
+        for step in range(len(order)):
+            i = (self._save_from + step) % len(order)
+            r = order[i]
             if r.journal:
                 taken.append((r, r.journal))
                 r.journal = []
+                if limit is not None and len(taken) >= limit:
+                    self._save_from = i + 1
+                    break
         return taken
 
     def _flush(

@@ -43,6 +43,10 @@ WINDOW_MIN_CHECKS = 5  # the SLA window spans the breaker window, but at least 5
 SPARK_POINTS = 24  # latencies kept for the sparkline
 RECENT_EVENTS = 8  # events the view lists under the table
 SAVE_SHARE = 0.05  # state saves may take up to 5 % of the wall time, no more
+# Agents saved per save, in turn. A save runs in a thread but holds the GIL while it merges
+# (~0.2-0.4 ms per agent): 1,000 at once slowed the loop for up to 1 s and ticks lagged
+# 300 ms; 100 at once, started right after a tick, are done long before the next one.
+SAVE_BATCH = 100
 # From this many agents watch checks over aiohttp. scripts/bench_watch.py, 1 s interval, on the
 # 2-core dev box: 10 agents: httpx 2.9 %, aiohttp 1.5 % of a core; 1,000 agents: httpx keeps up
 # with only ~430 checks/s at 96 %, aiohttp with all 1,000 at ~60 %.
@@ -366,14 +370,15 @@ class Watch:
         """Write the routing state for other runs, at most SAVE_SHARE of the time.
 
         A save is a SQLite transaction that re-reads and merges every row it writes (about
-        0.4 ms per agent): it runs in a worker thread (:meth:`Router.start_save`), one at a
-        time, so the loop only hands over the journals. With 10 agents it runs every tick,
-        with 1,000 every few seconds (it still takes CPU). What is left is saved on exit.
+        0.2-0.4 ms per agent): it runs in a worker thread (:meth:`Router.start_save`), one at
+        a time, SAVE_BATCH agents at most, so the loop only hands over the journals. With 10
+        agents all are saved every tick; with 1,000 a batch every tick or two, each agent
+        every 10-20 s. What is left is saved on exit.
         """
         now = self._clock()
         if now - self._saved_at < self._save_cost / SAVE_SHARE:
             return
-        saving = self.router.start_save()
+        saving = self.router.start_save(SAVE_BATCH)
         if saving is not None:
             saving.add_done_callback(self._saved)
 

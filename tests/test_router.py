@@ -647,3 +647,27 @@ def test_start_save_flushes_in_a_thread_one_at_a_time_and_gives_back_on_failure(
         ("s-2@http://sim.invalid/s-2", 7.0),
     ]
     assert store.calls[-1] == "close"
+
+
+def test_start_save_with_a_limit_takes_the_replicas_in_turn() -> None:
+    net = SimNetwork({"s-1": 5.0, "s-2": 6.0, "s-3": 7.0})
+    store = _SlowStore()
+    store.gate.set()
+    agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
+
+    async def main() -> list[list[float]]:
+        router = Router(agents, transport=net, state=store, clock=net.clock, wall=net.wall)  # type: ignore[arg-type]
+        batches = []
+        for _ in range(3):
+            for name in net.latency_ms:
+                await router.check(name)
+            before = len(store.saved)
+            saving = router.start_save(limit=2)
+            assert saving is not None
+            await saving
+            batches.append([ms for _, ms in store.saved[before:]])
+        await router.aclose()
+        return batches
+
+    # 1+2, then 3 (two checks) + 1, then 2 (two checks) + 3: nobody waits past two saves
+    assert asyncio.run(main()) == [[5.0, 6.0], [7.0, 7.0, 5.0], [6.0, 6.0, 7.0]]
