@@ -25,12 +25,13 @@ from latcli.errors import ErrorKind
 from latcli.transport.aiohttp_transport import AiohttpTransport
 from latcli.transport.base import Outcome, RequestSpec, Transport
 from latcli.transport.httpx_transport import HttpxTransport, classify
+from latcli.transport.raw_transport import RawTransport
 from latcli.transport.tls import shared_ssl_context
 
 TransportFactory = Callable[..., Transport]
 T = TypeVar("T")
 
-ENGINES: list[TransportFactory] = [HttpxTransport, AiohttpTransport]
+ENGINES: list[TransportFactory] = [HttpxTransport, AiohttpTransport, RawTransport]
 
 
 @pytest.fixture(params=ENGINES, ids=lambda engine: engine.__name__)

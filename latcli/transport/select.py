@@ -12,13 +12,17 @@ from typing import Literal
 
 from latcli.transport.base import Transport
 
-Engine = Literal["auto", "httpx", "aiohttp"]
-ENGINES: tuple[Engine, ...] = ("auto", "httpx", "aiohttp")
+Engine = Literal["auto", "httpx", "aiohttp", "raw"]
+ENGINES: tuple[Engine, ...] = ("auto", "httpx", "aiohttp", "raw")
 LARGE_FLEET = 100  # agents; below this either engine's cost is lost in process start-up
 
 
 def make_transport(engine: Engine = "auto", agents: int = 0) -> Transport:
     """A new transport of ``engine`` (``auto``: by fleet size). The caller closes it."""
+    if engine == "raw":
+        from latcli.transport.raw_transport import RawTransport
+
+        return RawTransport()
     if engine == "aiohttp" or (engine == "auto" and agents >= LARGE_FLEET):
         from latcli.transport.aiohttp_transport import AiohttpTransport
 
