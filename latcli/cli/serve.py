@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, NoStateOpt, SelectorsArg, StateOpt
+from latcli.cli.options import (
+    InventoryOpt,
+    NoStateOpt,
+    SelectorsArg,
+    StateOpt,
+    check_engine,
+)
 
 
 def serve(
@@ -27,6 +33,9 @@ def serve(
     drain: Annotated[
         str, typer.Option(help="On SIGTERM/SIGINT, how long in-flight requests may finish.")
     ] = "10s",
+    engine: Annotated[
+        str, typer.Option(help="Client to the agents: raw (leanest), aiohttp or httpx.")
+    ] = "raw",
     state: StateOpt = None,
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
@@ -49,7 +58,8 @@ def serve(
 
     opts = ServeOptions(
         host, port, parse_seconds(interval, "--interval"), strategy,
-        parse_seconds(drain, "--drain") or 10.0, state, no_state,
+        drain=parse_seconds(drain, "--drain") or 10.0, engine=check_engine(engine),
+        state=state, no_state=no_state,
     )  # fmt: skip
     inv = load_inventory(inventory)
     chosen = select_agents(inv, agents or [], None)

@@ -1,0 +1,142 @@
+"""Gateway overhead of `latcli serve` (issue 6): at 500 req/s the gateway may add at most
+1 ms at p50 and 3 ms at p99 over calling the agent directly.
+
+Starts one demo agent (type ``echo``, the only replica of its type, so the gateway has no
+choice to make and the comparison is fair) and `latcli serve` in front of it, then loads both
+in the same run with `latcli bench --rate R --endpoint message` (open model: latency from each
+request's due time, wrk2-style), alternating direct / gateway for --rounds pairs. The same
+request either way: a type's route is a plain http agent at /route/{type}, so bench POSTs
+``{"message": "ping"}`` to ``AGENT/message/send`` and to ``GATEWAY/route/echo/message/send``.
+
+Per pair the difference is gateway minus direct; the verdict takes the median pair (one pair
+hit by a noisy neighbour does not decide). Prints a Markdown table for docs/benchmarks.md.
+
+Usage: uv run python scripts/bench_gateway.py [--rate 500] [--duration 10s] [--rounds 3]
+       [--agent-latency "fixed 2ms"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from latcli.demo.fleet import Fleet, free_port
+from latcli.inventory import load_inventory
+
+CRITERION = {"p50": 1.0, "p99": 3.0}  # ms the gateway may add
+
+
+def write_inventory(path: Path, latency: str) -> Path:
+    path.write_text(
+        "version: 1\n"
+        "defaults: {timeout: 2s, health: {path: /health, interval: 2s, timeout: 1s}}\n"
+        "routing: {strategy: p2c, retries: 1, retry_budget: 20%}\n"
+        "agents:\n"
+        f"  - {{id: echo-1, type: echo, url: 'http://127.0.0.1:{free_port()}',"
+        f" demo: {{latency: '{latency}', errors: 0}}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def start_gateway(inventory: Path) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "latcli", "serve", "-i", str(inventory), "--port", "0"]
+    proc = subprocess.Popen([*cmd, "--no-state"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    found = re.search(r"(http://\S+) ", proc.stderr.readline())
+    if found is None:
+        proc.kill()
+        raise SystemExit("latcli serve did not start")
+    return proc, found.group(1)
+
+
+def bench(url: str, rate: float, duration: str, inventory: Path) -> dict[str, Any]:
+    """One `latcli bench` run; its JSON report (exit 3, an invalid run, is kept and flagged)."""
+    cmd = [sys.executable, "-m", "latcli", "bench", url, "--endpoint", "message"]
+    cmd += ["--rate", f"{rate:g}", "-d", duration, "--warmup", "2s", "--json", "-q"]
+    done = subprocess.run([*cmd, "-i", str(inventory)], capture_output=True, text=True)
+    if done.returncode not in (0, 3):
+        raise SystemExit(f"bench {url} failed ({done.returncode}): {done.stderr.strip()}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def row(name: str, r: dict[str, Any]) -> str:
+    lat, svc, gen = r["latency_ms"], r["service_time_ms"] or {}, r["generator"]
+    return (
+        f"| {name} | {r['requests']} | {sum(r['errors'].values())} | "
+        f"{gen['achieved_rate']:.0f}{'' if gen['valid'] else ' (invalid)'} | "
+        f"{lat['p50']:.2f} | {lat['p90']:.2f} | {lat['p99']:.2f} | "
+        f"{svc.get('p50', float('nan')):.2f} | {svc.get('p99', float('nan')):.2f} |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--duration", default="10s")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--agent-latency", default="fixed 2ms")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        inventory = write_inventory(Path(tmp) / "agents.yaml", args.agent_latency)
+        agents = load_inventory(inventory, {}).agents
+        with Fleet(agents, seed=1):
+            gateway, base = start_gateway(inventory)
+            try:
+                direct_url, gateway_url = agents[0].url, f"{base}/route/echo"
+                assert httpx.post(gateway_url, json={"message": "hi"}).status_code == 200
+                pairs = []
+                for n in range(args.rounds):
+                    print(f"round {n + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
+                    direct = bench(direct_url, args.rate, args.duration, inventory)
+                    via = bench(gateway_url, args.rate, args.duration, inventory)
+                    pairs.append((direct, via))
+            finally:
+                gateway.terminate()
+                gateway.wait(15)
+    load_after = os.getloadavg()
+
+    print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')} · {os.cpu_count()} CPUs · load average")
+    print(f"# before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f}")
+    print(f"# rate {args.rate:g}/s · {args.duration} per run · agent latency {args.agent_latency}")
+    print()
+    print("| run | requests | errors | achieved rps | p50 | p90 | p99 | svc p50 | svc p99 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    diffs: dict[str, list[float]] = {"p50": [], "p99": []}
+    for n, (direct, via) in enumerate(pairs, 1):
+        print(row(f"{n} direct", direct))
+        print(row(f"{n} gateway", via))
+        for p in diffs:
+            diffs[p].append(via["latency_ms"][p] - direct["latency_ms"][p])
+    print()
+    ok = True
+    for p, limit in CRITERION.items():
+        added = statistics.median(diffs[p])
+        each = ", ".join(f"{d:+.2f}" for d in diffs[p])
+        passed = added <= limit
+        ok &= passed
+        verdict = "PASS" if passed else "FAIL"
+        print(f"gateway adds at {p}: {added:+.2f} ms (median of pairs: {each}) · "
+              f"criterion +{limit:g} ms · {verdict}")  # fmt: skip
+    valid = all(r["generator"]["valid"] for pair in pairs for r in pair)
+    if not valid:
+        print("note: some runs could not hold the rate (invalid); see the table")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
