@@ -116,7 +116,8 @@ def main() -> None:
             f"tick lag p50 {r['lag_p50_ms']:.1f} ms, p99 {r['lag_p99_ms']:.1f} ms "
             f"(max {r['lag_max_ms']:.1f}); CPU {r['cpu_pct']:.1f} % of one core; "
             f"{r['healthy']:.0f}/{n} up; target lag p99 < {lag_max:.0f} ms, "
-            f"CPU < {cpu_max:g} % -> {'PASS' if ok else 'FAIL'}",
+            f"CPU < {cpu_max:g} % -> {'PASS' if ok else 'FAIL'} "
+            f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)",
             flush=True,
         )
 
