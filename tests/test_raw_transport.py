@@ -11,6 +11,9 @@ import errno
 import json
 import socket
 import ssl
+import time
+from asyncio import StreamReader as Reader
+from asyncio import StreamWriter as Writer
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -31,12 +34,11 @@ from latcli.transport.raw_transport import (
 from latcli.transport.select import make_transport
 
 T = TypeVar("T")
-Reader, Writer = asyncio.StreamReader, asyncio.StreamWriter
 
 
-def run(body: Callable[[RawTransport], Awaitable[T]], **options: int) -> T:
+def run(body: Callable[[RawTransport], Awaitable[T]], max_connections_per_key: int = 8) -> T:
     async def main() -> T:
-        async with RawTransport(**options) as transport:
+        async with RawTransport(max_connections_per_key=max_connections_per_key) as transport:
             return await body(transport)
 
     return asyncio.run(main())
@@ -216,6 +218,27 @@ def test_idle_connection_closed_by_the_server_is_replaced_not_reported() -> None
         first, second = run(twice)
     assert first.ok and second.ok, second.message
     assert second.timings.connect is not None
+
+
+@pytest.mark.timeout(10)
+def test_mixed_and_out_of_order_deadlines_each_end_on_time() -> None:
+    # Timeouts of two sizes, interleaved, one attempt queued behind a full key: every one
+    # ends at its own deadline (within 10 % and a scheduling slack), none early.
+    async def timed(t: RawTransport, timeout: float, delay: float) -> tuple[float, float]:
+        await asyncio.sleep(delay)
+        started = time.perf_counter()
+        outcome = await t.send("k", get(silent.url, timeout=timeout))
+        assert outcome.error is ErrorKind.TIMEOUT, outcome.message
+        return timeout, time.perf_counter() - started
+
+    async def scenario(t: RawTransport) -> list[tuple[float, float]]:
+        plan = [(0.8, 0.0), (0.3, 0.0), (0.8, 0.05), (0.3, 0.1), (0.2, 0.15)]
+        return await asyncio.gather(*(timed(t, timeout, delay) for timeout, delay in plan))
+
+    with fs.silent_server() as silent:
+        results = run(scenario, max_connections_per_key=4)
+    for timeout, elapsed in results:  # + 50 ms: scheduling slack on a busy machine
+        assert timeout <= elapsed <= timeout * 1.1 + 0.05, (timeout, elapsed)
 
 
 @pytest.mark.timeout(10)
