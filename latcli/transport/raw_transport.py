@@ -362,6 +362,7 @@ class _Connection(asyncio.Protocol):
         else:
             self._keep = _has(lower, b"\r\nconnection:", b"keep-alive")
         if self._head_only or status in _NO_BODY_STATUS or status < 200:
+            self._keep = self._keep and status != 101  # 101: no longer HTTP/1.1 after this
             self._finish(b"", rest)
             return
         if b"\r\ntransfer-encoding:" in lower and _has(
@@ -620,10 +621,11 @@ class _Pool:
         self.idle.append(conn)
 
     def drop(self, conn: _Connection, wake: bool = True) -> None:
-        """Close ``conn`` and free its slot."""
+        """Close ``conn`` and free its slot (once, however often it is dropped)."""
         conn.abort()
-        self.conns.discard(conn)
-        self.free_slot(wake)
+        if conn in self.conns:
+            self.conns.remove(conn)
+            self.free_slot(wake)
 
     def free_slot(self, wake: bool = True) -> None:
         """One slot less taken; with ``wake``, it goes straight to the first waiter."""
