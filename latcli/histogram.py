@@ -170,7 +170,12 @@ class LatencyHistogram:
         return bytes(self._hdr.encode())
 
     @classmethod
-    def decode(cls, data: bytes | str, sum_us: int | None = None) -> LatencyHistogram:
+    def decode(
+        cls,
+        data: bytes | str,
+        sum_us: int | None = None,
+        extremes_us: tuple[int, int] | None = None,
+    ) -> LatencyHistogram:
         """Rebuild from :meth:`encode`'s output.
 
         The encoding carries bucket counts only. min/max come back as the
@@ -178,14 +183,18 @@ class LatencyHistogram:
         mean is exact if the producer's :attr:`sum_us` is passed; otherwise it
         is estimated from hdrh's bucket-midpoint mean (within 0.1 %) the first
         time it is asked for, after any merges: one walk of the buckets (tens of
-        ms) per report, not one per decoded interval. Raises ValueError on data
+        ms) per report, not one per decoded interval. ``extremes_us`` restores the
+        producer's exact (min, max). Raises ValueError on data
         that is not a histogram or holds values beyond 1 h (another tool's ns).
         """
         try:
             hdr = HdrHistogram.decode(data)
         except Exception as exc:  # hdrh raises TypeError, zlib.error, its own cookie errors
             raise ValueError(f"not an encoded HdrHistogram: {exc}") from exc
-        return cls._from_hdr(hdr, sum_us)
+        hist = cls._from_hdr(hdr, sum_us)
+        if extremes_us is not None and hist.count:
+            hist._min_us, hist._max_us = extremes_us  # exact, as the producer recorded them
+        return hist
 
     @classmethod
     def _from_hdr(cls, hdr: Any, sum_us: int | None) -> LatencyHistogram:

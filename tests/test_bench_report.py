@@ -85,7 +85,9 @@ def _result(
         agent.latency.record_us(v)
         if i % per_interval == 0:
             r.intervals.append(IntervalSample(i // per_interval, 1.0, LatencyHistogram()))
-        r.intervals[-1].histogram.record_us(v)
+        one = LatencyHistogram()
+        one.record_us(v)
+        r.intervals[-1].absorb(one)  # intervals are kept encoded: values go in by absorb
     r.errors = dict(errors or {})
     r.ok = len(values_us) - sum(r.errors.values())
     return r

@@ -181,9 +181,8 @@ class _Run:
             return tally
         last = result.intervals[-1] if result.intervals else None
         if last is not None and last.length_s < self.interval_s - 1e-6:
-            last.histogram.merge(tally.hist)
+            last.absorb(tally.hist, tally.errors)
             last.length_s = round(start + length - last.start_s, 6)
-            last.errors += tally.errors
         else:
             result.intervals.append(
                 IntervalSample(round(start, 6), round(length, 6), tally.hist, tally.errors)
@@ -215,9 +214,8 @@ def _halve(intervals: list[IntervalSample]) -> list[IntervalSample]:
         first = intervals[i]
         if i + 1 < len(intervals):
             second = intervals[i + 1]
-            first.histogram.merge(second.histogram)
+            first.absorb(second.histogram, second.errors)
             first.length_s = round(second.start_s + second.length_s - first.start_s, 6)
-            first.errors += second.errors
         out.append(first)
     return out
 

@@ -97,8 +97,7 @@ def _merge_one(out: BenchResult, part: dict[str, Any]) -> None:
     for i, (start, length, enc, errors) in enumerate(part["intervals"]):
         if i < len(out.intervals):
             iv = out.intervals[i]
-            iv.histogram.merge(_dec(enc))
-            iv.errors += errors
+            iv.absorb(_dec(enc), errors)
             iv.length_s = max(iv.length_s, length)
         else:
             out.intervals.append(IntervalSample(start, length, _dec(enc), errors))
