@@ -342,17 +342,10 @@ def gateway_transport(engine: Engine = "raw") -> Transport:
     engine, AGENT_CONNECTIONS per agent, and aiohttp without phase tracing (only totals are
     used).
     """
-    if engine == "aiohttp":
-        from latcli.transport.aiohttp_transport import AiohttpTransport
+    from latcli.transport.select import make_transport
 
-        return AiohttpTransport(max_connections_per_key=AGENT_CONNECTIONS, phases=False)
-    if engine == "httpx":
-        from latcli.transport.httpx_transport import HttpxTransport
-
-        return HttpxTransport(max_connections_per_key=AGENT_CONNECTIONS)
-    from latcli.transport.raw_transport import RawTransport
-
-    return RawTransport(max_connections_per_key=AGENT_CONNECTIONS)
+    chosen: Engine = "raw" if engine == "auto" else engine
+    return make_transport(chosen, max_connections_per_key=AGENT_CONNECTIONS, phases=False)
 
 
 async def run_serve(

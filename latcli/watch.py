@@ -57,29 +57,21 @@ CheckHook = Callable[[Agent, Reply], None]
 
 
 def make_transport(agents: int) -> Transport:
-    """The one place watch picks its transport: aiohttp from LARGE_FLEET agents, else httpx.
-
-    A check over httpx costs about twice aiohttp's CPU (LARGE_FLEET's comment); small fleets
-    stay on httpx, the engine every other command uses. ``$LATCLI_TRANSPORT`` forces one.
+    """Watch's transport: the commands' ``auto`` choice from :data:`LARGE_FLEET` agents (a
+    check over httpx costs about twice aiohttp's CPU), without phase tracing (watch reads only
+    a check's total, ~15 % of a check's CPU). ``$LATCLI_TRANSPORT`` forces an engine (for
+    scripts/bench_watch.py).
     """
     import os
 
-    forced = os.environ.get("LATCLI_TRANSPORT")  # httpx | aiohttp: for scripts/bench_watch.py
-    if forced == "httpx":
-        agents = 0
-    if forced == "aiohttp" or agents >= LARGE_FLEET:
-        try:
-            from latcli.transport.aiohttp_transport import (  # type: ignore[import-not-found,unused-ignore]
-                AiohttpTransport,
-            )
-        except ImportError:
-            pass
-        else:
-            # watch reads only a check's total time: no phase tracing (~15 % of a check's CPU)
-            return AiohttpTransport(phases=False)  # type: ignore[no-any-return,unused-ignore]
-    from latcli.transport.httpx_transport import HttpxTransport
+    from latcli.transport.select import ENGINES
+    from latcli.transport.select import make_transport as select
 
-    return HttpxTransport()
+    forced = os.environ.get("LATCLI_TRANSPORT", "")
+    engine = next((e for e in ENGINES if e == forced), None)
+    if engine is None:
+        engine = "aiohttp" if agents >= LARGE_FLEET else "httpx"
+    return select(engine, agents, phases=False)
 
 
 # ---- per-agent bookkeeping (no I/O) --------------------------------------------------------

@@ -268,13 +268,13 @@ def _make_transport(plan: BenchPlan) -> Transport:
         per_key = max(1, split_evenly(plan.concurrency or 1, plan.workers)[0])
     else:
         per_key = worker_cap(plan)
-    if plan.engine == "httpx":
-        from latcli.transport.httpx_transport import HttpxTransport
+    from latcli.transport.select import ENGINES, Engine, make_transport
 
-        return HttpxTransport(max_connections_per_key=per_key)
-    from latcli.transport.aiohttp_transport import AiohttpTransport
-
-    return AiohttpTransport(max_connections_per_key=per_key)
+    engine: Engine = "raw"  # the CLI checked plan.engine; "auto" means the default here
+    for known in ENGINES:
+        if known == plan.engine and known != "auto":
+            engine = known
+    return make_transport(engine, max_connections_per_key=per_key)
 
 
 async def _drive(

@@ -40,7 +40,7 @@ class BenchPlan:
     max_in_flight: int | None = None  # open model: cap on outstanding requests
     workers: int = 1
     message: str = "ping"
-    engine: str = "aiohttp"
+    engine: str = "raw"
 
     @property
     def model(self) -> Model:

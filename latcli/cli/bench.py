@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from latcli.sla import Threshold, Verdict
 
 _ENDPOINTS = ("health", "discovery", "message")
-_ENGINES = ("aiohttp", "httpx")
+_ENGINES = ("raw", "aiohttp", "httpx")
 DEFAULT_DURATION_S = 10.0
 
 
@@ -50,8 +50,9 @@ def bench(
         int, typer.Option(min=1, max=256, help="Processes; the rate is split across them.")
     ] = 1,
     engine: Annotated[
-        str, typer.Option(help="aiohttp (fast, default) or httpx (HTTP/2).")
-    ] = "aiohttp",
+        str,
+        typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest), aiohttp, or httpx."),
+    ] = "raw",
     sla: Annotated[
         list[str] | None,
         typer.Option(

@@ -1,9 +1,14 @@
-"""The one place a command picks its load engine.
+"""The one place every command picks its load engine (probe, watch, serve, bench).
 
-``httpx`` is the default engine (HTTP/2-capable, the reference for the conformance suite);
-``aiohttp`` costs 2.5x less CPU per request and holds 7x the rate (docs/benchmarks.md,
-scripts/bench_engines.py). ``auto`` takes aiohttp from :data:`LARGE_FLEET` agents on, where that
-CPU decides whether 1,000 checks fit in a health timeout.
+Measured on the project's 2-core machine (docs/benchmarks.md; scripts/bench_engines.py and the
+side-by-side runs of the raw engine), CPU per request: httpx ~1-2 ms under load, aiohttp
+~250-375 µs, raw ~85-110 µs.
+
+* ``httpx``: the reference engine (HTTP/2-capable; every phase timed).
+* ``aiohttp``: mature and fast enough for health checks of large fleets.
+* ``raw``: latcli's own lean HTTP/1.1 client; the load generator's and the gateway's default.
+* ``auto``: httpx for small fleets (its cost is lost in process start-up), aiohttp from
+  :data:`LARGE_FLEET` agents on, where CPU decides whether 1,000 checks fit in a timeout.
 """
 
 from __future__ import annotations
@@ -14,19 +19,28 @@ from latcli.transport.base import Transport
 
 Engine = Literal["auto", "httpx", "aiohttp", "raw"]
 ENGINES: tuple[Engine, ...] = ("auto", "httpx", "aiohttp", "raw")
-LARGE_FLEET = 100  # agents; below this either engine's cost is lost in process start-up
+LARGE_FLEET = 100  # agents
 
 
-def make_transport(engine: Engine = "auto", agents: int = 0) -> Transport:
-    """A new transport of ``engine`` (``auto``: by fleet size). The caller closes it."""
+def make_transport(
+    engine: Engine = "auto",
+    agents: int = 0,
+    *,
+    max_connections_per_key: int = 8,
+    phases: bool = True,
+) -> Transport:
+    """A new transport (the caller closes it). ``phases=False``: only total times are needed,
+    so engines that trace phases at a cost (aiohttp) skip it."""
+    if engine == "auto":
+        engine = "aiohttp" if agents >= LARGE_FLEET else "httpx"
     if engine == "raw":
         from latcli.transport.raw_transport import RawTransport
 
-        return RawTransport()
-    if engine == "aiohttp" or (engine == "auto" and agents >= LARGE_FLEET):
+        return RawTransport(max_connections_per_key=max_connections_per_key)
+    if engine == "aiohttp":
         from latcli.transport.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport()
+        return AiohttpTransport(max_connections_per_key=max_connections_per_key, phases=phases)
     from latcli.transport.httpx_transport import HttpxTransport
 
-    return HttpxTransport()
+    return HttpxTransport(max_connections_per_key=max_connections_per_key)
