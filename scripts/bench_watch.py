@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10])
     parser.add_argument("--ticks", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--transport", choices=["auto", "httpx", "aiohttp"], default="auto")
+    parser.add_argument("--transport", choices=["auto", "httpx", "aiohttp", "raw"], default="auto")
     parser.add_argument("--no-state", action="store_true", help="run watch with --no-state")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
