@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import gc
 import json
 import math
 import random
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.errors import LatcliError
 from latcli.inventory import Agent, Inventory, RoutingConfig
@@ -189,23 +189,7 @@ def _sla_status(v: Verdict) -> SlaStatus:
     return SlaStatus(v.name, v.expr, v.observed, v.passed, v.format_observed())
 
 
-GC_FLEET = 100  # from this many agents the GC is tuned after the first tick (_settle_gc)
-GC_THRESHOLDS = (10_000, 10, 100)  # from the second tick on; Python's defaults: 700, 10, 10
-
-
-def _settle_gc() -> tuple[int, int, int]:
-    """Leave the objects made at start-up (modules, inventory, sessions, connections) out of
-    the cyclic GC from now on, and collect less often; returns the thresholds to restore.
-
-    A full collection walks every live object: with 1,000 agents that took 0.1-0.4 s with
-    the loop stopped, every few seconds, and found nothing to free. Frozen objects are never
-    walked again; what ticks and checks make is still collected, in bigger, rarer batches.
-    """
-    before = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    return before
+GC_FLEET = 100  # from this many agents the GC is tuned after the first tick (gctune)
 
 
 # ---- the engine ------------------------------------------------------------------------------
@@ -326,8 +310,7 @@ class Watch:
             return await self._tick_loop(sink, count)
         finally:
             if self._gc_before is not None:
-                gc.set_threshold(*self._gc_before)
-                gc.unfreeze()
+                gctune.restore(self._gc_before)
                 self._gc_before = None
             for task in tasks:
                 task.cancel()
@@ -355,7 +338,7 @@ class Watch:
             self._maybe_save()
             sink(snapshot)
             if self.tick_count == 1 and len(self._tracked) >= GC_FLEET and self._gc_before is None:
-                self._gc_before = _settle_gc()
+                self._gc_before = gctune.settle()
         return snapshot
 
     def _maybe_save(self) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
+from latcli import gctune
 from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
 from latcli.bench.schedule import Share, achieved_rate, open_share, split_evenly, validity
 from latcli.errors import ErrorKind, LatcliError
@@ -50,7 +51,7 @@ from latcli.transport.base import Outcome, RequestSpec, Transport
 
 DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
 PROGRESS_EVERY_S = 1.0
-MAX_INTERVALS = 128  # kept in memory; past it, neighbours merge and the interval doubles
+MAX_INTERVALS = 3600  # an hour of 1 s intervals, encoded (~100 B each); then neighbours merge
 NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
 
 # (agent id, error kind or None) of one request.
@@ -295,6 +296,7 @@ async def _drive(
     try:
         if start_at is not None and start_at > time.monotonic():
             await asyncio.sleep(start_at - time.monotonic())
+        gc_before = gctune.settle()  # no full collections stalling the schedule mid-run
         t0 = time.monotonic()
         run.measure_start = t0 + plan.warmup_s
         run.result.started_at = time.time() + plan.warmup_s
@@ -318,6 +320,7 @@ async def _drive(
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            gctune.restore(gc_before)
         end = run.last_done if not run.result.interrupted else time.monotonic()
         run.cut(max(end, run.measure_start))
         run.result.elapsed_s = max(0.0, end - run.measure_start)
