@@ -139,6 +139,10 @@ class _Run:
             self.result.service_time = LatencyHistogram()
             self.result.schedule_lag = LatencyHistogram()
         self.cur = _Tally()
+        # The interval tallies are recycled, not re-made: a 1 µs-1 h HDR histogram is ~186 KiB
+        # inside a reference cycle, and with the GC tuned for the run (gctune) one new per
+        # second piled up until a rare full collection (RSS +190 KiB/s at 2,000 req/s).
+        self.spare: _Tally | None = _Tally()
         self.interval_s = PROGRESS_EVERY_S
         self.stopping = False
         self.in_flight = 0
@@ -172,7 +176,8 @@ class _Run:
 
     def cut(self, now: float) -> _Tally:
         """Close the current ~1 s interval into the total and the interval list."""
-        tally, self.cur = self.cur, _Tally()
+        tally, self.cur = self.cur, self.spare or _Tally()
+        self.spare = None  # until the ticker hands the read tally back (recycle)
         result = self.result
         result.latency.merge(tally.hist)
         begin = max(self.last_cut, self.measure_start)
@@ -192,6 +197,12 @@ class _Run:
             result.intervals = _halve(result.intervals)
             self.interval_s *= 2
         return tally
+
+    def recycle(self, tally: _Tally) -> None:
+        """``tally`` was read (progress, worker tick): zero it for the next interval."""
+        tally.hist.reset()
+        tally.errors = tally.requests = 0
+        self.spare = tally
 
     def halted(self) -> bool:
         """Stop scheduling (a method: the flag changes while the scheduler awaits)."""
@@ -362,6 +373,7 @@ async def _ticker(
                     warmup,
                 )
             )
+        run.recycle(tally)
         last = now
 
 
