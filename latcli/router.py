@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 
 from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.budget import RetryBudget
@@ -24,7 +23,7 @@ from latcli.protocols import ProtocolClient, Reply, new_message_id
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.strategies import P2C, Strategy, make_strategy
-from latcli.transport.base import Transport
+from latcli.transport.base import AsyncClosing, Transport
 
 HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
 
@@ -100,7 +99,7 @@ class Replica:
 EventSink = Callable[[str, BreakerEvent], None]
 
 
-class Router:
+class Router(AsyncClosing):
     """Routes messages to the best admissible replica of a type, with failover and hedging.
 
     ``clock`` (monotonic seconds), ``wall`` (epoch seconds) and ``rng`` are injectable so a
@@ -167,17 +166,6 @@ class Router:
         return cls(inv, state=store, **kwargs)  # type: ignore[arg-type]
 
     # ---- lifecycle -----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Router:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Save what was learned and close the transport if the router made it."""

@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace, TracebackType
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,7 @@ from yarl import URL
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import Outcome, RequestSpec, Timings
+from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
 
 # The same trust store as the httpx engine, built once per process (STYLE: one TLS context).
 from latcli.transport.tls import shared_ssl_context
@@ -63,7 +63,7 @@ _current_trace: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar(
 )
 
 
-class AiohttpTransport:
+class AiohttpTransport(AsyncClosing):
     """A :class:`~latcli.transport.base.Transport` over aiohttp.
 
     Each ``key`` gets its own ``ClientSession`` and connector with at most
@@ -91,17 +91,6 @@ class AiohttpTransport:
         # got 1 request in 2 s while another got 548; p99.9 = the whole run).
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._closed = False
-
-    async def __aenter__(self) -> AiohttpTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def send(self, key: str, spec: RequestSpec) -> Outcome:
         """Send ``spec`` on ``key``'s session; the whole attempt ends within ``spec.timeout``."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, TypeVar
 
 from latcli.errors import ErrorKind
 
@@ -57,3 +59,25 @@ class Transport(Protocol):
     async def send(self, key: str, spec: RequestSpec) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+_Self = TypeVar("_Self", bound="AsyncClosing")
+
+
+class AsyncClosing(abc.ABC):
+    """``async with`` for anything that has ``aclose()`` (the engines, the Router)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release what the object holds."""
+
+    async def __aenter__(self: _Self) -> _Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -13,7 +13,6 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 # httpx imports httpcore, anyio's backend and sniffio lazily, on the first request: ~130-200 ms
@@ -29,7 +28,7 @@ import sniffio  # noqa: F401
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import Outcome, RequestSpec, Timings
+from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
 from latcli.transport.tls import shared_ssl_context
 
 _SAFE_HEADERS = {
@@ -51,7 +50,7 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class HttpxTransport:
+class HttpxTransport(AsyncClosing):
     """A :class:`~latcli.transport.base.Transport` over httpx.
 
     Each ``key`` gets its own client with at most ``max_connections_per_key``
@@ -74,17 +73,6 @@ class HttpxTransport:
         # ~1 s at 50 waiters on 8 connections). The gate keeps the pool's queue empty.
         self._gates: dict[str, asyncio.Semaphore] = {}
         self._closed = False
-
-    async def __aenter__(self) -> HttpxTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def send(self, key: str, spec: RequestSpec) -> Outcome:
         """Send ``spec`` on ``key``'s client; the whole attempt ends within ``spec.timeout``."""

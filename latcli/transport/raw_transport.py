@@ -19,13 +19,12 @@ import socket
 import ssl
 import time
 from collections.abc import Coroutine, Iterator, Mapping
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import Outcome, RequestSpec, Timings
+from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
 from latcli.transport.tls import shared_ssl_context
 
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
@@ -638,7 +637,7 @@ class _Pool:
                 return
 
 
-class RawTransport:
+class RawTransport(AsyncClosing):
     """A :class:`~latcli.transport.base.Transport` speaking HTTP/1.1 itself.
 
     Each ``key`` gets at most ``max_connections_per_key`` keep-alive connections, opened on
@@ -658,17 +657,6 @@ class RawTransport:
         self._prepared: dict[int, _Prepared] = {}
         self._deadlines = _Deadlines()
         self._closed = False
-
-    async def __aenter__(self) -> RawTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def send(self, key: str, spec: RequestSpec) -> Coroutine[Any, Any, Outcome]:
         """Send ``spec`` on ``key``'s connections; the whole attempt ends within its timeout.
