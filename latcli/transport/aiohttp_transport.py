@@ -16,7 +16,6 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,6 +27,9 @@ from yarl import URL
 from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.exc import chain as _chain
+from latcli.transport.exc import first as _first
+from latcli.transport.exc import text as _text
 
 # The same trust store as the httpx engine, built once per process (STYLE: one TLS context).
 from latcli.transport.tls import shared_ssl_context
@@ -382,20 +384,6 @@ def classify(exc: BaseException, *, in_tls: bool = False) -> tuple[ErrorKind, st
     return ErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {_text(exc)}"
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and its causes/contexts, outermost first, each once."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseException | None:
-    return next((e for e in chain if isinstance(e, types)), None)
-
-
 def _last(chain: list[BaseException], *types: type[BaseException]) -> BaseException | None:
     """The innermost match: aiohttp wraps the informative error in a generic one."""
     return next((e for e in reversed(chain) if isinstance(e, types)), None)
@@ -415,9 +403,3 @@ def _is_reset(exc: BaseException, chain: list[BaseException]) -> bool:
     if _first(chain, aiohttp.ServerDisconnectedError):
         return True
     return any(isinstance(e, OSError) and e.errno in _RESET_ERRNOS for e in chain)
-
-
-def _text(exc: BaseException) -> str:
-    """A short one-line description of ``exc`` (its class name if it has no text)."""
-    text = " ".join(str(exc).split())
-    return text[:200] if text else type(exc).__name__

@@ -12,7 +12,6 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from typing import Any
 
 # httpx imports httpcore, anyio's backend and sniffio lazily, on the first request: ~130-200 ms
@@ -29,6 +28,9 @@ import sniffio  # noqa: F401
 from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.exc import chain as _chain
+from latcli.transport.exc import first as _first
+from latcli.transport.exc import text as _text
 from latcli.transport.tls import shared_ssl_context
 
 _SAFE_HEADERS = {
@@ -214,20 +216,6 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     return ErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {_text(exc)}"
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and its causes/contexts, outermost first, each once."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _first(chain: list[BaseException], *types: type[BaseException]) -> BaseException | None:
-    return next((e for e in chain if isinstance(e, types)), None)
-
-
 def _is_reset(exc: BaseException, chain: list[BaseException]) -> bool:
     # h11 reports a peer that closed before answering as RemoteProtocolError
     # "Server disconnected without sending a response"; read/write errors are
@@ -247,9 +235,3 @@ def _timeout_message(exc: BaseException) -> str:
     if isinstance(exc, httpx.PoolTimeout):
         return "timed out waiting for a free connection"
     return "attempt timed out"
-
-
-def _text(exc: BaseException) -> str:
-    """A short one-line description of ``exc`` (its class name if it has no text)."""
-    text = " ".join(str(exc).split())
-    return text[:200] if text else type(exc).__name__

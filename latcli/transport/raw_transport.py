@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.exc import text as _text
 from latcli.transport.tls import shared_ssl_context
 
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
@@ -122,12 +123,6 @@ def classify(exc: BaseException, phase: Phase = "exchange") -> tuple[ErrorKind, 
     if isinstance(exc, _BadURL):
         return ErrorKind.BAD_RESPONSE, f"cannot request: {_text(exc)}"
     return ErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {_text(exc)}"
-
-
-def _text(exc: BaseException) -> str:
-    """A short one-line description of ``exc`` (its class name if it has no text)."""
-    text = " ".join(str(exc).split())
-    return text[:200] if text else type(exc).__name__
 
 
 # ---- requests ---------------------------------------------------------------------------------
