@@ -14,6 +14,7 @@ Facts about hdrh 0.10 that shape this module:
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -154,7 +155,19 @@ class LatencyHistogram:
 
     def reset(self) -> None:
         """Forget every value (a fresh histogram, same settings)."""
-        self._hdr.reset()
+        counts = self._hdr.counts
+        if isinstance(counts, ctypes.Array):
+            # hdrh's reset zeroes its 23,552 counters in a Python loop (~2 ms, a stall of the
+            # bench's event loop every second); one memset does the same in microseconds.
+            ctypes.memset(ctypes.addressof(counts), 0, ctypes.sizeof(counts))
+            hdr = self._hdr
+            hdr.total_count = 0
+            hdr.min_value = sys.maxsize
+            hdr.max_value = 0
+            hdr.start_time_stamp_msec = sys.maxsize
+            hdr.end_time_stamp_msec = 0
+        else:
+            self._hdr.reset()
         self._sum_us = 0
         self._min_us = sys.maxsize
         self._max_us = 0

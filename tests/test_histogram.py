@@ -258,3 +258,19 @@ def test_merge_equals_recording_everything(left: list[int], right: list[int]) ->
     assert merged.summary() == single.summary()
     for p in (0.0, 25.0, 50.0, 99.0, 100.0):
         assert merged.percentile_ms(p) == single.percentile_ms(p)
+
+
+def test_reset_leaves_a_histogram_equal_to_a_fresh_one() -> None:
+    # reset zeroes hdrh's counters with one memset: every bucket and every total must be gone.
+    values = [1, 999, 12_345, 3_600_000_000]
+    h = _hist(values)
+    h.reset()
+    assert (h.count, h.min_ms, h.max_us, h.percentile_ms(99.0)) == (0, None, 0, None)
+    assert h.encode() == LatencyHistogram().encode()
+    for v in values:
+        h.record_us(v)
+    fresh = _hist(values)
+    assert h.encode() == fresh.encode()
+    assert [h.percentile_ms(p) for p in (0.0, 50.0, 100.0)] == [
+        fresh.percentile_ms(p) for p in (0.0, 50.0, 100.0)
+    ]

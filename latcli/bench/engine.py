@@ -51,6 +51,10 @@ from latcli.transport.base import Outcome, RequestSpec, Transport
 
 DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
 PROGRESS_EVERY_S = 1.0
+# The event loop's timers wake in whole milliseconds (epoll's timeout is rounded up to 1 ms), so
+# a request due between two wake-ups would leave up to 1 ms late: the open model wakes a
+# millisecond early and sends what is due within it. An early request is timed from its send.
+EARLY_S = 0.001
 MAX_INTERVALS = 3600  # an hour of 1 s intervals, encoded (~100 B each); then neighbours merge
 NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
 
@@ -438,7 +442,9 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
         done = clock()
         if measured:
             service.record_us(max(0, int((done - sent) * 1e6)))
-            run.record(due, done, agent, error)
+            # From the due time (wrk2), or from the send when it went out early (EARLY_S):
+            # never shorter than the service time.
+            run.record(due if due < sent else sent, done, agent, error)
         else:
             run.result.warmup_requests += 1
 
@@ -449,10 +455,10 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
         due = t0 + share.due_s(j)
         if clock() > end:
             break
-        delay = due - clock()
+        delay = due - clock() - EARLY_S
         while delay > 0 and not run.halted():  # in slices, so that Ctrl-C is seen soon
             await asyncio.sleep(delay if delay < 0.25 else 0.25)
-            delay = due - clock()
+            delay = due - clock() - EARLY_S
         if run.halted():
             break
         await slots.acquire()  # returns at once while a slot is free
