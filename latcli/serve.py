@@ -26,7 +26,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
@@ -119,24 +120,29 @@ class Gateway:
 # ---- the app -----------------------------------------------------------------------------------
 
 
-def make_app(gateway: Gateway) -> Starlette:
-    """The starlette app over ``gateway``; no lifecycle of its own (see :func:`run_serve`)."""
+def make_app(gateway: Gateway) -> ASGIApp:
+    """The gateway's ASGI app over ``gateway``; no lifecycle of its own (see :func:`run_serve`).
 
-    async def route(request: Request) -> Response:
-        type_ = request.path_params["type"]
-        if type_ not in gateway.types:
-            known = sorted(gateway.types)
-            return _error(404, f"unknown type {type_!r}", types=known)
-        text = await _message(request)
-        started = time.perf_counter()
-        gateway.metrics.in_flight.inc()
-        try:
-            result = await gateway.router.send(type_, text)
-        finally:
-            gateway.metrics.in_flight.dec()
-        code = 200 if result.ok else 503
-        gateway.metrics.observe(type_, code, time.perf_counter() - started)
-        return JSONResponse(_route_body(result), status_code=code)
+    ``POST /route/{type}`` is the hot path and is served in plain ASGI: starlette's middleware,
+    route matching, Request and JSONResponse cost ~0.2 ms a call, a fifth of the gateway's CPU
+    per routed request. Everything else (and the 405 for a GET on a route) is starlette's.
+    """
+    site = _starlette_app(gateway)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            type_ = _route_type(scope["path"])
+            if type_ is not None:
+                await _route(gateway, type_, scope, receive, send)
+                return
+        await site(scope, receive, send)
+
+    return app
+
+
+def _starlette_app(gateway: Gateway) -> Starlette:
+    async def not_here(request: Request) -> Response:  # POSTs never get here (see make_app)
+        raise HTTPException(405)
 
     async def agents(request: Request) -> Response:
         snapshot = gateway.latest
@@ -151,13 +157,80 @@ def make_app(gateway: Gateway) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     routes = [
-        Route("/route/{type}", _guarded(route), methods=["POST"]),
-        Route("/route/{type}/message/send", _guarded(route), methods=["POST"]),
+        Route("/route/{type}", not_here, methods=["POST"]),
+        Route("/route/{type}/message/send", not_here, methods=["POST"]),
         Route("/agents", _guarded(agents), methods=["GET"]),
         Route("/metrics", _guarded(metrics), methods=["GET"]),
         Route("/health", _guarded(health), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+def _route_type(path: str) -> str | None:
+    """TYPE of ``/route/TYPE`` or ``/route/TYPE/message/send`` (the bench-able alias)."""
+    if not path.startswith("/route/"):
+        return None
+    rest = path[7:]
+    if rest.endswith("/message/send"):
+        rest = rest[:-13]
+    return rest if rest and "/" not in rest else None
+
+
+async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """One routed message: 200 with the reply, 503 when no replica answered, 4xx refusals."""
+    try:
+        if type_ not in gateway.types:
+            status, body = 404, {"error": f"unknown type {type_!r}", "types": sorted(gateway.types)}
+        else:
+            text = _message(await _body(scope, receive))
+            status, body = await _routed(gateway, type_, text)
+    except BadRequest as exc:
+        status, body = exc.status, {"error": str(exc)}
+    except ClientDisconnect:
+        return  # nobody to answer
+    except Exception as exc:  # the one place nothing gets past: one line, a JSON 500
+        print(f"latcli serve: POST {scope['path']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status, body = 500, {"error": "internal error"}
+    await _send_json(send, status, body)
+
+
+async def _routed(gateway: Gateway, type_: str, text: str) -> tuple[int, dict[str, Any]]:
+    started = time.perf_counter()
+    gateway.metrics.in_flight.inc()
+    try:
+        result = await gateway.router.send(type_, text)
+    finally:
+        gateway.metrics.in_flight.dec()
+    code = 200 if result.ok else 503
+    gateway.metrics.observe(type_, code, time.perf_counter() - started)
+    return code, _route_body(result)
+
+
+async def _body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, refused (413) past MAX_BODY whether declared or streamed."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            raise BadRequest(413, f"body over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest(413, f"body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 def _route_body(result: RouteResult) -> dict[str, Any]:
@@ -180,18 +253,8 @@ def _route_body(result: RouteResult) -> dict[str, Any]:
     }
 
 
-async def _message(request: Request) -> str:
+def _message(raw: bytes) -> str:
     """The ``message`` of a ``{"message": TEXT}`` body; BadRequest says what is wrong."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise BadRequest(413, f"body over {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise BadRequest(413, f"body over {MAX_BODY} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
     if not raw.strip():
         raise BadRequest(400, 'empty body: expected JSON {"message": TEXT}')
     try:
