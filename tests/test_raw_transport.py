@@ -22,6 +22,7 @@ import pytest
 
 from latcli.errors import ErrorKind
 from latcli.transport.base import Outcome, RequestSpec
+from latcli.transport import raw_transport
 from latcli.transport.raw_transport import (
     RawTransport,
     _BadResponse,
@@ -283,6 +284,40 @@ def test_cancelled_waiters_and_senders_leave_the_pool_usable() -> None:
     with fs.silent_server() as silent, fs.ok_server() as ok:
         after = run(scenario, max_connections_per_key=2)
     assert after.ok, after.message
+
+
+@pytest.mark.timeout(10)
+def test_connections_a_burst_opened_close_once_idle_past_keepalive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After a burst, the least recently used idle connections must not be held for the run.
+    monkeypatch.setattr(raw_transport, "_KEEPALIVE_SECONDS", 0.3)
+    open_now = [0]
+
+    async def slow(reader: Reader, writer: Writer) -> None:
+        open_now[0] += 1
+        try:
+            while await fs.read_request(reader) is not None:
+                await asyncio.sleep(0.05)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        finally:
+            open_now[0] -= 1
+
+    async def scenario(t: RawTransport) -> tuple[int, int]:
+        url = server.url + "/x"
+        await asyncio.gather(*(t.send("k", get(url)) for _ in range(6)))
+        after_burst = open_now[0]
+        for _ in range(8):  # one at a time for longer than the keep-alive bound
+            assert (await t.send("k", get(url))).ok
+            await asyncio.sleep(0.06)
+        await asyncio.sleep(0.05)
+        return after_burst, open_now[0]
+
+    with fs.serve(slow) as server:
+        after_burst, later = run(scenario, max_connections_per_key=8)
+    assert after_burst == 6
+    assert later == 1
 
 
 @pytest.mark.timeout(10)

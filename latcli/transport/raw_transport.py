@@ -296,6 +296,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
+        # Transport and protocol point at each other: a cycle only the cyclic GC would free,
+        # which a long bench run keeps out of the way (gctune). Cut it so refcounting does.
+        self.transport = None
         if self.waiter is None or self.waiter.done():
             return
         if exc is None and self._state == 3:
@@ -574,6 +577,10 @@ class _Pool:
     def take(self, origin: tuple[str, str, int], now: float) -> _Connection | None:
         """An idle live connection to ``origin``; stale ones met on the way are closed."""
         idle = self.idle
+        # The stack's bottom is the least recently used: after a burst opened many connections,
+        # the unneeded ones age there and close here instead of being held for the whole run.
+        while idle and now - idle[0].idle_since >= _KEEPALIVE_SECONDS:
+            self.drop(idle.pop(0))
         for i in range(len(idle) - 1, -1, -1):
             conn = idle[i]
             if conn.closed or now - conn.idle_since >= _KEEPALIVE_SECONDS:
