@@ -21,8 +21,8 @@ import fault_servers as fs
 import pytest
 
 from latcli.errors import ErrorKind
-from latcli.transport.base import Outcome, RequestSpec
 from latcli.transport import raw_transport
+from latcli.transport.base import Outcome, RequestSpec
 from latcli.transport.raw_transport import (
     RawTransport,
     _BadResponse,
