@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from latcli.demo.fleet import Fleet, free_port
 from latcli.inventory import load_inventory
@@ -59,6 +60,12 @@ def start_gateway(inventory: Path) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise SystemExit("latcli serve did not start")
     return proc, found.group(1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (the gateway: noise-proof where latency is not)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def bench(url: str, rate: float, duration: str, inventory: Path) -> dict[str, Any]:
@@ -99,11 +106,15 @@ def main() -> int:
             try:
                 direct_url, gateway_url = agents[0].url, f"{base}/route/echo"
                 assert httpx.post(gateway_url, json={"message": "hi"}).status_code == 200
-                pairs = []
+                pairs, cpu_per_request = [], []
                 for n in range(args.rounds):
                     print(f"round {n + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                     direct = bench(direct_url, args.rate, args.duration, inventory)
+                    before = cpu_seconds(gateway.pid)
                     via = bench(gateway_url, args.rate, args.duration, inventory)
+                    # Warm-up requests went through the gateway too (bench's --warmup 2s).
+                    routed = via["requests"] + round(args.rate * 2)
+                    cpu_per_request.append((cpu_seconds(gateway.pid) - before) / routed * 1e3)
                     pairs.append((direct, via))
             finally:
                 gateway.terminate()
@@ -132,6 +143,9 @@ def main() -> int:
         verdict = "PASS" if passed else "FAIL"
         print(f"gateway adds at {p}: {added:+.2f} ms (median of pairs: {each}) · "
               f"criterion +{limit:g} ms · {verdict}")  # fmt: skip
+    each_cpu = ", ".join(f"{c:.3f}" for c in cpu_per_request)
+    print(f"gateway CPU per routed request: {statistics.median(cpu_per_request):.3f} ms "
+          f"(median; runs: {each_cpu})")  # fmt: skip
     valid = all(r["generator"]["valid"] for pair in pairs for r in pair)
     if not valid:
         print("note: some runs could not hold the rate (invalid); see the table")

@@ -222,6 +222,7 @@ tree_rss_kb() { # PID: summed VmRSS (kB) of PID's descendants (the latcli proces
         queue=("${queue[@]:1}")
         for kid in $(pgrep -P "$pid" || true); do
             queue+=("$kid")
+            [[ $(cat "/proc/$kid/comm" 2>/dev/null) == uv ]] && continue # the launcher
             rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$kid/status" 2>/dev/null || true)
             total=$((total + ${rss:-0}))
         done
