@@ -60,3 +60,33 @@ StateOpt = Annotated[
 NoStateOpt = Annotated[
     bool, typer.Option("--no-state", help="Neither read nor save routing state.")
 ]
+
+
+# What may follow --sla as its value: an expression has a comparator; a word names the
+# inventory's targets (all of them, or one endpoint's).
+SLA_WORDS = frozenset({"inventory", "health", "discovery", "message", "coordination"})
+
+
+def bare_sla(argv: list[str]) -> list[str]:
+    """``--sla`` given without a value means ``--sla inventory`` (DESIGN §5).
+
+    Click options take exactly one value, so a bare ``--sla`` (last, before another option,
+    or before the TARGET) gets the word filled in here: a token is ``--sla``'s value only
+    when it is an expression (it has ``<``, ``>`` or ``=``) or one of :data:`SLA_WORDS`.
+    """
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        out.append(token)
+        if token == "--":
+            return out + argv[i + 1 :]
+        if token == "--sla":
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            if following is None or not _sla_value(following):
+                out.append("inventory")
+    return out
+
+
+def _sla_value(token: str) -> bool:
+    if token.startswith("-"):
+        return False
+    return any(c in token for c in "<>=") or token.strip().lower() in SLA_WORDS
