@@ -3,6 +3,15 @@
 Latency and errors are simulated from a :class:`Distribution` and an error
 fraction, both switchable at run time through ``POST /admin/fault``.
 Run one with ``python -m latcli.demo.agent --id weather-1 --port 8001``.
+
+A fixed concurrency limit (``--concurrency-limit N``, or ``{"concurrency_limit": N}`` on
+``/admin/fault``) makes an agent whose capacity is known by construction: at most N messages
+are served at once, each taking its latency draw, the rest wait in a FIFO queue, so with a
+fixed latency S the agent sustains exactly N / S req/s and beyond that its queue (and latency)
+grows without bound, as a saturated server's does. The limit covers the message endpoints
+only: health checks and card GETs bypass the queue (as a separate health listener would), so a
+router's checks never take a slot from the load under test. ``GET /admin/load`` reports the
+messages in service and queued, and the peak in service since the limit was last set.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ import threading
 import time
 import uuid
 import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from starlette.applications import Starlette
@@ -60,13 +70,77 @@ class FaultState:
     latency: Distribution
     errors: float
     down: bool = False
+    concurrency_limit: int | None = None  # messages served at once; None: no limit
 
     def as_json(self, agent_id: str) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "agent": agent_id,
             "latency": str(self.latency),
             "errors": self.errors,
             "down": self.down,
+        }
+        if self.concurrency_limit is not None:  # only limited agents show it: the shape stays
+            doc["concurrency_limit"] = self.concurrency_limit
+        return doc
+
+
+@dataclass
+class Slots:
+    """At most ``limit`` holders at once, the others queued first come, first served.
+
+    Not an ``asyncio.Semaphore``: the limit changes at run time (``/admin/fault``), and the
+    load counters are what ``GET /admin/load`` reports. Single event loop, no locks.
+    """
+
+    limit: int | None = None
+    busy: int = 0
+    peak: int = 0  # most holders at once since the limit was last set
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+    async def acquire(self) -> None:
+        if self.waiters or not self._free():
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter  # the slot is handed over already counted (see _wake)
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self.release()  # handed over just as we were cancelled: pass it on
+                else:
+                    self.waiters.remove(waiter)
+                raise
+            return
+        self._take()
+
+    def release(self) -> None:
+        self.busy -= 1
+        self._wake()
+
+    def set_limit(self, limit: int | None) -> None:
+        self.limit = limit
+        self.peak = self.busy
+        self._wake()
+
+    def _free(self) -> bool:
+        return self.limit is None or self.busy < self.limit
+
+    def _take(self) -> None:
+        self.busy += 1
+        self.peak = max(self.peak, self.busy)
+
+    def _wake(self) -> None:
+        while self.waiters and self._free():
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                self._take()
+                waiter.set_result(None)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "concurrency_limit": self.limit,
+            "in_service": self.busy,
+            "queued": len(self.waiters),
+            "peak_in_service": self.peak,
         }
 
 
@@ -90,9 +164,25 @@ class _Agent:
         self.a2a_version = a2a_version
         self.state = state
         self.rng = rng
+        self.slots = Slots(state.concurrency_limit)
 
     async def delay(self, factor: float = 1.0) -> None:
         await asyncio.sleep(self.state.latency.sample(self.rng) * factor)
+
+    async def serve(self, request: Request) -> bool:
+        """Wait for a slot and spend the latency draw in it; False: the client left meanwhile.
+
+        A client that gave up while queued (its own timeout) is not served: its slot goes to
+        the next in line, so the backlog of an overloaded step does not outlive its clients.
+        """
+        await self.slots.acquire()
+        try:
+            if self.slots.limit is not None and await request.is_disconnected():
+                return False
+            await self.delay()
+        finally:
+            self.slots.release()
+        return True
 
     def should_fail(self) -> bool:
         return self.rng.random() < self.state.errors
@@ -107,7 +197,8 @@ class _Agent:
         text = await _message_text(request)
         if text is None:
             return JSONResponse({"error": 'expected JSON {"message": TEXT}'}, status_code=400)
-        await self.delay()
+        if not await self.serve(request):
+            return _client_gone()
         if self.should_fail():
             return JSONResponse({"error": "injected"}, status_code=500)
         return JSONResponse({"agent": self.id, "reply": answer(self.id, text)})
@@ -139,7 +230,8 @@ class _Agent:
         text = _a2a_text(call.get("params"), self.a2a_version)
         if text is None:
             return _rpc_error(rpc_id, INVALID_PARAMS, "params.message needs a text part")
-        await self.delay()
+        if not await self.serve(request):
+            return _client_gone()
         if self.should_fail():
             return _rpc_error(rpc_id, INTERNAL_ERROR, "injected")
         return _rpc_result(rpc_id, _a2a_reply(answer(self.id, text), self.a2a_version))
@@ -157,7 +249,12 @@ class _Agent:
             apply_fault(self.state, change)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+        if "concurrency_limit" in change and change["concurrency_limit"] is not None:
+            self.slots.set_limit(self.state.concurrency_limit)
         return JSONResponse(self.state.as_json(self.id))
+
+    async def get_load(self, request: Request) -> Response:
+        return JSONResponse({"agent": self.id, **self.slots.as_json()})
 
     def guarded(self, handler: Handler) -> Handler:
         """``handler``, except that a downed agent answers 503 at once."""
@@ -171,14 +268,18 @@ class _Agent:
 
 
 def apply_fault(state: FaultState, change: dict[str, Any]) -> None:
-    """Apply ``{"latency", "errors", "down"}``; a missing or null key is left unchanged.
+    """Apply ``{"latency", "errors", "down", "concurrency_limit"}``; a missing or null key is
+    left unchanged; ``concurrency_limit`` 0 lifts the limit.
 
     Validates everything before changing anything. Raises ValueError.
     """
-    unknown = set(change) - {"latency", "errors", "down"}
+    unknown = set(change) - {"latency", "errors", "down", "concurrency_limit"}
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}")
     latency, errors, down = change.get("latency"), change.get("errors"), change.get("down")
+    limit = change.get("concurrency_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"concurrency_limit must be a whole number >= 0 (0: none): {limit!r}")
     if latency is not None and not isinstance(latency, str):
         raise ValueError(f"latency must be text like '300ms': {latency!r}")
     if errors is not None and (
@@ -192,6 +293,8 @@ def apply_fault(state: FaultState, change: dict[str, Any]) -> None:
     state.latency, state.errors = new_latency, new_errors
     if down is not None:
         state.down = down
+    if limit is not None:
+        state.concurrency_limit = limit or None
 
 
 def card_v1(agent_id: str, base_url: str) -> dict[str, Any]:
@@ -281,6 +384,11 @@ def _a2a_reply(text: str, version: A2aVersion) -> dict[str, Any]:
     }
 
 
+def _client_gone() -> Response:
+    """The answer to a client that already left (nginx's 499): nobody reads it."""
+    return JSONResponse({"error": "client closed the request"}, status_code=499)
+
+
 def _rpc_result(rpc_id: object, result: dict[str, Any]) -> Response:
     return JSONResponse({"jsonrpc": "2.0", "id": rpc_id, "result": result})
 
@@ -297,9 +405,12 @@ def make_app(
     latency: Distribution,
     errors: float,
     seed: int | None,
+    concurrency_limit: int | None = None,
 ) -> Starlette:
-    """The demo agent's ASGI app. ``seed`` makes latency and error draws repeatable."""
-    agent = _Agent(agent_id, a2a_version, FaultState(latency, errors), random.Random(seed))
+    """The demo agent's ASGI app. ``seed`` makes latency and error draws repeatable;
+    ``concurrency_limit`` caps the messages served at once (the rest queue)."""
+    state = FaultState(latency, errors, concurrency_limit=concurrency_limit)
+    agent = _Agent(agent_id, a2a_version, state, random.Random(seed))
     g = agent.guarded
     if protocol == "http":
         routes = [
@@ -312,6 +423,7 @@ def make_app(
     routes += [
         Route("/admin/fault", agent.get_fault, methods=["GET"]),
         Route("/admin/fault", agent.set_fault, methods=["POST"]),
+        Route("/admin/load", agent.get_load, methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
@@ -338,6 +450,14 @@ def _fraction(text: str) -> float:
         return parse_percent(text)
 
 
+def _limit(text: str) -> int | None:
+    """``4`` -> 4; ``0`` -> None (no limit). Raises ValueError (argparse type)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"negative limit: {text!r}")
+    return value or None
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m latcli.demo.agent", description=__doc__)
     p.add_argument("--id", required=True, help="agent id, used in replies and the card")
@@ -348,6 +468,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--latency", type=parse_distribution, default=parse_distribution("5ms"))
     p.add_argument("--errors", type=_fraction, default=0.0, help="e.g. 0.02 or 2%%")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--concurrency-limit",
+        type=_limit,
+        default=None,
+        help="serve at most N messages at once, queue the rest (capacity N / latency)",
+    )
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
     return p.parse_args(argv)
 
@@ -357,7 +483,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn  # only the process that serves needs it
 
     args = _parse_args(argv)
-    app = make_app(args.id, args.protocol, args.a2a_version, args.latency, args.errors, args.seed)
+    app = make_app(
+        args.id,
+        args.protocol,
+        args.a2a_version,
+        args.latency,
+        args.errors,
+        args.seed,
+        args.concurrency_limit,
+    )
     if args.parent_pid is not None:
         _exit_with_parent(args.parent_pid)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
