@@ -6,6 +6,12 @@ what a merge needs (``histograms``: each HDR histogram encoded, with its exact s
 max, because an encoding keeps bucket counts only), and ``started_at``, ``interrupted``,
 ``dropped_in_flight``, ``policy``, ``note``, ``runs`` and ``target_kind``.
 
+``timeline`` is the run over time (the HTML report's charts): one point per progress interval
+(~1 s; neighbours merged pairwise beyond :data:`TIMELINE_MAX_POINTS`, the ``.hlog`` keeps every
+interval), ``{"t_s", "length_s", "requests", "errors", "rps", "p50_ms", "p99_ms"}`` with ``t_s``
+from ``started_at``; each point's histogram travels in ``histograms.timeline`` so that merged
+points have exact percentiles too.
+
 Merging adds histograms, never raw samples (DESIGN §5): the merge of two reports has the same
 counts, percentiles, min, max and mean as one run that recorded every value.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +48,9 @@ HLOG_NOTE = (
 )
 _HLOG_START = re.compile(r"^#\[StartTime: *([0-9.]+)", re.MULTILINE)
 _HLOG_LINE = re.compile(r"^(Tag=[^,]*,)?[0-9.]+,[0-9.]+,[0-9.]+,HIST")
+# Ten minutes of 1 s points; a chart is ~1,000 px wide, and each point carries its encoded
+# histogram (~1 KiB at 2,000 req/s), so an hour's run writes ~600 KiB rather than 4 MiB.
+TIMELINE_MAX_POINTS = 600
 
 
 class ReportError(LatcliError):
@@ -109,6 +119,37 @@ class _Agent:
 
 
 @dataclass
+class _Point:
+    """One timeline point; ``latency`` is None for a report written without the points'
+    histograms (then ``p50_ms``/``p99_ms`` are as that report gave them)."""
+
+    t_s: float
+    length_s: float
+    requests: int
+    errors: int
+    rps: float
+    latency: _Hist | None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    def percentile_ms(self, p: float) -> float | None:
+        if self.latency is None:
+            return self.p50_ms if p == 50.0 else self.p99_ms
+        return _r(self.latency.percentile_ms(p))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "t_s": round(float(self.t_s), 3),
+            "length_s": round(float(self.length_s), 3),
+            "requests": self.requests,
+            "errors": self.errors,
+            "rps": round(self.rps, 3),
+            "p50_ms": self.percentile_ms(50.0),
+            "p99_ms": self.percentile_ms(99.0),
+        }
+
+
+@dataclass
 class _Run:
     """One report's content, whatever it came from (a run, a JSON file, an hlog, a merge)."""
 
@@ -138,6 +179,7 @@ class _Run:
     policy: str = IN_FLIGHT_POLICY
     note: str | None = None
     runs: int = 1
+    timeline: list[_Point] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -192,11 +234,13 @@ def _document(run: _Run) -> dict[str, Any]:
         "policy": run.policy,
         "note": run.note,
         "runs": run.runs,
+        "timeline": [p.as_json() for p in run.timeline],
         "histograms": {
             "latency": run.latency.as_json(),
             "service_time": run.service_time.as_json() if run.service_time else None,
             "schedule_lag": run.schedule_lag.as_json() if run.schedule_lag else None,
             "agents": {agent_id: a.latency.as_json() for agent_id, a in run.agents.items()},
+            "timeline": [p.latency.as_json() if p.latency else None for p in run.timeline],
         },
     }
 
@@ -239,8 +283,26 @@ def build_report(
         interrupted=result.interrupted,
         dropped_in_flight=result.dropped_in_flight,
         policy=policy,
+        timeline=_coarsened(
+            [
+                _point(iv.start_s, iv.length_s, iv.count, iv.errors, _Hist.of(iv.histogram))
+                for iv in result.intervals
+            ]
+        ),
     )
     return _document(run)
+
+
+def _point(t_s: float, length_s: float, requests: int, errors: int, latency: _Hist) -> _Point:
+    return _Point(t_s, length_s, requests, errors, _per_s(requests, length_s), latency)
+
+
+def _coarsened(points: list[_Point]) -> list[_Point]:
+    """At most TIMELINE_MAX_POINTS: neighbours merged pairwise, as the engine halves intervals."""
+    while len(points) > TIMELINE_MAX_POINTS:
+        pairs = [points[i : i + 2] for i in range(0, len(points), 2)]
+        points = [_joined([(0, p) for p in pair]) for pair in pairs]
+    return points
 
 
 def observation(result: BenchResult) -> Observation:
@@ -345,9 +407,10 @@ def report_from_hlog(path: str | Path) -> dict[str, Any]:
     """A report from an ``.hlog`` (hdrh's reader): latency from all intervals merged, requests
     = recorded values, no error, agent or generator data (the ``note`` field says so)."""
     intervals = read_hlog(path)
+    bounded = [_logged_bounds(iv.histogram, iv.max_ms) for iv in intervals]
     latency = _Hist()
-    for iv in intervals:
-        latency.merge(_logged_bounds(iv.histogram, iv.max_ms))
+    for hist in bounded:
+        latency.merge(hist)
     start = min((iv.start_s for iv in intervals), default=0.0)
     end = max((iv.start_s + iv.length_s for iv in intervals), default=0.0)
     duration = end - start
@@ -375,6 +438,12 @@ def report_from_hlog(path: str | Path) -> dict[str, Any]:
         valid=True,
         verdicts=[],
         note=HLOG_NOTE,
+        timeline=_coarsened(
+            [
+                _point(iv.start_s - start, iv.length_s, h.hist.count, 0, h)
+                for iv, h in zip(intervals, bounded, strict=True)
+            ]
+        ),
     )
     return _document(run)
 
@@ -461,10 +530,29 @@ def _run_from_doc(doc: Mapping[str, Any], source: str = "report") -> _Run:
             policy=str(doc.get("policy", IN_FLIGHT_POLICY)),
             note=doc.get("note"),
             runs=int(doc.get("runs", 1)),
+            timeline=_timeline_of(doc),
         )
     except (KeyError, TypeError, ValueError, AttributeError, SlaSyntaxError) as exc:
         why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({why})") from None
+
+
+def _timeline_of(doc: Mapping[str, Any]) -> list[_Point]:
+    points = doc.get("timeline") or []
+    hists = doc["histograms"].get("timeline") or [None] * len(points)
+    return [
+        _Point(
+            float(p["t_s"]),
+            float(p["length_s"]),
+            int(p["requests"]),
+            int(p["errors"]),
+            float(p["rps"]),
+            _Hist.from_json(h) if h else None,
+            p.get("p50_ms"),
+            p.get("p99_ms"),
+        )
+        for p, h in zip(points, hists, strict=True)
+    ]
 
 
 def merge_reports(
@@ -474,9 +562,13 @@ def merge_reports(
 
     Histograms are decoded and added; counts summed. Runs whose measured periods overlap
     ran together: their throughputs, rates and concurrencies add up. Runs one after another:
-    throughput is all requests over all measured time. SLA verdicts are evaluated again on the
-    merged data, against ``thresholds`` if given, else against the reports' own expressions.
-    One report and no ``thresholds``: returned as it is (a re-render changes nothing).
+    throughput is all requests over all measured time. Timelines are laid on one wall clock
+    (from each ``started_at``) and cut into buckets of the longest run's interval: points in
+    one bucket are merged (requests and errors summed, each run's rate added, percentiles from
+    the merged histograms), so runs one after another follow each other with their gap.
+    SLA verdicts are evaluated again on the merged data, against ``thresholds`` if given, else
+    against the reports' own expressions. One report and no ``thresholds``: returned as it is
+    (a re-render changes nothing).
     Raises ReportError for reports of different endpoints or models.
     """
     if not docs:
@@ -586,4 +678,46 @@ def _merge_runs(runs: Sequence[_Run]) -> _Run:
         policy=runs[0].policy,
         note=" · ".join(notes) or None,
         runs=sum(r.runs for r in runs),
+        timeline=_merged_timeline(runs, min(starts, default=0.0)),
+    )
+
+
+def _merged_timeline(runs: Sequence[_Run], t0: float) -> list[_Point]:
+    """The runs' points on one clock from ``t0``, merged by bucket (see merge_reports)."""
+    # Each run's median interval, not its longest or last: a run's last interval is often short.
+    lengths = [sorted(p.length_s for p in r.timeline) for r in runs if r.timeline]
+    step = max((ls[len(ls) // 2] for ls in lengths), default=1.0) or 1.0
+    buckets: dict[int, list[tuple[int, _Point]]] = {}
+    for i, r in enumerate(runs):
+        offset = r.started_at - t0 if r.started_at > 0 else 0.0
+        for p in r.timeline:
+            moved = copy.copy(p)
+            moved.t_s = p.t_s + offset
+            buckets.setdefault(math.floor(moved.t_s / step + 0.5), []).append((i, moved))
+    return _coarsened([_joined(group) for _, group in sorted(buckets.items())])
+
+
+def _joined(group: Sequence[tuple[int, _Point]]) -> _Point:
+    """Points of one time bucket as one; the int is the run each point came from: the runs'
+    rates add up, a run's own points (a coarser neighbour's bucket) share its one rate."""
+    points = [p for _, p in group]
+    if len(points) == 1:
+        return points[0]
+    start = min(p.t_s for p in points)
+    end = max(p.t_s + p.length_s for p in points)
+    rps = 0.0
+    for run in dict.fromkeys(i for i, _ in group):
+        mine = [p for i, p in group if i == run]
+        span = max(p.t_s + p.length_s for p in mine) - min(p.t_s for p in mine)
+        rps += _per_s(sum(p.requests for p in mine), span)
+    hists = [p.latency for p in points]
+    known = [h for h in hists if h is not None]
+    merged = _merge_hists(known) if len(known) == len(hists) else None
+    return _Point(
+        start,
+        end - start,
+        sum(p.requests for p in points),
+        sum(p.errors for p in points),
+        rps,
+        merged,
     )
