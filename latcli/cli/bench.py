@@ -66,6 +66,10 @@ def bench(
     ] = None,
     hlog: Annotated[Path | None, typer.Option(help="Write an HdrHistogram interval log.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML, one case per SLA.")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML report: charts, no network needed."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
     ] = False,
@@ -106,7 +110,7 @@ def bench(
     result = run_bench(plan, resolved, progress)
     if progress is not None and sys.stderr.isatty():
         print(file=sys.stderr)
-    return _report(plan, result, thresholds, json_out, output, hlog, junit)
+    return _report(plan, result, thresholds, json_out, output, hlog, junit, html)
 
 
 def _plan(
@@ -217,6 +221,7 @@ def _report(
     output: Path | None,
     hlog: Path | None,
     junit: Path | None,
+    html: Path | None = None,
 ) -> int:
     """Judge, write every asked file, print, and choose the exit code (130 > 3 > 1 > 0)."""
     import sys
@@ -246,6 +251,10 @@ def _report(
         reports.write_hlog(hlog, result)
     if junit is not None:
         reports.write_junit(junit, doc)
+    if html is not None:
+        from latcli.cli.report import write_html
+
+        write_html(html, doc)
     if json_out:
         print(reports.to_json(doc))
     else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,13 +29,18 @@ def report(
         list[str] | None,
         typer.Option("--sla", help="Judge by this threshold instead of the reports' own; repeat."),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write a self-contained HTML report: charts, no network."),
+    ] = None,
 ) -> int:
     """Re-render bench reports, merging several (workers, runs, machines) into one.
 
     Histograms are merged, never samples; SLA verdicts are evaluated again on the merged data.
     Exits 1 on an SLA breach, 3 if a run did not hold its rate, 2 on an unreadable file.
 
-    Examples: `latcli report run.json` · `latcli report a.json b.hlog --sla 'p99<100ms'`
+    Examples: `latcli report run.json` · `latcli report a.json b.hlog --sla 'p99<100ms'` ·
+    `latcli report a.json b.json --html report.html`
     """
     from latcli.bench.report import (
         exit_code,
@@ -52,6 +58,8 @@ def report(
         write_json(output, merged)
     if junit is not None:
         write_junit(junit, merged)
+    if html is not None:
+        write_html(html, merged)
     if json_out:
         print(to_json(merged))
     else:
@@ -60,3 +68,14 @@ def report(
 
         stdout_console().print(bench_summary(merged))
     return exit_code(merged)
+
+
+def write_html(path: Path, doc: Mapping[str, Any]) -> None:
+    """The report as one self-contained HTML file (``bench --html`` too); exit 2 if unwritable."""
+    from latcli.bench.report import ReportError
+    from latcli.render.html_report import bench_html
+
+    try:
+        path.write_text(bench_html(doc), encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
