@@ -4,7 +4,8 @@
 ``latcli.capacity/v1`` one. Both are pure: the same document gives the same page. The charts
 are SVG drawn here (:mod:`latcli.render.svg`); the only script is a self-check that marks
 ``<body data-charts="N" data-charts-rendered="M">`` once each chart's data has a non-empty
-bounding box, for tests and for anyone wondering whether a chart silently failed. Every
+bounding box, for tests and for anyone wondering whether a chart silently failed (and
+``data-height``, the page's height, for a screenshot of the whole page). Every
 user-supplied string (targets, agent ids, messages, thresholds) is escaped.
 
 The percentile spectrum is HdrHistogram's: the x axis is 1/(1-p) on a log scale, so 90 %,
@@ -67,7 +68,8 @@ min-width:120px}.figure b{display:block;font-size:19px}.figure span{color:var(--
 font-size:12px}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left}
-th{color:var(--muted);font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{color:var(--muted);font-weight:600}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.knee td{background:var(--panel);font-weight:600}
 .pass{color:var(--ok);font-weight:700}.fail{color:var(--bad);font-weight:700}
 svg.chart{display:block;width:100%;height:auto;margin:4px 0 10px}
@@ -96,6 +98,7 @@ _SELF_CHECK = """(function () {
   });
   document.body.setAttribute("data-charts", String(charts.length));
   document.body.setAttribute("data-charts-rendered", String(drawn));
+  document.body.setAttribute("data-height", String(document.documentElement.scrollHeight));
 })();"""
 
 
@@ -185,7 +188,7 @@ def _started(doc: Mapping[str, Any]) -> str | None:
     return datetime.fromtimestamp(at, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _latency_marks(exprs: Sequence[str], top: float) -> list[Mark]:
+def _latency_marks(exprs: Sequence[str], top: float, at_end: bool = False) -> list[Mark]:
     """SLA latency limits as reference lines, those inside the chart's range only."""
     marks = []
     for expr in exprs:
@@ -194,7 +197,7 @@ def _latency_marks(exprs: Sequence[str], top: float) -> list[Mark]:
         except SlaSyntaxError:
             continue
         if t.percentile is not None and 0 < t.limit <= top:
-            marks.append(Mark("y", t.limit, f"SLA {t.expr}", "sla"))
+            marks.append(Mark("y", t.limit, f"SLA {t.expr}", "sla", at_end))
     return marks
 
 
@@ -512,7 +515,8 @@ def _capacity_latency_chart(doc: Mapping[str, Any], x: Axis) -> str:
         series.append(Series("failed step", failed, "bad", line=False))
     top = max(pt[1] for s in series for pt in s.points if pt)
     y = linear_axis(0.0, top, "latency", _tick_ms)
-    marks = _knee_marks(doc) + _latency_marks([str(e) for e in doc.get("sla") or []], y.hi)
+    # The label at the right end: a load curve is flat, and crowded, on the left.
+    marks = _knee_marks(doc) + _latency_marks([str(e) for e in doc.get("sla") or []], y.hi, True)
     return line_chart("Latency against load", series, x, y, marks=marks)
 
 

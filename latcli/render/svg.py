@@ -109,6 +109,7 @@ class Mark:
     value: float
     label: str
     css: str = "mark"
+    at_end: bool = False  # a y mark's label at the right end, above the line (else left, below)
 
 
 @dataclass(frozen=True)
@@ -193,10 +194,15 @@ def _mark(f: _Frame, m: Mark) -> str:
             f"{esc(m.label)}</text></g>"
         )
     y = _n(f.py(m.value))
+    near_top = f.py(m.value) < _TOP + 16
+    place = (
+        f'x="{f.width - _RIGHT - 4}" y="{y}" dy="{14 if near_top else -5}" text-anchor="end"'
+        if m.at_end
+        else f'x="{_LEFT + 6}" y="{y}" dy="14"'
+    )
     return (
         f'<g class="{esc(m.css)}"><line x1="{_LEFT}" x2="{f.width - _RIGHT}" y1="{y}" '
-        f'y2="{y}"/><text x="{_LEFT + 6}" y="{y}" dy="14">'
-        f"{esc(m.label)}</text></g>"
+        f'y2="{y}"/><text {place}>{esc(m.label)}</text></g>'
     )
 
 
