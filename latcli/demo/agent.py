@@ -11,7 +11,8 @@ fixed latency S the agent sustains exactly N / S req/s and beyond that its queue
 grows without bound, as a saturated server's does. The limit covers the message endpoints
 only: health checks and card GETs bypass the queue (as a separate health listener would), so a
 router's checks never take a slot from the load under test. ``GET /admin/load`` reports the
-messages in service and queued, and the peak in service since the limit was last set.
+messages in service and queued, and since the limit was last set the peak in service, the
+messages served and their mean time in a slot (the service time the event loop really gave).
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ class FaultState:
 class Slots:
     """At most ``limit`` holders at once, the others queued first come, first served.
 
+    Service is timed by deadlines, not by wake-ups: a slot is free again at its holder's
+    deadline (start + latency draw), and a queued request starts at that instant even when the
+    event loop hands it over a little later. ``asyncio.sleep(0.020)`` takes ~21.5 ms on a busy
+    box; timed by wake-ups, N=4 × 20 ms would serve ~185 req/s instead of 200. The lateness
+    only delays replies, it never lowers capacity, so the capacity is N / latency exactly.
+
     Not an ``asyncio.Semaphore``: the limit changes at run time (``/admin/fault``), and the
     load counters are what ``GET /admin/load`` reports. Single event loop, no locks.
     """
@@ -95,31 +102,40 @@ class Slots:
     limit: int | None = None
     busy: int = 0
     peak: int = 0  # most holders at once since the limit was last set
-    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    waiters: deque[asyncio.Future[float]] = field(default_factory=deque)
+    served: int = 0  # releases since the limit was last set ...
+    held_s: float = 0.0  # ... and the seconds their slots were held (start to deadline)
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> float:
+        """Wait for a slot; the ``time.monotonic()`` its service starts."""
         if self.waiters or not self._free():
-            waiter = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[float] = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
             try:
-                await waiter  # the slot is handed over already counted (see _wake)
+                return await waiter  # handed over already counted (see _wake)
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
-                    self.release()  # handed over just as we were cancelled: pass it on
+                    start = waiter.result()  # handed over just as we were cancelled: pass it on
+                    self.release(start, start, served=False)
                 else:
                     self.waiters.remove(waiter)
                 raise
-            return
         self._take()
+        return time.monotonic()
 
-    def release(self) -> None:
+    def release(self, start: float, end: float, *, served: bool = True) -> None:
+        """Free a slot held from ``start``; it is free from ``end`` (the holder's deadline)."""
         self.busy -= 1
-        self._wake()
+        if served:
+            self.served += 1
+            self.held_s += end - start
+        self._wake(end)
 
     def set_limit(self, limit: int | None) -> None:
         self.limit = limit
         self.peak = self.busy
-        self._wake()
+        self.served, self.held_s = 0, 0.0
+        self._wake(time.monotonic())
 
     def _free(self) -> bool:
         return self.limit is None or self.busy < self.limit
@@ -128,19 +144,23 @@ class Slots:
         self.busy += 1
         self.peak = max(self.peak, self.busy)
 
-    def _wake(self) -> None:
+    def _wake(self, at: float) -> None:
+        """Hand free slots to the queue; service starts at ``at`` (they waited for it)."""
         while self.waiters and self._free():
             waiter = self.waiters.popleft()
             if not waiter.done():
                 self._take()
-                waiter.set_result(None)
+                waiter.set_result(at)
 
     def as_json(self) -> dict[str, Any]:
+        mean = self.held_s / self.served * 1000.0 if self.served else None
         return {
             "concurrency_limit": self.limit,
             "in_service": self.busy,
             "queued": len(self.waiters),
             "peak_in_service": self.peak,
+            "served": self.served,
+            "mean_service_ms": None if mean is None else round(mean, 3),
         }
 
 
@@ -175,13 +195,15 @@ class _Agent:
         A client that gave up while queued (its own timeout) is not served: its slot goes to
         the next in line, so the backlog of an overloaded step does not outlive its clients.
         """
-        await self.slots.acquire()
+        start = await self.slots.acquire()
+        deadline, served = start, False
         try:
             if self.slots.limit is not None and await request.is_disconnected():
                 return False
-            await self.delay()
+            deadline, served = start + self.state.latency.sample(self.rng), True
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         finally:
-            self.slots.release()
+            self.slots.release(start, deadline, served=served)
         return True
 
     def should_fail(self) -> bool:
