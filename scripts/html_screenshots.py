@@ -99,6 +99,7 @@ def main() -> int:
     screenshot(work / "bench.html", args.docs / "html-report-bench.png", profile)
     screenshot(work / "capacity.html", args.docs / "html-report-capacity.png", profile)
     shutil.rmtree(profile, ignore_errors=True)
+    print(f"the runs' JSON and HTML: {work}", file=sys.stderr)
     return 0
 
 
