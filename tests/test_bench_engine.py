@@ -14,7 +14,7 @@ import pytest
 from conftest import DemoFleet
 
 from latcli.bench import schedule
-from latcli.bench.engine import Target, _halve, resolve_target, run_bench, run_share
+from latcli.bench.engine import Target, _halve, _Run, resolve_target, run_bench, run_share
 from latcli.bench.model import BenchPlan, IntervalSample
 from latcli.bench.workers import merge, pack
 from latcli.histogram import LatencyHistogram
@@ -285,3 +285,17 @@ def test_unknown_target_names_what_there_is(demo_fleet: DemoFleet) -> None:
     bare = resolve_target(inv, "http://127.0.0.1:9")
     assert bare.kind == "url" and bare.health_url is None
     assert replace(bare, kind="url").agents[0].url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(("end", "lengths"), [(1.3, [1.3]), (1.6, [1.0, 0.6])])
+def test_the_final_cut_folds_a_short_tail_into_the_last_interval(
+    end: float, lengths: list[float]
+) -> None:
+    # A tail under half an interval would be a timeline point of a few requests, wild rate.
+    run = _Run(_plan("http://127.0.0.1:9/", concurrency=1, duration_s=1.0), per_agent=False)
+    run.record(0.0, 0.01, "a", None)
+    run.cut(1.0)
+    run.record(1.0, 1.01, "a", None)
+    run.cut(end, final=True)
+    assert [iv.length_s for iv in run.result.intervals] == lengths
+    assert sum(iv.count for iv in run.result.intervals) == run.result.requests == 2

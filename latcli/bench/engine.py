@@ -178,8 +178,12 @@ class _Run:
         if end > self.last_done:
             self.last_done = end
 
-    def cut(self, now: float) -> _Tally:
-        """Close the current ~1 s interval into the total and the interval list."""
+    def cut(self, now: float, final: bool = False) -> _Tally:
+        """Close the current ~1 s interval into the total and the interval list.
+
+        The ``final`` cut folds a tail shorter than half an interval into the last interval:
+        a 40 ms tail would stand in the timeline as a point of a few requests and a wild rate.
+        """
         tally, self.cur = self.cur, self.spare or _Tally()
         self.spare = None  # until the ticker hands the read tally back (recycle)
         result = self.result
@@ -190,7 +194,8 @@ class _Run:
         if length <= 0:
             return tally
         last = result.intervals[-1] if result.intervals else None
-        if last is not None and last.length_s < self.interval_s - 1e-6:
+        short_tail = final and length < self.interval_s / 2
+        if last is not None and (short_tail or last.length_s < self.interval_s - 1e-6):
             last.absorb(tally.hist, tally.errors)
             last.length_s = round(start + length - last.start_s, 6)
         else:
@@ -337,7 +342,7 @@ async def _drive(
                 await ticker
             gctune.restore(gc_before)
         end = run.last_done if not run.result.interrupted else time.monotonic()
-        run.cut(max(end, run.measure_start))
+        run.cut(max(end, run.measure_start), final=True)
         run.result.elapsed_s = max(0.0, end - run.measure_start)
     finally:
         if sigint:
