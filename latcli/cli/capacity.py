@@ -1,0 +1,202 @@
+"""``latcli capacity``: the sustainable rate of an agent or a type by open-model step load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from latcli.cli.options import InventoryOpt, JsonOpt
+
+if TYPE_CHECKING:
+    from latcli.bench.model import Endpoint
+    from latcli.capacity import CapacityPlan
+    from latcli.inventory import Inventory
+    from latcli.sla import Threshold
+
+_ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message")
+
+
+def capacity(
+    target: Annotated[str, typer.Argument(help="Agent id, type (routed) or URL.")],
+    sla: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What a step must hold: 'p99<100ms', 'error_rate<0.1%' (repeat), or an endpoint "
+            "name (message, health, ...) for the inventory's targets of it. Default: the "
+            "inventory's sla for --endpoint."
+        ),
+    ] = None,
+    endpoint: Annotated[str, typer.Option(help="health, discovery or message.")] = "message",
+    message: Annotated[str, typer.Option(help="Message text for --endpoint message.")] = "ping",
+    target_rps: Annotated[
+        float | None, typer.Option(help="Plan replicas for this total rate (req/s).")
+    ] = None,
+    headroom: Annotated[
+        str, typer.Option(help="Spare capacity each replica keeps at --target-rps.")
+    ] = "30%",
+    start_rate: Annotated[float, typer.Option(help="First step's rate (req/s).")] = 10.0,
+    max_rate: Annotated[float | None, typer.Option(help="Never step above this rate.")] = None,
+    step_duration: Annotated[
+        str, typer.Option(help="Measured time per step (plus a 20% warm-up, 0.5-2s).")
+    ] = "5s",
+    json_out: JsonOpt = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the JSON report here.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No step lines on stderr.")] = False,
+    inventory: InventoryOpt = None,
+) -> int:
+    """Find TARGET's sustainable rate: open-model steps (×1.5 from --start-rate, then bisection
+    to ~5 %) until the SLA breaks, errors rise, latency stops settling or the generator falls
+    behind. Reports the knee, the rate per replica and in total, Little's law at the knee and,
+    with --target-rps, the replicas needed so that each runs at most at (1 - headroom).
+
+    Exit 0 when a sustainable rate was found (the target is advice: see target_met in the
+    JSON), 1 when even the first step failed, 2 on bad options, 130 on Ctrl-C (what was
+    measured is still reported). Example:
+    `latcli capacity weather --target-rps 500 --headroom 30% --sla 'p99<200ms'`
+    """
+    from latcli.bench.capacity_run import run_capacity
+    from latcli.bench.engine import resolve_target
+    from latcli.bench.model import BenchPlan
+    from latcli.capacity import summarize
+    from latcli.inventory import load_inventory
+
+    plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
+    point = _endpoint(endpoint)
+    render_html = _html_renderer() if html is not None else None
+    inv = load_inventory(inventory)
+    resolved = resolve_target(inv, target)
+    thresholds = _thresholds(sla, inv, endpoint)
+    template = BenchPlan(target, resolved.kind, point, rate=1.0, message=message)
+    run = run_capacity(plan, template, resolved, thresholds, None if quiet else _step_line)
+    result = summarize(plan, run.steps, len(resolved.agents), run.interrupted)
+    return _report(result, target, endpoint, thresholds, json_out, output, html, render_html)
+
+
+def _endpoint(value: str) -> Endpoint:
+    for known in _ENDPOINTS:
+        if known == value:
+            return known
+    raise typer.BadParameter(f"choose one of: {', '.join(_ENDPOINTS)}", param_hint="--endpoint")
+
+
+def _plan(
+    target_rps: float | None, headroom: str, start: float, top: float | None, step: str
+) -> CapacityPlan:
+    """The options as a plan; every bad value is a usage error (exit 2)."""
+    from latcli.capacity import CapacityPlan
+    from latcli.cli.runtime import parse_seconds
+    from latcli.units import parse_percent
+
+    seconds = parse_seconds(step, "--step-duration") or 5.0
+    if seconds < 0.5:
+        raise typer.BadParameter("must be at least 0.5s", param_hint="--step-duration")
+    try:
+        room = parse_percent(headroom if "%" in headroom else float(headroom))
+    except ValueError:
+        raise typer.BadParameter(
+            f"not a percentage (try 30%): {headroom!r}", param_hint="--headroom"
+        ) from None
+    checks = [
+        (start > 0, "--start-rate", "must be more than zero"),
+        (top is None or top >= start, "--max-rate", "must be at least --start-rate"),
+        (target_rps is None or target_rps > 0, "--target-rps", "must be more than zero"),
+        (room < 1.0, "--headroom", "must be under 100%"),
+    ]
+    for ok, hint, why in checks:
+        if not ok:
+            raise typer.BadParameter(why, param_hint=hint)
+    warmup = min(2.0, max(0.5, 0.2 * seconds))
+    return CapacityPlan(start, top, step_duration_s=seconds, warmup_s=warmup,
+                        target_rps=target_rps, headroom=room)  # fmt: skip
+
+
+def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[Threshold]:
+    """Endpoint names (or 'inventory') for the inventory's targets, else inline expressions."""
+    from latcli.sla import ENDPOINTS, parse_threshold, thresholds_from_inventory
+
+    out: list[Threshold] = []
+    for text in exprs or ["inventory"]:
+        word = text.strip().lower()
+        if word in ("inventory", ""):
+            out += thresholds_from_inventory(inv.sla, endpoint)
+        elif word in ENDPOINTS:
+            out += thresholds_from_inventory(inv.sla, word)
+        else:
+            threshold = parse_threshold(text)
+            if threshold.metric == "rps":
+                raise typer.BadParameter(
+                    "rps is what capacity searches; plan for a rate with --target-rps",
+                    param_hint="--sla",
+                )
+            out.append(threshold)
+    # An inventory's rps floor would fail every low step: the search itself finds the rate.
+    unique = {(t.name, t.expr): t for t in out if t.metric != "rps"}  # message + health: once
+    return list(unique.values())
+
+
+def _html_renderer() -> Any:
+    """``capacity_html`` of the HTML report module, imported only when --html asks for it."""
+    import importlib
+
+    try:
+        return importlib.import_module("latcli.render.html_report").capacity_html
+    except (ImportError, AttributeError):
+        raise typer.BadParameter(
+            "HTML capacity reports are not available in this version", param_hint="--html"
+        ) from None
+
+
+def _step_line(index: int, step: Any) -> None:
+    import sys
+
+    from latcli.bench.capacity_run import format_step
+
+    print(format_step(index, step), file=sys.stderr, flush=True)
+
+
+def _report(
+    result: Any,
+    target: str,
+    endpoint: str,
+    thresholds: list[Threshold],
+    json_out: bool,
+    output: Path | None,
+    html: Path | None,
+    render_html: Any,
+) -> int:
+    """Write every asked file, print, and choose the exit code (130 > 1 > 0)."""
+    import json
+
+    from latcli.capacity import capacity_json
+    from latcli.errors import ExitCode
+
+    doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    if output is not None:
+        _write(output, text + "\n")
+    if html is not None:
+        _write(html, str(render_html(doc)))
+    if json_out:
+        print(text)
+    else:
+        from latcli.render.capacity_view import capacity_summary
+        from latcli.render.console import stdout_console
+
+        stdout_console().print(capacity_summary(doc))
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if result.passed else ExitCode.FAILED
+
+
+def _write(path: Path, text: str) -> None:
+    from latcli.errors import LatcliError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise LatcliError(f"cannot write {path}: {exc.strerror or exc}") from None
