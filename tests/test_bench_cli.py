@@ -104,15 +104,28 @@ def test_invalid_run_exits_3(url: str, capsys: pytest.CaptureFixture[str]) -> No
     assert "invalid run" in captured.err
 
 
+@pytest.mark.parametrize(
+    ("sla", "endpoint", "expected"),
+    [
+        (["--sla"], "message", ["message", "availability", "error_rate"]),  # bare: DESIGN §5
+        (["--sla", "inventory"], "message", ["message", "availability", "error_rate"]),
+        (["--sla", "health"], "message", ["health", "availability", "error_rate"]),
+    ],
+)
 def test_inventory_sla_for_the_endpoint(
-    demo_fleet: DemoFleet, capsys: pytest.CaptureFixture[str]
+    demo_fleet: DemoFleet,
+    capsys: pytest.CaptureFixture[str],
+    sla: list[str],
+    endpoint: str,
+    expected: list[str],
 ) -> None:
     inv = str(demo_fleet.inventory_path)
-    code = main(["bench", "weather", "-i", inv, "-c", "4", "-n", "40", "-q", "--json",
-                 "--endpoint", "message", "--sla", "inventory"])  # fmt: skip
+    # The bare --sla sits before TARGET: the rewrite must not swallow "weather".
+    code = main(["bench", *sla, "weather", "-i", inv, "-c", "4", "-n", "40", "-q", "--json",
+                 "--endpoint", endpoint])  # fmt: skip
     doc = json.loads(capsys.readouterr().out)
     names = [s["name"] for s in doc["sla"]]
-    assert names == ["message", "availability", "error_rate"]
+    assert names == expected
     assert code == (0 if doc["pass"] else 1)
     assert set(doc["agents"]) <= {"weather-1", "weather-2"}
     assert sum(a["requests"] for a in doc["agents"].values()) == 40

@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     # Typer 0.29 vendors click: its usage errors are typer._click's, not click's.
     from typer._click.exceptions import ClickException
 
+    from latcli.cli.options import bare_sla
     from latcli.errors import ExitCode, LatcliError
 
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=bare_sla(sys.argv[1:] if argv is None else argv), standalone_mode=False)
     except LatcliError as exc:
         print(f"latcli: {exc}" if exc.prefixed else str(exc), file=sys.stderr)
         return int(exc.exit_code)

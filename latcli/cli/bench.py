@@ -56,8 +56,8 @@ def bench(
     sla: Annotated[
         list[str] | None,
         typer.Option(
-            help="Gate: 'p99<100ms', 'error_rate<0.1%', 'rps>=100' (repeat), or 'inventory' "
-            "for the inventory's sla of the endpoint. Exit 1 on a breach."
+            help="Gate: 'p99<100ms', 'error_rate<0.1%', 'rps>=100' (repeat); alone, the "
+            "inventory's sla for the endpoint (or name one: --sla message). Exit 1 on a breach."
         ),
     ] = None,
     json_out: JsonOpt = False,
@@ -182,13 +182,17 @@ def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:
 
 
 def _thresholds(exprs: list[str], inv: Inventory, endpoint: str) -> list[Threshold]:
-    """Inline expressions and, for the word ``inventory``, the inventory's targets (exit 2)."""
-    from latcli.sla import parse_threshold, thresholds_from_inventory
+    """Inline expressions; ``inventory`` (what a bare ``--sla`` becomes) means the inventory's
+    targets for the endpoint benched, an endpoint's name (``message``) that endpoint's (exit 2)."""
+    from latcli.sla import ENDPOINTS, parse_threshold, thresholds_from_inventory
 
     out: list[Threshold] = []
     for text in exprs:
-        if text.strip().lower() in ("inventory", ""):
+        word = text.strip().lower()
+        if word in ("inventory", ""):
             out.extend(thresholds_from_inventory(inv.sla, endpoint))
+        elif word in ENDPOINTS:
+            out.extend(thresholds_from_inventory(inv.sla, word))
         else:
             out.append(parse_threshold(text))
     return out
