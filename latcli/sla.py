@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -175,6 +175,23 @@ def thresholds_from_inventory(sla: Mapping[str, str], endpoint: str) -> list[Thr
         for key, text in sla.items()
         if key == endpoint or key.lower() in _NAMED_METRICS
     ]
+
+
+def thresholds_from_args(
+    args: Sequence[str], sla: Mapping[str, str], endpoint: str
+) -> list[Threshold]:
+    """What ``--sla`` values mean: ``inventory`` (a bare ``--sla``) the inventory's targets for
+    ``endpoint``, an endpoint's name that endpoint's, anything else an inline expression."""
+    out: list[Threshold] = []
+    for text in args:
+        word = text.strip().lower()
+        if word in ("inventory", ""):
+            out.extend(thresholds_from_inventory(sla, endpoint))
+        elif word in ENDPOINTS:
+            out.extend(thresholds_from_inventory(sla, word))
+        else:
+            out.append(parse_threshold(text))
+    return out
 
 
 @dataclass(frozen=True)

@@ -184,18 +184,9 @@ def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:
 def _thresholds(exprs: list[str], inv: Inventory, endpoint: str) -> list[Threshold]:
     """Inline expressions; ``inventory`` (what a bare ``--sla`` becomes) means the inventory's
     targets for the endpoint benched, an endpoint's name (``message``) that endpoint's (exit 2)."""
-    from latcli.sla import ENDPOINTS, parse_threshold, thresholds_from_inventory
+    from latcli.sla import thresholds_from_args
 
-    out: list[Threshold] = []
-    for text in exprs:
-        word = text.strip().lower()
-        if word in ("inventory", ""):
-            out.extend(thresholds_from_inventory(inv.sla, endpoint))
-        elif word in ENDPOINTS:
-            out.extend(thresholds_from_inventory(inv.sla, word))
-        else:
-            out.append(parse_threshold(text))
-    return out
+    return thresholds_from_args(exprs, inv.sla, endpoint)
 
 
 def _progress_sink() -> Any:

@@ -117,23 +117,16 @@ def _plan(
 
 def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[Threshold]:
     """Endpoint names (or 'inventory') for the inventory's targets, else inline expressions."""
-    from latcli.sla import ENDPOINTS, parse_threshold, thresholds_from_inventory
+    from latcli.sla import ENDPOINTS, parse_threshold, thresholds_from_args
 
-    out: list[Threshold] = []
-    for text in exprs or ["inventory"]:
-        word = text.strip().lower()
-        if word in ("inventory", ""):
-            out += thresholds_from_inventory(inv.sla, endpoint)
-        elif word in ENDPOINTS:
-            out += thresholds_from_inventory(inv.sla, word)
-        else:
-            threshold = parse_threshold(text)
-            if threshold.metric == "rps":
-                raise typer.BadParameter(
-                    "rps is what capacity searches; plan for a rate with --target-rps",
-                    param_hint="--sla",
-                )
-            out.append(threshold)
+    for text in exprs or []:
+        inline = text.strip().lower() not in (*ENDPOINTS, "inventory", "")
+        if inline and parse_threshold(text).metric == "rps":
+            raise typer.BadParameter(
+                "rps is what capacity searches; plan for a rate with --target-rps",
+                param_hint="--sla",
+            )
+    out = thresholds_from_args(exprs or ["inventory"], inv.sla, endpoint)
     # An inventory's rps floor would fail every low step: the search itself finds the rate.
     unique = {(t.name, t.expr): t for t in out if t.metric != "rps"}  # message + health: once
     return list(unique.values())
