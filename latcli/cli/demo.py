@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt
+from latcli.cli.options import InventoryOpt, JsonOpt
 
-demo_app = typer.Typer(
-    help="Start the demo fleet of agents.yaml on loopback and watch it (Ctrl-C stops it).",
+demo_app = typer.Typer(  # help: the callback's docstring, examples included
     no_args_is_help=False,
     invoke_without_command=True,
     rich_markup_mode=None,
@@ -23,23 +22,73 @@ def demo(
     interval: Annotated[
         str, typer.Option("--interval", help="Time between health checks of each agent, e.g. 2s.")
     ] = "2s",
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos",
+            help="Degrade one agent and bring it back on a schedule: slow (10× latency),"
+            " then failing (503), then healthy, repeating; the start line shows the times.",
+        ),
+    ] = False,
+    chaos_agent: Annotated[
+        str | None,
+        typer.Option(
+            help="The agent --chaos degrades. Default: the first whose type has another"
+            " replica (weather-1 in the demo fleet).",
+            show_default=False,
+        ),
+    ] = None,
+    chaos_period: Annotated[
+        str | None,
+        typer.Option(
+            help="Length of one --chaos cycle, e.g. 30s (default 75s); every phase keeps"
+            " its share.",
+            show_default=False,
+        ),
+    ] = None,
+    chaos_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Messages a second --chaos routes to the agent's type through watch's"
+            " router, so in-flight, EWMA and breakers move with real traffic and each chaos"
+            " event says where the last phase's went; 0 for none. Default: 2.",
+            show_default=False,
+        ),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", min=1, help="Stop after N ticks.")
+    ] = None,
+    json_out: JsonOpt = False,
 ) -> int:
-    """Start every agent of the inventory (default: the demo fleet) as a local process,
-    print where each listens, then open `latcli watch` on the fleet. Ctrl-C stops every agent.
+    """Start the demo fleet of agents.yaml on loopback and watch it (Ctrl-C stops it).
+
+    Every agent of the inventory (default: the demo fleet) runs as its own local process;
+    the command prints where each listens, then opens `latcli watch` on the fleet.
 
     Change an agent while it runs: `latcli demo fault weather-1 --latency 300ms --errors 20%`.
+
+    Or let chaos do it: `latcli demo --chaos --interval 1s` slows weather-1, then fails it,
+    then lets it recover, over and over; watch's picks move to weather-2 and back, the
+    breaker opens and closes, and each change is a "chaos" event saying where the last
+    phase's messages went. Chaos routes a trickle of messages (--chaos-rate) through watch's
+    router.
+
+    For scripts: `latcli demo --chaos --json --count 60` prints one latcli.watch/v1 object per
+    tick and exits 1 if the last tick had an agent down or an SLA breached, as watch does.
     """
     if ctx.invoked_subcommand is not None:
         return 0
-    from latcli.demo.run import run_demo
+    from latcli.cli.runtime import parse_seconds
+    from latcli.demo.run import ChaosOptions, DemoOptions, run_demo
     from latcli.inventory import load_inventory
-    from latcli.units import parse_duration
 
-    try:
-        every = parse_duration(interval)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--interval") from exc
-    code = run_demo(load_inventory(inventory), every)
+    every = parse_seconds(interval, "--interval") or 0.0  # never None: interval is text
+    period = parse_seconds(chaos_period, "--chaos-period")
+    if not chaos and (chaos_agent or period or chaos_rate is not None):
+        raise typer.BadParameter("needs --chaos", param_hint="--chaos-agent/-period/-rate")
+    plan = ChaosOptions(chaos_agent, period, chaos_rate) if chaos else None
+    code = run_demo(load_inventory(inventory), DemoOptions(every, count, json_out, plan))
     raise typer.Exit(code)
 
 

@@ -1,16 +1,58 @@
-"""The engine behind ``latcli demo``: start the fleet, show where it listens, watch it."""
+"""The engine behind ``latcli demo``: start the fleet, show where it listens, watch it, and
+with ``--chaos`` degrade one agent on a schedule while watching."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
+from latcli.demo.chaos import SCHEDULE, TRICKLE_RATE, Schedule, pick_target
 from latcli.errors import ExitCode
-from latcli.inventory import Inventory
+from latcli.inventory import Agent, Inventory
+
+if TYPE_CHECKING:
+    from latcli.demo.chaos import ChaosChange, Trickle
+    from latcli.transport.base import Transport
+    from latcli.watch import Watch
+    from latcli.watch_model import EventKind, WatchSnapshot
+
+# watch_model.EventKind does not list "chaos" yet (asked of its owner); views and JSON take
+# any kind, the cast only quiets the type checker until the Literal has it.
+CHAOS_EVENT = cast("EventKind", "chaos")
 
 
-def run_demo(inv: Inventory, interval: float) -> int:
-    """Run until Ctrl-C; every agent process is stopped on the way out, whatever happens.
+@dataclass(frozen=True)
+class ChaosOptions:
+    """What ``--chaos`` was asked; None: the default."""
+
+    agent: str | None = None  # the agent to degrade; default: pick_target's choice
+    period: float | None = None  # seconds of one cycle; default: SCHEDULE's own
+    rate: float | None = None  # background messages a second to its type (0: none)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    interval: float
+    count: int | None = None  # ticks, then stop (None: until Ctrl-C)
+    json_out: bool = False  # latcli.watch/v1 lines on stdout instead of the live view
+    chaos: ChaosOptions | None = None
+
+
+@dataclass(frozen=True)
+class _Chaos:
+    """A resolved ``--chaos``: whom, when, how much traffic."""
+
+    target: Agent
+    schedule: Schedule
+    rate: float
+
+
+def run_demo(inv: Inventory, opts: DemoOptions) -> int:
+    """Run until Ctrl-C or ``opts.count`` ticks; every agent process is stopped on the way
+    out, whatever happens. With a count, exit 1 if the last tick was unhealthy (as watch).
 
     The watch saves the routing state as usual, so a ``latcli send`` in another terminal
     routes on what the demo's health checks learned.
@@ -18,30 +60,143 @@ def run_demo(inv: Inventory, interval: float) -> int:
     from latcli.demo.fleet import Fleet
     from latcli.render.console import stderr_console, stdout_console
     from latcli.render.demo_view import fleet_table
+    from latcli.watch import unhealthy
 
-    out, err = stdout_console(), stderr_console()
+    chaos = _resolve(inv, opts.chaos)  # usage errors before any agent starts
+    err = stderr_console()
     with Fleet(list(inv.agents)) as fleet:
-        out.print(fleet_table(fleet.describe()))
-        err.print(
+        (err if opts.json_out else stdout_console()).print(fleet_table(fleet.describe()))
+        err.print(_banner(opts.interval, chaos))
+        try:
+            last = _watch(inv, opts, chaos)
+        except KeyboardInterrupt:
+            err.print(f"stopping {len(fleet.pids)} agents")
+            return ExitCode.INTERRUPTED
+    return ExitCode.FAILED if opts.count is not None and unhealthy(last) else ExitCode.OK
+
+
+def _resolve(inv: Inventory, opts: ChaosOptions | None) -> _Chaos | None:
+    if opts is None:
+        return None
+    schedule = SCHEDULE if opts.period is None else SCHEDULE.scaled(opts.period)
+    rate = TRICKLE_RATE if opts.rate is None else opts.rate
+    return _Chaos(pick_target(inv.agents, opts.agent), schedule, rate)
+
+
+def _banner(interval: float, chaos: _Chaos | None) -> str:
+    if chaos is None:
+        return (
             f"watching every {interval:g}s · change an agent with"
             " `latcli demo fault AGENT --latency 300ms | --errors 20% | --down`"
             " · Ctrl-C stops every agent"
         )
-        try:
-            _watch(inv, interval)
-        except KeyboardInterrupt:
-            err.print(f"stopping {len(fleet.pids)} agents")
-            return ExitCode.INTERRUPTED
-    return ExitCode.OK
+    traffic = f" · {chaos.rate:g} {chaos.target.type} messages/s routed" if chaos.rate else ""
+    return (
+        f"watching every {interval:g}s · chaos on {chaos.target.id}: healthy"
+        f" {chaos.schedule.warmup:.3g}s, then {chaos.schedule.describe()}{traffic}"
+        " · Ctrl-C stops every agent"
+    )
 
 
-def _watch(inv: Inventory, interval: float) -> None:
-    from latcli.render.watch_live import LiveWatch
-    from latcli.watch import WatchOptions, run_watch
-
+def _watch(inv: Inventory, opts: DemoOptions, chaos: _Chaos | None) -> WatchSnapshot | None:
     def warn(text: str) -> None:
         print(text, file=sys.stderr)
 
-    # Always the human view: the demo is a show, even piped through `tee`.
+    if opts.json_out:
+        from latcli.render.watch_json import watch_json
+
+        def emit(snapshot: WatchSnapshot) -> None:
+            print(watch_json(snapshot), flush=True)
+
+        return asyncio.run(_run(inv, opts, chaos, emit, warn))
+    from latcli.render.watch_live import LiveWatch
+
+    # The human view even when piped through `tee`: the demo is a show; --json is for scripts.
     with LiveWatch() as live:
-        asyncio.run(run_watch(inv, inv.agents, WatchOptions(interval=interval), live.show, warn))
+        return asyncio.run(_run(inv, opts, chaos, live.show, warn))
+
+
+async def _run(
+    inv: Inventory,
+    opts: DemoOptions,
+    chaos: _Chaos | None,
+    sink: Callable[[WatchSnapshot], None],
+    warn: Callable[[str], None],
+) -> WatchSnapshot | None:
+    """Watch the fleet (as ``latcli watch`` would) with the chaos tasks beside it.
+
+    The Watch is built here rather than through ``run_watch`` because chaos needs its
+    ``post`` (events) and its router (the trickle), which ``run_watch`` keeps to itself.
+    """
+    watch, transport = _make_watch(inv, opts.interval, warn)
+    tasks = _start_chaos(watch, chaos, inv.agents) if chaos is not None else []
+    try:
+        return await watch.run(sink, opts.count)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await watch.aclose()
+        await transport.aclose()
+
+
+def _make_watch(
+    inv: Inventory, interval: float, warn: Callable[[str], None]
+) -> tuple[Watch, Transport]:
+    import os
+
+    from latcli.sla import thresholds_from_inventory
+    from latcli.state import StateStore, default_state_path
+    from latcli.watch import Watch, make_transport
+
+    transport = make_transport(len(inv.agents))
+    watch = Watch(
+        inv.agents,
+        interval=interval,
+        thresholds=thresholds_from_inventory(inv.sla, "health") if inv.sla else [],
+        strategy=inv.routing.strategy,
+        routing=inv.routing,
+        inventory=str(inv.path) if inv.path else "(demo)",
+        transport=transport,
+        store=StateStore(default_state_path(os.environ), warn=warn),
+    )
+    return watch, transport
+
+
+def _start_chaos(
+    watch: Watch, chaos: _Chaos, agents: tuple[Agent, ...]
+) -> list[asyncio.Task[None]]:
+    from latcli.demo.chaos import Trickle, run_chaos
+
+    trickle = Trickle(watch.router, chaos.target.type, chaos.rate) if chaos.rate else None
+    report = _reporter(watch, chaos, trickle, [a.id for a in agents if a.type == chaos.target.type])
+    tasks = [asyncio.create_task(run_chaos(chaos.target, chaos.schedule, report))]
+    if trickle is not None:
+        tasks.append(asyncio.create_task(trickle.run()))
+
+    def crashed(task: asyncio.Task[None]) -> None:  # a bug in chaos must not pass unseen
+        if not task.cancelled() and task.exception() is not None:
+            watch.post(CHAOS_EVENT, chaos.target.id, f"chaos stopped: {task.exception()!r}")
+
+    for task in tasks:
+        task.add_done_callback(crashed)
+    return tasks
+
+
+def _reporter(
+    watch: Watch, chaos: _Chaos, trickle: Trickle | None, peers: list[str]
+) -> Callable[[ChaosChange], None]:
+    """Each change as one watch event; with the trickle, where the ended phase's traffic went."""
+    from latcli.demo.chaos import traffic_line
+
+    def report(change: ChaosChange) -> None:
+        text = change.message()
+        tally = trickle.take() if trickle is not None else None
+        if change.before is None:
+            text += f", then {chaos.schedule.describe()}"
+        elif tally is not None:
+            text += f" · {traffic_line(chaos.target.type, change.before.name, tally, peers)}"
+        before = change.before.name if change.before else None
+        watch.post(CHAOS_EVENT, change.agent, text, before, change.phase.name)
+
+    return report
