@@ -9,7 +9,9 @@ request either way: a type's route is a plain http agent at /route/{type}, so be
 ``{"message": "ping"}`` to ``AGENT/message/send`` and to ``GATEWAY/route/echo/message/send``.
 
 Per pair the difference is gateway minus direct; the verdict takes the median pair (one pair
-hit by a noisy neighbour does not decide). Prints a Markdown table for docs/benchmarks.md.
+hit by a noisy neighbour does not decide). The peer, when nginx is installed: nginx (one worker,
+keep-alive upstream) proxying to the same agent in the same rounds, i.e. what one HTTP hop costs
+on this machine when the proxy is written in C. Prints a Markdown table for docs/benchmarks.md.
 
 Usage: uv run python scripts/bench_gateway.py [--rate 500] [--duration 10s] [--rounds 3]
        [--agent-latency "fixed 2ms"]
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,6 +63,57 @@ def start_gateway(inventory: Path) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise SystemExit("latcli serve did not start")
     return proc, found.group(1)
+
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream agent {{ server {agent}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://agent;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(tmp: Path, agent_url: str) -> tuple[subprocess.Popen[bytes], str] | None:
+    """The peer: nginx (one worker, keep-alive upstream) proxying to the same agent, or None."""
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if binary is None:
+        return None
+    port, folder = free_port(), tmp / "nginx"
+    folder.mkdir()
+    conf = folder / "nginx.conf"
+    agent = agent_url.removeprefix("http://")
+    conf.write_text(NGINX_CONF.format(dir=folder, agent=agent, port=port), encoding="utf-8")
+    proc = subprocess.Popen(
+        [binary, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.post(f"{url}/message/send", json={"message": "hi"}).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    return None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -103,10 +157,13 @@ def main() -> int:
         agents = load_inventory(inventory, {}).agents
         with Fleet(agents, seed=1):
             gateway, base = start_gateway(inventory)
+            peer = start_nginx(Path(tmp), agents[0].url)
+            if peer is None:
+                print("nginx not found: no peer rows", file=sys.stderr)
             try:
                 direct_url, gateway_url = agents[0].url, f"{base}/route/echo"
                 assert httpx.post(gateway_url, json={"message": "hi"}).status_code == 200
-                pairs, cpu_per_request = [], []
+                pairs, cpu_per_request, peers = [], [], []
                 for n in range(args.rounds):
                     print(f"round {n + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                     direct = bench(direct_url, args.rate, args.duration, inventory)
@@ -116,9 +173,14 @@ def main() -> int:
                     routed = via["requests"] + round(args.rate * 2)
                     cpu_per_request.append((cpu_seconds(gateway.pid) - before) / routed * 1e3)
                     pairs.append((direct, via))
+                    if peer is not None:
+                        peers.append(bench(peer[1], args.rate, args.duration, inventory))
             finally:
                 gateway.terminate()
                 gateway.wait(15)
+                if peer is not None:
+                    peer[0].terminate()
+                    peer[0].wait(15)
     load_after = os.getloadavg()
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')} · {os.cpu_count()} CPUs · load average")
@@ -131,6 +193,8 @@ def main() -> int:
     for n, (direct, via) in enumerate(pairs, 1):
         print(row(f"{n} direct", direct))
         print(row(f"{n} gateway", via))
+        if peers:
+            print(row(f"{n} nginx proxy", peers[n - 1]))
         for p in diffs:
             diffs[p].append(via["latency_ms"][p] - direct["latency_ms"][p])
     print()
@@ -143,6 +207,14 @@ def main() -> int:
         verdict = "PASS" if passed else "FAIL"
         print(f"gateway adds at {p}: {added:+.2f} ms (median of pairs: {each}) · "
               f"criterion +{limit:g} ms · {verdict}")  # fmt: skip
+    if peers:  # the peer: what an HTTP hop costs here when the proxy is nginx
+        for p in CRITERION:
+            added = [
+                r["latency_ms"][p] - d["latency_ms"][p]
+                for (d, _), r in zip(pairs, peers, strict=True)
+            ]
+            each = ", ".join(f"{a:+.2f}" for a in added)
+            print(f"nginx proxy adds at {p}: {statistics.median(added):+.2f} ms (pairs: {each})")
     each_cpu = ", ".join(f"{c:.3f}" for c in cpu_per_request)
     print(f"gateway CPU per routed request: {statistics.median(cpu_per_request):.3f} ms "
           f"(median; runs: {each_cpu})")  # fmt: skip
