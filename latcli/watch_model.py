@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 AgentState = Literal["healthy", "degraded", "down"]
-EventKind = Literal["state", "breaker", "sla_breach", "sla_recovery", "webhook"]
+EventKind = Literal["state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos"]
 BreakerName = Literal["closed", "open", "half_open"]
 
 

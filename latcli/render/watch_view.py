@@ -281,6 +281,7 @@ _EVENT_LABELS = {
     "sla_breach": "sla breach",
     "sla_recovery": "sla ok",
     "webhook": "webhook",
+    "chaos": "chaos",
 }
 _AFTER_STYLES = {**_STATE_STYLES, **_BREAKER_STYLES, "half-open": "yellow"}
 
