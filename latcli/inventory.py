@@ -71,6 +71,9 @@ class DemoConfig:
     latency: str = "fixed 5ms"  # parsed by latcli.demo.distribution.parse_distribution
     errors: float = 0.0  # fraction of requests that fail
     a2a_version: Literal["0.3", "1.0"] = "1.0"  # only for protocol a2a
+    # At most this many messages in service at once, the rest queued: capacity is known by
+    # construction (concurrency_limit / latency), what `latcli capacity` is checked against.
+    concurrency_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,10 @@ class DemoSection(_Section):
     errors: Percent | UnsetType = UNSET
     a2a_version: (
         Annotated[str | float, Meta(description='A2A spec version: "0.3" or "1.0".')] | UnsetType
+    ) = UNSET
+    concurrency_limit: (
+        Annotated[AtLeastOne, Meta(description="Messages served at once; the rest queue.")]
+        | UnsetType
     ) = UNSET
 
 

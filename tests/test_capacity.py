@@ -43,6 +43,7 @@ from latcli.cli.app import main
 from latcli.demo.agent import FaultState, apply_fault
 from latcli.demo.distribution import parse_distribution
 from latcli.demo.fleet import Fleet, free_port
+from latcli.errors import LatcliError
 from latcli.inventory import load_inventory
 from latcli.render.capacity_view import capacity_summary
 from latcli.sla import Observation as SlaObservation
@@ -634,3 +635,31 @@ def test_html_report(
     assert "<html" in html.lower()
     assert "cap-a" in html
     assert "knee" in capsys.readouterr().out
+
+
+def test_an_inventory_declares_a_known_capacity_agent(tmp_path: Path) -> None:
+    # demo.concurrency_limit in agents.yaml starts the agent limited: no /admin/fault needed.
+    path = _inventory(tmp_path / "agents.yaml", ["cap-y"], "20ms")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "errors: 0.0", "errors: 0.0\n    concurrency_limit: 2"
+        ),
+        encoding="utf-8",
+    )
+    (agent,) = load_inventory(path, {}).agents
+    assert agent.demo is not None and agent.demo.concurrency_limit == 2
+    with Fleet([agent], seed=3) as fleet:
+        load = _admin(fleet.urls["cap-y"], "GET", "/admin/load").json()
+    assert load["concurrency_limit"] == 2
+
+
+def test_a_concurrency_limit_under_one_is_an_inventory_error(tmp_path: Path) -> None:
+    path = _inventory(tmp_path / "agents.yaml", ["cap-z"], "20ms")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "errors: 0.0", "errors: 0.0\n    concurrency_limit: 0"
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(LatcliError, match=r"agents\[0\]\.demo\.concurrency_limit"):
+        load_inventory(path, {})

@@ -256,6 +256,8 @@ def _command(child: _Child, seed: int | None) -> list[str]:
     cmd += ["--protocol", child.agent.protocol, "--a2a-version", demo.a2a_version]
     cmd += ["--latency", demo.latency, "--errors", repr(demo.errors)]
     cmd += ["--parent-pid", str(os.getpid())]
+    if demo.concurrency_limit is not None:
+        cmd += ["--concurrency-limit", str(demo.concurrency_limit)]
     if seed is not None:
         cmd += ["--seed", str(seed)]
     return cmd
