@@ -331,9 +331,12 @@ def test_demo_fault_changes_a_running_agent(
         assert main(["demo", "fault", "weather-1", "--up", "-i", inv]) == 0
         state = asyncio.run(get_fault(url))
         assert state["down"] is False and state["latency"] == "fixed 300ms"
+
+        assert main(["demo", "fault", "weather-1", "--concurrency-limit", "3", "-i", inv]) == 0
+        assert asyncio.run(get_fault(url))["concurrency_limit"] == 3
     finally:
         restore = ["demo", "fault", "weather-1", "--latency", str(before["latency"]), "-i", inv]
-        assert main(restore) == 0
+        assert main([*restore, "--concurrency-limit", "0"]) == 0
         assert main(["demo", "fault", "weather-1", "--up", "-i", inv]) == 0
     assert asyncio.run(get_fault(url)) == before
 

@@ -103,9 +103,17 @@ def fault(
     down: Annotated[
         bool | None, typer.Option("--down/--up", help="Answer 503 to everything, or recover.")
     ] = None,
+    concurrency_limit: Annotated[
+        int | None,
+        typer.Option(min=0, help="Serve at most N messages at once, queue the rest (0: no limit)."),
+    ] = None,
     inventory: InventoryOpt = None,
 ) -> int:
-    """Change a running demo agent's latency, error rate or availability."""
+    """Change a running demo agent's latency, error rate, availability or concurrency limit.
+
+    Example: `latcli demo fault weather-1 --latency 20ms --concurrency-limit 4` makes weather-1
+    a 200 req/s agent by construction (4 / 20 ms), which `latcli capacity weather-1` should find.
+    """
     import asyncio
     import json
 
@@ -121,6 +129,14 @@ def fault(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--errors") from exc
     for a in target:
-        state = asyncio.run(set_fault(a.url, latency=latency, errors=rate, down=down))
+        state = asyncio.run(
+            set_fault(
+                a.url,
+                latency=latency,
+                errors=rate,
+                down=down,
+                concurrency_limit=concurrency_limit,
+            )
+        )
         print(f"{a.id}: {json.dumps(state)}")
     return 0
