@@ -4,17 +4,15 @@ Ctrl-C (a real SIGINT to a subprocess that must still write its reports)."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import fault_servers as fs
 import pytest
 from conftest import DemoFleet
-from test_cli import _env
+from test_cli import _env, interrupt_when_started
 
 from latcli.cli.app import main
 from latcli.histogram import read_hlog
@@ -139,16 +137,8 @@ def test_ctrl_c_writes_every_report_and_exits_130(url: str, tmp_path: Path) -> N
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=_env(),
     )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()  # the first progress line: the run is under way
-        assert "req/s" in line
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    line, stdout = interrupt_when_started(proc, 0.3)
+    assert "req/s" in line
     assert proc.returncode == 130
     doc = json.loads(out.read_text())
     assert json.loads(stdout) == doc

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
-from test_cli import _env
+from test_cli import _env, interrupt_when_started
 
 from latcli.capacity import (
     GENERATOR_RETRIES,
@@ -607,15 +606,8 @@ def test_ctrl_c_still_reports_and_exits_130(capped: tuple[Path, Fleet]) -> None:
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=_env(),
     )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        assert proc.stderr.readline().startswith("step  1")  # one step measured, the next runs
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    line, stdout = interrupt_when_started(proc, 0.5)
+    assert line.startswith("step  1")  # one step measured, the next runs
     assert proc.returncode == 130
     doc = json.loads(stdout)
     check_contract(doc)
@@ -637,15 +629,18 @@ def test_html_report(
     assert "knee" in capsys.readouterr().out
 
 
+def _limited_inventory(path: Path, agent_id: str, limit: int) -> Path:
+    """One 20 ms demo agent declaring ``demo.concurrency_limit: limit`` in the inventory."""
+    _inventory(path, [agent_id], "20ms")
+    text = path.read_text(encoding="utf-8")
+    limited = text.replace("errors: 0.0", f"errors: 0.0\n    concurrency_limit: {limit}")
+    path.write_text(limited, encoding="utf-8")
+    return path
+
+
 def test_an_inventory_declares_a_known_capacity_agent(tmp_path: Path) -> None:
     # demo.concurrency_limit in agents.yaml starts the agent limited: no /admin/fault needed.
-    path = _inventory(tmp_path / "agents.yaml", ["cap-y"], "20ms")
-    path.write_text(
-        path.read_text(encoding="utf-8").replace(
-            "errors: 0.0", "errors: 0.0\n    concurrency_limit: 2"
-        ),
-        encoding="utf-8",
-    )
+    path = _limited_inventory(tmp_path / "agents.yaml", "cap-y", 2)
     (agent,) = load_inventory(path, {}).agents
     assert agent.demo is not None and agent.demo.concurrency_limit == 2
     with Fleet([agent], seed=3) as fleet:
@@ -654,12 +649,6 @@ def test_an_inventory_declares_a_known_capacity_agent(tmp_path: Path) -> None:
 
 
 def test_a_concurrency_limit_under_one_is_an_inventory_error(tmp_path: Path) -> None:
-    path = _inventory(tmp_path / "agents.yaml", ["cap-z"], "20ms")
-    path.write_text(
-        path.read_text(encoding="utf-8").replace(
-            "errors: 0.0", "errors: 0.0\n    concurrency_limit: 0"
-        ),
-        encoding="utf-8",
-    )
+    path = _limited_inventory(tmp_path / "agents.yaml", "cap-z", 0)
     with pytest.raises(LatcliError, match=r"agents\[0\]\.demo\.concurrency_limit"):
         load_inventory(path, {})

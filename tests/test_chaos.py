@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from test_cli import spawn
 
 from latcli.cli.app import main
 from latcli.demo.chaos import (
@@ -296,16 +295,7 @@ def test_trickle_routes_through_the_router_and_counts_each_replica(pair: list[Ag
 
 
 def _spawn(*args: str, state: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "LATCLI_INVENTORY"}
-    env.update({"NO_COLOR": "1", "LATCLI_STATE": str(state)})
-    return subprocess.Popen(
-        [sys.executable, "-m", "latcli", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    return spawn(*args, env={"LATCLI_STATE": str(state)})
 
 
 def _inventory(path: Path) -> Path:

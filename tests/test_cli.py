@@ -43,6 +43,21 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**base, "NO_COLOR": "1", **(extra or {})}
 
 
+def interrupt_when_started(proc: subprocess.Popen[str], wait: float) -> tuple[str, str]:
+    """Read ``proc``'s first stderr line (its first progress line: the run is under way), let it
+    run ``wait`` seconds more, send SIGINT; (that line, stdout). Killed if it outlives 20 s."""
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        time.sleep(wait)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return first, stdout
+
+
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "latcli", *args],
