@@ -535,7 +535,7 @@ def test_an_unknown_target_exits_2(
     capped: tuple[Path, Fleet], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["capacity", "nobody", "-i", str(capped[0]), "-q"]) == 2
-    assert "unknown bench target 'nobody'" in capsys.readouterr().err
+    assert "unknown target 'nobody'" in capsys.readouterr().err
 
 
 def test_estimate_of_a_known_capacity_end_to_end(

@@ -91,7 +91,7 @@ def resolve_target(inv: Inventory, text: str) -> Target:
         return Target("type", text, by_type, inv)
     ids = ", ".join(a.id for a in inv.agents)
     types = ", ".join(dict.fromkeys(a.type for a in inv.agents))
-    raise LatcliError(f"unknown bench target {text!r} (agents: {ids}; types: {types}; or a URL)")
+    raise LatcliError(f"unknown target {text!r} (agents: {ids}; types: {types}; or a URL)")
 
 
 @dataclass(frozen=True)

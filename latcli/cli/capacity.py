@@ -96,11 +96,9 @@ def _plan(
     if seconds < 0.5:
         raise typer.BadParameter("must be at least 0.5s", param_hint="--step-duration")
     try:
-        room = parse_percent(headroom if "%" in headroom else float(headroom))
-    except ValueError:
-        raise typer.BadParameter(
-            f"not a percentage (try 30%): {headroom!r}", param_hint="--headroom"
-        ) from None
+        room = parse_percent(headroom if "%" in headroom else _fraction(headroom))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc} (try 30%)", param_hint="--headroom") from None
     checks = [
         (start > 0, "--start-rate", "must be more than zero"),
         (top is None or top >= start, "--max-rate", "must be at least --start-rate"),
@@ -113,6 +111,14 @@ def _plan(
     warmup = min(2.0, max(0.5, 0.2 * seconds))
     return CapacityPlan(start, top, step_duration_s=seconds, warmup_s=warmup,
                         target_rps=target_rps, headroom=room)  # fmt: skip
+
+
+def _fraction(text: str) -> float:
+    """A bare headroom such as ``0.3``; anything else is not a percentage."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"not a percentage: {text!r}") from None
 
 
 def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[Threshold]:
