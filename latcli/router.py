@@ -152,6 +152,9 @@ class Router(AsyncClosing):
         for replica in self._replicas.values():
             self._by_type.setdefault(replica.agent.type, []).append(replica)
         self._type_latency = {t: LatencyWindow(256) for t in self._by_type}
+        self._a2a_types = {
+            t: any(r.agent.protocol == "a2a" for r in rs) for t, rs in self._by_type.items()
+        }
         self._load_state()
 
     @classmethod
@@ -407,7 +410,8 @@ class Router(AsyncClosing):
         started: float,
     ) -> RouteResult:
         self._budget.record_request(self._clock())
-        message_id = new_message_id()  # A2A: a retry reuses the messageId (DESIGN §2)
+        # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
+        message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
         tried: set[str] = set()
         for n in range(self.retries + 1):
             if n and not self._budget.try_retry(self._clock()):

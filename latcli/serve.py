@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import signal
 import socket
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
@@ -44,6 +44,7 @@ from latcli import gctune
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
+from latcli.protocols import loads
 from latcli.render.watch_json import watch_dict
 from latcli.router import Router, RouteResult
 from latcli.transport.base import Transport
@@ -94,10 +95,19 @@ class GatewayMetrics:
         self.in_flight = Gauge(
             "latcli_gateway_in_flight", "Routed requests being answered.", registry=r
         )
+        self._counts: dict[tuple[str, int], Counter] = {}
+        self._timings: dict[str, Histogram] = {}
 
     def observe(self, type_: str, code: int, seconds: float) -> None:
-        self.requests.labels(type_, str(code)).inc()
-        self.latency.labels(type_).observe(seconds)
+        # The labelled children, looked up once: labels() takes a lock and builds a key each call.
+        count = self._counts.get((type_, code))
+        if count is None:
+            count = self._counts[type_, code] = self.requests.labels(type_, str(code))
+        timing = self._timings.get(type_)
+        if timing is None:
+            timing = self._timings[type_] = self.latency.labels(type_)
+        count.inc()
+        timing.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.watch.registry)
@@ -228,7 +238,7 @@ async def _body(scope: Scope, receive: Receive) -> bytes:
 
 
 async def _send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    data = msgspec.json.encode(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
@@ -259,7 +269,7 @@ def _message(raw: bytes) -> str:
     if not raw.strip():
         raise BadRequest(400, 'empty body: expected JSON {"message": TEXT}')
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
         raise BadRequest(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import functools
 import math
 import socket
 import ssl
@@ -135,16 +136,10 @@ class _Prepared:
 
     def __init__(self, spec: RequestSpec, url: str) -> None:
         self.spec = spec  # keeps id(spec) from being reused while cached
-        parts = urlsplit(url)
-        self.origin = scheme, host, port = self.origin_of(url)
-        self.host = host
-        self.port = port
+        self.origin, netloc, target = _split(url)
+        scheme, self.host, self.port = self.origin
         self.secure = scheme == "https"
         self.head_only = spec.method.upper() == "HEAD"
-        netloc = f"[{host}]" if ":" in host else host
-        if port != _DEFAULT_PORTS[scheme]:
-            netloc = f"{netloc}:{port}"
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.data = _encode(spec, target, netloc)
 
     @staticmethod
@@ -161,6 +156,18 @@ class _Prepared:
         if not parts.hostname:
             raise _BadURL(f"no host in {url[:100]!r}")
         return scheme, parts.hostname, port
+
+
+@functools.lru_cache(maxsize=4096)
+def _split(url: str) -> tuple[tuple[str, str, int], str, str]:
+    """``(origin, Host header, request target)`` of a URL, parsed once per URL: a routed
+    message is a new spec each time (its body differs) to one of a few URLs."""
+    parts = urlsplit(url)
+    scheme, host, port = origin = _Prepared.origin_of(url)
+    netloc = f"[{host}]" if ":" in host else host
+    if port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    return origin, netloc, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def _encode(spec: RequestSpec, target: str, netloc: str) -> bytes:
