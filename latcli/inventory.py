@@ -39,6 +39,10 @@ class HealthConfig:
     path: str = "/health"
     interval: float = 5.0  # seconds
     timeout: float = 1.0  # seconds
+    # HAProxy's defaults (`rise 2 fall 3`): watch calls an agent up after 2 good checks in a
+    # row and down after 3 bad ones, so one lost packet does not flap it.
+    rise: int = 2
+    fall: int = 3
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,14 @@ class HealthSection(_Section):
     path: str | UnsetType = UNSET
     interval: Duration | UnsetType = UNSET
     timeout: Duration | UnsetType = UNSET
+    rise: (
+        Annotated[AtLeastOne, Meta(description="Good checks in a row before watch says up.")]
+        | UnsetType
+    ) = UNSET
+    fall: (
+        Annotated[AtLeastOne, Meta(description="Bad checks in a row before watch says down.")]
+        | UnsetType
+    ) = UNSET
 
 
 class BreakerSection(_Section):

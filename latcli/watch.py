@@ -26,7 +26,7 @@ from typing import IO
 from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.errors import LatcliError
-from latcli.inventory import Agent, Inventory, RoutingConfig
+from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
@@ -34,10 +34,9 @@ from latcli.state import NullStore, StateStore
 from latcli.transport.base import RequestSpec, Transport
 from latcli.watch_model import AgentRow, AgentState, EventKind, SlaStatus, WatchEvent, WatchSnapshot
 
-# HAProxy's defaults (`rise 2 fall 3`): up after 2 good checks in a row, down after 3 bad ones.
-# Constants rather than inventory keys until someone needs to tune them per agent.
-RISE = 2
-FALL = 3
+# HAProxy's defaults (`rise 2 fall 3`), as the inventory's `health.rise` / `health.fall` default.
+RISE = HealthConfig.rise
+FALL = HealthConfig.fall
 JITTER = 0.1  # each sleep is interval × U[0.9, 1.1]: checks drift apart, never in bursts
 WINDOW_MIN_CHECKS = 5  # the SLA window spans the breaker window, but at least 5 intervals
 SPARK_POINTS = 24  # latencies kept for the sparkline
@@ -255,7 +254,8 @@ class Watch:
     def _track(self, agent: Agent, fixed: bool) -> Tracked:
         period = self.interval if fixed else agent.health.interval
         span = max(agent.breaker.window, WINDOW_MIN_CHECKS * period)
-        return Tracked(agent, period, CheckWindow(span))
+        rise_fall = RiseFall(agent.health.rise, agent.health.fall)
+        return Tracked(agent, period, CheckWindow(span), rise_fall)
 
     # ---- inputs from elsewhere: breaker transitions, webhook status ------------------------
 

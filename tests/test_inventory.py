@@ -168,6 +168,11 @@ CASES = [
         ["agents.yaml:2 defaults.breaker.half_open_probes: expected an integer >= 1"],
     ),
     (
+        "health fall below 1",
+        "version: 1\ndefaults: {health: {fall: 0}}\nagents:\n" + AGENT,
+        ["agents.yaml:2 defaults.health.fall: expected an integer >= 1"],
+    ),
+    (
         "bad version",
         "version: 2\nagents:\n" + AGENT,
         ["agents.yaml:1 version: unsupported version 2 (this latcli reads version 1)"],
@@ -562,3 +567,15 @@ def test_latcli_schema_command_prints_the_schema() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == inventory_json_schema()
+
+
+def test_health_rise_and_fall_merge_from_defaults(here: Path) -> None:
+    # watch's hysteresis per agent: defaults give rise, the agent overrides fall.
+    text = (
+        "version: 1\ndefaults: {health: {rise: 4}}\nagents:\n"
+        '  - {id: w-1, type: weather, url: "http://127.0.0.1:8001", health: {fall: 1}}\n'
+        '  - {id: w-2, type: weather, url: "http://127.0.0.1:8002"}\n'
+    )
+    one, two = load_inventory(write(text), {}).agents
+    assert (one.health.rise, one.health.fall) == (4, 1)
+    assert (two.health.rise, two.health.fall) == (4, 3)

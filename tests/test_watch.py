@@ -111,6 +111,33 @@ def test_rise_fall_is_haproxy_hysteresis(checks: list[bool], expected: list[bool
     assert [health.record(ok) for ok in checks] == expected
 
 
+def test_an_agents_own_rise_and_fall_decide_its_state() -> None:
+    # health.rise / health.fall from the inventory: fall 1 is down at the first bad check.
+    from latcli.errors import ErrorKind
+    from latcli.protocols import Reply
+    from latcli.transport.base import Timings
+
+    now = [100.0]
+    quick = replace(
+        _dead_agent("q-1", "q"), health=HealthConfig("/health", 0.1, 0.5, rise=3, fall=1)
+    )
+    watch = Watch(
+        [quick], interval=1.0, clock=lambda: now[0], rng=random.Random(1), store=NullStore()
+    )
+    t = watch._tracked[0]
+    assert (t.health.rise, t.health.fall) == (3, 1)
+    ok, refused = Reply(200, Timings(total=5.0)), Reply(None, Timings(), error=ErrorKind.CONNECT)
+    watch.record(t, ok)
+    assert watch.tick().agents[0].state == "healthy"
+    now[0] += 1
+    watch.record(t, refused)  # fall 1: down at once, where the default (3) would wait
+    assert watch.tick().agents[0].state == "down"
+    for n in range(3):  # rise 3: up again only after the third good check
+        now[0] += 1
+        watch.record(t, ok)
+        assert (watch.tick().agents[0].state == "down") == (n < 2)
+
+
 @pytest.mark.parametrize(
     ("up", "breaker", "sla_ok", "success", "state"),
     [
