@@ -28,6 +28,7 @@ disables the store for the rest of the run. Each case is reported once through
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import random
@@ -73,6 +74,7 @@ _BAD_DATA = (ValueError, OverflowError, TypeError, RecursionError)
 _RETRY_PAUSE = 0.01  # seconds between retries when SQLite answers "busy" without waiting
 
 T = TypeVar("T")
+_Self = TypeVar("_Self", bound="_Closing")
 Warn = Callable[[str], None]
 
 
@@ -135,7 +137,26 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class NullStore:
+class _Closing(abc.ABC):
+    """``with`` for a store: ``close()`` on the way out, whatever happened."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store."""
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class NullStore(_Closing):
     """``--no-state``: nothing is loaded and nothing is saved."""
 
     def load_into(
@@ -150,17 +171,6 @@ class NullStore:
 
     def close(self) -> None:
         """Nothing to close."""
-
-    def __enter__(self) -> NullStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def open_store(
@@ -180,7 +190,7 @@ class _Row(NamedTuple):
     breaker: str
 
 
-class StateStore:
+class StateStore(_Closing):
     """Persisted routing state in the SQLite file ``path`` (module docstring).
 
     Opens lazily, on the first ``load_into`` or ``flush``. ``busy_timeout`` bounds how
@@ -257,17 +267,6 @@ class StateStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- merging ---------------------------------------------------------------
 
