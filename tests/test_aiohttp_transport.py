@@ -20,7 +20,6 @@ from yarl import URL
 from latcli.errors import ErrorKind
 from latcli.transport.aiohttp_transport import AiohttpTransport, classify
 from latcli.transport.base import Outcome, RequestSpec
-from latcli.transport.tls import shared_ssl_context
 
 KEY = SimpleNamespace(host="example.test", port=443, ssl=True, is_ssl=True)  # read by str()
 
@@ -188,24 +187,6 @@ def test_without_phases_only_the_total_is_timed() -> None:
     assert first.ok and first.status == 200 and second.ok
     assert first.timings.total > 0
     assert (first.timings.connect, first.timings.tls, first.timings.ttfb) == (None, None, None)
-
-
-@pytest.mark.timeout(10)
-def test_keys_get_distinct_sessions_sharing_one_tls_context() -> None:
-    async def scenario() -> None:
-        async with AiohttpTransport() as t:
-            with fs.ok_server() as server:
-                for key in ("a", "b", "a"):
-                    assert (await t.send(key, get(server.url))).ok
-            assert set(t._sessions) == {"a", "b"}
-            a, b = t._sessions["a"], t._sessions["b"]
-            assert a is not b
-        assert a.closed and b.closed
-        with pytest.raises(RuntimeError):
-            await t.send("a", get("http://127.0.0.1:1"))
-
-    asyncio.run(scenario())
-    assert AiohttpTransport()._ssl_context is shared_ssl_context(True)
 
 
 def test_a_plain_http_connect_timeout_after_tcp_is_up_is_not_tls() -> None:

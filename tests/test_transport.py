@@ -417,19 +417,30 @@ def test_classify(exc: BaseException, kind: ErrorKind, fragment: str) -> None:
     assert fragment in message and "\n" not in message and len(message) < 250
 
 
+# The engines that keep a client per key: its attribute, and how a client says it is closed.
+PER_KEY_CLIENTS = [
+    pytest.param(HttpxTransport, "_clients", lambda c: c.is_closed, id="httpx"),
+    pytest.param(AiohttpTransport, "_sessions", lambda c: c.closed, id="aiohttp"),
+]
+
+
 @pytest.mark.timeout(10)
-def test_keys_get_distinct_clients_sharing_one_tls_context() -> None:
+@pytest.mark.parametrize(("engine", "attr", "is_closed"), PER_KEY_CLIENTS)
+def test_keys_get_distinct_clients_sharing_one_tls_context(
+    engine: Callable[[], Any], attr: str, is_closed: Callable[[Any], bool]
+) -> None:
     async def scenario() -> None:
-        async with HttpxTransport() as t:
+        async with engine() as t:
             with fs.ok_server() as server:
                 for key in ("a", "b", "a"):
                     assert (await t.send(key, get(server.url))).ok
-            assert set(t._clients) == {"a", "b"}
-            a, b = t._clients["a"], t._clients["b"]
+            clients = getattr(t, attr)
+            assert set(clients) == {"a", "b"}
+            a, b = clients["a"], clients["b"]
             assert a is not b
-        assert a.is_closed and b.is_closed
+        assert is_closed(a) and is_closed(b)
         with pytest.raises(RuntimeError):
             await t.send("a", get("http://127.0.0.1:1"))
 
     asyncio.run(scenario())
-    assert HttpxTransport()._ssl_context is shared_ssl_context(True)
+    assert engine()._ssl_context is shared_ssl_context(True)
