@@ -101,12 +101,17 @@ def _fail(outcome: Outcome, kind: ErrorKind, message: str) -> Reply:
     return Reply(outcome.status, outcome.timings, kind, message)
 
 
-def _json_body(outcome: Outcome) -> Any:
-    """The body as JSON, or raise ValueError with a short reason."""
+def _json_reply(outcome: Outcome) -> tuple[Any, Reply | None]:
+    """``(body as JSON, None)``, or ``(None, the failure)``: the transport's, the status
+    line's, or a body that is not JSON."""
+    failed = _transport_or_status(outcome)
+    if failed:
+        return None, failed
     try:
-        return loads(outcome.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"reply is not JSON ({outcome.body[:40]!r})") from exc
+        return loads(outcome.body), None
+    except (ValueError, UnicodeDecodeError):
+        reason = f"reply is not JSON ({outcome.body[:40]!r})"
+        return None, _fail(outcome, ErrorKind.BAD_RESPONSE, reason)
 
 
 def _transport_or_status(outcome: Outcome) -> Reply | None:
@@ -125,13 +130,9 @@ def read_health(outcome: Outcome) -> Reply:
 
 def read_http_reply(outcome: Outcome) -> Reply:
     """Plain agents answer JSON; text is taken from ``reply``, ``text`` or ``message``."""
-    failed = _transport_or_status(outcome)
+    body, failed = _json_reply(outcome)
     if failed:
         return failed
-    try:
-        body = _json_body(outcome)
-    except ValueError as exc:
-        return _fail(outcome, ErrorKind.BAD_RESPONSE, str(exc))
     text = _first_text(body) if isinstance(body, dict) else None
     return Reply(
         outcome.status, outcome.timings, text=text if text is not None else json.dumps(body)
@@ -148,11 +149,11 @@ def _first_text(body: Mapping[str, Any]) -> str | None:
 
 def read_card(outcome: Outcome, base_url: str) -> Reply:
     """An agent card GET: the health check and discovery of A2A agents."""
-    failed = _transport_or_status(outcome)
+    body, failed = _json_reply(outcome)
     if failed:
         return failed
     try:
-        card = parse_card(_json_body(outcome), base_url)
+        card = parse_card(body, base_url)
     except ValueError as exc:
         return _fail(outcome, ErrorKind.BAD_RESPONSE, str(exc))
     return Reply(outcome.status, outcome.timings, card=card)
@@ -188,13 +189,9 @@ def _jsonrpc_interface(interfaces: Any, version: str) -> str | None:
 
 def read_a2a_reply(outcome: Outcome) -> Reply:
     """A JSON-RPC answer. An ``error`` member is a failure even with HTTP 200 (DESIGN §2)."""
-    failed = _transport_or_status(outcome)
+    body, failed = _json_reply(outcome)
     if failed:
         return failed
-    try:
-        body = _json_body(outcome)
-    except ValueError as exc:
-        return _fail(outcome, ErrorKind.BAD_RESPONSE, str(exc))
     if not isinstance(body, dict) or body.get("jsonrpc") != "2.0":
         return _fail(outcome, ErrorKind.BAD_RESPONSE, "reply is not a JSON-RPC 2.0 response")
     if "error" in body:
