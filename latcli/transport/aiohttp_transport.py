@@ -26,7 +26,7 @@ from yarl import URL
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings, read_capped
 from latcli.transport.exc import chain as _chain
 from latcli.transport.exc import first as _first
 from latcli.transport.exc import text as _text
@@ -234,22 +234,8 @@ def _headers(raw: CIMultiDictProxy[str]) -> dict[str, str]:
 
 
 async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes, str | None]:
-    """``(body, None)``, or ``(b"", message)`` as soon as the body is known to exceed ``cap``.
-
-    Holds at most ``cap`` bytes plus the chunk in hand; aiohttp pauses the
-    socket when its buffer is full, so the unread rest never reaches memory.
-    """
-    declared = response.content_length
-    if declared is not None and declared > cap:
-        return b"", f"content-length {declared} exceeds max_body {cap}"
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await response.content.readany():
-        size += len(chunk)
-        if size > cap:
-            return b"", f"body exceeds max_body {cap} bytes"
-        chunks.append(chunk)
-    return b"".join(chunks), None
+    # aiohttp pauses the socket when its buffer is full: the unread rest never reaches memory.
+    return await read_capped(response.content_length, response.content.iter_any(), cap)
 
 
 class _Trace:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -81,3 +81,22 @@ class AsyncClosing(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def read_capped(
+    declared: int | None, chunks: AsyncIterator[bytes], cap: int
+) -> tuple[bytes, str | None]:
+    """``(body, None)``, or ``(b"", message)`` as soon as the body is known to exceed ``cap``:
+    by its declared length, or while reading. Holds at most ``cap`` bytes plus the chunk in
+    hand; the engine's stream stops pulling when left early, so the rest never reaches memory.
+    """
+    if declared is not None and declared > cap:
+        return b"", f"content-length {declared} exceeds max_body {cap}"
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > cap:
+            return b"", f"body exceeds max_body {cap} bytes"
+        parts.append(chunk)
+    return b"".join(parts), None

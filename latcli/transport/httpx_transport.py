@@ -27,7 +27,7 @@ import sniffio  # noqa: F401
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings, read_capped
 from latcli.transport.exc import chain as _chain
 from latcli.transport.exc import first as _first
 from latcli.transport.exc import text as _text
@@ -138,22 +138,10 @@ async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace)
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, str | None]:
-    """``(body, None)``, or ``(b"", message)`` as soon as the body is known to exceed ``cap``.
-
-    Holds at most ``cap`` bytes plus the chunk in hand; leaving the stream early
-    makes httpcore drop the connection instead of draining it.
-    """
+    # Leaving the stream early makes httpcore drop the connection instead of draining it.
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        return b"", f"content-length {declared} exceeds max_body {cap}"
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            return b"", f"body exceeds max_body {cap} bytes"
-        chunks.append(chunk)
-    return b"".join(chunks), None
+    length = int(declared) if declared.isdigit() else None
+    return await read_capped(length, response.aiter_bytes(), cap)
 
 
 class _Trace:
