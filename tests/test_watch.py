@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,6 +23,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from test_cli import spawn
 
 from latcli.breaker import BreakerState
 from latcli.cli.app import main
@@ -491,15 +489,8 @@ def _state_rows(path: Path) -> dict[str, str]:
 def test_ctrl_c_saves_state_flushes_events_and_exits_130(tmp_path: Path) -> None:
     state, events = tmp_path / "state.db", tmp_path / "events.jsonl"
     url = f"http://127.0.0.1:{free_port()}"
-    env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
     args = ["watch", url, "--interval", "100ms", "--state", str(state), "--events", str(events)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "latcli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = spawn(*args, env={"PYTHONUNBUFFERED": "1"})
     try:
         assert proc.stdout is not None
         for _ in range(3):  # three ticks, then Ctrl-C
@@ -534,15 +525,10 @@ def _demo_inventory(path: Path, ports: list[int]) -> Path:
 @pytest.mark.timeout(40)
 def test_demo_fault_shows_in_the_demo_watch_within_two_ticks(tmp_path: Path) -> None:
     inv = _demo_inventory(tmp_path / "agents.yaml", [free_port(), free_port()])
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "LATCLI_STATE": str(tmp_path / "s")}
-    env.pop("LATCLI_INVENTORY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "latcli", "demo", "-i", str(inv), "--interval", "300ms"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = spawn(
+        "demo", "-i", str(inv), "--interval", "300ms",
+        env={"COLUMNS": "120", "LATCLI_STATE": str(tmp_path / "s")},
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         tick, w1 = 0, ""
