@@ -367,7 +367,8 @@ def to_json(report: Mapping[str, Any]) -> str:
     return json.dumps(report, indent=2)
 
 
-def _write_text(path: str | Path, text: str) -> None:
+def write_text(path: str | Path, text: str) -> None:
+    """Write a report file; ReportError (exit 2) naming it if it cannot be written."""
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -376,14 +377,21 @@ def _write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, report: Mapping[str, Any]) -> None:
     """Write the ``latcli.bench/v1`` document; ReportError (exit 2) if the file cannot be."""
-    _write_text(path, to_json(report) + "\n")
+    write_text(path, to_json(report) + "\n")
 
 
 def write_junit(path: str | Path, report: Mapping[str, Any]) -> None:
     """Write JUnit XML: one test case per SLA threshold (see :func:`latcli.render.junit`)."""
     from latcli.render.junit import junit_xml
 
-    _write_text(path, junit_xml(report))
+    write_text(path, junit_xml(report))
+
+
+def write_html(path: str | Path, report: Mapping[str, Any]) -> None:
+    """The report as one self-contained HTML page (see :func:`latcli.render.html_report`)."""
+    from latcli.render.html_report import bench_html
+
+    write_text(path, bench_html(report))
 
 
 def write_hlog(path: str | Path, result: BenchResult) -> None:

@@ -247,9 +247,7 @@ def _report(
     if junit is not None:
         reports.write_junit(junit, doc)
     if html is not None:
-        from latcli.cli.report import write_html
-
-        write_html(html, doc)
+        reports.write_html(html, doc)
     if json_out:
         print(reports.to_json(doc))
     else:

@@ -67,14 +67,13 @@ def capacity(
 
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
-    render_html = _html_renderer() if html is not None else None
     inv = load_inventory(inventory)
     resolved = resolve_target(inv, target)
     thresholds = _thresholds(sla, inv, endpoint)
     template = BenchPlan(target, resolved.kind, point, rate=1.0, message=message)
     run = run_capacity(plan, template, resolved, thresholds, None if quiet else _step_line)
     result = summarize(plan, run.steps, len(resolved.agents), run.interrupted)
-    return _report(result, target, endpoint, thresholds, json_out, output, html, render_html)
+    return _report(result, target, endpoint, thresholds, json_out, output, html)
 
 
 def _endpoint(value: str) -> Endpoint:
@@ -138,18 +137,6 @@ def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[
     return list(unique.values())
 
 
-def _html_renderer() -> Any:
-    """``capacity_html`` of the HTML report module, imported only when --html asks for it."""
-    import importlib
-
-    try:
-        return importlib.import_module("latcli.render.html_report").capacity_html
-    except (ImportError, AttributeError):
-        raise typer.BadParameter(
-            "HTML capacity reports are not available in this version", param_hint="--html"
-        ) from None
-
-
 def _step_line(index: int, step: Any) -> None:
     import sys
 
@@ -166,20 +153,22 @@ def _report(
     json_out: bool,
     output: Path | None,
     html: Path | None,
-    render_html: Any,
 ) -> int:
     """Write every asked file, print, and choose the exit code (130 > 1 > 0)."""
     import json
 
+    from latcli.bench.report import write_text
     from latcli.capacity import capacity_json
     from latcli.errors import ExitCode
 
     doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
     text = json.dumps(doc, indent=2, ensure_ascii=False)
     if output is not None:
-        _write(output, text + "\n")
+        write_text(output, text + "\n")
     if html is not None:
-        _write(html, str(render_html(doc)))
+        from latcli.render.html_report import capacity_html
+
+        write_text(html, capacity_html(doc))
     if json_out:
         print(text)
     else:
@@ -190,12 +179,3 @@ def _report(
     if result.interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.OK if result.passed else ExitCode.FAILED
-
-
-def _write(path: Path, text: str) -> None:
-    from latcli.errors import LatcliError
-
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise LatcliError(f"cannot write {path}: {exc.strerror or exc}") from None

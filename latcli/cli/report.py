@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -47,6 +46,7 @@ def report(
         load_report,
         merge_reports,
         to_json,
+        write_html,
         write_json,
         write_junit,
     )
@@ -68,14 +68,3 @@ def report(
 
         stdout_console().print(bench_summary(merged))
     return exit_code(merged)
-
-
-def write_html(path: Path, doc: Mapping[str, Any]) -> None:
-    """The report as one self-contained HTML file (``bench --html`` too); exit 2 if unwritable."""
-    from latcli.bench.report import ReportError
-    from latcli.render.html_report import bench_html
-
-    try:
-        path.write_text(bench_html(doc), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
