@@ -40,7 +40,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from latcli import gctune
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
@@ -361,9 +360,6 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if not self.should_exit:
-            # What start-up made lives as long as the server: frozen, the GC never walks it
-            # again, and its young generation is collected in bigger, rarer batches.
-            gctune.settle()
             self.on_started()
 
     @contextlib.contextmanager
