@@ -618,9 +618,14 @@ async def run_watch(
     warn: Callable[[str], None],
     *,
     transport: Transport | None = None,
+    attach: Callable[[Watch], Sequence[asyncio.Task[None]]] | None = None,
 ) -> WatchSnapshot | None:
     """Watch until ``opts.count`` ticks (or forever); everything is flushed and closed after,
-    Ctrl-C included. Returns the last snapshot."""
+    Ctrl-C included. Returns the last snapshot.
+
+    ``attach`` starts tasks that work beside the watch (the demo's chaos: it posts events and
+    routes through the watch's router); they are cancelled when the watch ends.
+    """
     import os
 
     from latcli.state import default_state_path
@@ -641,6 +646,7 @@ async def run_watch(
         interval=tick_interval(agents, opts.interval),
         thresholds=thresholds,
         strategy=opts.strategy or inv.routing.strategy,
+        routing=inv.routing,
         inventory=str(inv.path) if inv.path else "(ad-hoc agents)",
         transport=transport,
         store=store,
@@ -648,7 +654,10 @@ async def run_watch(
         fixed_interval=opts.interval is not None,
     )
     webhook = Webhook(opts.webhook, transport, watch) if opts.webhook else None
+    beside: Sequence[asyncio.Task[None]] = []
     try:
+        if attach is not None:
+            beside = attach(watch)
         if metrics is not None and opts.metrics_port is not None:
             port = metrics.serve(opts.metrics_port)
             warn(f"metrics on http://127.0.0.1:{port}/metrics")
@@ -666,6 +675,9 @@ async def run_watch(
 
         return await watch.run(sink, opts.count)
     finally:
+        for task in beside:
+            task.cancel()
+        await asyncio.gather(*beside, return_exceptions=True)
         if webhook is not None:
             await webhook.aclose()
         await watch.aclose()

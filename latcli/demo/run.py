@@ -15,7 +15,6 @@ from latcli.inventory import Agent, Inventory
 
 if TYPE_CHECKING:
     from latcli.demo.chaos import ChaosChange, Trickle
-    from latcli.transport.base import Transport
     from latcli.watch import Watch
     from latcli.watch_model import EventKind, WatchSnapshot
 
@@ -121,44 +120,14 @@ async def _run(
     sink: Callable[[WatchSnapshot], None],
     warn: Callable[[str], None],
 ) -> WatchSnapshot | None:
-    """Watch the fleet (as ``latcli watch`` would) with the chaos tasks beside it.
+    """Watch the fleet as ``latcli watch`` would, with the chaos tasks beside it."""
+    from latcli.watch import WatchOptions, run_watch
 
-    The Watch is built here rather than through ``run_watch`` because chaos needs its
-    ``post`` (events) and its router (the trickle), which ``run_watch`` keeps to itself.
-    """
-    watch, transport = _make_watch(inv, opts.interval, warn)
-    tasks = _start_chaos(watch, chaos, inv.agents) if chaos is not None else []
-    try:
-        return await watch.run(sink, opts.count)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await watch.aclose()
-        await transport.aclose()
+    def attach(watch: Watch) -> list[asyncio.Task[None]]:
+        return _start_chaos(watch, chaos, inv.agents) if chaos is not None else []
 
-
-def _make_watch(
-    inv: Inventory, interval: float, warn: Callable[[str], None]
-) -> tuple[Watch, Transport]:
-    import os
-
-    from latcli.sla import thresholds_from_inventory
-    from latcli.state import StateStore, default_state_path
-    from latcli.watch import Watch, make_transport
-
-    transport = make_transport(len(inv.agents))
-    watch = Watch(
-        inv.agents,
-        interval=interval,
-        thresholds=thresholds_from_inventory(inv.sla, "health") if inv.sla else [],
-        strategy=inv.routing.strategy,
-        routing=inv.routing,
-        inventory=str(inv.path) if inv.path else "(demo)",
-        transport=transport,
-        store=StateStore(default_state_path(os.environ), warn=warn),
-    )
-    return watch, transport
+    watch_opts = WatchOptions(interval=opts.interval, count=opts.count)
+    return await run_watch(inv, inv.agents, watch_opts, sink, warn, attach=attach)
 
 
 def _start_chaos(
