@@ -23,6 +23,9 @@ class ErrorKind(str, Enum):
     BAD_RESPONSE = "bad_response"
     TOO_LARGE = "too_large"
     BREAKER_OPEN = "breaker_open"
+    TASK_FAILED = "task_failed"  # an A2A task ended failed / rejected / canceled
+    RATE_LIMITED = "rate_limited"  # HTTP 429 (or 503 with Retry-After)
+    OVERLOADED = "overloaded"  # the gateway shed the request
 
     def __str__(self) -> str:
         return self.value
