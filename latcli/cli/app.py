@@ -10,6 +10,7 @@ import typer
 from latcli import __version__
 from latcli.cli.bench import bench
 from latcli.cli.capacity import capacity
+from latcli.cli.compare import compare
 from latcli.cli.demo import demo_app
 from latcli.cli.probe import probe
 from latcli.cli.report import report
@@ -58,6 +59,7 @@ app.command()(watch)
 app.command()(report)
 app.command()(serve)
 app.command()(capacity)
+app.command()(compare)
 app.add_typer(demo_app, name="demo")
 
 
