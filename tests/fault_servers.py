@@ -421,3 +421,16 @@ def tls_ok_server(files: TlsFiles) -> contextlib.AbstractContextManager[RunningS
     """Like :func:`ok_server`, over TLS with ``files``' certificate."""
     reply = response_bytes(200, b'{"ok": true}', "application/json")
     return serve(lambda r, w: _keepalive(r, w, lambda _: reply), files.server_context())
+
+
+def delay_server(delay_s: float) -> contextlib.AbstractContextManager[RunningServer]:
+    """200 after ``delay_s`` seconds (asyncio's timer: about 1 ms late), keep-alive."""
+    reply = response_bytes(200, b'{"ok": true}', "application/json")
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            await asyncio.sleep(delay_s)
+            writer.write(reply)
+            await writer.drain()
+
+    return serve(handler)
