@@ -248,6 +248,9 @@ def side_of(files: Sequence[str | Path], metric: Metric) -> Side:
 def _too_few(base: Side, cand: Side, alpha: float) -> str | None:
     if can_reject(base.n, cand.n, alpha):
         return None
+    empty = [name for name, side in (("baseline", base), ("candidate", cand)) if not side.n]
+    if empty:
+        return f"no interval with a value in the {' and '.join(empty)} (did every request fail?)"
     need = min_samples_per_side(alpha)
     seconds = need * max(base.interval_s, cand.interval_s)
     return (
