@@ -83,6 +83,8 @@ class Side:
     files: tuple[str, ...]
     samples: tuple[float, ...]
     interval_s: float  # the usual interval length, for "run at least N s"
+    endpoints: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = ()  # runs whose numbers deserve doubt (invalid, interrupted)
 
     @property
     def n(self) -> int:
@@ -194,7 +196,7 @@ def _value(doc: Mapping[str, Any], i: int, point: Mapping[str, Any], m: Metric) 
         return None
     if m.name == "error_rate":
         return errors / requests
-    if requests == errors:  # latency of answers only: an interval of failures has none
+    if requests == errors:  # failures only: how fast they failed is no answer time
         return None
     if m.phase is not None:
         return _phase(point, m)
@@ -235,11 +237,31 @@ def side_of(files: Sequence[str | Path], metric: Metric) -> Side:
 
     samples: list[float] = []
     intervals: list[float] = []
+    endpoints: set[str] = set()
+    warnings: list[str] = []
     for f in files:
-        values, usual = run_samples(load_report(f), metric, str(f))
+        doc = load_report(f)
+        values, usual = run_samples(doc, metric, str(f))
         samples += values
         intervals.append(usual)
-    return Side(tuple(str(f) for f in files), tuple(samples), max(intervals, default=1.0))
+        endpoints.add(str(doc.get("endpoint")))
+        warnings += _doubts(doc, str(f))
+    return Side(
+        tuple(str(f) for f in files),
+        tuple(samples),
+        max(intervals, default=1.0),
+        frozenset(endpoints),
+        tuple(warnings),
+    )
+
+
+def _doubts(doc: Mapping[str, Any], source: str) -> list[str]:
+    out = []
+    if not (doc.get("generator") or {}).get("valid", True):
+        out.append(f"{source}: the run did not hold its rate (invalid run)")
+    if doc.get("interrupted"):
+        out.append(f"{source}: the run was interrupted")
+    return out
 
 
 # --- the decision --------------------------------------------------------------------------
@@ -261,7 +283,10 @@ def _too_few(base: Side, cand: Side, alpha: float) -> str | None:
 
 
 def _notes(base: Side, cand: Side) -> tuple[str, ...]:
-    notes = []
+    notes = [*base.warnings, *cand.warnings]
+    if base.endpoints != cand.endpoints:
+        sides = (", ".join(sorted(s.endpoints)) for s in (base, cand))
+        notes.append("the sides measure different endpoints: {} vs {}".format(*sides))
     if base.n and len(set(base.samples)) == 1 and cand.n and len(set(cand.samples)) == 1:
         notes.append("every interval has the same value on each side: no spread to judge by")
     return tuple(notes)
@@ -278,14 +303,25 @@ def compare(
 ) -> CompareReport:
     """Decide (see :func:`latcli.stats_compare.decide`); the bootstrap is seeded by ``seed``."""
     if not 0.5 <= confidence < 1.0:
-        raise CompareError(f"confidence {confidence:.4g} out of range (expected 50% ... 99.9%)")
+        raise CompareError(f"confidence {confidence:.2%} out of range (expected 50% ... 99.9%)")
     if not 0.0 <= threshold < 1.0:
-        raise CompareError(f"threshold {threshold:.4g} out of range (expected 0% ... 99%)")
+        raise CompareError(f"threshold {threshold:.2%} out of range (expected 0% ... 99%)")
     alpha = round(1.0 - confidence, 12)
     why = _too_few(baseline, candidate, alpha)
     if why is not None:
         return CompareReport(
-            metric, baseline, candidate, confidence, threshold, seed, None, None, None, None, why
+            metric,
+            baseline,
+            candidate,
+            confidence,
+            threshold,
+            seed,
+            None,
+            None,
+            None,
+            None,
+            why,
+            _notes(baseline, candidate),
         )
     test = mann_whitney_u(baseline.samples, candidate.samples)
     mid = median(baseline.samples)

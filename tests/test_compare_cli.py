@@ -187,3 +187,32 @@ def test_a_report_that_is_not_a_bench_report(
 def test_parse_metric(text: str, name: str, unit: str) -> None:
     m = parse_metric(text)
     assert (m.name, m.unit) == (name, unit)
+
+
+def test_doubtful_runs_and_different_endpoints_are_noted(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads(runs["slow"].read_text())
+    doc["generator"]["valid"] = False
+    doc["interrupted"] = True
+    doc["endpoint"] = "message"
+    doubtful = tmp_path / "doubtful.json"
+    doubtful.write_text(json.dumps(doc))
+    code, out = _compare(capsys, runs["base"], doubtful)
+    assert code == 1 and out["verdict"] == "slower"  # noted, still judged
+    assert any("did not hold its rate" in n for n in out["notes"])
+    assert any("interrupted" in n for n in out["notes"])
+    assert "the sides measure different endpoints: health vs message" in out["notes"]
+
+
+def test_a_side_without_answers_says_so(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fs.refused_port() as url:
+        failed = tmp_path / "failed.json"
+        main(["bench", url + "/health", "-c", "1", "-d", "2s", "--warmup", "0s", "-q", "-o",
+              str(failed)])  # fmt: skip
+    capsys.readouterr()
+    code, out = _compare(capsys, runs["base"], failed)
+    assert code == 2 and out["verdict"] is None
+    assert "no interval with a value in the candidate" in out["reason"]
