@@ -244,7 +244,8 @@ def side_of(files: Sequence[str | Path], metric: Metric) -> Side:
         values, usual = run_samples(doc, metric, str(f))
         samples += values
         intervals.append(usual)
-        endpoints.add(str(doc.get("endpoint")))
+        if doc.get("endpoint"):  # an .hlog has none
+            endpoints.add(str(doc["endpoint"]))
         warnings += _doubts(doc, str(f))
     return Side(
         tuple(str(f) for f in files),
@@ -284,7 +285,7 @@ def _too_few(base: Side, cand: Side, alpha: float) -> str | None:
 
 def _notes(base: Side, cand: Side) -> tuple[str, ...]:
     notes = [*base.warnings, *cand.warnings]
-    if base.endpoints != cand.endpoints:
+    if base.endpoints and cand.endpoints and base.endpoints != cand.endpoints:
         sides = (", ".join(sorted(s.endpoints)) for s in (base, cand))
         notes.append("the sides measure different endpoints: {} vs {}".format(*sides))
     if base.n and len(set(base.samples)) == 1 and cand.n and len(set(cand.samples)) == 1:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _bench(url: str, out: Path, seconds: int) -> Path:
     code = main(["bench", url, "-c", "4", "-d", f"{seconds}s", "--warmup", "0s", "-q", "-o",
-                 str(out)])  # fmt: skip
+                 str(out), "--hlog", str(out.with_suffix(".hlog"))])  # fmt: skip
     assert code == 0
     return out
 
@@ -115,6 +115,15 @@ def test_human_table_and_junit(
                  "--junit", str(junit)]) == 0  # fmt: skip
     same = ET.fromstring(junit.read_text()).find("testsuite/testcase")
     assert same is not None and same.find("failure") is None
+
+
+def test_an_hlog_is_a_side_too(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """bench --hlog logs the same intervals as the JSON's timeline: the same p50 samples."""
+    code, doc = _compare(capsys, runs["base"].with_suffix(".hlog"), runs["base"])
+    assert (code, doc["verdict"], doc["ratio"], doc["p_value"]) == (0, "same", 1.0, 1.0)
+    assert doc["notes"] == []  # an hlog names no endpoint: nothing to tell apart
+    code, doc = _compare(capsys, runs["base"].with_suffix(".hlog"), runs["slow"])
+    assert (code, doc["verdict"]) == (1, "slower")
 
 
 def test_same_seed_same_interval(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
