@@ -165,3 +165,13 @@ def test_decide(
     p: float, ratio: float | None, higher_is_worse: bool, u: float, verdict: Verdict
 ) -> None:
     assert decide(_test(p, u), 10, 10, ratio, 0.05, 0.05, higher_is_worse) is verdict
+
+
+@given(st.integers(min_value=1, max_value=25), st.integers(min_value=1, max_value=25))
+def test_u_distribution_counts_every_ordering_once_and_is_symmetric(n1: int, n2: int) -> None:
+    from latcli.stats_compare import _u_counts
+
+    counts = _u_counts(n1, n2)
+    assert sum(counts) == math.comb(n1 + n2, n1)
+    assert counts == counts[::-1] and min(counts) >= 1
+    assert counts == _u_counts(n2, n1)
