@@ -6,6 +6,11 @@ The report is the ``latcli.compare/v1`` document (DESIGN §6): ``metric``, ``bas
 ``candidate`` (files, ``n`` intervals, median), ``ratio`` of medians (candidate / baseline),
 ``ci`` (bootstrap), ``p_value`` (two-sided Mann–Whitney U), ``verdict``; ``verdict`` is null
 and ``reason`` says why when a side has too few intervals to decide.
+
+Per interval: p50/p99 as the point gives them, other percentiles and the mean from the point's
+histogram (``histograms.timeline``), ``rps`` and ``errors / requests`` from its counts, a stream
+phase from ``phases_ms[PHASE]["pNN"]`` on the point (a report without it is a clear error). An
+interval cut short by the end of the run, or with failures only (for latencies), is left out.
 """
 
 from __future__ import annotations
