@@ -63,7 +63,7 @@ def _help_options(command: str, capsys: pytest.CaptureFixture[str]) -> set[str]:
 
 def _parses(command: str, args: list[str]) -> None:
     """The args parse as the real command's (values and all), without running it."""
-    click_cmd = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    click_cmd = typer.main.get_command(app).commands[command]
     click_cmd.make_context(command, list(args), resilient_parsing=False)
 
 
