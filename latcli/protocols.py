@@ -86,15 +86,54 @@ def status_error(status: int) -> tuple[ErrorKind, str] | None:
 
 
 _decode = msgspec.json.Decoder().decode
+# Agent JSON deeper than this is refused (DESIGN §7): real cards and replies nest < 15 levels.
+MAX_JSON_DEPTH = 128
+
+
+class JSONTooDeep(ValueError):
+    """A document nested deeper than :data:`MAX_JSON_DEPTH` (a ``bad_response``)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def loads(data: bytes | str) -> Any:
     """JSON to Python values: msgspec's C decoder (10x json's), json's for what it refuses
-    (NaN, Infinity, integers past 64 bits), so the two accept the same documents."""
+    (NaN, Infinity, integers past 64 bits), so the two accept the same documents.
+
+    Nesting is bounded: past :data:`MAX_JSON_DEPTH` levels raises :class:`JSONTooDeep` (a
+    ValueError), never RecursionError (both decoders recurse and give up near 1,000 levels).
+    """
     try:
-        return _decode(data)
-    except msgspec.DecodeError:
-        return json.loads(data)
+        try:
+            value = _decode(data)
+        except msgspec.DecodeError:
+            value = json.loads(data)
+    except RecursionError:
+        raise JSONTooDeep() from None
+    if _may_nest_deeper(data):
+        _check_depth(value)
+    return value
+
+
+def _may_nest_deeper(data: bytes | str) -> bool:
+    # C-speed counting: a document with few brackets cannot be deep, so the walk is rare.
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > MAX_JSON_DEPTH
+    return data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH
+
+
+def _check_depth(value: Any) -> None:
+    """Raise :class:`JSONTooDeep` past the bound: an iterative walk, so it cannot recurse."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_JSON_DEPTH:
+                    raise JSONTooDeep()
+                stack.append((child, depth + 1))
 
 
 def _fail(outcome: Outcome, kind: ErrorKind, message: str) -> Reply:
@@ -109,6 +148,8 @@ def _json_reply(outcome: Outcome) -> tuple[Any, Reply | None]:
         return None, failed
     try:
         return loads(outcome.body), None
+    except JSONTooDeep as exc:
+        return None, _fail(outcome, ErrorKind.BAD_RESPONSE, f"reply refused: {exc}")
     except (ValueError, UnicodeDecodeError):
         reason = f"reply is not JSON ({outcome.body[:40]!r})"
         return None, _fail(outcome, ErrorKind.BAD_RESPONSE, reason)
