@@ -57,7 +57,13 @@ def _build_app(kind: str, base_url: str, args: argparse.Namespace) -> Any:
         create_rest_routes,
     )
     from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
-    from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+    from a2a.types.a2a_pb2 import (
+        AgentCapabilities,
+        AgentCard,
+        AgentInterface,
+        AgentSkill,
+        TaskState,
+    )
     from a2a.utils.constants import PROTOCOL_VERSION_0_3, PROTOCOL_VERSION_1_0, TransportProtocol
     from starlette.applications import Starlette
 
@@ -67,6 +73,8 @@ def _build_app(kind: str, base_url: str, args: argparse.Namespace) -> Any:
         async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
             assert context.message is not None
             task = context.current_task or new_task_from_user_message(context.message)
+            if kind == "later":  # its unary answer says working, as a queue-backed agent's does
+                task.status.state = TaskState.TASK_STATE_WORKING
             await event_queue.enqueue_event(task)
             updater = TaskUpdater(event_queue, task.id, task.context_id)
             await updater.start_work()
