@@ -680,8 +680,9 @@ def _latency(value: str, path: KeyPath, report: _Report) -> str | None:
 def _binding(value: str, path: KeyPath, report: _Report) -> str | None:
     if value in A2A_BINDINGS:
         return value
-    close = difflib.get_close_matches(value.lower(), A2A_BINDINGS, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(value.lower(), A2A_BINDINGS, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = "; latcli does not speak gRPC" if value.lower() == "grpc" else hint
     report.add(path, f"must be one of {', '.join(A2A_BINDINGS)} (got {value!r}{hint})")
     return None
 
