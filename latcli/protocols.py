@@ -372,6 +372,8 @@ _SSE = {"accept": "text/event-stream"}
 def _user_message(card: Card, text: str, message_id: str) -> dict[str, Any]:
     if card.version == "1.0":
         return {"role": "ROLE_USER", "messageId": message_id, "parts": [{"text": text}]}
+    if card.binding == "http+json":  # 0.3's protobuf JSON: a Message's parts are "content"
+        return {"role": "ROLE_USER", "messageId": message_id, "content": [{"text": text}]}
     return {
         "kind": "message",
         "role": "user",
@@ -502,6 +504,7 @@ async def _read_whole(outcome: StreamingOutcome, card: Card) -> Reply:
 
 _POLL_FIRST = 0.05  # s: GetTask backoff starts here, doubles, and is capped at _POLL_MAX
 _POLL_MAX = 1.0
+_POLL_FLOOR = 0.005  # s: less attempt time than this left is not worth one more GetTask
 
 
 class ProtocolClient:
@@ -574,18 +577,15 @@ class ProtocolClient:
         deadline = started + agent.timeout
         delay, reply = _POLL_FIRST, first
         while verdict_of(reply.state) is Verdict.PENDING:
+            if reply.task_id is None:
+                reason = f"task answered {reply.state} without an id to poll"
+                return _pending_failure(reply, started, ErrorKind.BAD_RESPONSE, reason)
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.perf_counter())))
             left = deadline - time.perf_counter()
-            if reply.task_id is None or left <= delay:
-                message = f"task still {reply.state} after {agent.timeout:g}s"
-                return Reply(
-                    reply.status,
-                    _since(first.timings, started),
-                    ErrorKind.TIMEOUT,
-                    message,
-                    state=reply.state,
-                )
-            await asyncio.sleep(delay)
-            spec = get_task_request(agent, card, reply.task_id, deadline - time.perf_counter())
+            if left < _POLL_FLOOR:
+                reason = f"task still {reply.state} after {agent.timeout:g}s"
+                return _pending_failure(reply, started, ErrorKind.TIMEOUT, reason)
+            spec = get_task_request(agent, card, reply.task_id, left)
             polled = read_a2a_reply(await self.transport.send(agent.id, spec), card.binding)
             if not polled.ok:
                 return replace(polled, timings=_since(first.timings, started))
@@ -620,6 +620,10 @@ class ProtocolClient:
         async with self.transport.stream(agent.id, spec) as outcome:
             reply = await read_stream(outcome, card, on_chunk)
         return replace(reply, card=card)
+
+
+def _pending_failure(reply: Reply, started: float, kind: ErrorKind, reason: str) -> Reply:
+    return Reply(reply.status, _since(reply.timings, started), kind, reason, state=reply.state)
 
 
 def _since(first: Timings, started: float) -> Timings:

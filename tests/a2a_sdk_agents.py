@@ -3,7 +3,7 @@
 Every agent here is built only from the SDK's own server classes (``DefaultRequestHandler``,
 ``TaskUpdater``, the JSON-RPC and REST route factories); nothing on the wire is written by us.
 
-    python tests/a2a_sdk_agents.py KIND --port P [--v03-compat] [--think-ms 200] ...
+    python tests/a2a_sdk_agents.py KIND --port P [--v03-compat | --v03-only] [--think-ms 200] ...
 
 KINDs:
 
@@ -115,7 +115,9 @@ def _build_app(kind: str, base_url: str, args: argparse.Namespace) -> Any:
             url=base_url, protocol_binding=binding.value, protocol_version=PROTOCOL_VERSION_1_0
         )
     ]
-    if args.v03_compat:
+    if args.v03_only:  # a card that offers only the 0.3 wire (the SDK's compat layer serves it)
+        interfaces = []
+    if args.v03_compat or args.v03_only:
         interfaces.append(
             AgentInterface(
                 url=base_url, protocol_binding=binding.value, protocol_version=PROTOCOL_VERSION_0_3
@@ -141,10 +143,11 @@ def _build_app(kind: str, base_url: str, args: argparse.Namespace) -> Any:
     handler = Handler(
         agent_executor=LifecycleExecutor(), task_store=InMemoryTaskStore(), agent_card=card
     )
+    compat = args.v03_compat or args.v03_only
     if kind == "rest":
-        rpc = create_rest_routes(handler, enable_v0_3_compat=args.v03_compat)
+        rpc = create_rest_routes(handler, enable_v0_3_compat=compat)
     else:
-        rpc = create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=args.v03_compat)
+        rpc = create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=compat)
     return Starlette(routes=[*create_agent_card_routes(card), *rpc])
 
 
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--v03-compat", action="store_true")
+    parser.add_argument("--v03-compat", action="store_true", help="also offer the 0.3 wire")
+    parser.add_argument("--v03-only", action="store_true", help="offer only the 0.3 wire")
     parser.add_argument("--think-ms", type=float, default=200.0)
     parser.add_argument("--chunks", type=int, default=5)
     parser.add_argument("--gap-ms", type=float, default=100.0)

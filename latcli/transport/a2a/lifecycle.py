@@ -77,9 +77,10 @@ class TaskView:
 
 
 def unwrap(result: Any) -> Any:
-    """1.0 wraps results (``{"task": ..}``, ``{"message": ..}``); 0.3 tags them with ``kind``."""
+    """1.0 wraps results (``{"task": ..}``, ``{"message": ..}``; 0.3's HTTP+JSON ``{"msg": ..}``);
+    0.3's JSON-RPC tags them with ``kind``."""
     if isinstance(result, dict) and "kind" not in result:
-        for wrapper in ("message", "task"):
+        for wrapper in ("message", "msg", "task"):
             if isinstance(result.get(wrapper), dict):
                 return result[wrapper]
     return result
@@ -90,8 +91,8 @@ def read_result(result: Any) -> TaskView | None:
     result = unwrap(result)
     if not isinstance(result, dict):
         return None
-    if "parts" in result and "status" not in result:
-        return TaskView(parts_text(result["parts"]))
+    if ("parts" in result or "content" in result) and "status" not in result:
+        return TaskView(message_text(result))
     status = result.get("status")
     status = status if isinstance(status, dict) else {}
     if not status and "id" not in result and "artifacts" not in result:
@@ -113,8 +114,10 @@ def read_result(result: Any) -> TaskView | None:
 
 
 def message_text(message: Any) -> str:
-    """The text of a Message (0.3 or 1.0), '' when it has none."""
-    return parts_text(message.get("parts")) if isinstance(message, dict) else ""
+    """The text of a Message, '' when it has none (0.3's HTTP+JSON calls its parts ``content``)."""
+    if not isinstance(message, dict):
+        return ""
+    return parts_text(message.get("parts") if "parts" in message else message.get("content"))
 
 
 def parts_text(parts: Any) -> str:

@@ -59,6 +59,7 @@ class StreamError(ValueError):
 _KINDS_10 = {
     "task": "task",
     "message": "message",
+    "msg": "message",  # 0.3 HTTP+JSON
     "statusUpdate": "status-update",
     "artifactUpdate": "artifact-update",
 }
