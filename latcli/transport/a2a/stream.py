@@ -99,7 +99,8 @@ class StreamReader:
         self.task_id: str | None = None
         self.done = False
         self.events = 0
-        self._artifacts: dict[str, str] = {}  # artifactId -> text so far, in arrival order
+        # artifactId -> its text pieces in arrival order (joined once, at the end: no O(n^2))
+        self._artifacts: dict[str, list[str]] = {}
         self._message: str | None = None  # a Message answer ends the stream with its text
         self._first_event: float | None = None
         self._working: float | None = None
@@ -134,7 +135,7 @@ class StreamReader:
         for artifact in payload.get("artifacts") or []:
             if isinstance(artifact, dict):
                 key = str(artifact.get("artifactId") or len(self._artifacts))
-                self._artifacts[key] = parts_text(artifact.get("parts"))
+                self._artifacts[key] = [parts_text(artifact.get("parts"))]
         self._status(at, payload.get("status"))
 
     def _status(self, at: float, status: Any) -> None:
@@ -157,9 +158,9 @@ class StreamReader:
         key = str(artifact.get("artifactId") or "")
         text = parts_text(artifact.get("parts"))
         if payload.get("append") and key in self._artifacts:
-            self._artifacts[key] += text
+            self._artifacts[key].append(text)
         else:
-            self._artifacts[key] = text
+            self._artifacts[key] = [text]
         return self._chunk(at, text)
 
     def _chunk(self, at: float, text: str) -> str:
@@ -180,7 +181,7 @@ class StreamReader:
         """The answer so far: a Message's text, else the artifacts' texts (status text if none)."""
         if self._message is not None:
             return TaskView(self._message)
-        found = [t for t in self._artifacts.values() if t]
+        found = [t for t in ("".join(pieces) for pieces in self._artifacts.values()) if t]
         text = "\n".join(found) if found else self.status_text
         return TaskView(text, self.state, self.task_id, self.status_text)
 
