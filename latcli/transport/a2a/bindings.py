@@ -9,6 +9,7 @@ origin, or one the inventory allows: a card must not send the inventory's token 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -94,6 +95,7 @@ def _none_spoken(offered: list[Interface], forced: Binding | None) -> str:
     return f"the agent card offers only {names}; latcli speaks JSON-RPC and HTTP+JSON"
 
 
+@functools.lru_cache(maxsize=4096)  # every request checks its URL: parse each URL once
 def origin(url: str) -> str:
     """``scheme://host:port`` with the default port filled in; '' when ``url`` has no host."""
     try:
