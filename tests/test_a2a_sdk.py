@@ -181,6 +181,47 @@ def test_a_task_answered_working_is_polled_until_completed() -> None:
         assert 250 <= short.latency_ms <= 300 + SLACK_MS
 
 
+def test_a_failed_task_counts_against_the_agent_in_the_router(
+    failing: RunningAgent, stream_10: RunningAgent
+) -> None:
+    from latcli.inventory import BreakerConfig
+    from latcli.router import Router
+
+    trips = BreakerConfig(failures=2, open_for=60.0, open_max=60.0)
+    bad = Agent(id="a-bad", type="llm", url=failing.url, protocol="a2a", breaker=trips)
+    good = Agent(id="b-good", type="llm", url=stream_10.url, protocol="a2a", timeout=10.0)
+
+    async def go() -> list[list[tuple[str, str]]]:
+        async with Router([bad, good], strategy="round_robin", retries=1, state=None) as router:
+            results = [await router.send("llm", "hi") for _ in range(6)]
+        assert all(r.ok and r.reply == TEXT for r in results)
+        return [[(a.agent, a.outcome) for a in r.attempts] for r in results]
+
+    per_send = asyncio.run(go())
+    attempts = [a for tries in per_send for a in tries]
+    # the failing agent is tried until its breaker opens after 2 task failures, then never
+    assert attempts.count(("a-bad", "task_failed")) == 2
+    assert set(attempts) == {("a-bad", "task_failed"), ("b-good", "ok")}
+    assert per_send[-1] == [("b-good", "ok")]
+
+
+def test_an_engine_without_the_streaming_seam_answers_unary(stream_10: RunningAgent) -> None:
+    from latcli.transport.base import can_stream
+    from latcli.transport.select import make_transport
+
+    async def go() -> tuple[Reply, bool]:
+        transport = make_transport("aiohttp")
+        try:
+            reply = await ProtocolClient(transport).stream_message(agent_at(stream_10.url), "hi")
+        finally:
+            await transport.aclose()
+        return reply, can_stream(transport)
+
+    reply, streams = asyncio.run(go())
+    assert (reply.ok, reply.text, reply.state) == (True, TEXT, "completed")
+    assert (reply.stream is not None) == streams
+
+
 # ---- latcli send, as a user runs it ---------------------------------------------------------
 
 
