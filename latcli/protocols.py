@@ -291,18 +291,19 @@ def _rest_error(failed: Reply, outcome: Outcome) -> Reply:
     if outcome.error is not None or not outcome.body:
         return failed
     try:
-        doc = loads(outcome.body)
-    except ValueError:
+        detail = _error_message(loads(outcome.body))
+    except (ValueError, UnicodeDecodeError):
         return failed
-    error = doc.get("error") if isinstance(doc, dict) else None
-    detail = (
-        (error if isinstance(error, dict) else doc).get("message")
-        if isinstance(doc, dict)
-        else None
-    )
-    if not isinstance(detail, str) or not detail:
-        return failed
-    return replace(failed, message=f"{failed.message}: {detail[:200]}")
+    return replace(failed, message=f"{failed.message}: {detail[:200]}") if detail else failed
+
+
+def _error_message(doc: Any) -> str | None:
+    """``{"error": {"message": ..}}`` (google.rpc.Status style) or ``{"message": ..}``."""
+    if not isinstance(doc, dict):
+        return None
+    inner = doc.get("error")
+    message = (inner if isinstance(inner, dict) else doc).get("message")
+    return message if isinstance(message, str) and message else None
 
 
 def _rpc_error_text(error: Any) -> str:
@@ -437,7 +438,7 @@ async def read_stream(
     """
     if outcome.error is not None or outcome.status is None:
         return Reply(outcome.status, outcome.timings(), outcome.error, outcome.message)
-    content_type = outcome.headers.get("content-type", "")
+    content_type = outcome.headers.get("content-type", "").lower()
     if not 200 <= outcome.status < 300 or not content_type.startswith("text/event-stream"):
         return await _read_whole(outcome, card)
     reader = StreamReader(outcome.started)

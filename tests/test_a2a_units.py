@@ -293,6 +293,21 @@ def test_a_chunk_without_append_replaces_its_artifact_and_03_kinds_are_read() ->
     assert reader.view().failure_text() == "task failed: boom"
 
 
+def test_an_agent_that_streams_only_the_finished_task_gives_its_text_as_one_chunk() -> None:
+    reader = StreamReader(started=0.0)
+    done = {
+        "task": {
+            "id": "t",
+            "status": {"state": "TASK_STATE_COMPLETED"},
+            "artifacts": [{"artifactId": "a", "parts": [{"text": "all"}, {"text": " at once"}]}],
+        }
+    }
+    assert reader.event(0.25, *split_event(done, jsonrpc=False)) == "all at once"
+    assert reader.done and reader.view().text == "all at once"
+    p = reader.phases()
+    assert (p.first_artifact_ms, p.total_ms, p.chunks, p.gap_ms_max) == (250.0, 250.0, 1, None)
+
+
 def test_stream_events_that_are_errors_or_unknown() -> None:
     with pytest.raises(StreamError) as err:
         split_event({"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "x"}}, True)

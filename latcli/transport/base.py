@@ -66,7 +66,7 @@ class Transport(Protocol):
 class StreamingOutcome:
     """A response whose body is read as it arrives (SSE): the streaming seam's value.
 
-    ``status``/``headers`` are known once the head is in; iterating yields
+    ``status``/``headers`` (names lowercased) are known once the head is in; iterating yields
     ``(perf_counter at arrival, bytes)`` per read. ``error``/``message`` say why the exchange
     failed: set before iteration when no head came (then the body is empty), or when the body
     broke off (reset, the attempt's deadline, more than ``spec.max_body`` bytes in total). The

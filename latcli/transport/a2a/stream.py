@@ -122,21 +122,24 @@ class StreamReader:
         if kind == "artifact-update":
             return self._artifact(at, payload)
         if kind == "task":
-            self._task(at, payload)
-        else:
-            self._status(at, payload.get("status"))
+            return self._task(at, payload)
+        self._status(at, payload.get("status"))
         return ""
 
-    def _task(self, at: float, payload: dict[str, Any]) -> None:
+    def _task(self, at: float, payload: dict[str, Any]) -> str:
+        """A Task snapshot: its artifacts replace what came before; an agent that streams only
+        the finished Task gives its text here, which is then the first (and only) chunk."""
         view = read_result(payload)
         if view is None:
-            return
+            return ""
         self.task_id = view.task_id or self.task_id
         for artifact in payload.get("artifacts") or []:
             if isinstance(artifact, dict):
                 key = str(artifact.get("artifactId") or len(self._artifacts))
                 self._artifacts[key] = [parts_text(artifact.get("parts"))]
+        text = "\n".join(t for t in ("".join(p) for p in self._artifacts.values()) if t)
         self._status(at, payload.get("status"))
+        return self._chunk(at, text) if text and self._chunks == 0 else ""
 
     def _status(self, at: float, status: Any) -> None:
         if not isinstance(status, dict):
