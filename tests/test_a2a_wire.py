@@ -22,6 +22,7 @@ from latcli.inventory import A2AConfig, Agent
 from latcli.protocols import ProtocolClient, Reply
 from latcli.transport.base import RequestSpec, StreamingOutcome, can_stream
 from latcli.transport.httpx_transport import HttpxTransport
+from latcli.transport.select import ENGINES, Engine, make_transport
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -146,20 +147,36 @@ def stream_reply(agent: Agent) -> tuple[Reply, list[str]]:
 # ---- the seam itself --------------------------------------------------------------------
 
 
-def collect(spec: RequestSpec) -> tuple[StreamingOutcome, list[tuple[float, bytes]]]:
+@pytest.fixture(params=[e for e in ENGINES if e != "auto"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Every engine that implements the streaming seam runs the same contract."""
+    name: Engine = request.param
+    transport = make_transport(name)
+    asyncio.run(transport.aclose())
+    if not can_stream(transport):
+        pytest.skip(f"the {name} engine has no streaming seam yet (transport/base.py)")
+    return name
+
+
+def collect(
+    engine: Engine, spec: RequestSpec
+) -> tuple[StreamingOutcome, list[tuple[float, bytes]]]:
     async def go() -> tuple[StreamingOutcome, list[tuple[float, bytes]]]:
-        async with HttpxTransport() as transport:
-            assert can_stream(transport)
+        transport = make_transport(engine)
+        assert can_stream(transport)
+        try:
             async with transport.stream("k", spec) as outcome:
                 return outcome, [item async for item in outcome]
+        finally:
+            await transport.aclose()
 
     return asyncio.run(go())
 
 
-def test_the_body_is_delivered_as_it_arrives_with_first_byte_timing() -> None:
+def test_the_body_is_delivered_as_it_arrives_with_first_byte_timing(engine: Engine) -> None:
     steps = [(0.0, b"a"), (0.15, b"b"), (0.15, b"c")]
     with agent_server(scripted(steps)) as (server, _):
-        outcome, got = collect(RequestSpec("POST", server.url + "/", body=b"{}"))
+        outcome, got = collect(engine, RequestSpec("POST", server.url + "/", body=b"{}"))
     assert outcome.error is None and outcome.status == 200
     assert b"".join(data for _, data in got) == b"abc"
     arrivals = [(at - outcome.started) * 1000 for at, _ in got]
@@ -169,31 +186,37 @@ def test_the_body_is_delivered_as_it_arrives_with_first_byte_timing() -> None:
     assert outcome.timings().total >= arrivals[-1]
 
 
-def test_the_whole_attempt_deadline_covers_the_body() -> None:
+def test_the_whole_attempt_deadline_covers_the_body(engine: Engine) -> None:
     steps = [(0.0, b"data: 1\n\n"), (5.0, b"never")]
     with agent_server(scripted(steps)) as (server, _):
         began = time.perf_counter()
-        outcome, got = collect(RequestSpec("POST", server.url + "/", body=b"{}", timeout=0.4))
+        outcome, got = collect(
+            engine, RequestSpec("POST", server.url + "/", body=b"{}", timeout=0.4)
+        )
         waited = time.perf_counter() - began
     assert [data for _, data in got] == [b"data: 1\n\n"]
     assert outcome.error is ErrorKind.TIMEOUT
     assert 0.35 <= waited < 2.0 and 350 <= outcome.timings().total < 2000
 
 
-def test_the_total_bound_and_a_hang_up_mid_body_end_the_iteration_without_raising() -> None:
+def test_the_total_bound_and_a_hang_up_mid_body_end_the_iteration_without_raising(
+    engine: Engine,
+) -> None:
     steps = [(0.0, b"x" * 1000)] * 5
     with agent_server(scripted(steps)) as (server, _):
-        outcome, got = collect(RequestSpec("POST", server.url + "/", body=b"{}", max_body=2500))
+        outcome, got = collect(
+            engine, RequestSpec("POST", server.url + "/", body=b"{}", max_body=2500)
+        )
     assert outcome.error is ErrorKind.TOO_LARGE and sum(len(d) for _, d in got) <= 2500
     with agent_server(scripted([(0.0, b"data: 1\n")], finish=False)) as (server, _):
-        outcome, got = collect(RequestSpec("POST", server.url + "/", body=b"{}"))
+        outcome, got = collect(engine, RequestSpec("POST", server.url + "/", body=b"{}"))
     assert outcome.error in (ErrorKind.RESET, ErrorKind.BAD_RESPONSE)
     assert [d for _, d in got] == [b"data: 1\n"]
 
 
-def test_no_head_is_an_error_before_iteration() -> None:
+def test_no_head_is_an_error_before_iteration(engine: Engine) -> None:
     with refused_port() as url:
-        outcome, got = collect(RequestSpec("POST", url + "/", body=b"{}"))
+        outcome, got = collect(engine, RequestSpec("POST", url + "/", body=b"{}"))
     assert (outcome.status, outcome.error, got) == (None, ErrorKind.CONNECT, [])
 
 
