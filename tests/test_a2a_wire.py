@@ -370,3 +370,23 @@ def test_the_same_server_under_another_host_name_is_another_origin() -> None:
             reply = asyncio.run(_unary(a2a_agent(home.url, headers={"Authorization": TOKEN})))
     assert reply.error is ErrorKind.BAD_RESPONSE and "localhost" in (reply.message or "")
     assert other_seen == []
+
+
+def test_probe_says_in_one_line_that_a_grpc_only_agent_is_not_spoken(tmp_path: Path) -> None:
+    def grpc_card(url: str) -> bytes:
+        interface = {"url": url, "protocolBinding": "GRPC", "protocolVersion": "1.0"}
+        return json.dumps({"name": "g", "supportedInterfaces": [interface]}).encode()
+
+    with agent_server(whole(b"{}"), card=grpc_card) as (server, _):
+        inv = tmp_path / "agents.yaml"
+        inv.write_text(
+            f"version: 1\nagents:\n  - {{id: g, type: g, url: '{server.url}', protocol: a2a}}\n",
+            encoding="utf-8",
+        )
+        human = run_latcli(tmp_path, "probe", "-i", str(inv))
+        machine = run_latcli(tmp_path, "probe", "-i", str(inv), "--json")
+    line = "the agent card offers only GRPC; latcli speaks JSON-RPC and HTTP+JSON"
+    assert human.returncode == 1 and "Traceback" not in human.stderr
+    assert line in " ".join((human.stdout + human.stderr).split())
+    (row,) = json.loads(machine.stdout)["agents"]
+    assert row["error"] == {"kind": "bad_response", "message": line}
