@@ -368,6 +368,9 @@ _CALLS: dict[tuple[str, str, str], str] = {
     ("http+json", "0.3", "get"): "/v1/tasks/",
 }
 _SSE = {"accept": "text/event-stream"}
+# A streamed answer is bounded in total by this, each event by the SSE decoder's 1 MiB: a 10k
+# token answer sent one token per event (~350 bytes each, as a2a-sdk writes them) is ~3.5 MB.
+MAX_STREAM_BYTES = 16 << 20
 
 
 def _user_message(card: Card, text: str, message_id: str) -> dict[str, Any]:
@@ -406,7 +409,8 @@ def a2a_message_request(
         url, body = card.rpc_url.rstrip("/") + call, msgspec.json.encode(params)
     else:
         url, body = card.rpc_url, _rpc_body(call, params, message_id)
-    return _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream))
+    spec = _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream))
+    return replace(spec, max_body=MAX_STREAM_BYTES) if stream else spec
 
 
 def get_task_request(agent: Agent, card: Card, task_id: str, timeout: float) -> RequestSpec:

@@ -13,6 +13,7 @@ from latcli.errors import ErrorKind
 from latcli.inventory import A2AConfig, Agent, InventoryError, load_inventory
 from latcli.protocols import (
     MAX_JSON_DEPTH,
+    MAX_STREAM_BYTES,
     Card,
     JSONTooDeep,
     a2a_message_request,
@@ -25,7 +26,7 @@ from latcli.protocols import (
 from latcli.transport.a2a.bindings import CardRefused, Interface, choose, origin, same_origin
 from latcli.transport.a2a.lifecycle import OUTCOMES, Verdict, normalize_state
 from latcli.transport.a2a.stream import StreamError, StreamReader, split_event
-from latcli.transport.base import Outcome, Timings
+from latcli.transport.base import DEFAULT_MAX_BODY, Outcome, Timings
 
 BASE = "http://127.0.0.1:9/"
 AGENT = Agent(id="c1", type="cal", url="http://127.0.0.1:9", protocol="a2a", headers={"X-T": "s"})
@@ -225,6 +226,7 @@ def test_message_requests(
     assert (spec.method, spec.url) == ("POST", url)
     assert ("A2A-Version" in spec.headers) == (version == "1.0")
     assert (spec.headers.get("accept") == "text/event-stream") == stream
+    assert spec.max_body == (MAX_STREAM_BYTES if stream else DEFAULT_MAX_BODY)
     params = body["params"] if method else body
     assert body.get("method") == method and params["message"]["messageId"] == "m-1"
 
