@@ -32,11 +32,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 SCRIPT = Path(__file__)
 KINDS = ("stream", "fail", "input", "rest", "later")
@@ -197,39 +198,46 @@ def free_port() -> int:
 @contextlib.contextmanager
 def run_sdk_agent(kind: str, *extra: str, startup_s: float = 20.0) -> Iterator[RunningAgent]:
     """Start agent ``kind`` on a free loopback port; stop it (by its PID) on exit."""
-    import httpx
-
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), kind, "--port", str(port), *extra],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RuntimeError(f"agent {kind} exited with {proc.returncode}: {err}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url + CARD_PATH, timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"agent {kind} not ready after {startup_s}s")
-            time.sleep(0.05)
-        yield RunningAgent(url, proc.pid)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
+    # stderr to a file, not a pipe: a chatty agent must never block on a full pipe
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(SCRIPT), kind, "--port", str(port), *extra],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            _wait_ready(proc, url, kind, startup_s, err)
+            yield RunningAgent(url, proc.pid)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], url: str, kind: str, startup_s: float, err: IO[bytes]
+) -> None:
+    import httpx
+
+    deadline = time.monotonic() + startup_s
+    while True:
+        if proc.poll() is not None:
+            err.seek(0)
+            text = err.read().decode(errors="replace")
+            raise RuntimeError(f"agent {kind} exited with {proc.returncode}: {text}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url + CARD_PATH, timeout=1.0).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"agent {kind} not ready after {startup_s}s")
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":
