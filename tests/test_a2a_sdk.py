@@ -77,7 +77,7 @@ def failing() -> Iterator[RunningAgent]:
         yield agent
 
 
-def check_schedule(reply: Reply, chunks: list[str]) -> None:
+def check_schedule(reply: Reply, chunks: list[str], ttft_max: float = THINK_MS + SLACK_MS) -> None:
     """The phases against the agent's schedule: working, think, CHUNKS chunks GAP_MS apart."""
     assert reply.ok, reply.message
     assert (reply.text, reply.state) == (TEXT, "completed")
@@ -89,7 +89,7 @@ def check_schedule(reply: Reply, chunks: list[str]) -> None:
     assert p.first_artifact_ms is not None and p.total_ms is not None
     assert 0 < p.first_event_ms <= p.working_ms <= p.first_artifact_ms <= p.total_ms
     # no chunk can come before the think is over; the time to first token is the think's
-    assert THINK_MS <= p.first_artifact_ms <= THINK_MS + SLACK_MS
+    assert THINK_MS <= p.first_artifact_ms <= ttft_max
     streaming = p.total_ms - p.first_artifact_ms  # (CHUNKS - 1) gaps, then completed
     assert (CHUNKS - 1) * GAP_MS - 5 <= streaming <= (CHUNKS - 1) * GAP_MS + SLACK_MS
     assert p.gap_ms_max is not None and GAP_MS - 5 <= p.gap_ms_max <= GAP_MS + SLACK_MS
@@ -112,7 +112,8 @@ def test_the_same_agent_answers_a_unary_send_after_the_whole_task(stream_10: Run
 def test_a_streamed_answer_over_the_03_wire(stream_03: RunningAgent) -> None:
     reply, chunks = stream(agent_at(stream_03.url))
     assert reply.card is not None and reply.card.version == "0.3"
-    check_schedule(reply, chunks)
+    # the SDK's 0.3 adapter holds its first bytes back, measured up to ~200 ms: TTFT is its
+    check_schedule(reply, chunks, ttft_max=THINK_MS + 200 + SLACK_MS)
     assert unary(agent_at(stream_03.url)).text == TEXT
 
 
