@@ -180,7 +180,7 @@ def test_the_body_is_delivered_as_it_arrives_with_first_byte_timing(engine: Engi
     assert outcome.error is None and outcome.status == 200
     assert b"".join(data for _, data in got) == b"abc"
     arrivals = [(at - outcome.started) * 1000 for at, _ in got]
-    assert arrivals[-1] - arrivals[0] >= 290  # not buffered until the end
+    assert arrivals[-1] - arrivals[0] >= 200  # written 300 ms apart: not buffered to the end
     ttfb = outcome.timings().ttfb
     assert ttfb is not None and ttfb < arrivals[-1] - 250
     assert outcome.timings().total >= arrivals[-1]
