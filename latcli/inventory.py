@@ -30,6 +30,8 @@ from latcli.units import parse_duration, parse_percent
 Protocol = Literal["http", "a2a"]
 PROTOCOLS: tuple[str, ...] = ("http", "a2a")
 STRATEGIES: tuple[str, ...] = ("p2c", "fastest", "round_robin", "least_loaded", "weighted")
+A2ABinding = Literal["jsonrpc", "http+json"]
+A2A_BINDINGS: tuple[A2ABinding, ...] = ("jsonrpc", "http+json")
 ENV_VAR = "LATCLI_INVENTORY"
 DEMO_INVENTORY = Path(__file__).parent / "demo" / "agents.yaml"
 
@@ -81,6 +83,16 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
+class A2AConfig:
+    """How latcli talks to an A2A agent beyond what its card says (DESIGN §2, §7)."""
+
+    binding: A2ABinding | None = None  # None: chosen from the card (JSON-RPC preferred)
+    # Origins (``scheme://host:port``) besides the agent's own that its card may point at;
+    # the inventory's headers go there too.
+    allow_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Agent:
     id: str
     type: str
@@ -95,6 +107,7 @@ class Agent:
     ewma: EwmaConfig = field(default_factory=EwmaConfig)
     demo: DemoConfig | None = None
     adhoc: bool = False  # made from a URL on the command line
+    a2a: A2AConfig = field(default_factory=A2AConfig)
 
     def shown_headers(self) -> dict[str, str]:
         """Headers as they may be printed: every value is ``***``."""
@@ -253,6 +266,30 @@ class DemoSection(_Section):
     ) = UNSET
 
 
+class A2ASection(_Section):
+    """A2A agents: the binding to use and the origins their card may point at."""
+
+    binding: (
+        Annotated[
+            str,
+            Meta(
+                description="jsonrpc or http+json; default: from the card, JSON-RPC preferred.",
+                extra_json_schema={"enum": list(A2A_BINDINGS)},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    allow_origins: (
+        Annotated[
+            list[str],
+            Meta(
+                description="Other origins (https://host:443) the card may name; headers go there."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class DefaultsSection(_Section):
     """Settings every agent takes unless it sets them itself."""
 
@@ -269,6 +306,7 @@ class DefaultsSection(_Section):
     ) = UNSET
     breaker: BreakerSection | UnsetType = UNSET
     ewma: EwmaSection | UnsetType = UNSET
+    a2a: A2ASection | UnsetType = UNSET
 
 
 class AgentEntry(DefaultsSection, kw_only=True):
@@ -320,6 +358,7 @@ _SUBSECTIONS: dict[str, type[msgspec.Struct]] = {
     "breaker": BreakerSection,
     "ewma": EwmaSection,
     "demo": DemoSection,
+    "a2a": A2ASection,
 }
 
 
@@ -638,6 +677,33 @@ def _latency(value: str, path: KeyPath, report: _Report) -> str | None:
     return value
 
 
+def _binding(value: str, path: KeyPath, report: _Report) -> str | None:
+    if value in A2A_BINDINGS:
+        return value
+    close = difflib.get_close_matches(value.lower(), A2A_BINDINGS, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = "; latcli does not speak gRPC" if value.lower() == "grpc" else hint
+    report.add(path, f"must be one of {', '.join(A2A_BINDINGS)} (got {value!r}{hint})")
+    return None
+
+
+def _origins(value: list[str], path: KeyPath, report: _Report) -> tuple[str, ...] | None:
+    """Each entry an origin, kept as ``scheme://host:port`` (default port filled in)."""
+    origins: list[str] = []
+    for i, text in enumerate(value):
+        parts = http_url(text)
+        if parts is None or parts.path.strip("/") or parts.query or parts.fragment:
+            report.add((*path, i), f"not an origin like https://host:443 (got {text!r})")
+            continue
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        origins.append(f"{parts.scheme}://{host}:{parts.port or _DEFAULT_PORT[parts.scheme]}")
+    return tuple(origins) if len(origins) == len(value) else None
+
+
+_DEFAULT_PORT = {"http": 80, "https": 443}
+
+
 def _a2a_version(value: str | float, path: KeyPath, report: _Report) -> str | None:
     # YAML reads an unquoted 1.0 as a float; accept it as the version text.
     text = f"{value:.1f}" if isinstance(value, float) else value
@@ -663,12 +729,15 @@ _CHECKS: dict[str, Check] = {
     "headers": _headers,
     "latency": _latency,
     "a2a_version": _a2a_version,
+    "binding": _binding,
+    "allow_origins": _origins,
 }
 _NESTED: dict[str, type[Any]] = {
     "health": HealthConfig,
     "breaker": BreakerConfig,
     "ewma": EwmaConfig,
     "demo": DemoConfig,
+    "a2a": A2AConfig,
 }
 
 
@@ -695,7 +764,7 @@ def _values(raw: msgspec.Struct, path: KeyPath, report: _Report) -> dict[str, An
 
 # --- the whole file -------------------------------------------------------------
 
-_MERGED = ("health", "breaker", "ewma")
+_MERGED = ("health", "breaker", "ewma", "a2a")
 _BLANK = Agent("", "", "")
 
 

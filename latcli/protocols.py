@@ -6,17 +6,31 @@ The pure functions here build :class:`RequestSpec` values and read :class:`Outco
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import quote
 
 import msgspec
 
 from latcli.errors import ErrorKind
-from latcli.inventory import Agent
-from latcli.transport.base import Outcome, RequestSpec, Timings, Transport
+from latcli.inventory import A2ABinding, A2AConfig, Agent
+from latcli.transport.a2a import bindings
+from latcli.transport.a2a.lifecycle import TaskView, Verdict, read_result, verdict_of
+from latcli.transport.a2a.sse import SSEDecoder
+from latcli.transport.a2a.stream import StreamError, StreamPhases, StreamReader, split_event
+from latcli.transport.base import (
+    Outcome,
+    RequestSpec,
+    StreamingOutcome,
+    Timings,
+    Transport,
+    can_stream,
+)
 
 A2AVersion = Literal["0.3", "1.0"]
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
@@ -27,13 +41,17 @@ _NOT_FAILURES = {ErrorKind.HTTP_4XX, ErrorKind.BREAKER_OPEN}
 
 @dataclass(frozen=True)
 class Card:
-    """The parts of an A2A agent card latcli uses."""
+    """The parts of an A2A agent card latcli uses; ``rpc_url``/``binding``/``version`` are the
+    interface chosen (:func:`latcli.transport.a2a.bindings.choose`), ``bindings`` all offered."""
 
     version: A2AVersion
     name: str
     rpc_url: str
     description: str | None = None
     skills: tuple[str, ...] = ()
+    binding: A2ABinding = "jsonrpc"
+    streaming: bool = False
+    bindings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, object]:
         return {
@@ -41,6 +59,9 @@ class Card:
             "version": self.version,
             "url": self.rpc_url,
             "skills": list(self.skills),
+            "binding": self.binding,
+            "bindings": list(self.bindings or (self.binding,)),
+            "streaming": self.streaming,
         }
 
 
@@ -54,6 +75,10 @@ class Reply:
     message: str | None = None
     text: str | None = None
     card: Card | None = field(default=None, compare=False)
+    # A2A task state in the 0.3 spelling (``completed``, ``input-required``); None: not a task.
+    state: str | None = None
+    stream: StreamPhases | None = None  # phases of a streamed answer; None for a unary one
+    task_id: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -86,15 +111,54 @@ def status_error(status: int) -> tuple[ErrorKind, str] | None:
 
 
 _decode = msgspec.json.Decoder().decode
+# Agent JSON deeper than this is refused (DESIGN §7): real cards and replies nest < 15 levels.
+MAX_JSON_DEPTH = 128
+
+
+class JSONTooDeep(ValueError):
+    """A document nested deeper than :data:`MAX_JSON_DEPTH` (a ``bad_response``)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def loads(data: bytes | str) -> Any:
     """JSON to Python values: msgspec's C decoder (10x json's), json's for what it refuses
-    (NaN, Infinity, integers past 64 bits), so the two accept the same documents."""
+    (NaN, Infinity, integers past 64 bits), so the two accept the same documents.
+
+    Nesting is bounded: past :data:`MAX_JSON_DEPTH` levels raises :class:`JSONTooDeep` (a
+    ValueError), never RecursionError (both decoders recurse and give up near 1,000 levels).
+    """
     try:
-        return _decode(data)
-    except msgspec.DecodeError:
-        return json.loads(data)
+        try:
+            value = _decode(data)
+        except msgspec.DecodeError:
+            value = json.loads(data)
+    except RecursionError:
+        raise JSONTooDeep() from None
+    if _may_nest_deeper(data):
+        _check_depth(value)
+    return value
+
+
+def _may_nest_deeper(data: bytes | str) -> bool:
+    # C-speed counting: a document with few brackets cannot be deep, so the walk is rare.
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > MAX_JSON_DEPTH
+    return data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH
+
+
+def _check_depth(value: Any) -> None:
+    """Raise :class:`JSONTooDeep` past the bound: an iterative walk, so it cannot recurse."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_JSON_DEPTH:
+                    raise JSONTooDeep()
+                stack.append((child, depth + 1))
 
 
 def _fail(outcome: Outcome, kind: ErrorKind, message: str) -> Reply:
@@ -109,6 +173,8 @@ def _json_reply(outcome: Outcome) -> tuple[Any, Reply | None]:
         return None, failed
     try:
         return loads(outcome.body), None
+    except JSONTooDeep as exc:
+        return None, _fail(outcome, ErrorKind.BAD_RESPONSE, f"reply refused: {exc}")
     except (ValueError, UnicodeDecodeError):
         reason = f"reply is not JSON ({outcome.body[:40]!r})"
         return None, _fail(outcome, ErrorKind.BAD_RESPONSE, reason)
@@ -147,61 +213,97 @@ def _first_text(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def read_card(outcome: Outcome, base_url: str) -> Reply:
-    """An agent card GET: the health check and discovery of A2A agents."""
+def read_card(outcome: Outcome, base_url: str, a2a: A2AConfig | None = None) -> Reply:
+    """An agent card GET: the health check and discovery of A2A agents.
+
+    ``base_url`` is the agent's own URL: relative card URLs resolve against it and the chosen
+    interface must share its origin unless ``a2a.allow_origins`` lists the other one.
+    """
     body, failed = _json_reply(outcome)
     if failed:
         return failed
     try:
-        card = parse_card(body, base_url)
+        card = parse_card(body, base_url, a2a)
     except ValueError as exc:
         return _fail(outcome, ErrorKind.BAD_RESPONSE, str(exc))
     return Reply(outcome.status, outcome.timings, card=card)
 
 
-def parse_card(doc: Any, base_url: str) -> Card:
-    """Read a spec 1.0 card (``supportedInterfaces``) or a 0.3 one (``url``). Raises ValueError."""
+def parse_card(doc: Any, base_url: str, a2a: A2AConfig | None = None) -> Card:
+    """Read a spec 1.0 card (``supportedInterfaces``) or a 0.3 one (``url``,
+    ``preferredTransport``, ``additionalInterfaces``). Raises ValueError (CardRefused)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
         raise ValueError("agent card has no name")
+    a2a = a2a or A2AConfig()
     skills = tuple(
         str(s.get("name") or s.get("id")) for s in doc.get("skills") or [] if isinstance(s, dict)
     )
     desc = doc.get("description") if isinstance(doc.get("description"), str) else None
-    jsonrpc_1 = _jsonrpc_interface(doc.get("supportedInterfaces"), "1.0")
-    if jsonrpc_1 is not None:
-        return Card("1.0", doc["name"], jsonrpc_1 or base_url, desc, skills)
-    url = doc.get("url")
-    return Card("0.3", doc["name"], url if isinstance(url, str) and url else base_url, desc, skills)
+    offered = bindings.interfaces(doc, base_url)
+    chosen = bindings.choose(offered, a2a.binding, base_url, a2a.allow_origins)
+    capabilities = doc.get("capabilities")
+    streaming = isinstance(capabilities, dict) and capabilities.get("streaming") is True
+    spoken = tuple(dict.fromkeys(i.binding for i in offered))
+    binding: A2ABinding = "http+json" if chosen.binding == "http+json" else "jsonrpc"
+    return Card(chosen.version, doc["name"], chosen.url, desc, skills, binding, streaming, spoken)
 
 
-def _jsonrpc_interface(interfaces: Any, version: str) -> str | None:
-    """The URL of a JSON-RPC interface of ``version`` ('' when it has none), or None if absent."""
-    if not isinstance(interfaces, list):
-        return None
-    for item in interfaces:
-        if not isinstance(item, dict):
-            continue
-        binding = str(item.get("protocolBinding") or item.get("transport") or "JSONRPC").upper()
-        if binding == "JSONRPC" and str(item.get("protocolVersion", "")).startswith(version):
-            return str(item.get("url") or "")
-    return None
-
-
-def read_a2a_reply(outcome: Outcome) -> Reply:
-    """A JSON-RPC answer. An ``error`` member is a failure even with HTTP 200 (DESIGN §2)."""
+def read_a2a_reply(outcome: Outcome, binding: A2ABinding = "jsonrpc") -> Reply:
+    """A Message or Task answer: in a JSON-RPC envelope (an ``error`` member is a failure even
+    with HTTP 200, DESIGN §2), or bare over HTTP+JSON. Task states follow
+    :mod:`latcli.transport.a2a.lifecycle`: failed/rejected/canceled are ``task_failed``."""
     body, failed = _json_reply(outcome)
     if failed:
-        return failed
-    if not isinstance(body, dict) or body.get("jsonrpc") != "2.0":
-        return _fail(outcome, ErrorKind.BAD_RESPONSE, "reply is not a JSON-RPC 2.0 response")
-    if "error" in body:
-        return _fail(outcome, ErrorKind.RPC_ERROR, _rpc_error_text(body["error"]))
-    text = a2a_result_text(body.get("result"))
-    if text is None:
-        return _fail(
-            outcome, ErrorKind.BAD_RESPONSE, "JSON-RPC result is neither a Message nor a Task"
+        return _rest_error(failed, outcome) if binding == "http+json" else failed
+    if binding == "jsonrpc":
+        if not isinstance(body, dict) or body.get("jsonrpc") != "2.0":
+            return _fail(outcome, ErrorKind.BAD_RESPONSE, "reply is not a JSON-RPC 2.0 response")
+        if "error" in body:
+            return _fail(outcome, ErrorKind.RPC_ERROR, _rpc_error_text(body["error"]))
+        body = body.get("result")
+    view = read_result(body)
+    if view is None:
+        return _fail(outcome, ErrorKind.BAD_RESPONSE, "reply is neither a Message nor a Task")
+    return task_reply(outcome.status, outcome.timings, view)
+
+
+def task_reply(
+    status: int | None, timings: Timings, view: TaskView, stream: StreamPhases | None = None
+) -> Reply:
+    """The reply a task view stands for: an answer, or a ``task_failed`` failure."""
+    if view.verdict is Verdict.FAILED:
+        return Reply(
+            status,
+            timings,
+            ErrorKind.TASK_FAILED,
+            view.failure_text(),
+            state=view.state,
+            stream=stream,
+            task_id=view.task_id,
         )
-    return Reply(outcome.status, outcome.timings, text=text)
+    return Reply(
+        status, timings, text=view.text, state=view.state, stream=stream, task_id=view.task_id
+    )
+
+
+def _rest_error(failed: Reply, outcome: Outcome) -> Reply:
+    """HTTP+JSON errors are HTTP statuses with a JSON body; keep its message for the user."""
+    if outcome.error is not None or not outcome.body:
+        return failed
+    try:
+        detail = _error_message(loads(outcome.body))
+    except (ValueError, UnicodeDecodeError):
+        return failed
+    return replace(failed, message=f"{failed.message}: {detail[:200]}") if detail else failed
+
+
+def _error_message(doc: Any) -> str | None:
+    """``{"error": {"message": ..}}`` (google.rpc.Status style) or ``{"message": ..}``."""
+    if not isinstance(doc, dict):
+        return None
+    inner = doc.get("error")
+    message = (inner if isinstance(inner, dict) else doc).get("message")
+    return message if isinstance(message, str) and message else None
 
 
 def _rpc_error_text(error: Any) -> str:
@@ -214,30 +316,8 @@ def _rpc_error_text(error: Any) -> str:
 
 def a2a_result_text(result: Any) -> str | None:
     """Text of a Message or a Task, in 1.0 (``{"message":..}``/``{"task":..}``) or 0.3 form."""
-    if not isinstance(result, dict):
-        return None
-    for wrapper in ("message", "task"):
-        if isinstance(result.get(wrapper), dict) and "kind" not in result:
-            result = result[wrapper]
-            break
-    if "parts" in result:
-        return _parts_text(result["parts"])
-    texts = [
-        _parts_text(a.get("parts")) for a in result.get("artifacts") or [] if isinstance(a, dict)
-    ]
-    status_message = (result.get("status") or {}).get("message")
-    if isinstance(status_message, dict):
-        texts.append(_parts_text(status_message.get("parts")))
-    found = [t for t in texts if t]
-    if found or "status" in result or "id" in result:
-        return "\n".join(found)
-    return None
-
-
-def _parts_text(parts: Any) -> str:
-    if not isinstance(parts, list):
-        return ""
-    return "".join(str(p["text"]) for p in parts if isinstance(p, dict) and "text" in p)
+    view = read_result(result)
+    return None if view is None else view.text
 
 
 # ---- requests ---------------------------------------------------------------------------------
@@ -251,7 +331,9 @@ def _spec(
     body: bytes | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> RequestSpec:
-    headers = {**agent.headers, **(extra or {})}
+    # Inventory headers (tokens) go only to the agent's own origin or one it allows (DESIGN §7).
+    own = bindings.same_origin(url, agent.url, agent.a2a.allow_origins)
+    headers = {**(agent.headers if own else {}), **(extra or {})}
     return RequestSpec(method, url, headers, body, timeout, min(agent.connect_timeout, timeout))
 
 
@@ -270,37 +352,164 @@ def http_message_request(agent: Agent, text: str) -> RequestSpec:
     return _spec(agent, "POST", agent.url + "/message/send", agent.timeout, body, _JSON)
 
 
-def a2a_message_request(agent: Agent, card: Card, text: str, message_id: str) -> RequestSpec:
-    """``SendMessage`` + ``A2A-Version: 1.0`` for 1.0 cards, else 0.3's ``message/send``."""
+# (binding, version, call) -> JSON-RPC method or HTTP+JSON path (DESIGN §2; 0.3 REST is /v1).
+_CALLS: dict[tuple[str, str, str], str] = {
+    ("jsonrpc", "1.0", "send"): "SendMessage",
+    ("jsonrpc", "1.0", "stream"): "SendStreamingMessage",
+    ("jsonrpc", "1.0", "get"): "GetTask",
+    ("jsonrpc", "0.3", "send"): "message/send",
+    ("jsonrpc", "0.3", "stream"): "message/stream",
+    ("jsonrpc", "0.3", "get"): "tasks/get",
+    ("http+json", "1.0", "send"): "/message:send",
+    ("http+json", "1.0", "stream"): "/message:stream",
+    ("http+json", "1.0", "get"): "/tasks/",
+    ("http+json", "0.3", "send"): "/v1/message:send",
+    ("http+json", "0.3", "stream"): "/v1/message:stream",
+    ("http+json", "0.3", "get"): "/v1/tasks/",
+}
+_SSE = {"accept": "text/event-stream"}
+# A streamed answer is bounded in total by this, each event by the SSE decoder's 1 MiB: a 10k
+# token answer sent one token per event (~350 bytes each, as a2a-sdk writes them) is ~3.5 MB.
+MAX_STREAM_BYTES = 16 << 20
+
+
+def _user_message(card: Card, text: str, message_id: str) -> dict[str, Any]:
     if card.version == "1.0":
-        message: dict[str, Any] = {
-            "role": "ROLE_USER",
-            "messageId": message_id,
-            "parts": [{"text": text}],
-        }
-        method, extra = "SendMessage", {**_JSON, "A2A-Version": "1.0"}
-    else:
-        message = {
-            "kind": "message",
-            "role": "user",
-            "messageId": message_id,
-            "parts": [{"kind": "text", "text": text}],
-        }
-        method, extra = "message/send", dict(_JSON)
-    envelope = {
-        "jsonrpc": "2.0",
-        "id": message_id,
-        "method": method,
-        "params": {"message": message},
+        return {"role": "ROLE_USER", "messageId": message_id, "parts": [{"text": text}]}
+    if card.binding == "http+json":  # 0.3's protobuf JSON: a Message's parts are "content"
+        return {"role": "ROLE_USER", "messageId": message_id, "content": [{"text": text}]}
+    return {
+        "kind": "message",
+        "role": "user",
+        "messageId": message_id,
+        "parts": [{"kind": "text", "text": text}],
     }
-    return _spec(agent, "POST", card.rpc_url, agent.timeout, json.dumps(envelope).encode(), extra)
+
+
+def _headers(card: Card, stream: bool = False) -> dict[str, str]:
+    version = {"A2A-Version": "1.0"} if card.version == "1.0" else {}
+    return {**_JSON, **version, **(_SSE if stream else {})}
+
+
+def _rpc_body(method: str, params: dict[str, Any], request_id: str) -> bytes:
+    return msgspec.json.encode(
+        {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    )
+
+
+def a2a_message_request(
+    agent: Agent, card: Card, text: str, message_id: str, *, stream: bool = False
+) -> RequestSpec:
+    """One message over the card's binding and version: JSON-RPC ``SendMessage`` (+ header
+    ``A2A-Version: 1.0``) / ``message/send``, or ``POST /message:send``; ``stream`` asks for
+    SSE (``SendStreamingMessage`` / ``message/stream`` / ``POST /message:stream``)."""
+    call = _CALLS[(card.binding, card.version, "stream" if stream else "send")]
+    params = {"message": _user_message(card, text, message_id)}
+    if card.binding == "http+json":
+        url, body = card.rpc_url.rstrip("/") + call, msgspec.json.encode(params)
+    else:
+        url, body = card.rpc_url, _rpc_body(call, params, message_id)
+    spec = _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream))
+    return replace(spec, max_body=MAX_STREAM_BYTES) if stream else spec
+
+
+def get_task_request(agent: Agent, card: Card, task_id: str, timeout: float) -> RequestSpec:
+    """``GetTask`` / ``tasks/get`` / ``GET /tasks/{id}`` (the id is the agent's: quoted)."""
+    call = _CALLS[(card.binding, card.version, "get")]
+    if card.binding == "http+json":
+        url = card.rpc_url.rstrip("/") + call + quote(task_id, safe="")
+        return _spec(agent, "GET", url, timeout, None, _headers(card))
+    body = _rpc_body(call, {"id": task_id}, new_message_id())
+    return _spec(agent, "POST", card.rpc_url, timeout, body, _headers(card))
 
 
 def new_message_id() -> str:
     return str(uuid.uuid4())
 
 
+# ---- reading a stream ------------------------------------------------------------------------
+
+OnChunk = Callable[[str], None]
+
+
+async def read_stream(
+    outcome: StreamingOutcome, card: Card, on_chunk: OnChunk | None = None
+) -> Reply:
+    """Read an SSE answer event by event until its terminal (or interrupted) state.
+
+    A non-SSE answer (a JSON-RPC error with HTTP 200, an agent that does not stream after all)
+    is read whole as a unary reply. ``on_chunk`` gets each piece of answer text as it arrives.
+    """
+    if outcome.error is not None or outcome.status is None:
+        return Reply(outcome.status, outcome.timings(), outcome.error, outcome.message)
+    content_type = outcome.headers.get("content-type", "").lower()
+    if not 200 <= outcome.status < 300 or not content_type.startswith("text/event-stream"):
+        return await _read_whole(outcome, card)
+    reader = StreamReader(outcome.started)
+    failure = await _consume(outcome, reader, card.binding == "jsonrpc", on_chunk)
+    if failure is None and not reader.done:
+        failure = _broke_off(outcome) or (
+            ErrorKind.BAD_RESPONSE,
+            f"stream ended before the task finished (last state: {reader.state or 'none'})",
+        )
+    phases = reader.phases()
+    timings = outcome.timings()
+    if failure is not None:
+        return Reply(outcome.status, timings, *failure, state=reader.state, stream=phases)
+    if phases.total_ms is not None:
+        timings = replace(timings, total=phases.total_ms)
+    return task_reply(outcome.status, timings, reader.view(), phases)
+
+
+def _broke_off(outcome: StreamingOutcome) -> tuple[ErrorKind, str] | None:
+    """The transport's reason the body ended early (reset, deadline, too large), if any."""
+    if outcome.error is None:
+        return None
+    return outcome.error, outcome.message or str(outcome.error)
+
+
+async def _consume(
+    outcome: StreamingOutcome, reader: StreamReader, jsonrpc: bool, on_chunk: OnChunk | None
+) -> tuple[ErrorKind, str] | None:
+    """Feed every SSE event to ``reader`` until it is done; the failure that stopped it, if any."""
+    decoder = SSEDecoder()
+    async for at, chunk in outcome:
+        try:
+            events = decoder.feed(chunk)
+            for event in events:
+                kind, payload = split_event(loads(event.data), jsonrpc)
+                text = reader.event(at, kind, payload)
+                if text and on_chunk is not None:
+                    on_chunk(text)
+                if reader.done:
+                    return None
+        except StreamError as exc:
+            return (ErrorKind.RPC_ERROR if exc.rpc_error else ErrorKind.BAD_RESPONSE), str(exc)
+        except (ValueError, UnicodeDecodeError) as exc:  # SSEError, JSONTooDeep, not JSON
+            return ErrorKind.BAD_RESPONSE, f"bad stream event: {exc}"
+    return None
+
+
+async def _read_whole(outcome: StreamingOutcome, card: Card) -> Reply:
+    parts: list[bytes] = []
+    async for _, chunk in outcome:
+        parts.append(chunk)
+    whole = Outcome(
+        outcome.status,
+        b"".join(parts),
+        outcome.timings(),
+        outcome.error,
+        outcome.message,
+        outcome.headers,
+    )
+    return read_a2a_reply(whole, card.binding)
+
+
 # ---- the client -------------------------------------------------------------------------------
+
+_POLL_FIRST = 0.05  # s: GetTask backoff starts here, doubles, and is capped at _POLL_MAX
+_POLL_MAX = 1.0
+_POLL_FLOOR = 0.005  # s: less attempt time than this left is not worth one more GetTask
 
 
 class ProtocolClient:
@@ -333,7 +542,7 @@ class ProtocolClient:
         reply = Reply(None, Timings())
         for path in CARD_PATHS:
             outcome = await self.transport.send(agent.id, card_request(agent, path))
-            reply = read_card(outcome, agent.url + "/")
+            reply = read_card(outcome, agent.url + "/", agent.a2a)
             if reply.card is not None:
                 self._cards[agent.id] = reply.card
                 return reply
@@ -341,17 +550,87 @@ class ProtocolClient:
                 return reply
         return reply
 
+    async def _card(self, agent: Agent) -> Card | Reply:
+        """The cached card, else a fresh discovery; the failed discovery's reply if none."""
+        card = self._cards.get(agent.id)
+        if card is not None:
+            return card
+        found = await self.discover(agent)
+        return found if found.card is None else found.card
+
     async def send_message(self, agent: Agent, text: str, message_id: str | None = None) -> Reply:
-        """Send one message. A retry on another replica should pass the same ``message_id``."""
+        """Send one message. A retry on another replica should pass the same ``message_id``.
+
+        A task answered ``submitted``/``working`` is polled with GetTask (backoff from 50 ms,
+        doubling, capped at 1 s) until it ends or is interrupted, within ``agent.timeout``.
+        """
         if agent.protocol == "http":
             outcome = await self.transport.send(agent.id, http_message_request(agent, text))
             return read_http_reply(outcome)
-        card = self._cards.get(agent.id)
-        if card is None:
-            found = await self.discover(agent)
-            if found.card is None:
-                return found
-            card = found.card
+        card = await self._card(agent)
+        if isinstance(card, Reply):
+            return card
+        started = time.perf_counter()
         spec = a2a_message_request(agent, card, text, message_id or new_message_id())
-        reply = read_a2a_reply(await self.transport.send(agent.id, spec))
+        reply = read_a2a_reply(await self.transport.send(agent.id, spec), card.binding)
+        if reply.ok and verdict_of(reply.state) is Verdict.PENDING and reply.state is not None:
+            reply = await self._poll(agent, card, reply, started)
         return replace(reply, card=card)
+
+    async def _poll(self, agent: Agent, card: Card, first: Reply, started: float) -> Reply:
+        """GetTask until the task leaves submitted/working or ``agent.timeout`` runs out."""
+        deadline = started + agent.timeout
+        delay, reply = _POLL_FIRST, first
+        while verdict_of(reply.state) is Verdict.PENDING:
+            if reply.task_id is None:
+                reason = f"task answered {reply.state} without an id to poll"
+                return _pending_failure(reply, started, ErrorKind.BAD_RESPONSE, reason)
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.perf_counter())))
+            left = deadline - time.perf_counter()
+            if left < _POLL_FLOOR:
+                reason = f"task still {reply.state} after {agent.timeout:g}s"
+                return _pending_failure(reply, started, ErrorKind.TIMEOUT, reason)
+            spec = get_task_request(agent, card, reply.task_id, left)
+            polled = read_a2a_reply(await self.transport.send(agent.id, spec), card.binding)
+            if not polled.ok:
+                return replace(polled, timings=_since(first.timings, started))
+            reply = replace(polled, task_id=polled.task_id or reply.task_id)
+            delay = min(delay * 2, _POLL_MAX)
+        return replace(reply, timings=_since(first.timings, started))
+
+    async def stream_message(
+        self,
+        agent: Agent,
+        text: str,
+        message_id: str | None = None,
+        on_chunk: OnChunk | None = None,
+    ) -> Reply:
+        """Send one message and read the answer as a stream when the agent's card says
+        ``capabilities.streaming`` (and the engine streams); else as :meth:`send_message`.
+
+        The reply carries ``stream`` (phases) and ``state``; ``on_chunk`` is called with each
+        piece of text as it arrives. A stream that ends in ``failed`` is ``task_failed``.
+        """
+        if agent.protocol == "http":
+            return await self.send_message(agent, text, message_id)
+        card = await self._card(agent)
+        if isinstance(card, Reply):
+            return card
+        if not card.streaming or not can_stream(self.transport):
+            reply = await self.send_message(agent, text, message_id)
+            if on_chunk is not None and reply.ok and reply.text:
+                on_chunk(reply.text)
+            return reply
+        spec = a2a_message_request(agent, card, text, message_id or new_message_id(), stream=True)
+        async with self.transport.stream(agent.id, spec) as outcome:
+            reply = await read_stream(outcome, card, on_chunk)
+        return replace(reply, card=card)
+
+
+def _pending_failure(reply: Reply, started: float, kind: ErrorKind, reason: str) -> Reply:
+    return Reply(reply.status, _since(reply.timings, started), kind, reason, state=reply.state)
+
+
+def _since(first: Timings, started: float) -> Timings:
+    """``first``'s phases with ``total`` from ``started`` to now (a polled task's whole time)."""
+    return replace(first, total=(time.perf_counter() - started) * 1000.0)

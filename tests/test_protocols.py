@@ -97,23 +97,27 @@ CARD_10 = {
 CARD_03 = {"name": "cal", "protocolVersion": "0.3.0", "url": "http://127.0.0.1:9/", "skills": []}
 
 
+BASE = "http://127.0.0.1:9/"
+
+
 def test_card_versions() -> None:
-    one = parse_card(CARD_10, "http://base/")
+    one = parse_card(CARD_10, BASE)
     assert (one.version, one.rpc_url, one.skills) == ("1.0", "http://127.0.0.1:9/rpc", ("book",))
-    old = parse_card(CARD_03, "http://base/")
+    old = parse_card(CARD_03, BASE)
     assert (old.version, old.rpc_url) == ("0.3", "http://127.0.0.1:9/")
     grpc_only = {
         "name": "g",
         "supportedInterfaces": [{"protocolBinding": "GRPC", "protocolVersion": "1.0"}],
     }
-    assert parse_card(grpc_only, "http://base/").version == "0.3"
+    with pytest.raises(ValueError, match="offers only GRPC; latcli speaks JSON-RPC and HTTP"):
+        parse_card(grpc_only, BASE)
     with pytest.raises(ValueError, match="no name"):
-        parse_card({"skills": []}, "http://base/")
-    assert read_card(outcome(b"nope"), "http://base/").error is ErrorKind.BAD_RESPONSE
+        parse_card({"skills": []}, BASE)
+    assert read_card(outcome(b"nope"), BASE).error is ErrorKind.BAD_RESPONSE
 
 
 def test_a2a_requests_follow_the_card_version() -> None:
-    one = a2a_message_request(A2A, parse_card(CARD_10, "x"), "hi", "m-1")
+    one = a2a_message_request(A2A, parse_card(CARD_10, BASE), "hi", "m-1")
     env = json.loads(one.body or b"")
     assert one.headers["A2A-Version"] == "1.0" and one.url == "http://127.0.0.1:9/rpc"
     assert env["method"] == "SendMessage"

@@ -566,7 +566,7 @@ async def _message_sender(agent: Agent, text: str, transport: Transport) -> Send
 
     async def one() -> tuple[str, ErrorKind | None]:
         spec = a2a_message_request(agent, card, text, new_message_id())
-        return agent.id, read_a2a_reply(await transport.send(agent.id, spec)).error
+        return agent.id, read_a2a_reply(await transport.send(agent.id, spec), card.binding).error
 
     return one
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import abc
+import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeGuard, TypeVar
 
 from latcli.errors import ErrorKind
 
@@ -59,6 +61,74 @@ class Transport(Protocol):
     async def send(self, key: str, spec: RequestSpec) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+class StreamingOutcome:
+    """A response whose body is read as it arrives (SSE): the streaming seam's value.
+
+    ``status``/``headers`` (names lowercased) are known once the head is in; iterating yields
+    ``(perf_counter at arrival, bytes)`` per read. ``error``/``message`` say why the exchange
+    failed: set before iteration when no head came (then the body is empty), or when the body
+    broke off (reset, the attempt's deadline, more than ``spec.max_body`` bytes in total). The
+    iterator never raises for network problems; it just ends. ``started`` is the
+    perf_counter instant the attempt began, the zero of every stream phase.
+    """
+
+    def __init__(
+        self,
+        started: float,
+        status: int | None,
+        timings: Timings,
+        headers: Mapping[str, str] | None = None,
+        body: AsyncIterator[tuple[float, bytes]] | None = None,
+        error: ErrorKind | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.started = started
+        self.status = status
+        self.head_timings = timings
+        self.headers: Mapping[str, str] = headers or {}
+        self.error = error
+        self.message = message
+        self.ended: float | None = None  # perf_counter when the body ended (or broke off)
+        # The engine's reader; it may be attached after construction (it reports into self).
+        self.body = body
+
+    def fail(self, kind: ErrorKind, message: str, at: float) -> None:
+        """Record that the body broke off (engines call this from their body iterator)."""
+        self.error, self.message, self.ended = kind, message, at
+
+    def timings(self) -> Timings:
+        """The head's phases; ``total`` runs from ``started`` to the end of the body (or now)."""
+        end = self.ended if self.ended is not None else time.perf_counter()
+        return replace(self.head_timings, total=(end - self.started) * 1000.0)
+
+    def __aiter__(self) -> AsyncIterator[tuple[float, bytes]]:
+        return self.body if self.body is not None else _empty()
+
+
+async def _empty() -> AsyncIterator[tuple[float, bytes]]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+class StreamingTransport(Transport, Protocol):
+    """A transport that can also deliver a body as it arrives (A2A streaming, DESIGN §2).
+
+    ``stream(key, spec)`` is an async context manager giving a :class:`StreamingOutcome`;
+    leaving it closes the response (an unread connection is dropped, never reused). The same
+    bulkhead, error kinds and whole-attempt deadline (``spec.timeout``, head and body
+    together) as ``send``; ``spec.max_body`` bounds the bytes of the whole stream.
+    """
+
+    def stream(
+        self, key: str, spec: RequestSpec
+    ) -> contextlib.AbstractAsyncContextManager[StreamingOutcome]: ...
+
+
+def can_stream(transport: Transport) -> TypeGuard[StreamingTransport]:
+    """Whether ``transport`` implements the streaming seam (engines add it one by one)."""
+    return callable(getattr(transport, "stream", None))
 
 
 _Self = TypeVar("_Self", bound="AsyncClosing")

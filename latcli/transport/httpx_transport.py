@@ -9,9 +9,11 @@ bulkhead of small per-key clients that share one lazily built ``SSLContext``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 # httpx imports httpcore, anyio's backend and sniffio lazily, on the first request: ~130-200 ms
@@ -27,7 +29,14 @@ import sniffio  # noqa: F401
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings, read_capped
+from latcli.transport.base import (
+    AsyncClosing,
+    Outcome,
+    RequestSpec,
+    StreamingOutcome,
+    Timings,
+    read_capped,
+)
 from latcli.transport.exc import chain as _chain
 from latcli.transport.exc import first as _first
 from latcli.transport.exc import text as _text
@@ -88,6 +97,15 @@ class HttpxTransport(AsyncClosing):
             kind, message = classify(exc)
             return Outcome(None, b"", trace.timings(), kind, message)
 
+    @contextlib.asynccontextmanager
+    async def stream(self, key: str, spec: RequestSpec) -> AsyncIterator[StreamingOutcome]:
+        """The streaming seam (:class:`~latcli.transport.base.StreamingTransport`): the body
+        as it arrives, within ``spec.timeout`` for head and body together."""
+        client, gate = self._lane(key)
+        trace = _Trace()
+        async with contextlib.AsyncExitStack() as stack:
+            yield await _open_stream(stack, client, gate, spec, trace)
+
     async def aclose(self) -> None:
         """Close every per-key client. The transport cannot send afterwards."""
         self._closed = True
@@ -135,6 +153,67 @@ async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace)
         body, message = await _read_capped(response, spec.max_body)
         kind = None if message is None else ErrorKind.TOO_LARGE
         return Outcome(response.status_code, body, trace.timings(), kind, message, headers)
+
+
+async def _open_stream(
+    stack: contextlib.AsyncExitStack,
+    client: httpx.AsyncClient,
+    gate: asyncio.Semaphore,
+    spec: RequestSpec,
+    trace: _Trace,
+) -> StreamingOutcome:
+    """Send ``spec`` and read the head; the body is left to :func:`_arrivals`."""
+    connect = min(spec.connect_timeout, spec.timeout)
+    try:
+        with anyio.fail_after(spec.timeout):
+            await stack.enter_async_context(gate)
+            response = await stack.enter_async_context(
+                client.stream(
+                    spec.method,
+                    spec.url,
+                    headers=dict(spec.headers),
+                    content=spec.body,
+                    timeout=httpx.Timeout(spec.timeout, connect=connect),
+                    follow_redirects=spec.follow_redirects,
+                    extensions={"trace": trace},
+                )
+            )
+    except _NETWORK_ERRORS as exc:
+        kind, message = classify(exc)
+        failed = StreamingOutcome(trace.start, None, trace.timings(), error=kind, message=message)
+        failed.ended = time.perf_counter()
+        return failed
+    headers = dict(response.headers.items())
+    outcome = StreamingOutcome(trace.start, response.status_code, trace.timings(), headers)
+    body = _arrivals(response, outcome, trace.start + spec.timeout, spec.max_body)
+    stack.push_async_callback(body.aclose)  # closed before the response, even if abandoned
+    outcome.body = body
+    return outcome
+
+
+async def _arrivals(
+    response: httpx.Response, outcome: StreamingOutcome, deadline: float, cap: int
+) -> AsyncGenerator[tuple[float, bytes], None]:
+    """``(arrival, bytes)`` per network read until the end, the deadline or ``cap`` bytes;
+    a failure is recorded on ``outcome`` and ends the iteration (nothing is raised)."""
+    reads = response.aiter_raw()
+    size = 0
+    while True:
+        try:
+            with anyio.fail_after(max(deadline - time.perf_counter(), 0.0)):
+                chunk = await reads.__anext__()
+        except StopAsyncIteration:
+            outcome.ended = time.perf_counter()
+            return
+        except _NETWORK_ERRORS as exc:
+            outcome.fail(*classify(exc), time.perf_counter())
+            return
+        at = time.perf_counter()
+        size += len(chunk)
+        if size > cap:
+            outcome.fail(ErrorKind.TOO_LARGE, f"stream exceeds max_body {cap} bytes", at)
+            return
+        yield at, chunk
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, str | None]:
