@@ -4,13 +4,17 @@ Policy apart from mechanism (tower ``balance/p2c``): a strategy only compares
 the numbers in a :class:`Candidate`; what "load" or "cost" means is decided by
 :mod:`latcli.stats`. Sans-I/O: randomness comes in as ``rng``.
 
-Every ``pick`` takes a non-empty sequence of candidates that the caller already
-filtered (e.g. breakers that refuse), raises ``ValueError`` when it is empty,
-and returns one element of it.
+Every ``choose`` / ``pick`` takes a non-empty sequence of candidates that the
+caller already filtered (e.g. breakers that refuse), raises ``ValueError`` when it
+is empty, and returns one element of it. ``choose`` is pure (the router peeks with
+it); ``pick`` is ``choose`` for a caller that lets the strategy remember its turn.
+The sequence may build its candidates lazily (the router's view over 1,000
+replicas): P2C reads two of them, the others read all.
 """
 
 from __future__ import annotations
 
+import abc
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -48,9 +52,32 @@ class Strategy(Protocol):
 
     name: str
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
-        """Return one of ``candidates``; ``ValueError`` when empty."""
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
+        """One of ``candidates``, changing nothing but ``rng``; ``ValueError`` when empty.
+
+        ``turn`` is the id picked last (round_robin goes on after it; None: from the
+        lowest id); the other strategies ignore it.
+        """
         ...
+
+    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+        """``choose`` with the turn this strategy object remembers, then remember it."""
+        ...
+
+
+class _Memoryless(abc.ABC):
+    """``pick`` of a strategy that has no turn to remember."""
+
+    @abc.abstractmethod
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
+        """See :meth:`Strategy.choose`."""
+
+    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+        return self.choose(candidates, rng, None)
 
 
 def _require(candidates: Sequence[Candidate]) -> None:
@@ -66,12 +93,14 @@ def _fastest_key(c: Candidate) -> tuple[int, float, int, str]:
     return (1, c.cost, c.in_flight, c.id)
 
 
-class Fastest:
+class Fastest(_Memoryless):
     """Lowest decayed EWMA; an idle untried replica wins so it gets measured."""
 
     name = "fastest"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
         _require(candidates)
         return min(candidates, key=_fastest_key)
 
@@ -79,8 +108,9 @@ class Fastest:
 class RoundRobin:
     """Each replica in turn, by id order.
 
-    Remembers the last id picked rather than a position, so adding or removing
-    a replica (a breaker opening) does not shift or skip the others' turns.
+    The turn is the last id picked rather than a position, so adding or removing
+    a replica (a breaker opening) does not shift or skip the others' turns. The
+    router keeps one turn per type (persisted between runs); ``pick`` keeps its own.
     """
 
     name = "round_robin"
@@ -88,21 +118,27 @@ class RoundRobin:
     def __init__(self) -> None:
         self._last: str | None = None
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
         _require(candidates)
-        last = self._last
-        later = [c for c in candidates if last is None or c.id > last]
-        chosen = min(later or candidates, key=lambda c: c.id)
+        later = [c for c in candidates if turn is None or c.id > turn]
+        return min(later or candidates, key=lambda c: c.id)
+
+    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+        chosen = self.choose(candidates, rng, self._last)
         self._last = chosen.id
         return chosen
 
 
-class LeastLoaded:
+class LeastLoaded(_Memoryless):
     """Fewest requests in flight; ties broken by lower cost, then id."""
 
     name = "least_loaded"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
         _require(candidates)
         return min(candidates, key=lambda c: (c.in_flight, c.cost, c.id))
 
@@ -114,7 +150,7 @@ def _share(c: Candidate) -> float:
     return share if math.isfinite(share) and share > 0 else 0.0
 
 
-class Weighted:
+class Weighted(_Memoryless):
     """Random pick with probability ∝ weight × success rate (nginx/Envoy weighted random).
 
     When every share is zero (all weights 0 or every replica failing) the pick
@@ -123,7 +159,9 @@ class Weighted:
 
     name = "weighted"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
         _require(candidates)
         shares = [_share(c) for c in candidates]
         top = max(shares)
@@ -142,7 +180,7 @@ class Weighted:
         return candidates[last]
 
 
-class P2C:
+class P2C(_Memoryless):
     """Power of two choices on ``load`` (Mitzenmacher; tower ``balance/p2c``, Finagle).
 
     Two distinct replicas are drawn uniformly and the lower load wins (the
@@ -152,7 +190,9 @@ class P2C:
 
     name = "p2c"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(
+        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
+    ) -> Candidate:
         _require(candidates)
         i = self.pick_index(len(candidates), lambda k: candidates[k].load, rng)
         return candidates[i]

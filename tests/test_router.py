@@ -218,7 +218,7 @@ def test_the_dead_replicas_breaker_opens_and_then_gets_no_attempts(demo_fleet: A
         agents = [agent("dead-1", "weather", dead_url), *demo(demo_fleet, "weather-1")]
 
         async def main() -> tuple[list[RouteResult], BreakerState]:
-            # round_robin puts dead-1 (first by id) first in every turn until its breaker opens
+            # round_robin from dead-1 puts it first in every turn until its breaker opens
             async with Router(
                 agents,
                 strategy="round_robin",
@@ -226,6 +226,7 @@ def test_the_dead_replicas_breaker_opens_and_then_gets_no_attempts(demo_fleet: A
                 state=None,
                 on_event=lambda a, e: events.append((a, e)),
             ) as router:
+                router.rotate_to("weather", "dead-1")
                 results = [await router.send("weather", f"n{i}") for i in range(50)]
                 return results, router.replica("dead-1").breaker.state(time.monotonic())
 
@@ -252,8 +253,8 @@ def test_an_a2a_retry_reuses_the_message_id(version: str) -> None:
         ]
 
         async def main() -> RouteResult:
-            # round_robin tries a2a-a (first by id) first
             async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("calendar", "a2a-a")
                 return await router.send("calendar", "ping")
 
         result = asyncio.run(main())
@@ -278,6 +279,7 @@ def test_a_4xx_is_neither_retried_nor_held_against_the_replica(status: int) -> N
 
         async def main() -> tuple[list[RouteResult], BreakerState, float | None]:
             async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("t", "s-a")
                 results = [await router.send("t", "x") for _ in range(6)]
                 now = time.monotonic()
                 rep = router.replica("s-a")
@@ -307,6 +309,7 @@ def test_429_and_5xx_are_retried_and_count_against_the_replica(status: int, kind
 
         async def main() -> tuple[list[RouteResult], BreakerState]:
             async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("t", "s-a")
                 results = [await router.send("t", "x") for _ in range(4)]
                 return results, router.replica("s-a").breaker.state(time.monotonic())
 
@@ -435,6 +438,7 @@ def test_a_hedged_send_answers_from_the_fast_replica_and_cancels_the_slow_one(
 
     async def main() -> tuple[RouteResult, float, dict[str, Any]]:
         async with Router([w1, w2], strategy="round_robin", retries=1, state=None) as router:
+            router.rotate_to("weather", "weather-1")
             # warm up both (fast) so the type's p95 rests on enough answers
             warm = [await router.send("weather", f"warm{i}") for i in range(2 * HEDGE_MIN_SAMPLES)]
             assert all(r.ok for r in warm)
@@ -482,6 +486,7 @@ def test_no_hedging_before_the_type_has_enough_answers(demo_fleet: Any) -> None:
         async with Router(
             [w1, w2], strategy="round_robin", hedge=True, retries=1, state=None
         ) as router:
+            router.rotate_to("weather", "weather-1")
             return await router.send("weather", "first")
 
     with demo_fleet.faulted("weather-1", latency="150ms"):
@@ -600,7 +605,10 @@ class _SlowStore:
     def load_into(self, *args: object) -> bool:
         return False
 
-    def flush(self, entries: Any, now: float, wall: float) -> bool:
+    def load_turns(self, types: Any) -> dict[str, str]:
+        return {}
+
+    def flush(self, entries: Any, now: float, wall: float, turns: Any = None) -> bool:
         self.running += 1
         self.overlapped |= self.running > 1
         self.calls.append("flush")
