@@ -16,9 +16,9 @@ from typing import Generic, Protocol, TypeVar, overload
 
 from latcli.breaker import Breaker, BreakerState
 from latcli.stats import ReplicaStats
-from latcli.strategies import Candidate, Strategy
+from latcli.strategies import Strategy
 
-__all__ = ["CandidateView", "Choice", "Member", "Pool", "choose"]
+__all__ = ["Choice", "Member", "MemberView", "Pool", "Seen", "choose"]
 
 
 class Member(Protocol):
@@ -64,30 +64,66 @@ class Choice(Generic[M]):
     panic: bool = False
 
 
-class CandidateView(Sequence[Candidate], Generic[M]):
-    """``members`` minus the positions in ``skip``, each built as a Candidate on first read.
+class Seen(Generic[M]):
+    """One member as a strategy reads it at ``now`` (:class:`Measured`), each number computed
+    on access: P2C reads two loads of 1,000 replicas and nothing else (tower's ``Load``)."""
 
-    The strategy reads only the loads it needs: P2C two of 1,000 replicas (pick p99 <= 25 µs,
-    docs/benchmarks.md), the O(n) strategies all of them. Index ``k`` maps to a position in
-    O(len(skip)); ``skip`` holds the few tried or refusing replicas.
+    __slots__ = ("member", "now")
+
+    def __init__(self, member: M, now: float) -> None:
+        self.member, self.now = member, now
+
+    @property
+    def id(self) -> str:
+        return self.member.id
+
+    @property
+    def load(self) -> float:
+        return self.member.stats.load(self.now)
+
+    @property
+    def cost(self) -> float:
+        return self.member.stats.cost(self.now)
+
+    @property
+    def in_flight(self) -> int:
+        return self.member.stats.in_flight
+
+    @property
+    def weight(self) -> float:
+        return self.member.weight
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.member.stats.success.rate(self.now)
+
+    @property
+    def has_history(self) -> bool:
+        return self.member.stats.has_history
+
+
+class MemberView(Sequence[Seen[M]]):
+    """``members`` minus the positions in ``skip`` (sorted), without copying the members.
+
+    Index ``k`` maps to a position in O(len(skip)): ``skip`` holds the few tried or refusing
+    replicas, so a pick over 1,000 replicas stays O(1) (pick p99 <= 25 µs, docs/benchmarks.md).
     """
 
-    __slots__ = ("_built", "_members", "_now", "_skip")
+    __slots__ = ("_members", "_now", "_skip")
 
     def __init__(self, members: Sequence[M], skip: Sequence[int], now: float) -> None:
         self._members, self._skip, self._now = members, skip, now
-        self._built: dict[str, tuple[int, Candidate]] = {}  # id -> (position, candidate)
 
     def __len__(self) -> int:
         return len(self._members) - len(self._skip)
 
     @overload
-    def __getitem__(self, k: int) -> Candidate: ...
+    def __getitem__(self, k: int) -> Seen[M]: ...
 
     @overload
-    def __getitem__(self, k: slice) -> Sequence[Candidate]: ...
+    def __getitem__(self, k: slice) -> Sequence[Seen[M]]: ...
 
-    def __getitem__(self, k: int | slice) -> Candidate | Sequence[Candidate]:
+    def __getitem__(self, k: int | slice) -> Seen[M] | Sequence[Seen[M]]:
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
         n = len(self)
@@ -95,21 +131,11 @@ class CandidateView(Sequence[Candidate], Generic[M]):
             k += n
         if not 0 <= k < n:
             raise IndexError(k)
-        position = k
-        for skipped in self._skip:  # sorted: each skipped position at or before shifts by one
-            if skipped > position:
+        for skipped in self._skip:  # each skipped position at or before k shifts it by one
+            if skipped > k:
                 break
-            position += 1
-        member = self._members[position]
-        found = self._built.get(member.id)
-        if found is None:
-            found = (position, member.stats.candidate(member.id, member.weight, self._now))
-            self._built[member.id] = found
-        return found[1]
-
-    def member(self, chosen: Candidate) -> M:
-        """The member a candidate read from this view stands for."""
-        return self._members[self._built[chosen.id][0]]
+            k += 1
+        return Seen(self._members[k], self._now)
 
 
 def choose(
@@ -132,6 +158,8 @@ def choose(
     In order: a due half-open trial; the strategy over the admissible untried replicas; a
     tried one again; panic. Only ``rng`` changes (the strategy's draws).
     """
+    if not tried and not unsettled:  # the common case, kept O(1) and allocation-light
+        return Choice(strategy.choose(MemberView(pool.members, (), now), rng, turn).member)
     refusing: list[int] = []
     for position in sorted(pool.position[i] for i in unsettled if i not in tried):
         member = pool.members[position]
@@ -143,14 +171,13 @@ def choose(
             return Choice(member, trial=True)
     skip = sorted({*refusing, *(pool.position[i] for i in tried)})
     if len(skip) < len(pool.members):
-        view = CandidateView(pool.members, skip, now)
-        return Choice(view.member(strategy.choose(view, rng, turn)))
+        return Choice(strategy.choose(MemberView(pool.members, skip, now), rng, turn).member)
     if again:
         once = [pool.members[p] for p in sorted(pool.position[i] for i in tried)]
         admissible = [m for m in once if m.breaker.admits(now)]
         if admissible:
-            view = CandidateView(admissible, (), now)
-            return Choice(view.member(strategy.choose(view, rng, turn)), again=True)
+            chosen = strategy.choose(MemberView(admissible, (), now), rng, turn)
+            return Choice(chosen.member, again=True)
     left = [m for m in pool.members if m.id not in tried]
     if not left:
         return None

@@ -443,15 +443,13 @@ class Router(AsyncClosing):
         ``timeout`` bounds the whole call, failovers included; the attempt under way when it
         expires is cancelled without a breaker verdict.
         """
-        replicas = self.replicas(type_)
+        self.replicas(type_)  # an unknown type is the usage error naming the known ones
         started = self._clock()
         attempts: list[Attempt] = []
         try:
             if timeout is None:
-                return await self._send(type_, replicas, text, attempts, started)
-            return await asyncio.wait_for(
-                self._send(type_, replicas, text, attempts, started), timeout
-            )
+                return await self._send(type_, text, attempts, started)
+            return await asyncio.wait_for(self._send(type_, text, attempts, started), timeout)
         except asyncio.TimeoutError:
             return self._failed(type_, attempts, started, f"no answer within {timeout:g}s")
 
@@ -468,12 +466,7 @@ class Router(AsyncClosing):
         return FanOut(tuple(results), elapsed, self.strategy_name)
 
     async def _send(
-        self,
-        type_: str,
-        replicas: list[Replica],
-        text: str,
-        attempts: list[Attempt],
-        started: float,
+        self, type_: str, text: str, attempts: list[Attempt], started: float
     ) -> RouteResult:
         self._budget.record_request(self._clock())
         # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.

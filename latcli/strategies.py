@@ -19,7 +19,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = [
     "P2C",
@@ -27,6 +27,7 @@ __all__ = [
     "Candidate",
     "Fastest",
     "LeastLoaded",
+    "Measured",
     "RoundRobin",
     "Strategy",
     "Weighted",
@@ -34,9 +35,41 @@ __all__ = [
 ]
 
 
+class Measured(Protocol):
+    """What a strategy may read of one replica at one instant.
+
+    A :class:`Candidate` holds the numbers; the router's view computes each on first read,
+    so P2C pays for two loads out of 1,000 replicas and nothing else (tower's ``Load``).
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def load(self) -> float: ...
+
+    @property
+    def cost(self) -> float: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def weight(self) -> float: ...
+
+    @property
+    def success_rate(self) -> float | None: ...
+
+    @property
+    def has_history(self) -> bool: ...
+
+
+C = TypeVar("C", bound=Measured)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One replica as a strategy sees it at one instant."""
+    """One replica as a strategy sees it at one instant (the numbers of :class:`Measured`)."""
 
     id: str
     load: float  # peak_ewma × (in_flight + 1); 0 idle-untried, +inf busy-untried
@@ -52,9 +85,7 @@ class Strategy(Protocol):
 
     name: str
 
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         """One of ``candidates``, changing nothing but ``rng``; ``ValueError`` when empty.
 
         ``turn`` is the id picked last (round_robin goes on after it; None: from the
@@ -62,7 +93,7 @@ class Strategy(Protocol):
         """
         ...
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def pick(self, candidates: Sequence[C], rng: random.Random) -> C:
         """``choose`` with the turn this strategy object remembers, then remember it."""
         ...
 
@@ -71,21 +102,19 @@ class _Memoryless(abc.ABC):
     """``pick`` of a strategy that has no turn to remember."""
 
     @abc.abstractmethod
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         """See :meth:`Strategy.choose`."""
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def pick(self, candidates: Sequence[C], rng: random.Random) -> C:
         return self.choose(candidates, rng, None)
 
 
-def _require(candidates: Sequence[Candidate]) -> None:
+def _require(candidates: Sequence[Measured]) -> None:
     if not candidates:
         raise ValueError("no candidates to pick from")
 
 
-def _fastest_key(c: Candidate) -> tuple[int, float, int, str]:
+def _fastest_key(c: Measured) -> tuple[int, float, int, str]:
     # untried-and-idle first so they get measured; untried-and-busy last
     # (one request at a time until the first answer, DESIGN §4)
     if not c.has_history:
@@ -98,9 +127,7 @@ class Fastest(_Memoryless):
 
     name = "fastest"
 
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         return min(candidates, key=_fastest_key)
 
@@ -118,14 +145,12 @@ class RoundRobin:
     def __init__(self) -> None:
         self._last: str | None = None
 
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         later = [c for c in candidates if turn is None or c.id > turn]
         return min(later or candidates, key=lambda c: c.id)
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def pick(self, candidates: Sequence[C], rng: random.Random) -> C:
         chosen = self.choose(candidates, rng, self._last)
         self._last = chosen.id
         return chosen
@@ -136,14 +161,12 @@ class LeastLoaded(_Memoryless):
 
     name = "least_loaded"
 
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         return min(candidates, key=lambda c: (c.in_flight, c.cost, c.id))
 
 
-def _share(c: Candidate) -> float:
+def _share(c: Measured) -> float:
     """weight × health, never negative nor NaN; unknown health counts as 1.0."""
     health = 1.0 if c.success_rate is None else c.success_rate
     share = c.weight * health
@@ -159,9 +182,7 @@ class Weighted(_Memoryless):
 
     name = "weighted"
 
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         shares = [_share(c) for c in candidates]
         top = max(shares)
@@ -190,9 +211,7 @@ class P2C(_Memoryless):
 
     name = "p2c"
 
-    def choose(
-        self, candidates: Sequence[Candidate], rng: random.Random, turn: str | None
-    ) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         i = self.pick_index(len(candidates), lambda k: candidates[k].load, rng)
         return candidates[i]
