@@ -160,6 +160,7 @@ class Router(AsyncClosing):
         self.hedge = hedge
         self._clock, self._wall = clock, wall
         self._rng = rng or random.Random()
+        self._peek_rng = random.Random(0)  # pick()'s copy of _rng (seeding one costs ~10 µs)
         self._on_event, self._on_admit = on_event, on_admit
         self._own_transport = transport is None
         self._transport = transport or _default_transport()
@@ -370,9 +371,8 @@ class Router(AsyncClosing):
         A peek: the same :meth:`choice` ``send`` makes, with a copy of the rng, so nothing
         changes and the next ``send`` (at the same clock) tries exactly this replica.
         """
-        peek = random.Random()
-        peek.setstate(self._rng.getstate())
-        chosen = self.choice(type_, rng=peek)
+        self._peek_rng.setstate(self._rng.getstate())
+        chosen = self.choice(type_, rng=self._peek_rng)
         return None if chosen is None or chosen.panic else chosen.member.agent
 
     def choice(
