@@ -124,6 +124,8 @@ class MemberView(Sequence[Seen[M]]):
     def __getitem__(self, k: slice) -> Sequence[Seen[M]]: ...
 
     def __getitem__(self, k: int | slice) -> Seen[M] | Sequence[Seen[M]]:
+        if not self._skip and type(k) is int:  # the common case: P2C's reads, nothing skipped
+            return Seen(self._members[k], self._now)
         if isinstance(k, slice):
             return [self[i] for i in range(*k.indices(len(self)))]
         n = len(self)

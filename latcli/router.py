@@ -388,9 +388,12 @@ class Router(AsyncClosing):
 
         No permit is taken and nothing changes but ``rng`` (default: the router's own).
         """
-        self.replicas(type_)  # an unknown type is the usage error naming the known ones
+        pool = self._pools.get(type_)
+        if pool is None:
+            self.replicas(type_)  # raises the usage error that names the known types
+            raise AssertionError("unreachable")
         return choose(
-            self._pools[type_],
+            pool,
             self._strategy,
             self._clock() if now is None else now,
             self._rng if rng is None else rng,
