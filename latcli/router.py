@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import NoReturn
 
 from latcli.balance import Choice, Pool, choose
 from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
@@ -357,10 +358,11 @@ class Router(AsyncClosing):
     def replicas(self, type_: str) -> list[Replica]:
         """The replicas of ``type_``; an unknown type is a usage error naming the known ones."""
         found = self._by_type.get(type_)
-        if found is None:
-            known = ", ".join(self._by_type) or "none"
-            raise LatcliError(f"unknown type {type_!r} (types: {known})")
-        return found
+        return self._unknown(type_) if found is None else found
+
+    def _unknown(self, type_: str) -> NoReturn:
+        known = ", ".join(self._by_type) or "none"
+        raise LatcliError(f"unknown type {type_!r} (types: {known})")
 
     def replica(self, agent_id: str) -> Replica:
         return self._replicas[agent_id]
@@ -389,11 +391,8 @@ class Router(AsyncClosing):
         No permit is taken and nothing changes but ``rng`` (default: the router's own).
         """
         pool = self._pools.get(type_)
-        if pool is None:
-            self.replicas(type_)  # raises the usage error that names the known types
-            raise AssertionError("unreachable")
         return choose(
-            pool,
+            self._unknown(type_) if pool is None else pool,
             self._strategy,
             self._clock() if now is None else now,
             self._rng if rng is None else rng,

@@ -734,6 +734,9 @@ def test_rotate_to_names_the_next_turn_and_refuses_a_stranger() -> None:
             router.rotate_to("sim", "rr-a")
             with pytest.raises(LatcliError, match="not a replica"):
                 router.rotate_to("sim", "nobody")
+            for peek in (router.pick, router.choice):
+                with pytest.raises(LatcliError, match=r"unknown type 'nosuch' \(types: sim\)"):
+                    peek("nosuch")
             return [(await router.send("sim", "hi")).agent for _ in range(4)]
 
     assert asyncio.run(main()) == ["rr-a", "rr-b", "rr-c", "rr-a"]
