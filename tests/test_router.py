@@ -750,7 +750,10 @@ def test_the_lone_flaky_replica_is_retried_so_far_fewer_sends_fail(demo_fleet: A
     sends = 300
 
     async def main() -> list[RouteResult]:
-        async with Router(demo(demo_fleet, "flaky-1"), retries=1, state=None) as router:
+        # failures=10, min_calls=50: the demo's 5 / 10 trips by chance on a 20 % replica (and
+        # an open breaker is rightly not retried into), which would make this test flaky
+        lone = demo(demo_fleet, "flaky-1", breaker=BreakerConfig(failures=10, min_calls=50))
+        async with Router(lone, retries=1, state=None) as router:
             gate = asyncio.Semaphore(8)
 
             async def one(i: int) -> RouteResult:
