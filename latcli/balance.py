@@ -151,7 +151,8 @@ def choose(
     unsettled: Collection[str] = (),
     again: bool = True,
 ) -> Choice[M] | None:
-    """The replica ``send`` tries next at ``now``; None when every replica was tried.
+    """The replica ``send`` tries next at ``now``; None when every replica was tried and none
+    may be tried again.
 
     ``turn``: the id the strategy picked last for this type (round_robin's rotation).
     ``tried``: ids this send already tried. ``unsettled``: ids whose breaker is not closed (the
