@@ -919,3 +919,39 @@ def test_pick_names_the_replica_send_then_uses(strategy: str) -> None:
     asyncio.run(main())
     # the states covered each kind of first choice, a due half-open trial included
     assert min(seen["pick"], seen["trial"], seen["panic"]) >= 10, seen
+
+
+# -- one context per attempt ------------------------------------------------------------------
+
+
+class Boom(SimNetwork):
+    """A transport whose sends raise (a bug below the router, not an agent's answer)."""
+
+    async def send(self, key: str, spec: RequestSpec) -> Outcome:
+        raise RuntimeError("boom")
+
+
+def test_an_attempt_that_raises_settles_its_count_and_its_trial_permit() -> None:
+    net = Boom({"b-1": 5.0})
+    cfg = BreakerConfig(failures=1, open_for=1.0, open_max=1.0)
+    agents = [agent("b-1", "sim", "http://sim.invalid/b-1", breaker=cfg)]
+
+    async def main() -> tuple[int, bool, bool]:
+        router = Router(agents, transport=net, state=None, clock=net.clock, wall=net.wall)
+        async with router:
+            breaker = router.replica("b-1").breaker
+            permit = breaker.allow(0.0)
+            assert permit is not None
+            breaker.record(0.0, permit, ok=False)  # open until 1.0-1.5 s
+            net.now = 2.0  # due: the next send is the half-open trial
+            with pytest.raises(RuntimeError, match="boom"):
+                await router.send("sim", "hi")
+            with pytest.raises(RuntimeError, match="boom"):
+                await router.check("b-1")
+            stats = router.replica("b-1").stats
+            return stats.in_flight, breaker.admits(net.now), stats.has_history
+
+    in_flight, admits_a_trial, judged = asyncio.run(main())
+    assert in_flight == 0  # both calls counted out
+    assert admits_a_trial  # the trial slot was given back, no verdict taken
+    assert not judged
