@@ -121,8 +121,8 @@ def best(rounds: list[Round]) -> Round:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--replicas", type=int, default=1000)
-    parser.add_argument("--picks", type=int, default=20000)
+    parser.add_argument("--replicas", type=int, default=1000, help="replicas of the one type")
+    parser.add_argument("--picks", type=int, default=20000, help="timed calls per row")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds with --baseline")
     parser.add_argument("--baseline", help="a directory holding another checkout's latcli/")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)

@@ -955,3 +955,26 @@ def test_an_attempt_that_raises_settles_its_count_and_its_trial_permit() -> None
     assert in_flight == 0  # both calls counted out
     assert admits_a_trial  # the trial slot was given back, no verdict taken
     assert not judged
+
+
+@pytest.mark.timeout(30)
+def test_a_lone_replica_is_never_hedged_onto_itself(demo_fleet: Any) -> None:
+    admitted: list[Choice[Any]] = []
+
+    async def main() -> RouteResult:
+        lone = demo(demo_fleet, "weather-1")
+        async with Router(
+            lone, hedge=True, state=None, on_admit=lambda c, p: admitted.append(c)
+        ) as router:
+            for i in range(HEDGE_MIN_SAMPLES):  # enough answers for a p95 to hedge after
+                assert (await router.send("weather", f"warm{i}")).ok
+            admitted.clear()
+            url = demo_fleet.agent("weather-1").url
+            await set_fault(url, latency="fixed 150ms", errors=None, down=None)
+            return await router.send("weather", "slow now")  # the outer faulted() restores it
+
+    with demo_fleet.faulted("weather-1", latency="fixed 5ms"):
+        result = asyncio.run(main())
+    assert result.ok
+    assert [(a.agent, a.outcome, a.hedge) for a in result.attempts] == [("weather-1", "ok", False)]
+    assert len(admitted) == 1  # no second, hedged admission on the same replica
