@@ -591,6 +591,7 @@ def test_simulated_p2c_keeps_the_slow_replica_under_ten_percent(seed: int) -> No
 @pytest.mark.timeout(30)
 def test_simulation_is_deterministic_for_a_seed() -> None:
     assert simulate(42) == simulate(42)
+    assert simulate(42) != simulate(43)  # and the seed is not ignored
 
 
 # -- saving off the loop ----------------------------------------------------------------------
