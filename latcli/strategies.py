@@ -38,8 +38,8 @@ __all__ = [
 class Measured(Protocol):
     """What a strategy may read of one replica at one instant.
 
-    A :class:`Candidate` holds the numbers; the router's view computes each on first read,
-    so P2C pays for two loads out of 1,000 replicas and nothing else (tower's ``Load``).
+    A :class:`Candidate` holds the numbers; the router's view computes each when read, so
+    P2C pays for two loads out of 1,000 replicas and nothing else (tower's ``Load``).
     """
 
     @property
