@@ -182,6 +182,14 @@ class Breaker:
         """The backoff exponent of the latest open period."""
         return self._k
 
+    def admits(self, now: float) -> bool:
+        """Whether ``allow(now)`` would give a permit; no side effects (a router's peek)."""
+        if self._state is BreakerState.OPEN:
+            return self._due(now)  # allow() moves to half-open, whose trial slots are all free
+        if self._state is BreakerState.CLOSED:
+            return True
+        return len(self._trials) < max(1, self.cfg.half_open_probes)
+
     def retry_in(self, now: float) -> float | None:
         """Seconds until the next trial may be admitted (0.0 if due); None unless open."""
         until = self.open_until

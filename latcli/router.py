@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import NoReturn
 
+from latcli.balance import Choice, Pool, choose
 from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.budget import RetryBudget
 from latcli.errors import ErrorKind, LatcliError
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import ProtocolClient, Reply, new_message_id
-from latcli.state import FlushEntry, NullStore, Observation, StateStore, default_state_path
+from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
-from latcli.strategies import P2C, Strategy, make_strategy
+from latcli.strategies import Strategy, make_strategy
 from latcli.transport.base import AsyncClosing, Transport
 
 HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
@@ -91,12 +93,32 @@ class Replica:
     journal: list[Observation] = field(default_factory=list)
 
     @property
+    def id(self) -> str:
+        return self.agent.id
+
+    @property
+    def weight(self) -> float:
+        return self.agent.weight
+
+    @property
     def key(self) -> str:
         """State key: the id and the URL, so a re-pointed id starts afresh."""
         return f"{self.agent.id}@{self.agent.url}"
 
 
 EventSink = Callable[[str, BreakerEvent], None]
+AdmitSink = Callable[[Choice[Replica], Permit | None], None]
+
+
+@dataclass
+class _Unsaved:
+    """What one save takes: replicas' journals and the types whose turn moved."""
+
+    journals: list[tuple[Replica, list[Observation]]]
+    turns: dict[str, str]
+
+    def __bool__(self) -> bool:
+        return bool(self.journals or self.turns)
 
 
 class Router(AsyncClosing):
@@ -105,6 +127,7 @@ class Router(AsyncClosing):
     ``clock`` (monotonic seconds), ``wall`` (epoch seconds) and ``rng`` are injectable so a
     simulation can drive the router exactly. Use as ``async with Router(...) as router``; leaving
     the block saves the learned state (unless ``state=None``) and closes the transport.
+    ``on_admit`` sees every attempt as ``send`` admits it (its choice and permit).
     """
 
     def __init__(
@@ -116,11 +139,12 @@ class Router(AsyncClosing):
         retry_budget: float | None = None,
         hedge: bool = False,
         transport: Transport | None = None,
-        state: StateStore | NullStore | None = None,
+        state: Store | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_event: EventSink | None = None,
+        on_admit: AdmitSink | None = None,
     ) -> None:
         routing = agents.routing if isinstance(agents, Inventory) else RoutingConfig()
         members = agents.agents if isinstance(agents, Inventory) else tuple(agents)
@@ -137,11 +161,12 @@ class Router(AsyncClosing):
         self.hedge = hedge
         self._clock, self._wall = clock, wall
         self._rng = rng or random.Random()
-        self._on_event = on_event
+        self._peek_rng = random.Random(0)  # pick()'s copy of _rng (seeding one costs ~10 µs)
+        self._on_event, self._on_admit = on_event, on_admit
         self._own_transport = transport is None
         self._transport = transport or _default_transport()
         self.client = ProtocolClient(self._transport)
-        self._store = state if state is not None else NullStore()
+        self._store: Store = state if state is not None else NullStore()
         self._flush_lock = threading.Lock()  # one flush (or close) of the store at a time
         self._saving: asyncio.Task[float] | None = None
         self._open: dict[str, set[str]] = {}  # type -> ids whose breaker is not closed
@@ -151,6 +176,9 @@ class Router(AsyncClosing):
         self._by_type: dict[str, list[Replica]] = {}
         for replica in self._replicas.values():
             self._by_type.setdefault(replica.agent.type, []).append(replica)
+        self._pools = {t: Pool(rs) for t, rs in self._by_type.items()}
+        self._turns: dict[str, str] = {}  # type -> id the strategy picked last (round_robin)
+        self._moved: set[str] = set()  # types whose turn moved since the last save
         self._type_latency = {t: LatencyWindow(256) for t in self._by_type}
         self._a2a_types = {
             t: any(r.agent.protocol == "a2a" for r in rs) for t, rs in self._by_type.items()
@@ -185,9 +213,9 @@ class Router(AsyncClosing):
         Synchronous: the caller waits for the SQLite transaction. On the loop, prefer
         :meth:`start_save`, which runs it in a worker thread.
         """
-        taken = self._take_journals()
+        taken = self._take_unsaved()
         if taken and not self._flush(taken, self._clock(), self._wall()):
-            _give_back(taken)
+            self._give_back(taken)
 
     def start_save(self, limit: int | None = None) -> asyncio.Task[float] | None:
         """Save in a worker thread; the task's result is the seconds the flush took.
@@ -203,7 +231,7 @@ class Router(AsyncClosing):
         if isinstance(self._store, NullStore):  # nothing to wait for: no thread
             self.save_state()
             return None
-        taken = self._take_journals(limit)
+        taken = self._take_unsaved(limit)
         if not taken:
             return None
         self._saving = asyncio.create_task(self._save_off_loop(taken))
@@ -217,7 +245,7 @@ class Router(AsyncClosing):
                 self._saving.exception()  # retrieved (a flush does not raise)
             self._saving = None
 
-    async def _save_off_loop(self, taken: list[tuple[Replica, list[Observation]]]) -> float:
+    async def _save_off_loop(self, taken: _Unsaved) -> float:
         now, wall = self._clock(), self._wall()
 
         def timed() -> tuple[bool, float]:  # the flush's own time, not the loop's delays
@@ -229,7 +257,7 @@ class Router(AsyncClosing):
 
         def settle(done: asyncio.Future[tuple[bool, float]]) -> None:
             if done.cancelled() or done.exception() is not None or not done.result()[0]:
-                _give_back(taken)
+                self._give_back(taken)
 
         try:
             ok, took = await asyncio.shield(flushing)
@@ -237,14 +265,25 @@ class Router(AsyncClosing):
             flushing.add_done_callback(settle)  # the thread goes on; settle when it ends
             raise
         if not ok:
-            _give_back(taken)
+            self._give_back(taken)
         return took
 
-    def _take_journals(self, limit: int | None = None) -> list[tuple[Replica, list[Observation]]]:
-        """Non-empty journals, each replaced by a fresh list (O(replicas), no I/O).
+    def _take_unsaved(self, limit: int | None = None) -> _Unsaved:
+        """The moved turns, and non-empty journals each replaced by a fresh list (no I/O).
 
-        All of them, or at most ``limit``, going round from where the previous call stopped.
+        All journals, or at most ``limit``, going round from where the previous call stopped.
         """
+        turns = {t: self._turns[t] for t in self._moved}
+        self._moved.clear()
+        return _Unsaved(self._take_journals(limit), turns)
+
+    def _give_back(self, taken: _Unsaved) -> None:
+        """Unsaved observations go back in front of those recorded since; turns are retaken."""
+        for replica, journal in taken.journals:
+            replica.journal[:0] = journal
+        self._moved.update(taken.turns)  # the current turn, which may have moved on, is saved
+
+    def _take_journals(self, limit: int | None) -> list[tuple[Replica, list[Observation]]]:
         order = self._order
         taken = []
         for step in range(len(order)):
@@ -258,19 +297,17 @@ class Router(AsyncClosing):
                     break
         return taken
 
-    def _flush(
-        self, taken: list[tuple[Replica, list[Observation]]], now: float, wall: float
-    ) -> bool:
+    def _flush(self, taken: _Unsaved, now: float, wall: float) -> bool:
         """Merge ``taken`` into the store, from any thread, one flush at a time.
 
         False: other runs held the lock too long; the caller gives the journals back.
         """
         entries = [
             FlushEntry(r.key, r.agent.ewma.decay, r.agent.breaker.window, r.agent.breaker, j)
-            for r, j in taken
+            for r, j in taken.journals
         ]
         with self._flush_lock:
-            return self._store.flush(entries, now, wall)
+            return self._store.flush(entries, now, wall, taken.turns)
 
     def _load_state(self) -> None:
         now, wall = self._clock(), self._wall()
@@ -278,6 +315,11 @@ class Router(AsyncClosing):
             self._store.load_into(r.key, r.stats, r.breaker, now, wall)
             if r.breaker.state(now) is not BreakerState.CLOSED:  # loaded open: no event fired
                 self._open.setdefault(r.agent.type, set()).add(r.agent.id)
+        self._turns = self._store.load_turns(list(self._by_type))
+        for type_, replicas in self._by_type.items():
+            if type_ not in self._turns:  # a random start: runs without a stored turn rotate too
+                ids = sorted(r.agent.id for r in replicas)
+                self._turns[type_] = ids[self._rng.randrange(len(ids))]
 
     def _new_replica(self, agent: Agent) -> Replica:
         stats = ReplicaStats(agent.ewma.decay, agent.breaker.window)
@@ -316,27 +358,60 @@ class Router(AsyncClosing):
     def replicas(self, type_: str) -> list[Replica]:
         """The replicas of ``type_``; an unknown type is a usage error naming the known ones."""
         found = self._by_type.get(type_)
-        if found is None:
-            known = ", ".join(self._by_type) or "none"
-            raise LatcliError(f"unknown type {type_!r} (types: {known})")
-        return found
+        return self._unknown(type_) if found is None else found
+
+    def _unknown(self, type_: str) -> NoReturn:
+        known = ", ".join(self._by_type) or "none"
+        raise LatcliError(f"unknown type {type_!r} (types: {known})")
 
     def replica(self, agent_id: str) -> Replica:
         return self._replicas[agent_id]
 
     def pick(self, type_: str) -> Agent | None:
-        """The replica ``send`` would try first now (no permit taken, nothing changed)."""
-        now = self._clock()
-        pool = [r for r in self.replicas(type_) if r.breaker.state(now) is not BreakerState.OPEN]
-        if not pool:
-            return None
-        # Peeking must not move the real sequence: a copy of the rng and of the strategy.
-        rng = random.Random(self._rng.random())
-        real, self._strategy = self._strategy, copy.deepcopy(self._strategy)
-        try:
-            return self._choose_from(pool, now, rng).agent
-        finally:
-            self._strategy = real
+        """The replica ``send`` would try first now; None when it would panic (all refuse).
+
+        A peek: the same :meth:`choice` ``send`` makes, with a copy of the rng, so nothing
+        changes and the next ``send`` (at the same clock) tries exactly this replica.
+        """
+        self._peek_rng.setstate(self._rng.getstate())
+        chosen = self.choice(type_, rng=self._peek_rng)
+        return None if chosen is None or chosen.panic else chosen.member.agent
+
+    def choice(
+        self,
+        type_: str,
+        tried: Collection[str] = (),
+        *,
+        again: bool = True,
+        now: float | None = None,
+        rng: random.Random | None = None,
+    ) -> Choice[Replica] | None:
+        """The pure choice (:func:`latcli.balance.choose`) over ``type_``'s replicas.
+
+        No permit is taken and nothing changes but ``rng`` (default: the router's own).
+        """
+        pool = self._pools.get(type_)
+        return choose(
+            self._unknown(type_) if pool is None else pool,
+            self._strategy,
+            self._clock() if now is None else now,
+            self._rng if rng is None else rng,
+            turn=self._turns.get(type_),
+            tried=tried,
+            unsettled=self._open.get(type_, ()),
+            again=again,
+        )
+
+    def rotate_to(self, type_: str, agent_id: str) -> None:
+        """Make ``agent_id`` the next turn of ``type_``'s rotation (round_robin's start).
+
+        Without it a router continues the stored rotation, or starts at a random replica.
+        """
+        ids = sorted(r.agent.id for r in self.replicas(type_))
+        if agent_id not in ids:
+            raise LatcliError(f"{agent_id!r} is not a replica of type {type_!r}")
+        self._turns[type_] = ids[ids.index(agent_id) - 1]  # the turn is the id picked last
+        self._moved.add(type_)
 
     def view(self) -> list[ReplicaView]:
         now = self._clock()
@@ -357,16 +432,9 @@ class Router(AsyncClosing):
         gets no verdict (the check still feeds the measurements).
         """
         replica = self._replicas[agent_id]
-        permit = replica.breaker.allow(self._clock())
-        replica.stats.start()
-        try:
+        with _Call(self, replica, replica.breaker.allow(self._clock()), message=False) as call:
             reply = await self.client.health(replica.agent)
-        except asyncio.CancelledError:
-            replica.stats.cancel()
-            if permit is not None:
-                replica.breaker.release(permit)
-            raise
-        self._record(replica, permit, reply, message=False)
+            call.done(reply)
         return reply
 
     # ---- sending ---------------------------------------------------------------------------
@@ -377,15 +445,13 @@ class Router(AsyncClosing):
         ``timeout`` bounds the whole call, failovers included; the attempt under way when it
         expires is cancelled without a breaker verdict.
         """
-        replicas = self.replicas(type_)
+        self.replicas(type_)  # an unknown type is the usage error naming the known ones
         started = self._clock()
         attempts: list[Attempt] = []
         try:
             if timeout is None:
-                return await self._send(type_, replicas, text, attempts, started)
-            return await asyncio.wait_for(
-                self._send(type_, replicas, text, attempts, started), timeout
-            )
+                return await self._send(type_, text, attempts, started)
+            return await asyncio.wait_for(self._send(type_, text, attempts, started), timeout)
         except asyncio.TimeoutError:
             return self._failed(type_, attempts, started, f"no answer within {timeout:g}s")
 
@@ -402,28 +468,24 @@ class Router(AsyncClosing):
         return FanOut(tuple(results), elapsed, self.strategy_name)
 
     async def _send(
-        self,
-        type_: str,
-        replicas: list[Replica],
-        text: str,
-        attempts: list[Attempt],
-        started: float,
+        self, type_: str, text: str, attempts: list[Attempt], started: float
     ) -> RouteResult:
         self._budget.record_request(self._clock())
         # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
         message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
         tried: set[str] = set()
         for n in range(self.retries + 1):
-            if n and not self._budget.try_retry(self._clock()):
-                return self._failed(type_, attempts, started, "retry budget exhausted")
-            chosen = self._admit(replicas, tried)
+            now = self._clock()
+            chosen = self.choice(type_, tried, now=now)
             if chosen is None:
                 break
-            replica, permit, panic = chosen
-            tried.add(replica.agent.id)
+            if n and not self._budget.try_retry(now):
+                return self._failed(type_, attempts, started, "retry budget exhausted")
+            permit = self._admit(type_, chosen, now)
+            tried.add(chosen.member.agent.id)
             hedging = self.hedge and n == 0
             reply, winner = await self._first_answer(
-                replicas, replica, permit, panic, text, message_id, tried, attempts, hedging
+                type_, chosen, permit, text, message_id, tried, attempts, hedging
             )
             if reply.ok:
                 return self._succeeded(type_, winner, reply, attempts, started)
@@ -432,74 +494,23 @@ class Router(AsyncClosing):
         reason = "every attempt failed" if attempts else "no replica to try"
         return self._failed(type_, attempts, started, reason)
 
-    def _admit(
-        self, replicas: list[Replica], tried: set[str]
-    ) -> tuple[Replica, Permit | None, bool] | None:
-        """A replica and its permit; in panic (all open) the one whose open period ends first.
-
-        O(1) in the number of replicas on the common path (nothing tried, the pick admitted):
-        the pool is copied only when a breaker refuses or on a failover.
-        """
-        now = self._clock()
-        trial = self._due_trial(replicas[0].agent.type, tried, now) if replicas else None
-        if trial is not None:
-            return trial
-        pool = replicas if not tried else [r for r in replicas if r.agent.id not in tried]
-        while pool:
-            replica = self._choose_from(pool, now, self._rng)
-            permit = replica.breaker.allow(now)
-            if permit is not None:
-                return replica, permit, False
-            pool = [r for r in pool if r is not replica]
-        left = [r for r in replicas if r.agent.id not in tried]
-        if not left:
-            return None
-        # Panic (DESIGN §4): every breaker refuses, so try the one closest to its next probe
-        # rather than failing without trying. No permit: the verdict cannot close it early.
-        soonest = min(left, key=lambda r: r.breaker.open_until or now)
-        return soonest, None, True
-
-    def _due_trial(
-        self, type_: str, tried: set[str], now: float
-    ) -> tuple[Replica, Permit | None, bool] | None:
-        """A replica whose open period is over takes the next call as its half-open trial.
-
-        Without this, p2c would weigh it by the failure penalty in its EWMA and send the trial
-        only once that decayed (several τ late). Only the few open replicas are looked at.
-        """
-        for agent_id in list(self._open.get(type_, ())):
-            replica = self._replicas[agent_id]
-            if agent_id in tried or replica.breaker.state(now) is not BreakerState.HALF_OPEN:
-                continue
-            permit = replica.breaker.allow(now)
-            if permit is not None:
-                return replica, permit, False
-        return None
-
-    def _choose_from(self, pool: list[Replica], now: float, rng: random.Random) -> Replica:
-        if isinstance(self._strategy, P2C):
-            # P2C reads two loads, not n (pick p99 <= 25 µs with 1,000 replicas); an open
-            # breaker's load is infinite, so it only wins against another open one.
-            def load_of(i: int) -> float:
-                r = pool[i]
-                if r.breaker.state(now) is BreakerState.OPEN:
-                    return float("inf")
-                return r.stats.load(now)
-
-            index = P2C.pick_index(len(pool), load_of, rng)
-            if pool[index].breaker.state(now) is not BreakerState.OPEN:
-                return pool[index]
-        admissible = [r for r in pool if r.breaker.state(now) is not BreakerState.OPEN] or pool
-        candidates = [r.stats.candidate(r.agent.id, r.agent.weight, now) for r in admissible]
-        picked = self._strategy.pick(candidates, rng)
-        return next(r for r in admissible if r.agent.id == picked.id)
+    def _admit(self, type_: str, chosen: Choice[Replica], now: float) -> Permit | None:
+        """Take the permit ``chosen`` was made for (none in panic); a plain pick is the turn."""
+        permit = None if chosen.panic else chosen.member.breaker.allow(now)
+        # choose() asked breaker.admits(now), which promises this permit at the same instant
+        assert chosen.panic or permit is not None, "a breaker refused what it admitted"
+        if not (chosen.trial or chosen.again or chosen.panic):
+            self._turns[type_] = chosen.member.agent.id
+            self._moved.add(type_)
+        if self._on_admit is not None:
+            self._on_admit(chosen, permit)
+        return permit
 
     async def _first_answer(
         self,
-        replicas: list[Replica],
-        first: Replica,
+        type_: str,
+        chosen: Choice[Replica],
         permit: Permit | None,
-        panic: bool,
         text: str,
         message_id: str,
         tried: set[str],
@@ -507,14 +518,15 @@ class Router(AsyncClosing):
         hedging: bool,
     ) -> tuple[Reply, Replica]:
         """One attempt; with hedging, a second replica joins after the type's p95."""
-        delay = self._hedge_delay(first.agent.type) if hedging else None
+        first = chosen.member
+        delay = self._hedge_delay(type_) if hedging else None
         if delay is None:
             # Awaited in place, not as a task: in_flight rises before any other send can
             # pick, so an untried replica really takes one request until its first answer.
-            reply = await self._attempt(first, permit, panic, text, message_id, attempts, False)
+            reply = await self._attempt(chosen, permit, text, message_id, attempts, hedge=False)
             return reply, first
         primary = asyncio.ensure_future(
-            self._attempt(first, permit, panic, text, message_id, attempts, hedge=False)
+            self._attempt(chosen, permit, text, message_id, attempts, hedge=False)
         )
         try:
             done, _ = await asyncio.wait({primary}, timeout=delay)
@@ -523,15 +535,16 @@ class Router(AsyncClosing):
             raise
         if done:
             return primary.result(), first
-        second = self._admit(replicas, tried)
-        if second is None or second[2]:  # never hedge onto a replica in panic
+        now = self._clock()
+        second = self.choice(type_, tried, again=False, now=now)
+        if second is None or second.panic:  # never hedge onto a replica in panic
             return await primary, first
-        other, other_permit, _ = second
-        tried.add(other.agent.id)
+        other_permit = self._admit(type_, second, now)
+        tried.add(second.member.agent.id)
         backup = asyncio.ensure_future(
-            self._attempt(other, other_permit, False, text, message_id, attempts, hedge=True)
+            self._attempt(second, other_permit, text, message_id, attempts, hedge=True)
         )
-        return await _race({primary: first, backup: other})
+        return await _race({primary: first, backup: second.member})
 
     def _hedge_delay(self, type_: str) -> float | None:
         window = self._type_latency[type_]
@@ -542,27 +555,21 @@ class Router(AsyncClosing):
 
     async def _attempt(
         self,
-        replica: Replica,
+        chosen: Choice[Replica],
         permit: Permit | None,
-        panic: bool,
         text: str,
         message_id: str,
         attempts: list[Attempt],
         hedge: bool,
     ) -> Reply:
         """Send once and record the verdict; cancellation releases the permit, no verdict."""
-        replica.stats.start()
-        try:
+        replica = chosen.member
+        with _Call(self, replica, permit) as call:
             reply = await self.client.send_message(replica.agent, text, message_id)
-        except asyncio.CancelledError:
-            replica.stats.cancel()
-            if permit is not None:
-                replica.breaker.release(permit)
-            raise
-        self._record(replica, permit, reply)
+            call.done(reply)
         outcome = "ok" if reply.ok else (reply.error or ErrorKind.BAD_RESPONSE).value
         attempts.append(
-            Attempt(replica.agent.id, outcome, reply.status, reply.latency_ms, hedge, panic)
+            Attempt(replica.agent.id, outcome, reply.status, reply.latency_ms, hedge, chosen.panic)
         )
         return reply
 
@@ -598,10 +605,39 @@ class Router(AsyncClosing):
         )
 
 
-def _give_back(taken: list[tuple[Replica, list[Observation]]]) -> None:
-    """Put unsaved observations back in front of what was recorded since they were taken."""
-    for replica, journal in taken:
-        replica.journal[:0] = journal
+class _Call:
+    """One call in flight on one replica (tower's ``Handle``): counted from entry; the exit
+    records the verdict given to :meth:`done`, or without one (cancelled, or anything raised)
+    settles the permit with no verdict. The one place attempts start and finish."""
+
+    __slots__ = ("_reply", "_router", "message", "permit", "replica")
+
+    def __init__(
+        self, router: Router, replica: Replica, permit: Permit | None, message: bool = True
+    ) -> None:
+        self._router, self.replica, self.permit, self.message = router, replica, permit, message
+        self._reply: Reply | None = None
+
+    def __enter__(self) -> _Call:
+        self.replica.stats.start()
+        return self
+
+    def done(self, reply: Reply) -> None:
+        """The call's answer; recorded when the block exits without an exception."""
+        self._reply = reply
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._reply is not None and exc_type is None:
+            self._router._record(self.replica, self.permit, self._reply, self.message)
+            return
+        self.replica.stats.cancel()
+        if self.permit is not None:
+            self.replica.breaker.release(self.permit)
 
 
 async def _race(tasks: dict[asyncio.Future[Reply], Replica]) -> tuple[Reply, Replica]:

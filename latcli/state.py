@@ -9,14 +9,18 @@ What: one SQLite file in WAL mode, table ``agents`` with one row per replica key
 the JSON of ``ReplicaStats.to_state()`` and ``Breaker.to_state()`` plus the writer's
 wall and monotonic clocks at write time, so a reader can move the timestamps onto
 its own clock and let time-decayed values decay by the time elapsed. In-flight
-counts and half-open trial permits are never stored: they die with their run.
+counts and half-open trial permits are never stored: they die with their run. Table
+``rotation`` holds, per type, the id picked last (round_robin's turn), so consecutive
+``latcli send`` runs rotate instead of each starting over.
 
 Concurrent runs: a run loads rows once at start (:meth:`StateStore.load_into`) and
 keeps a journal of the calls it finished. :meth:`StateStore.flush` then, in one
 ``BEGIN IMMEDIATE`` transaction, re-reads each row (another run may have written
 since), replays the journal onto it and writes it back. Each run only *adds* its
 own observations to the freshest stored state, so no run loses another's updates;
-SQLite's locking makes the read-modify-write atomic across processes.
+SQLite's locking makes the read-modify-write atomic across processes. A type's turn
+is written in the same transaction; the last writer's turn wins (two concurrent runs
+may take the same next replica, never a torn or foreign value).
 
 Failure policy: state is an optimisation, so no state problem ever raises. A file
 that is not SQLite, is corrupt, or belongs to another application is renamed to
@@ -68,6 +72,8 @@ _CREATE = (
     "CREATE TABLE IF NOT EXISTS agents (key TEXT PRIMARY KEY, wall REAL NOT NULL,"
     " mono REAL NOT NULL, stats TEXT NOT NULL, breaker TEXT NOT NULL)",
 )
+# added after v1 shipped: created in older v1 files too (they ignore it, so still v1)
+_CREATE_ROTATION = "CREATE TABLE IF NOT EXISTS rotation (type TEXT PRIMARY KEY, last TEXT NOT NULL)"
 # what from_state and json raise on hand-edited or damaged rows (int(inf) overflows,
 # deep nesting recurses): such a row is skipped, never a crash
 _BAD_DATA = (ValueError, OverflowError, TypeError, RecursionError)
@@ -132,7 +138,15 @@ class Store(Protocol):
         self, key: str, stats: ReplicaStats, breaker: Breaker, now: float, wall: float
     ) -> bool: ...
 
-    def flush(self, entries: Sequence[FlushEntry], now: float, wall: float) -> bool: ...
+    def flush(
+        self,
+        entries: Sequence[FlushEntry],
+        now: float,
+        wall: float,
+        turns: Mapping[str, str] | None = None,
+    ) -> bool: ...
+
+    def load_turns(self, types: Sequence[str]) -> dict[str, str]: ...
 
     def close(self) -> None: ...
 
@@ -165,9 +179,19 @@ class NullStore(_Closing):
         """Never finds a row; ``stats`` and ``breaker`` are left alone."""
         return False
 
-    def flush(self, entries: Sequence[FlushEntry], now: float, wall: float) -> bool:
-        """Drops the journals: True, the caller may clear them."""
+    def flush(
+        self,
+        entries: Sequence[FlushEntry],
+        now: float,
+        wall: float,
+        turns: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Drops the journals and turns: True, the caller may clear them."""
         return True
+
+    def load_turns(self, types: Sequence[str]) -> dict[str, str]:
+        """Never finds a turn: each run starts its rotation afresh."""
+        return {}
 
     def close(self) -> None:
         """Nothing to close."""
@@ -245,7 +269,18 @@ class StateStore(_Closing):
             return False
         return True
 
-    def flush(self, entries: Sequence[FlushEntry], now: float, wall: float) -> bool:
+    def load_turns(self, types: Sequence[str]) -> dict[str, str]:
+        """The stored round_robin turn (the id picked last) of each of ``types`` that has one."""
+        found = self._run(lambda conn: _select_turns(conn, types))
+        return found or {}
+
+    def flush(
+        self,
+        entries: Sequence[FlushEntry],
+        now: float,
+        wall: float,
+        turns: Mapping[str, str] | None = None,
+    ) -> bool:
         """Merge every entry's journal into its stored row, all in one transaction.
 
         Each row is re-read, restored into a fresh ``ReplicaStats`` / ``Breaker`` built
@@ -254,12 +289,14 @@ class StateStore(_Closing):
         Entries with an empty journal are not rewritten. Returns True when the journals
         are consumed — saved, or the store is disabled and never will save them — so the
         caller clears them; False when other runs held the lock past ``busy_timeout``
-        and a later flush may succeed.
+        and a later flush may succeed. ``turns`` (type -> id picked last) replace the
+        stored ones in the same transaction.
         """
         work = [entry for entry in entries if entry.journal]
-        if not work:
+        turned = dict(turns or {})
+        if not work and not turned:
             return True
-        done = self._run(lambda conn: self._merge_all(conn, work, now, wall))
+        done = self._run(lambda conn: self._merge_all(conn, work, turned, now, wall))
         return done is not None or self._disabled
 
     def close(self) -> None:
@@ -271,7 +308,12 @@ class StateStore(_Closing):
     # -- merging ---------------------------------------------------------------
 
     def _merge_all(
-        self, conn: sqlite3.Connection, work: Sequence[FlushEntry], now: float, wall: float
+        self,
+        conn: sqlite3.Connection,
+        work: Sequence[FlushEntry],
+        turns: Mapping[str, str],
+        now: float,
+        wall: float,
     ) -> bool:
         # IMMEDIATE takes the write lock before the reads: the rows cannot change
         # between our read and our write, which is what makes the merge lossless.
@@ -283,6 +325,9 @@ class StateStore(_Closing):
                     " VALUES (?, ?, ?, ?, ?)",
                     (entry.key, wall, now, _dumps(stats.to_state()), _dumps(breaker.to_state())),
                 )
+            conn.executemany(
+                "INSERT OR REPLACE INTO rotation (type, last) VALUES (?, ?)", turns.items()
+            )
         return True
 
     def _merged(
@@ -470,6 +515,7 @@ def _initialise(conn: sqlite3.Connection) -> str:
         # flushes but never corrupts the file (sqlite.org/pragma.html#pragma_synchronous)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_CREATE_ROTATION)
     return verdict
 
 
@@ -499,6 +545,13 @@ def _select(conn: sqlite3.Connection, key: str) -> _Row | None:
         "SELECT wall, mono, stats, breaker FROM agents WHERE key = ?", (key,)
     ).fetchone()
     return None if found is None else _Row(*found)
+
+
+def _select_turns(conn: sqlite3.Connection, types: Sequence[str]) -> dict[str, str]:
+    wanted = set(types)
+    rows = conn.execute("SELECT type, last FROM rotation").fetchall()
+    # a hand-edited row of another type (a number, a blob) is no turn: skipped
+    return {t: last for t, last in rows if t in wanted and isinstance(last, str)}
 
 
 def _restore(

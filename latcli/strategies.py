@@ -4,18 +4,22 @@ Policy apart from mechanism (tower ``balance/p2c``): a strategy only compares
 the numbers in a :class:`Candidate`; what "load" or "cost" means is decided by
 :mod:`latcli.stats`. Sans-I/O: randomness comes in as ``rng``.
 
-Every ``pick`` takes a non-empty sequence of candidates that the caller already
-filtered (e.g. breakers that refuse), raises ``ValueError`` when it is empty,
-and returns one element of it.
+Every ``choose`` / ``pick`` takes a non-empty sequence of candidates that the
+caller already filtered (e.g. breakers that refuse), raises ``ValueError`` when it
+is empty, and returns one element of it. ``choose`` is pure (the router peeks with
+it); ``pick`` is ``choose`` for a caller that lets the strategy remember its turn.
+The sequence may build its candidates lazily (the router's view over 1,000
+replicas): P2C reads two of them, the others read all.
 """
 
 from __future__ import annotations
 
+import abc
 import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = [
     "P2C",
@@ -23,6 +27,7 @@ __all__ = [
     "Candidate",
     "Fastest",
     "LeastLoaded",
+    "Measured",
     "RoundRobin",
     "Strategy",
     "Weighted",
@@ -30,9 +35,41 @@ __all__ = [
 ]
 
 
+class Measured(Protocol):
+    """What a strategy may read of one replica at one instant.
+
+    A :class:`Candidate` holds the numbers; the router's view computes each when read, so
+    P2C pays for two loads out of 1,000 replicas and nothing else (tower's ``Load``).
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def load(self) -> float: ...
+
+    @property
+    def cost(self) -> float: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def weight(self) -> float: ...
+
+    @property
+    def success_rate(self) -> float | None: ...
+
+    @property
+    def has_history(self) -> bool: ...
+
+
+C = TypeVar("C", bound=Measured)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One replica as a strategy sees it at one instant."""
+    """One replica as a strategy sees it at one instant (the numbers of :class:`Measured`)."""
 
     id: str
     load: float  # peak_ewma × (in_flight + 1); 0 idle-untried, +inf busy-untried
@@ -48,17 +85,36 @@ class Strategy(Protocol):
 
     name: str
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
-        """Return one of ``candidates``; ``ValueError`` when empty."""
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
+        """One of ``candidates``, changing nothing but ``rng``; ``ValueError`` when empty.
+
+        ``turn`` is the id picked last (round_robin goes on after it; None: from the
+        lowest id); the other strategies ignore it.
+        """
+        ...
+
+    def pick(self, candidates: Sequence[C], rng: random.Random) -> C:
+        """``choose`` with the turn this strategy object remembers, then remember it."""
         ...
 
 
-def _require(candidates: Sequence[Candidate]) -> None:
+class _Memoryless(abc.ABC):
+    """``pick`` of a strategy that has no turn to remember."""
+
+    @abc.abstractmethod
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
+        """See :meth:`Strategy.choose`."""
+
+    def pick(self, candidates: Sequence[C], rng: random.Random) -> C:
+        return self.choose(candidates, rng, None)
+
+
+def _require(candidates: Sequence[Measured]) -> None:
     if not candidates:
         raise ValueError("no candidates to pick from")
 
 
-def _fastest_key(c: Candidate) -> tuple[int, float, int, str]:
+def _fastest_key(c: Measured) -> tuple[int, float, int, str]:
     # untried-and-idle first so they get measured; untried-and-busy last
     # (one request at a time until the first answer, DESIGN §4)
     if not c.has_history:
@@ -66,12 +122,12 @@ def _fastest_key(c: Candidate) -> tuple[int, float, int, str]:
     return (1, c.cost, c.in_flight, c.id)
 
 
-class Fastest:
+class Fastest(_Memoryless):
     """Lowest decayed EWMA; an idle untried replica wins so it gets measured."""
 
     name = "fastest"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         return min(candidates, key=_fastest_key)
 
@@ -79,8 +135,9 @@ class Fastest:
 class RoundRobin:
     """Each replica in turn, by id order.
 
-    Remembers the last id picked rather than a position, so adding or removing
-    a replica (a breaker opening) does not shift or skip the others' turns.
+    The turn is the last id picked rather than a position, so adding or removing
+    a replica (a breaker opening) does not shift or skip the others' turns. The
+    router keeps one turn per type (persisted between runs); ``pick`` keeps its own.
     """
 
     name = "round_robin"
@@ -88,33 +145,35 @@ class RoundRobin:
     def __init__(self) -> None:
         self._last: str | None = None
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
-        last = self._last
-        later = [c for c in candidates if last is None or c.id > last]
-        chosen = min(later or candidates, key=lambda c: c.id)
+        later = [c for c in candidates if turn is None or c.id > turn]
+        return min(later or candidates, key=lambda c: c.id)
+
+    def pick(self, candidates: Sequence[C], rng: random.Random) -> C:
+        chosen = self.choose(candidates, rng, self._last)
         self._last = chosen.id
         return chosen
 
 
-class LeastLoaded:
+class LeastLoaded(_Memoryless):
     """Fewest requests in flight; ties broken by lower cost, then id."""
 
     name = "least_loaded"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         return min(candidates, key=lambda c: (c.in_flight, c.cost, c.id))
 
 
-def _share(c: Candidate) -> float:
+def _share(c: Measured) -> float:
     """weight × health, never negative nor NaN; unknown health counts as 1.0."""
     health = 1.0 if c.success_rate is None else c.success_rate
     share = c.weight * health
     return share if math.isfinite(share) and share > 0 else 0.0
 
 
-class Weighted:
+class Weighted(_Memoryless):
     """Random pick with probability ∝ weight × success rate (nginx/Envoy weighted random).
 
     When every share is zero (all weights 0 or every replica failing) the pick
@@ -123,7 +182,7 @@ class Weighted:
 
     name = "weighted"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         shares = [_share(c) for c in candidates]
         top = max(shares)
@@ -142,7 +201,7 @@ class Weighted:
         return candidates[last]
 
 
-class P2C:
+class P2C(_Memoryless):
     """Power of two choices on ``load`` (Mitzenmacher; tower ``balance/p2c``, Finagle).
 
     Two distinct replicas are drawn uniformly and the lower load wins (the
@@ -152,7 +211,7 @@ class P2C:
 
     name = "p2c"
 
-    def pick(self, candidates: Sequence[Candidate], rng: random.Random) -> Candidate:
+    def choose(self, candidates: Sequence[C], rng: random.Random, turn: str | None) -> C:
         _require(candidates)
         i = self.pick_index(len(candidates), lambda k: candidates[k].load, rng)
         return candidates[i]

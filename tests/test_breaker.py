@@ -322,3 +322,28 @@ def test_jitter_stays_within_half_of_base(k: int, seed: int, open_for: float) ->
     until = b.open_until
     assert until is not None
     assert base <= until - 10.0 <= 1.5 * base + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=OPS, probes=st.integers(1, 3), seed=st.integers(0, 2**32))
+def test_admits_foretells_allow_and_changes_nothing(
+    ops: list[tuple[str, float, int]], probes: int, seed: int
+) -> None:
+    cfg = replace(CFG, half_open_probes=probes, failures=2, min_calls=2)
+    b, now, held = Breaker(cfg, random.Random(seed)), 0.0, []
+    for op, dt, i in ops:
+        now += dt
+        if op == "allow":
+            before = b.to_state()
+            foretold = b.admits(now)
+            assert b.to_state() == before and b.admits(now) == foretold  # a pure peek
+            permit = b.allow(now)
+            assert (permit is not None) == foretold, (op, now, before)
+            if permit is not None:
+                held.append(permit)
+        elif held:
+            permit = held.pop(i % len(held))
+            if op == "release":
+                b.release(permit)
+            else:
+                b.record(now, permit, op == "ok")

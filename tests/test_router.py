@@ -15,18 +15,23 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import fault_servers as fs
 import pytest
 
+from latcli.balance import Choice
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.demo.agent import answer, card_v03, card_v1
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port
+from latcli.errors import LatcliError
 from latcli.inventory import Agent, BreakerConfig, DemoConfig
 from latcli.router import HEDGE_MIN_SAMPLES, Attempt, Router, RouteResult
+from latcli.state import NullStore, StateStore
 from latcli.transport.base import Outcome, RequestSpec, Timings
 
 # open long enough to outlast any test: "no attempts while open" must not race the clock
@@ -218,7 +223,7 @@ def test_the_dead_replicas_breaker_opens_and_then_gets_no_attempts(demo_fleet: A
         agents = [agent("dead-1", "weather", dead_url), *demo(demo_fleet, "weather-1")]
 
         async def main() -> tuple[list[RouteResult], BreakerState]:
-            # round_robin puts dead-1 (first by id) first in every turn until its breaker opens
+            # round_robin from dead-1 puts it first in every turn until its breaker opens
             async with Router(
                 agents,
                 strategy="round_robin",
@@ -226,6 +231,7 @@ def test_the_dead_replicas_breaker_opens_and_then_gets_no_attempts(demo_fleet: A
                 state=None,
                 on_event=lambda a, e: events.append((a, e)),
             ) as router:
+                router.rotate_to("weather", "dead-1")
                 results = [await router.send("weather", f"n{i}") for i in range(50)]
                 return results, router.replica("dead-1").breaker.state(time.monotonic())
 
@@ -252,8 +258,8 @@ def test_an_a2a_retry_reuses_the_message_id(version: str) -> None:
         ]
 
         async def main() -> RouteResult:
-            # round_robin tries a2a-a (first by id) first
             async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("calendar", "a2a-a")
                 return await router.send("calendar", "ping")
 
         result = asyncio.run(main())
@@ -278,6 +284,7 @@ def test_a_4xx_is_neither_retried_nor_held_against_the_replica(status: int) -> N
 
         async def main() -> tuple[list[RouteResult], BreakerState, float | None]:
             async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("t", "s-a")
                 results = [await router.send("t", "x") for _ in range(6)]
                 now = time.monotonic()
                 rep = router.replica("s-a")
@@ -307,6 +314,7 @@ def test_429_and_5xx_are_retried_and_count_against_the_replica(status: int, kind
 
         async def main() -> tuple[list[RouteResult], BreakerState]:
             async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("t", "s-a")
                 results = [await router.send("t", "x") for _ in range(4)]
                 return results, router.replica("s-a").breaker.state(time.monotonic())
 
@@ -435,6 +443,7 @@ def test_a_hedged_send_answers_from_the_fast_replica_and_cancels_the_slow_one(
 
     async def main() -> tuple[RouteResult, float, dict[str, Any]]:
         async with Router([w1, w2], strategy="round_robin", retries=1, state=None) as router:
+            router.rotate_to("weather", "weather-1")
             # warm up both (fast) so the type's p95 rests on enough answers
             warm = [await router.send("weather", f"warm{i}") for i in range(2 * HEDGE_MIN_SAMPLES)]
             assert all(r.ok for r in warm)
@@ -482,6 +491,7 @@ def test_no_hedging_before_the_type_has_enough_answers(demo_fleet: Any) -> None:
         async with Router(
             [w1, w2], strategy="round_robin", hedge=True, retries=1, state=None
         ) as router:
+            router.rotate_to("weather", "weather-1")
             return await router.send("weather", "first")
 
     with demo_fleet.faulted("weather-1", latency="150ms"):
@@ -581,6 +591,7 @@ def test_simulated_p2c_keeps_the_slow_replica_under_ten_percent(seed: int) -> No
 @pytest.mark.timeout(30)
 def test_simulation_is_deterministic_for_a_seed() -> None:
     assert simulate(42) == simulate(42)
+    assert simulate(42) != simulate(43)  # and the seed is not ignored
 
 
 # -- saving off the loop ----------------------------------------------------------------------
@@ -600,7 +611,10 @@ class _SlowStore:
     def load_into(self, *args: object) -> bool:
         return False
 
-    def flush(self, entries: Any, now: float, wall: float) -> bool:
+    def load_turns(self, types: Any) -> dict[str, str]:
+        return {}
+
+    def flush(self, entries: Any, now: float, wall: float, turns: Any = None) -> bool:
         self.running += 1
         self.overlapped |= self.running > 1
         self.calls.append("flush")
@@ -621,7 +635,7 @@ def test_start_save_flushes_in_a_thread_one_at_a_time_and_gives_back_on_failure(
     agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
 
     async def main() -> None:
-        router = Router(agents, transport=net, state=store, clock=net.clock, wall=net.wall)  # type: ignore[arg-type]
+        router = Router(agents, transport=net, state=store, clock=net.clock, wall=net.wall)
         await router.check("s-1")
         store.busy = True
         first = router.start_save()
@@ -656,7 +670,7 @@ def test_start_save_with_a_limit_takes_the_replicas_in_turn() -> None:
     agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
 
     async def main() -> list[list[float]]:
-        router = Router(agents, transport=net, state=store, clock=net.clock, wall=net.wall)  # type: ignore[arg-type]
+        router = Router(agents, transport=net, state=store, clock=net.clock, wall=net.wall)
         batches = []
         for _ in range(3):
             for name in net.latency_ms:
@@ -671,3 +685,297 @@ def test_start_save_with_a_limit_takes_the_replicas_in_turn() -> None:
 
     # 1+2, then 3 (two checks) + 1, then 2 (two checks) + 3: nobody waits past two saves
     assert asyncio.run(main()) == [[5.0, 6.0], [7.0, 7.0, 5.0], [6.0, 6.0, 7.0]]
+
+
+# -- round_robin across runs ------------------------------------------------------------------
+
+
+def rr_run(net: SimNetwork, agents: list[Agent], store: Any) -> str | None:
+    """One short-lived router (as one ``latcli send``): one message, then it saves and closes."""
+
+    async def main() -> str | None:
+        async with Router(
+            agents,
+            strategy="round_robin",
+            retries=0,
+            transport=net,
+            state=store,
+            clock=net.clock,
+            wall=net.wall,
+        ) as router:
+            return (await router.send("sim", "hi")).agent
+
+    return asyncio.run(main())
+
+
+def test_round_robin_rotates_across_routers_sharing_a_state_file(tmp_path: Path) -> None:
+    net = SimNetwork({"rr-a": 5.0, "rr-b": 5.0, "rr-c": 5.0})
+    agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
+    picked = [rr_run(net, agents, StateStore(tmp_path / "state.db")) for _ in range(7)]
+    ring = ["rr-a", "rr-b", "rr-c"]
+    assert set(picked[:3]) == set(ring), picked  # every replica within one round
+    start = ring.index(str(picked[0]))
+    assert picked == [ring[(start + i) % 3] for i in range(7)]
+
+
+def test_without_state_each_router_starts_at_a_random_replica() -> None:
+    net = SimNetwork({"rr-a": 5.0, "rr-b": 5.0, "rr-c": 5.0})
+    agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
+    firsts = [rr_run(net, agents, NullStore()) for _ in range(40)]
+    assert set(firsts) == {"rr-a", "rr-b", "rr-c"}  # all-from-one has odds 3 × 3^-40
+
+
+def test_rotate_to_names_the_next_turn_and_refuses_a_stranger() -> None:
+    net = SimNetwork({"rr-a": 5.0, "rr-b": 5.0, "rr-c": 5.0})
+    agents = [agent(name, "sim", f"http://sim.invalid/{name}") for name in net.latency_ms]
+
+    async def main() -> list[str | None]:
+        router = Router(agents, strategy="round_robin", transport=net, state=None, clock=net.clock)
+        async with router:
+            router.rotate_to("sim", "rr-a")
+            with pytest.raises(LatcliError, match="not a replica"):
+                router.rotate_to("sim", "nobody")
+            for peek in (router.pick, router.choice):
+                with pytest.raises(LatcliError, match=r"unknown type 'nosuch' \(types: sim\)"):
+                    peek("nosuch")
+            return [(await router.send("sim", "hi")).agent for _ in range(4)]
+
+    assert asyncio.run(main()) == ["rr-a", "rr-b", "rr-c", "rr-a"]
+
+
+# -- a lone replica is retried ----------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_the_lone_flaky_replica_is_retried_so_far_fewer_sends_fail(demo_fleet: Any) -> None:
+    sends = 300
+
+    async def main() -> list[RouteResult]:
+        # failures=10, min_calls=50: the demo's 5 / 10 trips by chance on a 20 % replica (and
+        # an open breaker is rightly not retried into), which would make this test flaky
+        lone = demo(demo_fleet, "flaky-1", breaker=BreakerConfig(failures=10, min_calls=50))
+        async with Router(lone, retries=1, state=None) as router:
+            gate = asyncio.Semaphore(8)
+
+            async def one(i: int) -> RouteResult:
+                async with gate:
+                    return await router.send("news", f"n{i}")
+
+            return await asyncio.gather(*(one(i) for i in range(sends)))
+
+    results = asyncio.run(main())
+    failed = sum(not r.ok for r in results) / sends
+    # flaky-1 fails 20 %: one retry on it leaves ~4 % (0.2²), none would leave ~20 %
+    assert failed < 0.10, f"{failed:.1%} of sends failed"
+    retried = [r for r in results if len(r.attempts) == 2]
+    assert len(retried) > sends * 0.10, len(retried)
+    for r in retried:
+        assert [a.agent for a in r.attempts] == ["flaky-1", "flaky-1"]
+        assert r.attempts[0].outcome == "http_5xx" and not r.attempts[1].panic
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("failures", "retries", "calls"),
+    [
+        pytest.param(2, 3, 2, id="the-breaker-opens-after-two"),
+        pytest.param(10, 2, 3, id="retries-bound-it"),
+        pytest.param(1, 3, 1, id="open-after-one"),
+    ],
+)
+def test_the_same_replica_is_retried_within_retries_and_never_into_an_open_breaker(
+    failures: int, retries: int, calls: int
+) -> None:
+    failing = StatusScript(500)
+    breaker = BreakerConfig(failures=failures, min_calls=1000, open_for=30.0, open_max=60.0)
+    with scripted(failing) as server:
+        agents = [agent("lone", "t", server.url, breaker=breaker)]
+
+        async def main() -> RouteResult:
+            async with Router(agents, retries=retries, state=None) as router:
+                return await router.send("t", "x")
+
+        result = asyncio.run(main())
+    assert not result.ok
+    assert [(a.agent, a.outcome, a.panic) for a in result.attempts] == [
+        ("lone", "http_5xx", False)
+    ] * calls
+    assert failing.calls == calls
+
+
+@pytest.mark.timeout(30)
+def test_same_replica_retries_stop_when_the_retry_budget_is_spent() -> None:
+    failing = StatusScript(500)
+    never_opens = BreakerConfig(failures=0, min_calls=10**6, open_for=30.0)
+    with scripted(failing) as server:
+        agents = [agent("lone", "t", server.url, breaker=never_opens)]
+
+        async def main() -> list[RouteResult]:
+            # ratio 0: only the reserve, 10 retries/s over the 10 s window = 100 retries
+            async with Router(agents, retries=1, retry_budget=0.0, state=None) as router:
+                return [await router.send("t", f"x{i}") for i in range(120)]
+
+        results = asyncio.run(main())
+    retried = sum(len(r.attempts) - 1 for r in results)
+    assert retried == 100
+    assert [r.error for r in results[100:]] == ["retry budget exhausted"] * 20
+    assert failing.calls == 220
+
+
+class FailsOnce(A2AScript):
+    """An A2A agent whose first message fails with a JSON-RPC error; the rest answer."""
+
+    def __call__(self, request: fs.Request) -> bytes:
+        answer_ = super().__call__(request)
+        if request.method == "POST":
+            self.fail = False
+        return answer_
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("version", ["1.0", "0.3"])
+def test_a_retry_on_the_same_a2a_replica_reuses_the_message_id(version: str) -> None:
+    script = FailsOnce("a2a-lone", version, True)
+    with scripted(script) as server:
+        agents = [agent("a2a-lone", "calendar", server.url, protocol="a2a")]
+
+        async def main() -> RouteResult:
+            async with Router(agents, retries=1, state=None) as router:
+                return await router.send("calendar", "ping")
+
+        result = asyncio.run(main())
+    assert result.ok and result.reply == "pong"
+    assert outcomes(result) == [("a2a-lone", "rpc_error"), ("a2a-lone", "ok")]
+    first, second = (c["params"]["message"]["messageId"] for c in script.calls)
+    assert first and first == second
+
+
+# -- pick() names what send() uses --------------------------------------------------------------
+
+PEEK_CFG = BreakerConfig(failures=2, min_calls=1000, open_for=3.0, open_max=10.0)
+
+
+def shuffle_state(router: Router, net: SimNetwork, rng: random.Random) -> None:
+    """Histories, requests in flight, breakers closed / open / due / half-open with a trial out."""
+    replicas = router.replicas("sim")
+    for step in sorted(rng.uniform(0.0, 10.0) for _ in range(rng.randrange(0, 30))):
+        net.now = step
+        r = rng.choice(replicas)
+        permit = r.breaker.allow(step)
+        ok = rng.random() < 0.5
+        r.stats.start()
+        r.stats.finish(step, rng.uniform(1.0, 300.0), ok)
+        if permit is not None:
+            r.breaker.record(step, permit, ok)
+    net.now = 10.0 + rng.uniform(0.0, 4.0)
+    for r in replicas:
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            r.stats.start()
+        if rng.random() < 0.2 and r.breaker.state(net.now) is BreakerState.HALF_OPEN:
+            r.breaker.allow(net.now)  # a trial out: it refuses until that answers
+    if rng.random() < 0.3:
+        router.rotate_to("sim", rng.choice(replicas).agent.id)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("strategy", ["p2c", "round_robin", "fastest", "least_loaded", "weighted"])
+def test_pick_names_the_replica_send_then_uses(strategy: str) -> None:
+    seen: Counter[str] = Counter()
+
+    async def one(seed: int) -> None:
+        rng = random.Random(seed)
+        net = SimNetwork({f"v-{i}": 5.0 for i in range(rng.randrange(1, 7))})
+        agents = [
+            agent(n, "sim", f"http://sim.invalid/{n}", breaker=PEEK_CFG) for n in net.latency_ms
+        ]
+        admitted: list[Choice[Any]] = []
+        router = Router(
+            agents,
+            strategy=strategy,
+            transport=net,
+            state=None,
+            clock=net.clock,
+            wall=net.wall,
+            rng=random.Random(seed),
+            on_admit=lambda c, p: admitted.append(c),
+        )
+        async with router:
+            shuffle_state(router, net, rng)
+            state = router._rng.getstate()
+            peeked = router.pick("sim")
+            assert router.pick("sim") == peeked and router._rng.getstate() == state
+            await router.send("sim", "hi")
+        first = admitted[0]
+        if peeked is None:
+            assert first.panic, seed
+            seen["panic"] += 1
+        else:
+            assert (first.member.agent.id, first.panic) == (peeked.id, False), seed
+            seen["trial" if first.trial else "pick"] += 1
+
+    async def main() -> None:
+        for seed in range(400):
+            await one(seed)
+
+    asyncio.run(main())
+    # the states covered each kind of first choice, a due half-open trial included
+    assert min(seen["pick"], seen["trial"], seen["panic"]) >= 10, seen
+
+
+# -- one context per attempt ------------------------------------------------------------------
+
+
+class Boom(SimNetwork):
+    """A transport whose sends raise (a bug below the router, not an agent's answer)."""
+
+    async def send(self, key: str, spec: RequestSpec) -> Outcome:
+        raise RuntimeError("boom")
+
+
+def test_an_attempt_that_raises_settles_its_count_and_its_trial_permit() -> None:
+    net = Boom({"b-1": 5.0})
+    cfg = BreakerConfig(failures=1, open_for=1.0, open_max=1.0)
+    agents = [agent("b-1", "sim", "http://sim.invalid/b-1", breaker=cfg)]
+
+    async def main() -> tuple[int, bool, bool]:
+        router = Router(agents, transport=net, state=None, clock=net.clock, wall=net.wall)
+        async with router:
+            breaker = router.replica("b-1").breaker
+            permit = breaker.allow(0.0)
+            assert permit is not None
+            breaker.record(0.0, permit, ok=False)  # open until 1.0-1.5 s
+            net.now = 2.0  # due: the next send is the half-open trial
+            with pytest.raises(RuntimeError, match="boom"):
+                await router.send("sim", "hi")
+            with pytest.raises(RuntimeError, match="boom"):
+                await router.check("b-1")
+            stats = router.replica("b-1").stats
+            return stats.in_flight, breaker.admits(net.now), stats.has_history
+
+    in_flight, admits_a_trial, judged = asyncio.run(main())
+    assert in_flight == 0  # both calls counted out
+    assert admits_a_trial  # the trial slot was given back, no verdict taken
+    assert not judged
+
+
+@pytest.mark.timeout(30)
+def test_a_lone_replica_is_never_hedged_onto_itself(demo_fleet: Any) -> None:
+    admitted: list[Choice[Any]] = []
+
+    async def main() -> RouteResult:
+        lone = demo(demo_fleet, "weather-1")
+        async with Router(
+            lone, hedge=True, state=None, on_admit=lambda c, p: admitted.append(c)
+        ) as router:
+            for i in range(HEDGE_MIN_SAMPLES):  # enough answers for a p95 to hedge after
+                assert (await router.send("weather", f"warm{i}")).ok
+            admitted.clear()
+            url = demo_fleet.agent("weather-1").url
+            await set_fault(url, latency="fixed 150ms", errors=None, down=None)
+            return await router.send("weather", "slow now")  # the outer faulted() restores it
+
+    with demo_fleet.faulted("weather-1", latency="fixed 5ms"):
+        result = asyncio.run(main())
+    assert result.ok
+    assert [(a.agent, a.outcome, a.hedge) for a in result.attempts] == [("weather-1", "ok", False)]
+    assert len(admitted) == 1  # no second, hedged admission on the same replica

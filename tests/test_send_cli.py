@@ -158,7 +158,9 @@ def test_a_type_whose_only_replica_fails_exits_1_listing_attempts(
     assert done.stdout == ""
     err = lines(done.stderr)
     assert err[0].startswith("✗ no answer"), err
-    assert re.fullmatch(r"\s+flaky-1: http_5xx HTTP 500 in \d+(\.\d+)? m?s", err[1]), err
+    # the inventory's retries: 1 retries the lone replica once (no other one is left)
+    for line in err[1:3]:
+        assert re.fullmatch(r"\s+flaky-1: http_5xx HTTP 500 in \d+(\.\d+)? m?s", line), err
     assert "Traceback" not in done.stderr
     # the JSON document is printed on failure too
     assert as_json.returncode == 1
@@ -168,7 +170,7 @@ def test_a_type_whose_only_replica_fails_exits_1_listing_attempts(
     assert result["ok"] is False and result["agent"] is None and result["reply"] is None
     assert [(a["agent"], a["outcome"], a["status"]) for a in result["attempts"]] == [
         ("flaky-1", "http_5xx", 500)
-    ]
+    ] * 2
 
 
 # ---- options ----------------------------------------------------------------------------------
@@ -183,9 +185,24 @@ def test_routing_options_are_accepted(demo_fleet: Any, tmp_path: Path) -> None:
     doc = json.loads(done.stdout)
     assert doc["ok"] is True
     assert doc["strategy"] == "round_robin"
-    # round_robin starts from the first id; --retries 0 and a healthy fleet: one attempt
+    # --retries 0 and a healthy fleet: one attempt, on whichever replica's turn it was
     [result] = doc["results"]
-    assert [a["agent"] for a in result["attempts"]] == ["weather-1"]
+    assert [a["agent"] for a in result["attempts"]] in (["weather-1"], ["weather-2"])
+
+
+@pytest.mark.timeout(90)
+def test_round_robin_rotates_across_runs_through_the_state_file(
+    demo_fleet: Any, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    options = ["--json", "--strategy", "round_robin", "--retries", "0"]
+    picked = []
+    for i in range(3):  # each process starts where the previous one left the rotation
+        done = send(demo_fleet, state, "weather", f"turn {i}", *options)
+        assert done.returncode == 0, done.stderr
+        picked.append(json.loads(done.stdout)["results"][0]["agent"])
+    assert picked[0] != picked[1] and picked[2] == picked[0], picked
+    assert set(picked) == {"weather-1", "weather-2"}
 
 
 @pytest.mark.timeout(60)

@@ -186,7 +186,7 @@ from pathlib import Path
 from latcli.inventory import BreakerConfig
 from latcli.state import FlushEntry, Observation, StateStore
 
-path, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+path, ready, go, tag = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 warnings = []
 store = StateStore(path, busy_timeout=15.0, warn=warnings.append)
 ready.touch()
@@ -199,7 +199,8 @@ first = time.time()
 for i in range(50):
     journal = [Observation(time.time(), 10.0 + i, True)]
     entry = FlushEntry("shared", 10.0, 3600.0, BreakerConfig(), journal)
-    if not store.flush([entry], time.monotonic(), time.time()):
+    turns = {"shared-type": f"{tag}-{i}"}
+    if not store.flush([entry], time.monotonic(), time.time(), turns):
         sys.exit(f"flush {i} not saved")
 last = time.time()
 store.close()
@@ -216,7 +217,15 @@ def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), str(tmp_path / f"ready-{i}"), str(go)],
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(path),
+                str(tmp_path / f"ready-{i}"),
+                str(go),
+                f"p{i}",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -241,8 +250,10 @@ def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
     stats = ReplicaStats(10.0, 3600.0)
     with store(path) as s:
         assert s.load_into("shared", stats, Breaker(BreakerConfig(), random.Random(0)), 0, W)
+        turns = s.load_turns(["shared-type"])
     assert stats.success.calls(0.0) == 200
     assert len(stats.latencies.values()) == 200
+    assert turns["shared-type"] in {f"p{i}-49" for i in range(4)}  # the last writer's last
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     conn.close()
@@ -433,3 +444,54 @@ def test_config_changes_apply_on_load(tmp_path: Path) -> None:
     with store(path) as s:
         assert s.load_into(KEY, stats, breaker, 0.0, W + 1)
     assert stats.ewma.tau == 1.0 and stats.cost(0.0) == pytest.approx(42.0 * math.exp(-1))
+
+
+# -- round_robin turns -------------------------------------------------------------
+
+
+def test_turns_round_trip_in_the_flush_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with store(path) as s:
+        assert s.load_turns(["weather"]) == {}
+        assert s.flush([entry([obs(W)])], 0.0, W, {"weather": "w-2", "news": "n-1"})
+        assert s.flush([], 1.0, W + 1, {"weather": "w-1"})  # a turn alone is saved too
+    with store(path) as s:
+        assert s.load_turns(["weather", "calendar"]) == {"weather": "w-1"}
+        assert s.load_turns(["news"]) == {"news": "n-1"}
+
+
+def test_a_file_from_before_the_rotation_table_gains_it(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        f"INSERT INTO meta VALUES ('schema', '{SCHEMA}');"
+        "CREATE TABLE agents (key TEXT PRIMARY KEY, wall REAL NOT NULL, mono REAL NOT NULL,"
+        " stats TEXT NOT NULL, breaker TEXT NOT NULL);"
+    )
+    conn.close()
+    warnings: list[str] = []
+    with store(path, warnings) as s:
+        assert s.load_turns(["t"]) == {}
+        assert s.flush([], 0.0, W, {"t": "a"})
+    with store(path, warnings) as s:
+        assert s.load_turns(["t"]) == {"t": "a"}
+    assert warnings == []
+
+
+def test_a_turn_that_is_not_text_is_no_turn(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with store(path) as s:
+        assert s.flush([], 0.0, W, {"t": "a", "u": "b"})
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE rotation SET last = X'00ff' WHERE type = 't'")
+    conn.commit()
+    conn.close()
+    with store(path) as s:
+        assert s.load_turns(["t", "u"]) == {"u": "b"}
+
+
+def test_null_store_keeps_no_turn() -> None:
+    with NullStore() as s:
+        assert s.flush([], 0.0, W, {"t": "a"})
+        assert s.load_turns(["t"]) == {}

@@ -19,7 +19,12 @@ def send(
         ),
     ] = None,
     retries: Annotated[
-        int | None, typer.Option(min=0, help="Failovers to other replicas. Default: inventory.")
+        int | None,
+        typer.Option(
+            min=0,
+            help="Retries: other replicas first, the same one when no other is admissible."
+            " Default: inventory.",
+        ),
     ] = None,
     timeout: Annotated[
         str | None, typer.Option(help="Bound on the whole send, failovers included, e.g. 3s.")
