@@ -182,8 +182,8 @@ def test_repeated_headers_are_joined_and_names_lowercased() -> None:
     [
         (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
         (b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", "content-length"),
-        (b"HTTP/1.1 2x0 OK\r\n\r\n", "status line"),
-        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nab\r\n", "CRLF"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "status code"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nab\r\n", "after chunk data"),
     ],
 )
 @pytest.mark.timeout(10)
@@ -191,7 +191,7 @@ def test_malformed_framing_is_bad_response(raw: bytes, fragment: str) -> None:
     with fs.serve(replying(raw)) as server:
         (outcome,) = run(sends(get(server.url, timeout=2.0)))
     assert outcome.error is ErrorKind.BAD_RESPONSE, outcome.message
-    assert fragment in (outcome.message or "")
+    assert fragment in (outcome.message or "").lower()
 
 
 @pytest.mark.timeout(10)
