@@ -384,11 +384,11 @@ def test_spec_headers_replace_the_defaults() -> None:
 
 
 @pytest.mark.timeout(10)
-def test_unsupported_scheme_is_bad_response_and_a_newline_in_a_header_raises() -> None:
+def test_unsupported_scheme_and_a_newline_in_a_header_are_bad_response() -> None:
     (outcome,) = run(sends(get("ftp://127.0.0.1/file")))
     assert outcome.error is ErrorKind.BAD_RESPONSE and "scheme" in (outcome.message or "")
-    with pytest.raises(ValueError, match="newline"):
-        run(sends(get("http://127.0.0.1:1/", headers={"X": "a\r\nEvil: 1"})))
+    (outcome,) = run(sends(get("http://127.0.0.1:1/", headers={"X": "a\r\nEvil: 1"})))
+    assert outcome.error is ErrorKind.BAD_RESPONSE and "newline" in (outcome.message or "")
 
 
 @pytest.mark.timeout(10)

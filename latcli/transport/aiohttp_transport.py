@@ -26,7 +26,14 @@ from yarl import URL
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings, read_capped
+from latcli.transport.base import (
+    AsyncClosing,
+    Outcome,
+    RequestSpec,
+    Timings,
+    read_capped,
+    userinfo_as_basic_auth,
+)
 from latcli.transport.exc import chain as _chain
 from latcli.transport.exc import first as _first
 from latcli.transport.exc import text as _text
@@ -47,15 +54,6 @@ _SKIP_AUTO_HEADERS = ("content-type",)
 # The httpx engine's keep-alive expiry, so both engines reuse connections alike.
 _KEEPALIVE_SECONDS = 5.0
 
-# Exceptions that mean "the network or the peer misbehaved": send() turns them
-# into an Outcome. Programming errors still raise; CancelledError propagates.
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    aiohttp.ClientError,
-    http_exceptions.HttpProcessingError,
-    OSError,
-    asyncio.TimeoutError,
-)
-
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 # The attempt whose connection is being opened in this task; lets the protocol
@@ -71,7 +69,8 @@ class AiohttpTransport(AsyncClosing):
     Each ``key`` gets its own ``ClientSession`` and connector with at most
     ``max_connections_per_key`` connections, created on first use inside the
     running loop, so one slow agent cannot exhaust another's connections.
-    ``send`` never raises for network problems; the caller's cancellation propagates.
+    ``send`` never raises (whatever goes wrong is an Outcome's error kind; a closed
+    transport is a RuntimeError); the caller's cancellation propagates.
     """
 
     def __init__(
@@ -100,6 +99,7 @@ class AiohttpTransport(AsyncClosing):
         trace = _Trace(_is_secure(spec.url))
         token = _current_trace.set(trace)  # TCP up (even untraced): a TLS timeout is "tls"
         try:
+            spec = userinfo_as_basic_auth(spec)
             deadline = time.perf_counter() + spec.timeout
             if gate.locked():  # queue in FIFO order, within the attempt's bound
                 await asyncio.wait_for(gate.acquire(), spec.timeout)
@@ -109,7 +109,7 @@ class AiohttpTransport(AsyncClosing):
                 return await _exchange(session, spec, trace, deadline - time.perf_counter())
             finally:
                 gate.release()
-        except _NETWORK_ERRORS as exc:
+        except Exception as exc:  # the network's, the peer's, or a surprise: an Outcome all
             kind, message = classify(exc, in_tls=trace.in_tls)
             return Outcome(None, b"", trace.timings(), kind, message)
         finally:

@@ -27,7 +27,14 @@ import sniffio  # noqa: F401
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings, read_capped
+from latcli.transport.base import (
+    AsyncClosing,
+    Outcome,
+    RequestSpec,
+    Timings,
+    read_capped,
+    userinfo_as_basic_auth,
+)
 from latcli.transport.exc import chain as _chain
 from latcli.transport.exc import first as _first
 from latcli.transport.exc import text as _text
@@ -41,24 +48,15 @@ _SAFE_HEADERS = {
     "accept-encoding": "identity",
 }
 
-# Exceptions that mean "the network or the peer misbehaved": send() turns them
-# into an Outcome. Programming errors (bad header types, ...) still raise.
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.HTTPError,
-    httpx.StreamError,
-    httpx.InvalidURL,
-    OSError,
-    asyncio.TimeoutError,
-)
-
 
 class HttpxTransport(AsyncClosing):
     """A :class:`~latcli.transport.base.Transport` over httpx.
 
     Each ``key`` gets its own client with at most ``max_connections_per_key``
     connections, created on first use, so one slow agent cannot exhaust the
-    connections of another. ``send`` never raises for network problems; the
-    caller's cancellation propagates.
+    connections of another. ``send`` never raises (whatever goes wrong is an
+    Outcome's error kind; a closed transport is a RuntimeError); the caller's
+    cancellation propagates.
     """
 
     def __init__(self, *, max_connections_per_key: int = 8, verify: bool | str = True) -> None:
@@ -81,10 +79,11 @@ class HttpxTransport(AsyncClosing):
         client, gate = self._lane(key)
         trace = _Trace()
         try:
+            spec = userinfo_as_basic_auth(spec)
             with anyio.fail_after(spec.timeout):
                 async with gate:
                     return await _exchange(client, spec, trace)
-        except _NETWORK_ERRORS as exc:
+        except Exception as exc:  # the network's, the peer's, or a surprise: an Outcome all
             kind, message = classify(exc)
             return Outcome(None, b"", trace.timings(), kind, message)
 

@@ -25,7 +25,13 @@ from urllib.parse import urljoin, urlsplit
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.base import (
+    AsyncClosing,
+    Outcome,
+    RequestSpec,
+    Timings,
+    userinfo_as_basic_auth,
+)
 from latcli.transport.exc import text as _text
 from latcli.transport.raw_reader import ResponseReader, State
 from latcli.transport.tls import shared_ssl_context
@@ -84,8 +90,7 @@ class _PhaseError(_Fault):
         self.error = error
 
 
-# Exceptions that mean "the network or the peer misbehaved": send() turns them into an
-# Outcome. Programming errors still raise; CancelledError propagates.
+# Errors of the TLS handshake step, reported as the "tls" phase's.
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (_Fault, OSError, asyncio.TimeoutError)
 
 
@@ -136,7 +141,7 @@ class _Prepared:
         scheme, self.host, self.port = self.origin
         self.secure = scheme == "https"
         self.head_only = spec.method.upper() == "HEAD"
-        self.data = _encode(spec, target, netloc)
+        self.data = _encode(userinfo_as_basic_auth(spec), target, netloc)
 
     @staticmethod
     def origin_of(url: str) -> tuple[str, str, int]:
@@ -487,7 +492,8 @@ class RawTransport(AsyncClosing):
     Each ``key`` gets at most ``max_connections_per_key`` keep-alive connections, opened on
     first use inside the running loop, so one slow agent cannot exhaust another's; callers
     beyond the limit queue in FIFO order within their attempt's bound. ``send`` never raises
-    for network problems; the caller's cancellation propagates. No HTTP/2, no proxies,
+    (whatever goes wrong is an Outcome's error kind; a closed transport is a RuntimeError);
+    the caller's cancellation propagates. No HTTP/2, no proxies,
     no decompression (``accept-encoding: identity`` unless a spec header says otherwise).
     """
 
@@ -523,7 +529,7 @@ class RawTransport(AsyncClosing):
                 return outcome
             try:
                 spec = _redirected(spec, outcome.status or 0, location)
-            except _BadURL as exc:
+            except Exception as exc:  # a Location no client could follow (_BadURL, ValueError)
                 return _failed(exc, "exchange", start, None, None, None)
             outcome = await self._attempt(key, spec, start, deadline)
         if outcome.status in _REDIRECTS and outcome.ok and "location" in outcome.headers:
@@ -569,7 +575,7 @@ class RawTransport(AsyncClosing):
         if prepared is None or prepared.spec is not spec:
             try:
                 prepared = self._prepare(spec)
-            except _BadURL as exc:
+            except Exception as exc:  # a URL or header no request can carry
                 return _failed(exc, "exchange", start, None, None, None)
         connect_ms: float | None = None
         tls_ms: float | None = None
@@ -594,7 +600,7 @@ class RawTransport(AsyncClosing):
             if conn is not None:  # _open and _wait_turn give back what they hold
                 pool.drop(conn)
             raise
-        except _NETWORK_ERRORS as exc:
+        except Exception as exc:  # the network's, the peer's, or a surprise: an Outcome all
             ttfb = conn.headers_at if conn is not None and conn.headers_at else None
             if conn is not None:
                 pool.drop(conn)
