@@ -21,6 +21,7 @@ import anyio
 import anyio._backends._asyncio
 import anyio.streams.memory
 import anyio.to_thread
+import h11
 import httpcore  # noqa: F401
 import httpx
 import sniffio  # noqa: F401
@@ -132,8 +133,24 @@ async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace)
     ) as response:
         headers = dict(response.headers.items())
         body, message = await _read_capped(response, spec.max_body)
+        await _never_reuse_after_leftovers(response)
         kind = None if message is None else ErrorKind.TOO_LARGE
         return Outcome(response.status_code, body, trace.timings(), kind, message, headers)
+
+
+async def _never_reuse_after_leftovers(response: httpx.Response) -> None:
+    """Bytes past a response (a HEAD or 204 body, a pipelined extra) mean the peer is out of
+    step: close the connection instead of reading them as the next request's answer.
+
+    httpcore pools a connection whose h11 state machine finished both sides, whatever h11 still
+    holds in its buffer (h11's ``trailing_data``). The connection is reached through httpcore
+    internals; tests/test_framing.py fails if they move.
+    """
+    stream = getattr(getattr(response.stream, "_stream", None), "_httpcore_stream", None)
+    connection = getattr(getattr(stream, "_stream", None), "_connection", None)
+    state = getattr(connection, "_h11_state", None)
+    if isinstance(state, h11.Connection) and state.trailing_data[0]:
+        await connection.aclose()  # type: ignore[union-attr]
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, str | None]:
