@@ -22,7 +22,6 @@ import psutil
 import pytest
 
 from latcli.errors import ErrorKind
-from latcli.transport.aiohttp_transport import AiohttpTransport
 from latcli.transport.base import Outcome, RequestSpec, Transport
 from latcli.transport.httpx_transport import HttpxTransport, classify
 from latcli.transport.raw_transport import RawTransport
@@ -31,7 +30,7 @@ from latcli.transport.tls import shared_ssl_context
 TransportFactory = Callable[..., Transport]
 T = TypeVar("T")
 
-ENGINES: list[TransportFactory] = [HttpxTransport, AiohttpTransport, RawTransport]
+ENGINES: list[TransportFactory] = [HttpxTransport, RawTransport]
 
 
 @pytest.fixture(params=ENGINES, ids=lambda engine: engine.__name__)
@@ -291,8 +290,8 @@ def test_a_key_never_opens_more_than_its_connection_limit(
 
 @pytest.mark.timeout(10)
 # httpx-only: "the third never reached the server" holds only while the three deadlines are
-# closer together than the engine's path from a freed slot to bytes on the wire; aiohttp's path
-# is shorter (flaky under load). tests/test_aiohttp_transport.py checks the same contract.
+# closer together than the engine's path from a freed slot to bytes on the wire; raw's path is
+# shorter (flaky under load). tests/test_raw_transport.py checks raw's queueing.
 @pytest.mark.parametrize("transport_factory", [HttpxTransport], ids=["HttpxTransport"])
 def test_a_saturated_key_does_not_starve_another(transport_factory: TransportFactory) -> None:
     async def scenario(t: Transport) -> tuple[list[Outcome], Outcome, float]:
@@ -420,7 +419,6 @@ def test_classify(exc: BaseException, kind: ErrorKind, fragment: str) -> None:
 # The engines that keep a client per key: its attribute, and how a client says it is closed.
 PER_KEY_CLIENTS = [
     pytest.param(HttpxTransport, "_clients", lambda c: c.is_closed, id="httpx"),
-    pytest.param(AiohttpTransport, "_sessions", lambda c: c.closed, id="aiohttp"),
 ]
 
 
