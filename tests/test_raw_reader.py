@@ -86,6 +86,14 @@ def test_a_sized_response_then_a_chunked_one_on_the_same_reader() -> None:
     assert reader.take_body() == b"hello" and reader.headers == [(b"transfer-encoding", b"chunked")]
 
 
+def test_trailers_are_not_the_next_responses_headers() -> None:
+    reader = read(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nx-t: 1\r\n\r\n")
+    assert (reader.state, reader.headers) == (State.DONE, [(b"transfer-encoding", b"chunked")])
+    reader.expect(100)
+    assert reader.feed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n") is State.BODY
+    assert reader.headers == [(b"transfer-encoding", b"chunked")]
+
+
 @given(st.lists(st.integers(min_value=1, max_value=len(CHUNKED) - 1), max_size=12))
 def test_any_split_of_the_bytes_reads_the_same_response(cuts: list[int]) -> None:
     reader = ResponseReader()

@@ -220,8 +220,8 @@ class ResponseReader:
             raise _Stop
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._pending.append((name, value))
-        if len(name) == 14 and name.lower() == b"content-length":
+        self._pending.append((name, value))  # trailers too: dropped at the message's end
+        if len(name) == 14 and name.lower() == b"content-length" and self.state is _HEAD:
             self._declared = int(value)  # llhttp checked it: digits, one value, no overflow
 
     def on_headers_complete(self) -> None:
@@ -264,6 +264,8 @@ class ResponseReader:
             self._on_body(body)
 
     def on_message_complete(self) -> None:
+        if self._pending:  # trailers: not the next response's headers
+            self._pending = []
         if self._interim:
             self._interim = False
         elif self.state is not _DONE:
