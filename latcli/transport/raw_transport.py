@@ -1,12 +1,11 @@
 """The lean engine: HTTP/1.1 on asyncio Protocols, no client library in the hot path.
 
-Profiled at 50 closed loops on nginx /health, the aiohttp engine spends most of its CPU in
-aiohttp's own machinery (request and response objects, header multidicts, timers, trace
-callbacks): ~3.7k req/s on one core. Here a request is bytes encoded once per spec and a
-response is parsed straight from ``data_received``; a keep-alive exchange costs one write,
-one future, one timer and a few ``bytes.find`` calls. The contract is the other engines':
-a per-key bulkhead with FIFO waiters, a whole-attempt timeout, a capped body, phase timings
-and the same error kinds, decided in one :func:`classify`.
+A request is bytes encoded once per spec; a response is framed by llhttp in the sans-I/O
+:mod:`~latcli.transport.raw_reader`, which ``data_received`` only feeds. A keep-alive exchange
+costs one write, one future, one timer and one llhttp pass (docs/benchmarks.md, "Strict
+framing"). The contract is httpx's engine's: a per-key bulkhead with FIFO waiters, a
+whole-attempt timeout, a capped body, phase timings and the same error kinds, decided in one
+:func:`classify`. What llhttp rejects is ``bad_response`` and the connection is closed.
 """
 
 from __future__ import annotations
