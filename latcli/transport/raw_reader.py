@@ -109,11 +109,15 @@ class ResponseReader:
 
     # -- driven by the connection
 
-    def expect(self, cap: int, head_only: bool = False) -> None:
+    def expect(
+        self, cap: int, head_only: bool = False, on_body: Callable[[bytes], None] | None = None
+    ) -> None:
         """A request was written: read its response, with a body of at most ``cap`` bytes.
 
-        Legal on a new reader or after a :attr:`reusable` response.
+        Legal on a new reader or after a :attr:`reusable` response. ``on_body`` takes this
+        response's body pieces as they arrive (a streaming consumer) instead of keeping them.
         """
+        self._on_body = on_body
         state = self.state
         if state is not _IDLE and (state is not _DONE or not self.keep_alive or self.leftover):
             raise ReaderBug(f"expect() in state {state.name}, not a reusable one")

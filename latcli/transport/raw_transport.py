@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import errno
 import functools
 import math
 import socket
 import ssl
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -28,6 +29,7 @@ from latcli.transport.base import (
     AsyncClosing,
     Outcome,
     RequestSpec,
+    StreamingOutcome,
     Timings,
     userinfo_as_basic_auth,
 )
@@ -243,7 +245,16 @@ class _Connection(asyncio.Protocol):
     response and ``reusable`` says whether another request may follow on this connection.
     """
 
-    __slots__ = ("closed", "headers_at", "idle_since", "origin", "reader", "transport", "waiter")
+    __slots__ = (
+        "closed",
+        "headers_at",
+        "idle_since",
+        "origin",
+        "reader",
+        "sink",
+        "transport",
+        "waiter",
+    )
 
     def __init__(self, origin: tuple[str, str, int]) -> None:
         self.origin = origin
@@ -253,6 +264,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.headers_at = 0.0
         self.reader = ResponseReader()
+        self.sink: _Sink | None = None  # a streamed response's body: see start_stream()
 
     @property
     def reusable(self) -> bool:
@@ -269,7 +281,9 @@ class _Connection(asyncio.Protocol):
         state = reader.feed(data)
         if not self.headers_at and reader.status:
             self.headers_at = time.perf_counter()
-        if state is _DONE:
+        if self.sink is not None:
+            self._streamed(state)
+        elif state is _DONE:
             self._resolve()
         elif state is _TOO_LARGE:
             self._resolve()
@@ -286,10 +300,20 @@ class _Connection(asyncio.Protocol):
         # which a long bench run keeps out of the way (gctune). Cut it so refcounting does.
         self.transport = None
         waiter = self.waiter
+        sink = self.sink
+        if sink is not None and waiter is not None and waiter.done():  # the head is in
+            if exc is None and self.reader.feed_eof() is _DONE:
+                sink.finish()
+            elif not sink.closed:
+                why = exc or _Disconnected(self.reader.error or "connection closed")
+                sink.fail(*classify(why))
+            return
         if waiter is None or waiter.done():
             return
         if exc is None and self.reader.feed_eof() is _DONE:  # a body delimited by the close
             waiter.set_result(None)
+            if sink is not None:
+                sink.finish()
             return
         waiter.set_exception(exc or _Disconnected(self.reader.error or "connection closed"))
 
@@ -303,6 +327,40 @@ class _Connection(asyncio.Protocol):
         self.reader.expect(cap, head_only)
         self.transport.write(data)
         return waiter
+
+    def start_stream(self, data: bytes, cap: int, sink: _Sink) -> asyncio.Future[None]:
+        """Write one request whose body goes to ``sink`` as it arrives; the returned future
+        resolves when the head is in (or fails with the connection's fault before it)."""
+        assert self.transport is not None
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        self.headers_at = 0.0
+        self.sink = sink
+        self.reader.expect(cap, False, sink.push)
+        self.transport.write(data)
+        return waiter
+
+    def _streamed(self, state: State) -> None:
+        """A streamed response moved on: the head resolves ``waiter``, the end the sink."""
+        sink = self.sink
+        assert sink is not None
+        if state is _FAILED or state is _TOO_LARGE:
+            if state is _TOO_LARGE:
+                kind, message = ErrorKind.TOO_LARGE, self.reader.too_large or "too large"
+            else:
+                kind, message = classify(_BadResponse(self.reader.error or "invalid response"))
+            if not self.reader.status:  # no head: the attempt fails as a whole
+                waiter = self.waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(_BadResponse(message))
+            else:  # the head is in: the body breaks off
+                self._resolve()
+            sink.fail(kind, message)
+            self.abort()
+            return
+        if state is not State.HEAD:
+            self._resolve()
+        if state is _DONE:
+            sink.finish()
 
     def abort(self) -> None:
         self.closed = True
@@ -319,6 +377,58 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         self.abort()
+
+
+class _Sink:
+    """The body of one streamed response, read by one consumer: ``(arrival, bytes)`` pieces
+    queued by the connection, an end or a fault, and a future the consumer waits on."""
+
+    __slots__ = ("closed", "ended", "error", "items", "message", "wake")
+
+    def __init__(self) -> None:
+        self.items: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.closed = False
+        self.ended = 0.0
+        self.error: ErrorKind | None = None
+        self.message: str | None = None
+        self.wake: asyncio.Future[None] | None = None
+
+    def push(self, data: bytes) -> None:
+        if not self.closed:
+            self.items.append((time.perf_counter(), data))
+            self._wake()
+
+    def finish(self) -> None:
+        if not self.closed:
+            self.closed, self.ended = True, time.perf_counter()
+            self._wake()
+
+    def fail(self, kind: ErrorKind, message: str) -> None:
+        if not self.closed:
+            self.closed, self.ended = True, time.perf_counter()
+            self.error, self.message = kind, message
+            self._wake()
+
+    def _wake(self) -> None:
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+
+async def _arrivals(sink: _Sink, outcome: StreamingOutcome) -> AsyncIterator[tuple[float, bytes]]:
+    """The sink's pieces as they come; the end or fault is recorded on ``outcome``."""
+    loop = asyncio.get_running_loop()
+    while True:
+        while sink.items:
+            yield sink.items.popleft()
+        if sink.closed:
+            if sink.error is not None:
+                outcome.fail(sink.error, sink.message or str(sink.error), sink.ended)
+            else:
+                outcome.ended = sink.ended
+            return
+        sink.wake = loop.create_future()
+        await sink.wake
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -394,6 +504,14 @@ class _Deadlines:
 
 
 _Waiter = asyncio.Future[None]
+
+
+def _expire_stream(sink: _Sink, conn: Callable[[], _Connection | None]) -> None:
+    """The whole-attempt deadline of a stream: whatever is unread is cut off."""
+    sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
+    held = conn()  # None while the head is awaited: wait_for's own bound ends that wait
+    if held is not None:
+        held.abort()
 
 
 def _expire_wait(waiter: asyncio.Future[_Connection | None]) -> None:
@@ -516,6 +634,79 @@ class RawTransport(AsyncClosing):
         if spec.follow_redirects:
             return self._send_following(key, spec)
         return self._attempt(key, spec, 0.0, 0.0)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, key: str, spec: RequestSpec) -> AsyncIterator[StreamingOutcome]:
+        """The streaming seam (:class:`~latcli.transport.base.StreamingTransport`): the body
+        as it arrives, within ``spec.timeout`` for head and body together, at most
+        ``spec.max_body`` bytes in all. Redirects are not followed. A connection is reused
+        only when its response was read whole; leaving early closes it."""
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        deadline = loop.time() + spec.timeout
+        sink = _Sink()
+        conn: _Connection | None = None
+        pool: _Pool | None = None
+        timer = loop.call_at(deadline, _expire_stream, sink, lambda: conn)
+        try:
+            outcome, conn, pool = await self._open_stream(key, spec, start, deadline, sink)
+            yield outcome
+        finally:
+            timer.cancel()
+            if conn is not None and pool is not None:
+                conn.sink = None
+                if sink.closed and sink.error is None and conn.reusable:
+                    pool.release(conn, loop.time())
+                else:
+                    pool.drop(conn)
+
+    async def _open_stream(
+        self, key: str, spec: RequestSpec, start: float, deadline: float, sink: _Sink
+    ) -> tuple[StreamingOutcome, _Connection | None, _Pool | None]:
+        """Send ``spec`` and wait for the head; a failure before it is the outcome's error."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(key) or self._new_pool(key)
+        connect_ms: float | None = None
+        tls_ms: float | None = None
+        phase: Phase = "exchange"
+        conn: _Connection | None = None
+        try:
+            prepared = self._prepare(spec)
+            phase = "pool"
+            conn = pool.take(prepared.origin, loop.time())
+            if conn is None:
+                if not pool.reserve():
+                    conn = await _wait_turn(pool, prepared.origin, deadline)
+                if conn is None:
+                    phase = "connect"
+                    conn, connect_ms, tls_ms = await self._open(pool, prepared, spec, deadline)
+            phase = "exchange"
+            waiter = conn.start_stream(prepared.data, spec.max_body, sink)
+            await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            if conn is not None:
+                conn.sink = None
+                pool.drop(conn)
+            raise
+        except Exception as exc:
+            ttfb = conn.headers_at if conn is not None and conn.headers_at else None
+            if conn is not None:
+                conn.sink = None
+                pool.drop(conn)
+            failed = _failed(exc, phase, start, connect_ms, tls_ms, ttfb)
+            outcome = StreamingOutcome(
+                start, None, failed.timings, error=failed.error, message=failed.message
+            )
+            outcome.ended = time.perf_counter()
+            return outcome, None, None
+        reader = conn.reader
+        headers = {name.lower(): value for name, value in _Headers(reader.headers).items()}
+        ttfb_ms = (conn.headers_at - start) * 1000.0
+        outcome = StreamingOutcome(
+            start, reader.status, Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms), headers
+        )
+        outcome.body = _arrivals(sink, outcome)
+        return outcome, conn, pool
 
     async def _send_following(self, key: str, spec: RequestSpec) -> Outcome:
         """Like the one attempt, then the redirect hops, all within the first hop's bound."""
