@@ -1,12 +1,14 @@
-"""Side by side: HttpxTransport vs AiohttpTransport against one tiny keep-alive server.
+"""Side by side: the transport engines against one tiny keep-alive server.
 
 Two patterns, each engine in a fresh process (so CPU time is the engine's alone):
   rate   one key, CONCURRENCY closed-loop workers for SECONDS: req/s, p50, p99
   fanout KEYS keys (one port each), one request per key at once (watch/probe): wall, CPU
 
-Starts scripts/many_ports_server.py itself. Prints one line per engine and the aiohttp/httpx ratios.
+``--baseline DIR`` adds ``raw@base``: the raw engine of another checkout (e.g. /work/main),
+imported from DIR, so a change to the engine is measured against its parent in the same run.
+Starts scripts/many_ports_server.py itself. Prints one line per engine and the ratios to raw.
 Usage: uv run python scripts/bench_engines.py [--seconds 3] [--concurrency 50] [--keys 1000]
-                                              [--connections N]
+           [--connections N] [--engines httpx,raw] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -22,18 +25,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ENGINES = ("httpx", "aiohttp")
+ENGINES = ("httpx", "raw")
+BASE = "raw@base"
 SERVER = Path(__file__).with_name("many_ports_server.py")
 
 
 def _transport(engine: str, connections: int) -> object:
-    if engine == "httpx":
-        from latcli.transport.httpx_transport import HttpxTransport
+    if engine == "raw":
+        from latcli.transport.raw_transport import RawTransport
 
-        return HttpxTransport(max_connections_per_key=connections)
-    from latcli.transport.aiohttp_transport import AiohttpTransport
+        return RawTransport(max_connections_per_key=connections)
+    from latcli.transport.httpx_transport import HttpxTransport
 
-    return AiohttpTransport(max_connections_per_key=connections)
+    return HttpxTransport(max_connections_per_key=connections)
 
 
 def _quantile(sorted_ms: list[float], q: float) -> float:
@@ -106,17 +110,23 @@ def _child(args: argparse.Namespace) -> None:
         result = asyncio.run(rate)
     else:
         result = asyncio.run(_fanout(args.engine, ports[: args.keys]))
+    import latcli
+
+    print(f"  ({args.engine} from {Path(latcli.__file__).parent})", file=sys.stderr)
     print(json.dumps(result))
 
 
 def _run_child(
     pattern: str, engine: str, portfile: Path, args: argparse.Namespace
 ) -> dict[str, float]:
+    env = dict(os.environ)
+    if engine == BASE:  # the same engine, imported from the other checkout
+        engine, env["PYTHONPATH"] = "raw", args.baseline
     command = [sys.executable, __file__, "--child", pattern, "--engine", engine]
     command += ["--portfile", str(portfile), "--seconds", str(args.seconds)]
     command += ["--concurrency", str(args.concurrency), "--keys", str(args.keys)]
     command += ["--connections", str(args.connections)]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
     result: dict[str, float] = json.loads(done.stdout)
     return result
 
@@ -137,11 +147,16 @@ def _report(title: str, results: dict[str, dict[str, float]]) -> None:
     for engine, result in results.items():
         fields = "  ".join(f"{name}={value:,.1f}" for name, value in result.items())
         print(f"  {engine:8} {fields}")
-    httpx, aio = results["httpx"], results["aiohttp"]
-    ratios = "  ".join(
-        f"{name}={aio[name] / httpx[name]:.2f}x" for name in aio if name != "errors" and httpx[name]
-    )
-    print(f"  aiohttp/httpx  {ratios}")
+    raw = results.get("raw")
+    for engine, result in results.items():
+        if raw is None or engine == "raw":
+            continue
+        ratios = "  ".join(
+            f"{name}={result[name] / raw[name]:.2f}x"
+            for name in result
+            if name != "errors" and raw[name]
+        )
+        print(f"  {engine}/raw  {ratios}")
 
 
 def main() -> None:
@@ -152,6 +167,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=0, help="per key; 0: one per worker")
     parser.add_argument("--child", choices=("rate", "fanout"))
     parser.add_argument("--engine", choices=ENGINES)
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, in order")
+    parser.add_argument("--baseline", help="a checkout whose raw engine runs as raw@base")
     parser.add_argument("--portfile")
     args = parser.parse_args()
     if args.child:
@@ -160,8 +177,9 @@ def main() -> None:
     portfile = Path(tempfile.mkdtemp()) / "ports"
     server = _server(args.keys, portfile)
     try:
-        rate = {engine: _run_child("rate", engine, portfile, args) for engine in ENGINES}
-        fanout = {engine: _run_child("fanout", engine, portfile, args) for engine in ENGINES}
+        engines = args.engines.split(",") + ([BASE] if args.baseline else [])
+        rate = {engine: _run_child("rate", engine, portfile, args) for engine in engines}
+        fanout = {engine: _run_child("fanout", engine, portfile, args) for engine in engines}
     finally:
         server.kill()
     connections = args.connections or args.concurrency

@@ -8,7 +8,7 @@ JSON object per tick and samples the watch process's CPU time (user + system, ps
 tick. The first --warmup ticks (imports, connection setup, first checks) are left out.
 
 Usage: uv run python scripts/bench_watch.py [--agents 1000 10] [--ticks 30] [--warmup 5]
-       [--transport auto|httpx|aiohttp] [--no-state]
+       [--transport auto|httpx|raw] [--no-state]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[1000, 10])
     parser.add_argument("--ticks", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--transport", choices=["auto", "httpx", "aiohttp", "raw"], default="auto")
+    parser.add_argument("--transport", choices=["auto", "httpx", "raw"], default="auto")
     parser.add_argument("--no-state", action="store_true", help="run watch with --no-state")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())

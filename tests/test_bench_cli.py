@@ -38,7 +38,7 @@ def url() -> object:
         (["-c", "2", "-d", "-3s"], "duration"),
         (["-c", "2", "--max-in-flight", "5"], "only with --rate"),
         (["-c", "2", "--endpoint", "nope"], "health"),
-        (["-c", "2", "--engine", "nope"], "aiohttp"),
+        (["-c", "2", "--engine", "nope"], "httpx"),
         (["-c", "2", "--workers", "0"], "0"),
         (["-c", "2", "-n", "1", "--sla", "p99<100"], "needs a unit"),
     ],

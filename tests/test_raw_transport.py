@@ -182,8 +182,8 @@ def test_repeated_headers_are_joined_and_names_lowercased() -> None:
     [
         (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
         (b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", "content-length"),
-        (b"HTTP/1.1 2x0 OK\r\n\r\n", "status line"),
-        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nab\r\n", "CRLF"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "status code"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nab\r\n", "after chunk data"),
     ],
 )
 @pytest.mark.timeout(10)
@@ -191,7 +191,7 @@ def test_malformed_framing_is_bad_response(raw: bytes, fragment: str) -> None:
     with fs.serve(replying(raw)) as server:
         (outcome,) = run(sends(get(server.url, timeout=2.0)))
     assert outcome.error is ErrorKind.BAD_RESPONSE, outcome.message
-    assert fragment in (outcome.message or "")
+    assert fragment in (outcome.message or "").lower()
 
 
 @pytest.mark.timeout(10)
@@ -384,11 +384,11 @@ def test_spec_headers_replace_the_defaults() -> None:
 
 
 @pytest.mark.timeout(10)
-def test_unsupported_scheme_is_bad_response_and_a_newline_in_a_header_raises() -> None:
+def test_unsupported_scheme_and_a_newline_in_a_header_are_bad_response() -> None:
     (outcome,) = run(sends(get("ftp://127.0.0.1/file")))
     assert outcome.error is ErrorKind.BAD_RESPONSE and "scheme" in (outcome.message or "")
-    with pytest.raises(ValueError, match="newline"):
-        run(sends(get("http://127.0.0.1:1/", headers={"X": "a\r\nEvil: 1"})))
+    (outcome,) = run(sends(get("http://127.0.0.1:1/", headers={"X": "a\r\nEvil: 1"})))
+    assert outcome.error is ErrorKind.BAD_RESPONSE and "newline" in (outcome.message or "")
 
 
 @pytest.mark.timeout(10)

@@ -8,12 +8,16 @@ and ``verify`` (True, False or a CA bundle path).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import fault_servers as fs
@@ -22,16 +26,16 @@ import psutil
 import pytest
 
 from latcli.errors import ErrorKind
-from latcli.transport.aiohttp_transport import AiohttpTransport
 from latcli.transport.base import Outcome, RequestSpec, Transport
 from latcli.transport.httpx_transport import HttpxTransport, classify
 from latcli.transport.raw_transport import RawTransport
+from latcli.transport.select import Engine, make_transport
 from latcli.transport.tls import shared_ssl_context
 
 TransportFactory = Callable[..., Transport]
 T = TypeVar("T")
 
-ENGINES: list[TransportFactory] = [HttpxTransport, AiohttpTransport, RawTransport]
+ENGINES: list[TransportFactory] = [HttpxTransport, RawTransport]
 
 
 @pytest.fixture(params=ENGINES, ids=lambda engine: engine.__name__)
@@ -291,8 +295,8 @@ def test_a_key_never_opens_more_than_its_connection_limit(
 
 @pytest.mark.timeout(10)
 # httpx-only: "the third never reached the server" holds only while the three deadlines are
-# closer together than the engine's path from a freed slot to bytes on the wire; aiohttp's path
-# is shorter (flaky under load). tests/test_aiohttp_transport.py checks the same contract.
+# closer together than the engine's path from a freed slot to bytes on the wire; raw's path is
+# shorter (flaky under load). tests/test_raw_transport.py checks raw's queueing.
 @pytest.mark.parametrize("transport_factory", [HttpxTransport], ids=["HttpxTransport"])
 def test_a_saturated_key_does_not_starve_another(transport_factory: TransportFactory) -> None:
     async def scenario(t: Transport) -> tuple[list[Outcome], Outcome, float]:
@@ -368,6 +372,81 @@ def test_unverified_tls_accepts_self_signed(
     assert (outcome.error, outcome.status) == (None, 200), outcome.message
 
 
+@pytest.mark.timeout(10)
+def test_ssl_cert_file_is_the_trust_store_when_set(
+    transport_factory: TransportFactory, tls_files: fs.TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", tls_files.certfile)
+    with fs.tls_ok_server(tls_files) as server:
+        outcome = send_one(transport_factory, get(server.url))
+    assert (outcome.error, outcome.status) == (None, 200), outcome.message
+
+
+@pytest.mark.timeout(10)
+def test_a_ca_directory_is_a_trust_store(
+    transport_factory: TransportFactory, tls_files: fs.TlsFiles, tmp_path: Path
+) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to name the CA file by its subject hash")
+    hashed = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", tls_files.certfile],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    shutil.copy(tls_files.certfile, tmp_path / f"{hashed}.0")
+    with fs.tls_ok_server(tls_files) as server:
+        outcome = send_one(transport_factory, get(server.url), verify=str(tmp_path))
+    assert (outcome.error, outcome.status) == (None, 200), outcome.message
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("engine", ["httpx", "raw"])
+def test_make_transport_gives_every_engine_its_verify(
+    engine: Engine, tls_files: fs.TlsFiles
+) -> None:
+    def factory(**options: Any) -> Transport:
+        return make_transport(engine, **options)
+
+    with fs.tls_ok_server(tls_files) as server:
+        trusted = send_one(factory, get(server.url), verify=tls_files.certfile)
+        insecure = send_one(factory, get(server.url), verify=False)
+        default = send_one(factory, get(server.url))
+    assert (trusted.error, insecure.error, default.error) == (None, None, ErrorKind.TLS)
+
+
+# --- URL credentials and requests no server should see -------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_url_userinfo_is_basic_auth_never_the_host_or_the_request_line(
+    transport_factory: TransportFactory,
+) -> None:
+    with fs.echo_server() as server:
+        netloc = server.url.removeprefix("http://")
+        url = f"http://us%40er:p%3Ass@{netloc}/ui?x=1"
+        plain = send_one(transport_factory, get(url))
+        given = send_one(transport_factory, get(url, headers={"Authorization": "Bearer t"}))
+    echoed = json.loads(plain.body)
+    headers = dict(echoed["headers"])
+    assert echoed["path"] == "/ui?x=1" and headers["host"] == netloc
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
+    assert "us%40er" not in plain.body.decode() and "p%3Ass" not in plain.body.decode()
+    authorizations = [v for n, v in json.loads(given.body)["headers"] if n == "authorization"]
+    assert authorizations == ["Bearer t"]
+
+
+@pytest.mark.timeout(10)
+def test_a_header_no_request_can_carry_is_bad_response_not_an_exception(
+    transport_factory: TransportFactory,
+) -> None:
+    with fs.ok_server() as server:
+        outcome = send_one(transport_factory, get(server.url, headers={"X": "a\r\nEvil: 1"}))
+        after = send_one(transport_factory, get(server.url))
+    assert outcome.error is ErrorKind.BAD_RESPONSE, outcome.message
+    assert after.ok and not server.client_ports("/Evil")
+
+
 # --- HttpxTransport specifics ---------------------------------------------------------
 
 
@@ -420,7 +499,6 @@ def test_classify(exc: BaseException, kind: ErrorKind, fragment: str) -> None:
 # The engines that keep a client per key: its attribute, and how a client says it is closed.
 PER_KEY_CLIENTS = [
     pytest.param(HttpxTransport, "_clients", lambda c: c.is_closed, id="httpx"),
-    pytest.param(AiohttpTransport, "_sessions", lambda c: c.closed, id="aiohttp"),
 ]
 
 

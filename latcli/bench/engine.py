@@ -9,7 +9,7 @@
   outstanding requests the scheduler waits for a slot, and the late requests still count from
   their due time.
 * End of a run: :data:`~latcli.bench.model.IN_FLIGHT_POLICY`.
-* Engine: aiohttp by default (one process holds ~10k req/s where httpx holds a few hundred,
+* Engine: raw by default (one process holds ~10k req/s where httpx holds a few hundred,
   docs/benchmarks.md); httpx stays selectable (HTTP/2). Both are the same Transport with the
   same error kinds. For URL and agent targets the request is built once and sent straight on
   the transport; a type target goes through the Router (strategy and breakers) per request.

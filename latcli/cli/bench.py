@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from latcli.sla import Threshold, Verdict
 
 _ENDPOINTS = ("health", "discovery", "message")
-_ENGINES = ("raw", "aiohttp", "httpx")
+_ENGINES = ("raw", "httpx")
 DEFAULT_DURATION_S = 10.0
 
 
@@ -51,7 +51,7 @@ def bench(
     ] = 1,
     engine: Annotated[
         str,
-        typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest), aiohttp, or httpx."),
+        typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest) or httpx (HTTP/2)."),
     ] = "raw",
     sla: Annotated[
         list[str] | None,

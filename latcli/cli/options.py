@@ -33,7 +33,7 @@ EngineOpt = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="HTTP engine: auto (raw from 100 agents on, else httpx), httpx, aiohttp or raw.",
+        help="HTTP engine: auto (raw from 100 agents on, else httpx), httpx or raw.",
     ),
 ]
 

@@ -34,7 +34,7 @@ def serve(
         str, typer.Option(help="On SIGTERM/SIGINT, how long in-flight requests may finish.")
     ] = "10s",
     engine: Annotated[
-        str, typer.Option(help="Client to the agents: raw (leanest), aiohttp or httpx.")
+        str, typer.Option(help="Client to the agents: raw (leanest) or httpx.")
     ] = "raw",
     state: StateOpt = None,
     no_state: NoStateOpt = False,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import abc
+import base64
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Protocol, TypeGuard, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from latcli.errors import ErrorKind
 
@@ -170,3 +173,24 @@ async def read_capped(
             return b"", f"body exceeds max_body {cap} bytes"
         parts.append(chunk)
     return b"".join(parts), None
+
+
+def userinfo_as_basic_auth(spec: RequestSpec) -> RequestSpec:
+    """``spec`` with ``user:pass@`` taken out of its URL and sent as ``Authorization: Basic``.
+
+    What every engine sends for a URL with credentials (httpx's rule): the userinfo never
+    reaches the Host header or the request line, and a spec's own Authorization header wins.
+    """
+    if "@" not in spec.url:
+        return spec
+    parts = urlsplit(spec.url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return spec  # an "@" in the path or query
+    headers = spec.headers
+    if not any(name.lower() == "authorization" for name in headers):
+        user, _, password = userinfo.partition(":")
+        pair = f"{unquote(user)}:{unquote(password)}".encode()
+        headers = {**headers, "Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+    url = urlunsplit(parts._replace(netloc=host))
+    return dataclasses.replace(spec, url=url, headers=headers)

@@ -1,44 +1,47 @@
 """The lean engine: HTTP/1.1 on asyncio Protocols, no client library in the hot path.
 
-Profiled at 50 closed loops on nginx /health, the aiohttp engine spends most of its CPU in
-aiohttp's own machinery (request and response objects, header multidicts, timers, trace
-callbacks): ~3.7k req/s on one core. Here a request is bytes encoded once per spec and a
-response is parsed straight from ``data_received``; a keep-alive exchange costs one write,
-one future, one timer and a few ``bytes.find`` calls. The contract is the other engines':
-a per-key bulkhead with FIFO waiters, a whole-attempt timeout, a capped body, phase timings
-and the same error kinds, decided in one :func:`classify`.
+A request is bytes encoded once per spec; a response is framed by llhttp in the sans-I/O
+:mod:`~latcli.transport.raw_reader`, which ``data_received`` only feeds. A keep-alive exchange
+costs one write, one future, one timer and one llhttp pass (docs/benchmarks.md, "Strict
+framing"). The contract is httpx's engine's: a per-key bulkhead with FIFO waiters, a
+whole-attempt timeout, a capped body, phase timings and the same error kinds, decided in one
+:func:`classify`. What llhttp rejects is ``bad_response`` and the connection is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import errno
 import functools
 import math
 import socket
 import ssl
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
 from latcli import __version__
 from latcli.errors import ErrorKind
-from latcli.transport.base import AsyncClosing, Outcome, RequestSpec, Timings
+from latcli.transport.base import (
+    AsyncClosing,
+    Outcome,
+    RequestSpec,
+    StreamingOutcome,
+    Timings,
+    userinfo_as_basic_auth,
+)
 from latcli.transport.exc import text as _text
+from latcli.transport.raw_reader import ResponseReader, State
 from latcli.transport.tls import shared_ssl_context
 
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
 # server as we write to it, which would show as a reset the agent did not cause.
 _KEEPALIVE_SECONDS = 4.0
-_MAX_HEAD = 64 * 1024  # status line + headers; larger is not a sane reply
-_MAX_LINE = 4096  # a chunk-size or trailer line
 _MAX_REDIRECTS = 20  # as httpx
 _SPEC_CACHE = 64  # encoded specs kept; bench sends one spec millions of times
-_NO_BODY_STATUS = frozenset({204, 304})
-_CRLF = b"\r\n"
-_AFTER_STATUS = frozenset({b" ", b"\r", b""})  # what may follow "HTTP/1.1 200"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
@@ -88,8 +91,7 @@ class _PhaseError(_Fault):
         self.error = error
 
 
-# Exceptions that mean "the network or the peer misbehaved": send() turns them into an
-# Outcome. Programming errors still raise; CancelledError propagates.
+# Errors of the TLS handshake step, reported as the "tls" phase's.
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (_Fault, OSError, asyncio.TimeoutError)
 
 
@@ -140,7 +142,7 @@ class _Prepared:
         scheme, self.host, self.port = self.origin
         self.secure = scheme == "https"
         self.head_only = spec.method.upper() == "HEAD"
-        self.data = _encode(spec, target, netloc)
+        self.data = _encode(userinfo_as_basic_auth(spec), target, netloc)
 
     @staticmethod
     def origin_of(url: str) -> tuple[str, str, int]:
@@ -198,26 +200,25 @@ def _encode(spec: RequestSpec, target: str, netloc: str) -> bytes:
 
 
 class _Headers(Mapping[str, str]):
-    """Response headers parsed from the raw head on first read (bench reads none).
+    """Response headers decoded from the reader's raw pairs on first read (bench reads none).
 
     Names lowercased; repeated headers joined with ", " as httpx's ``items()`` does.
     """
 
-    __slots__ = ("_head", "_parsed")
+    __slots__ = ("_parsed", "_raw")
 
-    def __init__(self, head: bytes) -> None:
-        self._head = head
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
         self._parsed: dict[str, str] | None = None
 
     def _dict(self) -> dict[str, str]:
         parsed = self._parsed
         if parsed is None:
             parsed = self._parsed = {}
-            for line in self._head.decode("latin-1").split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                name, value = name.strip().lower(), value.strip()
-                if name:
-                    parsed[name] = f"{parsed[name]}, {value}" if name in parsed else value
+            for raw_name, raw_value in self._raw:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1").strip()
+                parsed[name] = f"{parsed[name]}, {value}" if name in parsed else value
         return parsed
 
     def __getitem__(self, name: str) -> str:
@@ -233,47 +234,41 @@ class _Headers(Mapping[str, str]):
         return f"_Headers({self._dict()!r})"
 
 
-def _has(lower_head: bytes, name: bytes, token: bytes) -> bool:
-    """Whether header ``name`` (``b"\\r\\nname:"``) of a lowercased head contains ``token``."""
-    at = lower_head.find(name)
-    while at >= 0:
-        end = lower_head.find(b"\r\n", at + 2)
-        if token in lower_head[at + len(name) : end if end >= 0 else len(lower_head)]:
-            return True
-        at = lower_head.find(name, at + 2) if end >= 0 else -1
-    return False
+_DONE, _TOO_LARGE, _FAILED = State.DONE, State.TOO_LARGE, State.FAILED
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection: writes a request, parses its response as it arrives.
+    """One keep-alive HTTP/1.1 connection: I/O glue around a :class:`ResponseReader`.
 
-    ``waiter`` resolves (result None) when the response is whole or known to be too large,
-    or fails with the connection's fault. Afterwards ``status``, ``head``, ``body``,
-    ``headers_at`` and ``too_large`` describe the response and ``reusable`` says whether
-    another request may follow on this connection.
+    ``waiter`` resolves (result None) when the reader has a whole response or one known to
+    be too large, or fails with the connection's fault; ``reader`` then describes the
+    response and ``reusable`` says whether another request may follow on this connection.
     """
+
+    __slots__ = (
+        "closed",
+        "headers_at",
+        "idle_since",
+        "origin",
+        "reader",
+        "sink",
+        "transport",
+        "waiter",
+    )
 
     def __init__(self, origin: tuple[str, str, int]) -> None:
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.closed = False
-        self.reusable = False
         self.idle_since = 0.0
         self.waiter: asyncio.Future[None] | None = None
-        self.status = 0
-        self.head = b""
-        self.body = b""
         self.headers_at = 0.0
-        self.too_large: str | None = None
-        self._buf = b""
-        self._state = 4  # 0 head, 1 sized body, 2 chunked body, 3 body until close, 4 none due
-        self._cap = 0
-        self._head_only = False
-        self._left = 0  # sized: bytes still due; chunked: bytes of the current chunk
-        self._chunk_step = 0  # chunked: 0 size line, 1 data, 2 CRLF after data, 3 trailers
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._keep = True
+        self.reader = ResponseReader()
+        self.sink: _Sink | None = None  # a streamed response's body: see start_stream()
+
+    @property
+    def reusable(self) -> bool:
+        return not self.closed and self.reader.reusable
 
     # -- asyncio callbacks
 
@@ -282,38 +277,45 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        state = self._state
-        try:
-            if state == 0:
-                self._feed_head(self._buf + data if self._buf else data)
-            elif state == 1:
-                self._feed_sized(data)
-            elif state == 2:
-                self._feed_chunked(self._buf + data if self._buf else data)
-            elif state == 3:
-                self._add(data)
-            else:  # bytes nobody asked for: the stream is out of step
-                self.abort()
-        except _Fault as exc:
-            self._fail(exc)
+        reader = self.reader
+        state = reader.feed(data)
+        if not self.headers_at and reader.status:
+            self.headers_at = time.perf_counter()
+        if self.sink is not None:
+            self._streamed(state)
+        elif state is _DONE:
+            self._resolve()
+        elif state is _TOO_LARGE:
+            self._resolve()
+            self.abort()  # drop the connection rather than drain an unwanted body
+        elif state is _FAILED:
+            self._fail(_BadResponse(reader.error or "invalid response"))
 
     def eof_received(self) -> bool | None:
         return None  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.reusable = False
         # Transport and protocol point at each other: a cycle only the cyclic GC would free,
         # which a long bench run keeps out of the way (gctune). Cut it so refcounting does.
         self.transport = None
-        if self.waiter is None or self.waiter.done():
+        waiter = self.waiter
+        sink = self.sink
+        if sink is not None and waiter is not None and waiter.done():  # the head is in
+            if exc is None and self.reader.feed_eof() is _DONE:
+                sink.finish()
+            elif not sink.closed:
+                why = exc or _Disconnected(self.reader.error or "connection closed")
+                sink.fail(*classify(why))
             return
-        if exc is None and self._state == 3:
-            self._finish(b"".join(self._parts))
+        if waiter is None or waiter.done():
             return
-        if exc is None:
-            exc = _Disconnected("server disconnected before the response was complete")
-        self.waiter.set_exception(exc)
+        if exc is None and self.reader.feed_eof() is _DONE:  # a body delimited by the close
+            waiter.set_result(None)
+            if sink is not None:
+                sink.finish()
+            return
+        waiter.set_exception(exc or _Disconnected(self.reader.error or "connection closed"))
 
     # -- used by the transport
 
@@ -321,165 +323,112 @@ class _Connection(asyncio.Protocol):
         """Write one request; the returned future resolves when its response is read."""
         assert self.transport is not None
         waiter = self.waiter = asyncio.get_running_loop().create_future()
-        self.reusable = False
-        self.too_large = None
-        self.status, self.headers_at = 0, 0.0
-        self._state, self._cap, self._head_only = 0, cap, head_only
-        self._buf = b""
+        self.headers_at = 0.0
+        self.reader.expect(cap, head_only)
         self.transport.write(data)
         return waiter
 
+    def start_stream(self, data: bytes, cap: int, sink: _Sink) -> asyncio.Future[None]:
+        """Write one request whose body goes to ``sink`` as it arrives; the returned future
+        resolves when the head is in (or fails with the connection's fault before it)."""
+        assert self.transport is not None
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        self.headers_at = 0.0
+        self.sink = sink
+        self.reader.expect(cap, False, sink.push)
+        self.transport.write(data)
+        return waiter
+
+    def _streamed(self, state: State) -> None:
+        """A streamed response moved on: the head resolves ``waiter``, the end the sink."""
+        sink = self.sink
+        assert sink is not None
+        if state is _FAILED or state is _TOO_LARGE:
+            if state is _TOO_LARGE:
+                kind, message = ErrorKind.TOO_LARGE, self.reader.too_large or "too large"
+            else:
+                kind, message = classify(_BadResponse(self.reader.error or "invalid response"))
+            if not self.reader.status:  # no head: the attempt fails as a whole
+                waiter = self.waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(_BadResponse(message))
+            else:  # the head is in: the body breaks off
+                self._resolve()
+            sink.fail(kind, message)
+            self.abort()
+            return
+        if state is not State.HEAD:
+            self._resolve()
+        if state is _DONE:
+            sink.finish()
+
     def abort(self) -> None:
         self.closed = True
-        self.reusable = False
         if self.transport is not None:
             self.transport.abort()
 
-    # -- parsing
-
-    def _feed_head(self, data: bytes) -> None:
-        if data[:5] != b"HTTP/"[: len(data)]:
-            raise _BadResponse(f"no status line: {data[:40]!r}")
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            if len(data) > _MAX_HEAD:
-                raise _BadResponse(f"response head over {_MAX_HEAD} bytes")
-            self._buf = data
-            return
-        self._buf = b""
-        head, rest = data[:end], data[end + 4 :]
-        code = head[9:12]
-        valid = head[:7] == b"HTTP/1." and head[8:9] == b" " and code.isdigit()
-        if not valid or head[12:13] not in _AFTER_STATUS:
-            raise _BadResponse(f"invalid status line {head.partition(_CRLF)[0][:60]!r}")
-        status = int(code)
-        if 100 <= status < 200 and status != 101:  # interim (103 Early Hints): the final follows
-            if rest:
-                self._feed_head(rest)
-            return
-        self.headers_at = time.perf_counter()
-        self.status, self.head = status, head
-        lower = head.lower()
-        # One C-level search settles the usual reply; a header is parsed only when it may matter.
-        if head[5:8] == b"1.1":
-            self._keep = b"close" not in lower or not _has(lower, b"\r\nconnection:", b"close")
-        else:
-            self._keep = _has(lower, b"\r\nconnection:", b"keep-alive")
-        if self._head_only or status in _NO_BODY_STATUS or status < 200:
-            self._keep = self._keep and status != 101  # 101: no longer HTTP/1.1 after this
-            self._finish(b"", rest)
-            return
-        if b"\r\ntransfer-encoding:" in lower and _has(
-            lower, b"\r\ntransfer-encoding:", b"chunked"
-        ):
-            self._start_body(2, 0)
-            self._chunk_step = 0
-            self._feed_chunked(rest)
-            return
-        at = lower.find(b"\r\ncontent-length:")
-        if at < 0:
-            self._start_body(3, 0)
-            if rest:
-                self._add(rest)
-            return
-        stop = lower.find(b"\r\n", at + 17)
-        length = lower[at + 17 : stop if stop >= 0 else end].strip()
-        if not length.isdigit():
-            raise _BadResponse(f"invalid content-length {length[:40]!r}")
-        size = int(length)
-        if size > self._cap:
-            self._too_large(f"content-length {size} exceeds max_body {self._cap}")
-        elif len(rest) >= size:  # the usual case: the whole reply in one read
-            self._finish(rest[:size] if len(rest) > size else rest, rest[size:])
-        else:
-            self._start_body(1, size)
-            self._feed_sized(rest)
-
-    def _start_body(self, state: int, left: int) -> None:
-        self._state, self._left, self._parts, self._size = state, left, [], 0
-
-    def _feed_sized(self, data: bytes) -> None:
-        if len(data) >= self._left:
-            left = self._left
-            self._parts.append(data[:left])
-            self._finish(b"".join(self._parts), data[left:])
-        elif data:
-            self._parts.append(data)
-            self._left -= len(data)
-
-    def _add(self, data: bytes) -> None:
-        """A piece of a body whose length is not declared: counted against the cap."""
-        self._size += len(data)
-        if self._size > self._cap:
-            self._too_large(f"body exceeds max_body {self._cap} bytes")
-        else:
-            self._parts.append(data)
-
-    def _feed_chunked(self, data: bytes) -> None:
-        pos, end = 0, len(data)
-        while self._state == 2:
-            step = self._chunk_step
-            if step == 1:  # chunk data
-                take = min(self._left, end - pos)
-                if take == 0:
-                    break
-                self._add(data[pos : pos + take])
-                pos += take
-                self._left -= take
-                if self._left == 0:
-                    self._chunk_step = 2
-                continue
-            if step == 2:  # the CRLF after chunk data
-                if end - pos < 2:
-                    break
-                if data[pos : pos + 2] != b"\r\n":
-                    raise _BadResponse("chunk data not followed by CRLF")
-                pos += 2
-                self._chunk_step = 0
-                continue
-            eol = data.find(b"\r\n", pos)
-            if eol < 0:
-                if end - pos > _MAX_LINE:
-                    raise _BadResponse("chunk line too long")
-                break
-            line = data[pos:eol]
-            pos = eol + 2
-            if step == 3:  # trailers, up to an empty line
-                if not line:
-                    self._finish(b"".join(self._parts), data[pos:])
-                    return
-                continue
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _BadResponse(f"invalid chunk size {size_text[:20]!r}") from None
-            if size < 0:
-                raise _BadResponse(f"invalid chunk size {size_text[:20]!r}")
-            self._left, self._chunk_step = size, 1 if size else 3
-        if self._state == 2:
-            self._buf = data[pos:] if pos < end else b""
-
-    def _finish(self, body: bytes, rest: bytes = b"") -> None:
-        self._state = 4
-        self.body = body
-        self._parts = []
-        # Bytes past the response: the server is out of step with us; never reuse.
-        self.reusable = self._keep and not rest and not self.closed
+    def _resolve(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def _too_large(self, message: str) -> None:
-        self.too_large = message
-        self._finish(b"")
-        self.abort()  # drop the connection rather than drain an unwanted body
 
     def _fail(self, exc: BaseException) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         self.abort()
+
+
+class _Sink:
+    """The body of one streamed response, read by one consumer: ``(arrival, bytes)`` pieces
+    queued by the connection, an end or a fault, and a future the consumer waits on."""
+
+    __slots__ = ("closed", "ended", "error", "items", "message", "wake")
+
+    def __init__(self) -> None:
+        self.items: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.closed = False
+        self.ended = 0.0
+        self.error: ErrorKind | None = None
+        self.message: str | None = None
+        self.wake: asyncio.Future[None] | None = None
+
+    def push(self, data: bytes) -> None:
+        if not self.closed:
+            self.items.append((time.perf_counter(), data))
+            self._wake()
+
+    def finish(self) -> None:
+        if not self.closed:
+            self.closed, self.ended = True, time.perf_counter()
+            self._wake()
+
+    def fail(self, kind: ErrorKind, message: str) -> None:
+        if not self.closed:
+            self.closed, self.ended = True, time.perf_counter()
+            self.error, self.message = kind, message
+            self._wake()
+
+    def _wake(self) -> None:
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+
+async def _arrivals(sink: _Sink, outcome: StreamingOutcome) -> AsyncIterator[tuple[float, bytes]]:
+    """The sink's pieces as they come; the end or fault is recorded on ``outcome``."""
+    loop = asyncio.get_running_loop()
+    while True:
+        while sink.items:
+            yield sink.items.popleft()
+        if sink.closed:
+            if sink.error is not None:
+                outcome.fail(sink.error, sink.message or str(sink.error), sink.ended)
+            else:
+                outcome.ended = sink.ended
+            return
+        sink.wake = loop.create_future()
+        await sink.wake
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -555,6 +504,14 @@ class _Deadlines:
 
 
 _Waiter = asyncio.Future[None]
+
+
+def _expire_stream(sink: _Sink, conn: Callable[[], _Connection | None]) -> None:
+    """The whole-attempt deadline of a stream: whatever is unread is cut off."""
+    sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
+    held = conn()  # None while the head is awaited: wait_for's own bound ends that wait
+    if held is not None:
+        held.abort()
 
 
 def _expire_wait(waiter: asyncio.Future[_Connection | None]) -> None:
@@ -652,7 +609,8 @@ class RawTransport(AsyncClosing):
     Each ``key`` gets at most ``max_connections_per_key`` keep-alive connections, opened on
     first use inside the running loop, so one slow agent cannot exhaust another's; callers
     beyond the limit queue in FIFO order within their attempt's bound. ``send`` never raises
-    for network problems; the caller's cancellation propagates. No HTTP/2, no proxies,
+    (whatever goes wrong is an Outcome's error kind; a closed transport is a RuntimeError);
+    the caller's cancellation propagates. No HTTP/2, no proxies,
     no decompression (``accept-encoding: identity`` unless a spec header says otherwise).
     """
 
@@ -677,6 +635,79 @@ class RawTransport(AsyncClosing):
             return self._send_following(key, spec)
         return self._attempt(key, spec, 0.0, 0.0)
 
+    @contextlib.asynccontextmanager
+    async def stream(self, key: str, spec: RequestSpec) -> AsyncIterator[StreamingOutcome]:
+        """The streaming seam (:class:`~latcli.transport.base.StreamingTransport`): the body
+        as it arrives, within ``spec.timeout`` for head and body together, at most
+        ``spec.max_body`` bytes in all. Redirects are not followed. A connection is reused
+        only when its response was read whole; leaving early closes it."""
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        deadline = loop.time() + spec.timeout
+        sink = _Sink()
+        conn: _Connection | None = None
+        pool: _Pool | None = None
+        timer = loop.call_at(deadline, _expire_stream, sink, lambda: conn)
+        try:
+            outcome, conn, pool = await self._open_stream(key, spec, start, deadline, sink)
+            yield outcome
+        finally:
+            timer.cancel()
+            if conn is not None and pool is not None:
+                conn.sink = None
+                if sink.closed and sink.error is None and conn.reusable:
+                    pool.release(conn, loop.time())
+                else:
+                    pool.drop(conn)
+
+    async def _open_stream(
+        self, key: str, spec: RequestSpec, start: float, deadline: float, sink: _Sink
+    ) -> tuple[StreamingOutcome, _Connection | None, _Pool | None]:
+        """Send ``spec`` and wait for the head; a failure before it is the outcome's error."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(key) or self._new_pool(key)
+        connect_ms: float | None = None
+        tls_ms: float | None = None
+        phase: Phase = "exchange"
+        conn: _Connection | None = None
+        try:
+            prepared = self._prepare(spec)
+            phase = "pool"
+            conn = pool.take(prepared.origin, loop.time())
+            if conn is None:
+                if not pool.reserve():
+                    conn = await _wait_turn(pool, prepared.origin, deadline)
+                if conn is None:
+                    phase = "connect"
+                    conn, connect_ms, tls_ms = await self._open(pool, prepared, spec, deadline)
+            phase = "exchange"
+            waiter = conn.start_stream(prepared.data, spec.max_body, sink)
+            await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:
+            if conn is not None:
+                conn.sink = None
+                pool.drop(conn)
+            raise
+        except Exception as exc:
+            ttfb = conn.headers_at if conn is not None and conn.headers_at else None
+            if conn is not None:
+                conn.sink = None
+                pool.drop(conn)
+            failed = _failed(exc, phase, start, connect_ms, tls_ms, ttfb)
+            outcome = StreamingOutcome(
+                start, None, failed.timings, error=failed.error, message=failed.message
+            )
+            outcome.ended = time.perf_counter()
+            return outcome, None, None
+        reader = conn.reader
+        headers = {name.lower(): value for name, value in _Headers(reader.headers).items()}
+        ttfb_ms = (conn.headers_at - start) * 1000.0
+        outcome = StreamingOutcome(
+            start, reader.status, Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms), headers
+        )
+        outcome.body = _arrivals(sink, outcome)
+        return outcome, conn, pool
+
     async def _send_following(self, key: str, spec: RequestSpec) -> Outcome:
         """Like the one attempt, then the redirect hops, all within the first hop's bound."""
         start = time.perf_counter()
@@ -688,7 +719,7 @@ class RawTransport(AsyncClosing):
                 return outcome
             try:
                 spec = _redirected(spec, outcome.status or 0, location)
-            except _BadURL as exc:
+            except Exception as exc:  # a Location no client could follow (_BadURL, ValueError)
                 return _failed(exc, "exchange", start, None, None, None)
             outcome = await self._attempt(key, spec, start, deadline)
         if outcome.status in _REDIRECTS and outcome.ok and "location" in outcome.headers:
@@ -734,7 +765,7 @@ class RawTransport(AsyncClosing):
         if prepared is None or prepared.spec is not spec:
             try:
                 prepared = self._prepare(spec)
-            except _BadURL as exc:
+            except Exception as exc:  # a URL or header no request can carry
                 return _failed(exc, "exchange", start, None, None, None)
         connect_ms: float | None = None
         tls_ms: float | None = None
@@ -759,8 +790,8 @@ class RawTransport(AsyncClosing):
             if conn is not None:  # _open and _wait_turn give back what they hold
                 pool.drop(conn)
             raise
-        except _NETWORK_ERRORS as exc:
-            ttfb = conn.headers_at if conn is not None and conn.status else None
+        except Exception as exc:  # the network's, the peer's, or a surprise: an Outcome all
+            ttfb = conn.headers_at if conn is not None and conn.headers_at else None
             if conn is not None:
                 pool.drop(conn)
             return _failed(exc, phase, start, connect_ms, tls_ms, ttfb)
@@ -768,12 +799,12 @@ class RawTransport(AsyncClosing):
         timings = Timings(
             connect_ms, tls_ms, (conn.headers_at - start) * 1000.0, (end - start) * 1000.0
         )
-        status, body, head, too_large = conn.status, conn.body, conn.head, conn.too_large
-        conn.body = b""
+        reader = conn.reader
+        status, body, headers = reader.status, reader.take_body(), _Headers(reader.headers)
         pool.release(conn, loop.time())
-        if too_large is not None:
-            return Outcome(status, b"", timings, ErrorKind.TOO_LARGE, too_large, _Headers(head))
-        return Outcome(status, body, timings, None, None, _Headers(head))
+        if reader.too_large is not None:
+            return Outcome(status, b"", timings, ErrorKind.TOO_LARGE, reader.too_large, headers)
+        return Outcome(status, body, timings, None, None, headers)
 
     def _new_pool(self, key: str) -> _Pool:
         if self._closed:

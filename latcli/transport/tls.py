@@ -7,13 +7,24 @@ every agent's first request. Built lazily, so plain-http runs never pay it.
 from __future__ import annotations
 
 import functools
+import os
 import ssl
 
 
-@functools.cache
 def shared_ssl_context(verify: bool | str = True) -> ssl.SSLContext:
-    """The context for ``verify``: True (certifi's CA bundle, like httpx), False, or a CA path."""
+    """The context for ``verify``: True (``$SSL_CERT_FILE`` when set, else certifi's CA
+    bundle, as httpx does), False (no verification: ``--insecure``), or a CA file or directory.
+    """
+    if verify is True:
+        verify = os.environ.get("SSL_CERT_FILE") or True
+    return _context(verify)
+
+
+@functools.cache
+def _context(verify: bool | str) -> ssl.SSLContext:
     if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
         return ssl.create_default_context(cafile=verify)
     if not verify:
         context = ssl.create_default_context()
