@@ -25,6 +25,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from latcli.demo.distribution import parse_distribution
 from latcli.errors import LatcliError
+from latcli.redact import redact_url
 from latcli.units import parse_duration, parse_percent
 
 Protocol = Literal["http", "a2a"]
@@ -863,7 +864,8 @@ def adhoc_agent(url: str, defaults: Agent | None = None) -> Agent:
     """
     parts = http_url(url)
     if parts is None or parts.query or parts.fragment:
-        raise LatcliError(f"not an http(s) URL: {url!r} (try http://127.0.0.1:8001)")
+        shown = redact_url(url)
+        raise LatcliError(f"not an http(s) URL: {shown!r} (try http://127.0.0.1:8001)")
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
     port = parts.port or (443 if parts.scheme == "https" else 80)

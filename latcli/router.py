@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.budget import RetryBudget
 from latcli.errors import ErrorKind, LatcliError
+from latcli.guard import guarded
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import ProtocolClient, Reply, new_message_id
+from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.strategies import P2C, Strategy, make_strategy
@@ -92,8 +94,9 @@ class Replica:
 
     @property
     def key(self) -> str:
-        """State key: the id and the URL, so a re-pointed id starts afresh."""
-        return f"{self.agent.id}@{self.agent.url}"
+        """State key: the id and the URL (password masked: the file must not hold it), so a
+        re-pointed id starts afresh."""
+        return f"{self.agent.id}@{redact_url(self.agent.url)}"
 
 
 EventSink = Callable[[str, BreakerEvent], None]
@@ -360,7 +363,7 @@ class Router(AsyncClosing):
         permit = replica.breaker.allow(self._clock())
         replica.stats.start()
         try:
-            reply = await self.client.health(replica.agent)
+            reply = await guarded(self.client.health(replica.agent), agent_id)
         except asyncio.CancelledError:
             replica.stats.cancel()
             if permit is not None:
@@ -553,7 +556,9 @@ class Router(AsyncClosing):
         """Send once and record the verdict; cancellation releases the permit, no verdict."""
         replica.stats.start()
         try:
-            reply = await self.client.send_message(replica.agent, text, message_id)
+            reply = await guarded(
+                self.client.send_message(replica.agent, text, message_id), replica.agent.id
+            )
         except asyncio.CancelledError:
             replica.stats.cancel()
             if permit is not None:

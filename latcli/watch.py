@@ -27,7 +27,9 @@ from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.errors import LatcliError
 from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
+from latcli.guard import unexpected_reply
 from latcli.protocols import Reply
+from latcli.redact import redact_url, redact_webhook
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import NullStore, StateStore
@@ -284,7 +286,10 @@ class Watch:
         while True:
             await asyncio.sleep(delay)
             started = self._clock()
-            reply = await self.router.check(t.agent.id)
+            try:
+                reply = await self.router.check(t.agent.id)
+            except Exception as exc:  # the router guards the call; this guards the router
+                reply = unexpected_reply(exc, t.agent.id, (self._clock() - started) * 1000.0)
             self.record(t, reply)
             sleep = t.period * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
             delay = max(0.0, sleep - (self._clock() - started))
@@ -400,7 +405,7 @@ class Watch:
         return AgentRow(
             id=t.agent.id,
             type=t.agent.type,
-            url=t.agent.url,
+            url=redact_url(t.agent.url),
             protocol=t.agent.protocol,
             state=state,
             ewma_ms=stats.cost(now) if stats.has_history else None,
@@ -505,6 +510,7 @@ class Webhook:
         rng: random.Random | None = None,
     ) -> None:
         self.url = url
+        self.shown_url = redact_webhook(url)  # the URL is the secret: never in events or notes
         self._transport, self._watch = transport, report
         self._attempts = WEBHOOK_ATTEMPTS if attempts is None else attempts
         self._backoff = WEBHOOK_BACKOFF if backoff is None else backoff
@@ -548,10 +554,10 @@ class Webhook:
             if ok and self.unreachable:
                 self.unreachable = False
                 self._watch.notes.pop("webhook", None)
-                self._watch.post("webhook", None, f"webhook {self.url} reachable again")
+                self._watch.post("webhook", None, f"webhook {self.shown_url} reachable again")
             elif not ok and not self.unreachable:
                 self.unreachable = True
-                text = f"webhook {self.url} unreachable ({why}); dropping alerts until it answers"
+                text = f"webhook {self.shown_url} unreachable ({why}); dropping alerts until it answers"
                 self._watch.notes["webhook"] = text
                 self._watch.post("webhook", None, text)
             if not ok:

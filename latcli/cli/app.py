@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Annotated
 
@@ -62,17 +63,24 @@ app.add_typer(demo_app, name="demo")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors become one line on stderr with their exit code."""
+    """Run the CLI; user errors become one line on stderr with their exit code.
+
+    Anything else that escapes a command (a bug, or an agent's input no layer below caught) is
+    one ``latcli: internal error`` line and exit 1, never a traceback; ``LATCLI_DEBUG=1``
+    lets it through with its traceback.
+    """
     # Typer 0.29 vendors click: its usage errors are typer._click's, not click's.
     from typer._click.exceptions import ClickException
 
     from latcli.cli.options import bare_sla
     from latcli.errors import ExitCode, LatcliError
+    from latcli.guard import DEBUG_ENV, debug_enabled
 
+    _log_to_stderr()
     try:
         result = app(args=bare_sla(sys.argv[1:] if argv is None else argv), standalone_mode=False)
     except LatcliError as exc:
-        print(f"latcli: {exc}" if exc.prefixed else str(exc), file=sys.stderr)
+        _error_line(f"latcli: {exc}" if exc.prefixed else str(exc))
         return int(exc.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -82,4 +90,55 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         print("latcli: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        _error_line(
+            f"latcli: internal error: {type(exc).__name__}{': ' if text else ''}{text}"
+            f" ({DEBUG_ENV}=1 shows the traceback)"
+        )
+        return ExitCode.FAILED
     return int(result) if isinstance(result, int) else 0
+
+
+def _error_line(text: str) -> None:
+    """An error for stderr: URL passwords masked, an agent's control characters escaped."""
+    from latcli.redact import redact_text
+    from latcli.render.text import escape_controls
+
+    print(escape_controls(redact_text(text)), file=sys.stderr)
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines may quote agents: passwords masked, control characters escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from latcli.redact import redact_text
+        from latcli.render.text import escape_controls
+
+        return escape_controls(redact_text(super().format(record)))
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the sys.stderr of the moment (rich Live and test runners replace it)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """The ``latcli`` logger's warnings (the per-agent guard's) as plain lines on stderr."""
+    from latcli.guard import debug_enabled, log
+
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()
+        handler.setFormatter(_SafeFormatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.DEBUG if debug_enabled() else logging.WARNING)
