@@ -26,8 +26,9 @@ from typing import IO
 from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.errors import LatcliError
-from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
+from latcli.files import open_private
 from latcli.guard import unexpected_reply
+from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
 from latcli.redact import redact_url, redact_webhook
 from latcli.router import Router
@@ -470,7 +471,7 @@ class EventsFile:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._file: IO[str] = path.open("a", encoding="utf-8")
+            self._file: IO[str] = open_private(path, "a")
         except OSError as exc:
             raise LatcliError(f"--events {path}: {exc.strerror or exc}") from None
 
@@ -557,7 +558,8 @@ class Webhook:
                 self._watch.post("webhook", None, f"webhook {self.shown_url} reachable again")
             elif not ok and not self.unreachable:
                 self.unreachable = True
-                text = f"webhook {self.shown_url} unreachable ({why}); dropping alerts until it answers"
+                shown = self.shown_url
+                text = f"webhook {shown} unreachable ({why}); dropping alerts until it answers"
                 self._watch.notes["webhook"] = text
                 self._watch.post("webhook", None, text)
             if not ok:

@@ -129,6 +129,7 @@ def _plan(
     """The options as a plan; every bad combination is a usage error (exit 2)."""
     from latcli.bench.model import BenchPlan
     from latcli.cli.runtime import parse_seconds
+    from latcli.redact import redact_url
 
     if concurrency is None and rate is None:
         raise typer.BadParameter(
@@ -149,7 +150,7 @@ def _plan(
     seconds = parse_seconds(duration, "--duration")
     warm = _warmup_seconds(warmup)
     return BenchPlan(
-        target=target,
+        target=redact_url(target),  # reports show it: never a URL's password
         target_kind="url",
         endpoint=endpoint,  # type: ignore[arg-type]
         concurrency=concurrency,

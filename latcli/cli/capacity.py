@@ -64,16 +64,18 @@ def capacity(
     from latcli.bench.model import BenchPlan
     from latcli.capacity import summarize
     from latcli.inventory import load_inventory
+    from latcli.redact import redact_url
 
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
     inv = load_inventory(inventory)
     resolved = resolve_target(inv, target)
     thresholds = _thresholds(sla, inv, endpoint)
-    template = BenchPlan(target, resolved.kind, point, rate=1.0, message=message)
+    shown = redact_url(target)  # reports show it: never a URL's password
+    template = BenchPlan(shown, resolved.kind, point, rate=1.0, message=message)
     run = run_capacity(plan, template, resolved, thresholds, None if quiet else _step_line)
     result = summarize(plan, run.steps, len(resolved.agents), run.interrupted)
-    return _report(result, target, endpoint, thresholds, json_out, output, html)
+    return _report(result, shown, endpoint, thresholds, json_out, output, html)
 
 
 def _endpoint(value: str) -> Endpoint:
