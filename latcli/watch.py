@@ -58,7 +58,7 @@ Sink = Callable[[WatchSnapshot], None]
 CheckHook = Callable[[Agent, Reply], None]
 
 
-def make_transport(agents: int) -> Transport:
+def make_transport(agents: int, verify: bool | str = True) -> Transport:
     """Watch's transport: raw from :data:`LARGE_FLEET` agents (1,000 agents at 1 s: 40 % of a
     core, against 56 % with aiohttp), else httpx; without phase tracing (watch reads only
     a check's total, ~15 % of a check's CPU). ``$LATCLI_TRANSPORT`` forces an engine (for
@@ -73,7 +73,7 @@ def make_transport(agents: int) -> Transport:
     engine = next((e for e in ENGINES if e == forced), None)
     if engine is None:
         engine = "raw" if agents >= LARGE_FLEET else "httpx"
-    return select(engine, agents, phases=False)
+    return select(engine, agents, phases=False, verify=verify)
 
 
 # ---- per-agent bookkeeping (no I/O) --------------------------------------------------------
@@ -611,6 +611,7 @@ class WatchOptions:
     metrics_port: int | None = None
     state: Path | None = None
     no_state: bool = False
+    verify: bool | str = True  # TLS: the default trust store, a CA file's path, or off
 
 
 def tick_interval(agents: Sequence[Agent], asked: float | None) -> float:
@@ -642,7 +643,7 @@ async def run_watch(
     path = opts.state or default_state_path(os.environ)
     store = NullStore() if opts.no_state else StateStore(path, warn=warn)
     own_transport = transport is None
-    transport = transport or make_transport(len(agents))
+    transport = transport or make_transport(len(agents), opts.verify)
     events = EventsFile(opts.events) if opts.events else None
     metrics = None
     if opts.metrics_port is not None:

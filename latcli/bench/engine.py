@@ -295,7 +295,7 @@ def _make_transport(plan: BenchPlan) -> Transport:
     for known in ENGINES:
         if known == plan.engine and known != "auto":
             engine = known
-    return make_transport(engine, max_connections_per_key=per_key)
+    return make_transport(engine, max_connections_per_key=per_key, verify=plan.verify)
 
 
 async def _drive(

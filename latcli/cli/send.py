@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, StateOpt
+from latcli.cli.options import (
+    CaCertOpt,
+    InsecureOpt,
+    InventoryOpt,
+    JsonOpt,
+    NoStateOpt,
+    StateOpt,
+    tls_verify,
+)
 
 
 def send(
@@ -40,6 +48,8 @@ def send(
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Send MESSAGE to the fastest healthy replica of TYPE, failing over behind circuit breakers.
 
@@ -63,9 +73,10 @@ def send(
     if not wanted:
         raise typer.BadParameter("give at least one type", param_hint="TYPES")
     limit = parse_seconds(timeout, "--timeout")
+    verify = tls_verify(cacert, insecure)
     inv = load_inventory(inventory)
     fan = asyncio.run(
-        run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state)
+        run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state, verify)
     )
     if json_out:
         print(send_json(fan))

@@ -108,7 +108,9 @@ def _agents(r: Mapping[str, Any]) -> Table:
         lat = a["latency_ms"]
         has = int(a["requests"]) > 0
         cells = [format_ms(lat[k]) if has else "-" for k in ("p50", "p99", "max")]
-        table.add_row(Text(agent_id), format_percent(float(a["share"])), f"{a['requests']:,}", *cells)
+        table.add_row(
+            Text(agent_id), format_percent(float(a["share"])), f"{a['requests']:,}", *cells
+        )
     return table
 
 

@@ -30,19 +30,23 @@ def make_transport(
     *,
     max_connections_per_key: int = 8,
     phases: bool = True,
+    verify: bool | str = True,
 ) -> Transport:
     """A new transport (the caller closes it). ``phases=False``: only total times are needed,
-    so engines that trace phases at a cost (aiohttp) skip it."""
+    so engines that trace phases at a cost (aiohttp) skip it. ``verify``: TLS certificates
+    checked against the default trust store (True), a CA file (its path), or not (False)."""
     if engine == "auto":
         engine = "raw" if agents >= LARGE_FLEET else "httpx"
     if engine == "raw":
         from latcli.transport.raw_transport import RawTransport
 
-        return RawTransport(max_connections_per_key=max_connections_per_key)
+        return RawTransport(max_connections_per_key=max_connections_per_key, verify=verify)
     if engine == "aiohttp":
         from latcli.transport.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(max_connections_per_key=max_connections_per_key, phases=phases)
+        return AiohttpTransport(
+            max_connections_per_key=max_connections_per_key, phases=phases, verify=verify
+        )
     from latcli.transport.httpx_transport import HttpxTransport
 
-    return HttpxTransport(max_connections_per_key=max_connections_per_key)
+    return HttpxTransport(max_connections_per_key=max_connections_per_key, verify=verify)
