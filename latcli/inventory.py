@@ -379,8 +379,18 @@ def _parse_yaml(text: str, report: _Report) -> object:
         node = loader.get_single_node()
         if node is None:
             return None
+        bomb = _alias_bomb(node)
+        if bomb is not None:
+            report.add_at(
+                bomb.start_mark.line + 1,
+                f"YAML aliases here expand past {ALIAS_BUDGET:,} nodes (an alias bomb?);"
+                " write the values out",
+            )
+            return None
         _record_lines(node, (), report, set(), set())
         return loader.construct_document(node)
+    except RecursionError:
+        report.add_at(None, "invalid YAML: nested too deeply")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         report.add_at(mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}")
@@ -389,6 +399,50 @@ def _parse_yaml(text: str, report: _Report) -> object:
     finally:
         loader.dispose()
     return None
+
+
+# Nodes that aliases (and merge keys) may add to the document beyond those written: a
+# 1,000-agent inventory merging a defaults anchor into each agent adds ~20,000; a 400-byte
+# "billion laughs" adds 9^9. Past this, loading would take minutes and gigabytes.
+ALIAS_BUDGET = 100_000
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    """Every node ``node`` holds: items, or keys and values (merge keys included)."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _alias_bomb(root: yaml.Node) -> yaml.Node | None:
+    """The node where aliases multiply the document past :data:`ALIAS_BUDGET` nodes, or None.
+
+    Sizes are counted on the composed graph (an alias is a shared node), once per distinct
+    node and without recursion, so the check costs O(nodes written) whatever they expand to.
+    """
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    entered: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:  # a recursive alias (reported later) counts as nothing here
+            size[id(node)] = 1 + sum(size.get(id(c), 0) for c in _node_children(node))
+            continue
+        if id(node) in entered:
+            continue
+        entered.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in _node_children(node) if id(c) not in entered)
+    if size[id(root)] - len(size) <= ALIAS_BUDGET:
+        return None
+    node = root  # go down the heaviest branch to where the multiplying happens
+    while True:
+        heaviest = max(_node_children(node), key=lambda c: size.get(id(c), 0), default=None)
+        if heaviest is None or size.get(id(heaviest), 0) <= ALIAS_BUDGET:
+            return node
+        node = heaviest
 
 
 def _record_lines(
@@ -547,6 +601,7 @@ def _parse_msgspec_path(text: str) -> KeyPath:
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 Check = Callable[[Any, KeyPath, _Report], Any]
 
 
@@ -627,6 +682,10 @@ def _headers(value: dict[str, str], path: KeyPath, report: _Report) -> dict[str,
             report.add((*path, name), "not a valid header name")
         if "\r" in text or "\n" in text:
             report.add((*path, name), "header value contains a line break")
+        elif not _HEADER_VALUE.fullmatch(text):
+            # RFC 9110 field values are visible ASCII, space and tab (obs-text is obsolete and
+            # every engine encodes headers as ASCII); the value is a secret: never quoted
+            report.add((*path, name), "header value has a non-ASCII or control character")
     return dict(value)
 
 
