@@ -111,13 +111,21 @@ def _error_line(text: str) -> None:
 
 
 class _SafeFormatter(logging.Formatter):
-    """Log lines may quote agents: passwords masked, control characters escaped."""
+    """Log lines may quote agents: passwords masked, control characters escaped. Without
+    ``LATCLI_DEBUG`` a record is its message's first line, no traceback."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__("%(message)s")
+        self.prefix = prefix
 
     def format(self, record: logging.LogRecord) -> str:
+        from latcli.guard import debug_enabled
         from latcli.redact import redact_text
         from latcli.render.text import escape_controls
 
-        return escape_controls(redact_text(super().format(record)))
+        whole = debug_enabled()
+        text = super().format(record) if whole else record.getMessage().partition("\n")[0]
+        return escape_controls(redact_text(self.prefix + text))
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -133,12 +141,15 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _log_to_stderr() -> None:
-    """The ``latcli`` logger's warnings (the per-agent guard's) as plain lines on stderr."""
+    """Warnings of the ``latcli`` logger (the per-agent guard's) and errors asyncio logs (an
+    engine's protocol callback that raised: the guard reports the same failure) as one plain
+    line each on stderr; ``LATCLI_DEBUG=1`` adds their tracebacks."""
     from latcli.guard import debug_enabled, log
 
-    if not any(isinstance(h, _Stderr) for h in log.handlers):
-        handler = _Stderr()
-        handler.setFormatter(_SafeFormatter("%(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
+    for logger, prefix in ((log, ""), (logging.getLogger("asyncio"), "latcli: asyncio: ")):
+        if not any(isinstance(h, _Stderr) for h in logger.handlers):
+            handler = _Stderr()
+            handler.setFormatter(_SafeFormatter(prefix))
+            logger.addHandler(handler)
+            logger.propagate = False
     log.setLevel(logging.DEBUG if debug_enabled() else logging.WARNING)
