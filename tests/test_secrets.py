@@ -285,3 +285,38 @@ def test_an_existing_world_readable_state_file_is_tightened(tmp_path: Path) -> N
     with StateStore(path, warn=pytest.fail) as store:
         store.flush([_entry("a@http://h:1")], time.monotonic(), time.time())
     _private(path)
+
+
+def test_serve_agents_endpoint_and_its_log_never_show_the_password(
+    fleet: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    import re
+    import signal
+
+    import httpx
+
+    inv, _, _ = fleet
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "latcli", "serve", "-i", str(inv), "--port", "0",
+         "--interval", "0.2s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path),
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        found = re.search(r"latcli serve: (http://\S+) ", proc.stderr.readline())
+        assert found is not None
+        deadline = time.monotonic() + 10
+        while True:
+            r = httpx.get(found.group(1) + "/agents")
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200 and SECRET not in r.text
+        assert {a["url"].split("@")[0] for a in r.json()["agents"]} == {"http://ops:***"}
+        routed = httpx.post(found.group(1) + "/route/down", json={"message": "hi"})
+        assert routed.status_code == 503 and SECRET not in routed.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert SECRET not in out + err and "Traceback" not in err
+    _state_holds_no_secret(tmp_path)
