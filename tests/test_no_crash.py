@@ -195,3 +195,20 @@ def test_cli_boundary_lets_a_bug_through_with_latcli_debug(monkeypatch: pytest.M
     monkeypatch.setattr("latcli.engine.run_probe", _broken_probe)
     with pytest.raises(ValueError, match="a bug"):
         main(["probe", "http://127.0.0.1:1"])
+
+
+# ---- bench ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["discovery", "message"])
+def test_bench_counts_a_hostile_answer_as_bad_response(
+    tmp_path: Path, deep: str, endpoint: str
+) -> None:
+    """Before: the request raised, ended its loop's task, and the run reported 0 requests."""
+    inv = _inventory(tmp_path, ("deep-1", deep, "a2a"))
+    proc = _run(tmp_path, "bench", "deep-1", "-i", str(inv), "--endpoint", endpoint,
+                "-n", "6", "-c", "2", "-q", "--json")  # fmt: skip
+    _no_traceback(proc)
+    report = json.loads(proc.stdout)
+    assert report["requests"] == 6
+    assert report["errors"] == {"bad_response": 6}
