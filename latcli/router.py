@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.budget import RetryBudget
 from latcli.errors import ErrorKind, LatcliError
-from latcli.guard import guarded
+from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import ProtocolClient, Reply, new_message_id
 from latcli.redact import redact_url
@@ -360,15 +360,18 @@ class Router(AsyncClosing):
         gets no verdict (the check still feeds the measurements).
         """
         replica = self._replicas[agent_id]
-        permit = replica.breaker.allow(self._clock())
+        begun = self._clock()
+        permit = replica.breaker.allow(begun)
         replica.stats.start()
         try:
-            reply = await guarded(self.client.health(replica.agent), agent_id)
+            reply = await self.client.health(replica.agent)
         except asyncio.CancelledError:
             replica.stats.cancel()
             if permit is not None:
                 replica.breaker.release(permit)
             raise
+        except Exception as exc:  # one agent's hostile answer or a bug below: its failed check
+            reply = unexpected_reply(exc, agent_id, (self._clock() - begun) * 1000.0)
         self._record(replica, permit, reply, message=False)
         return reply
 
@@ -554,16 +557,17 @@ class Router(AsyncClosing):
         hedge: bool,
     ) -> Reply:
         """Send once and record the verdict; cancellation releases the permit, no verdict."""
+        begun = self._clock()
         replica.stats.start()
         try:
-            reply = await guarded(
-                self.client.send_message(replica.agent, text, message_id), replica.agent.id
-            )
+            reply = await self.client.send_message(replica.agent, text, message_id)
         except asyncio.CancelledError:
             replica.stats.cancel()
             if permit is not None:
                 replica.breaker.release(permit)
             raise
+        except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
+            reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
         self._record(replica, permit, reply)
         outcome = "ok" if reply.ok else (reply.error or ErrorKind.BAD_RESPONSE).value
         attempts.append(
