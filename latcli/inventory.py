@@ -379,7 +379,7 @@ def _parse_yaml(text: str, report: _Report) -> object:
         node = loader.get_single_node()
         if node is None:
             return None
-        bomb = _alias_bomb(node)
+        bomb = _alias_bomb(node) if "&" in text else None  # no anchor, no alias
         if bomb is not None:
             report.add_at(
                 bomb.start_mark.line + 1,
@@ -409,11 +409,9 @@ ALIAS_BUDGET = 100_000
 
 def _node_children(node: yaml.Node) -> list[yaml.Node]:
     """Every node ``node`` holds: items, or keys and values (merge keys included)."""
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
-    return []
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
 
 
 def _alias_bomb(root: yaml.Node) -> yaml.Node | None:
@@ -423,23 +421,26 @@ def _alias_bomb(root: yaml.Node) -> yaml.Node | None:
     node and without recursion, so the check costs O(nodes written) whatever they expand to.
     """
     size: dict[int, int] = {}
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    entered: set[int] = set()
+    children: dict[int, list[yaml.Node]] = {}
+    stack = [root]
     while stack:
-        node, children_done = stack.pop()
-        if children_done:  # a recursive alias (reported later) counts as nothing here
-            size[id(node)] = 1 + sum(size.get(id(c), 0) for c in _node_children(node))
+        node = stack[-1]
+        kids = children.get(id(node))
+        if kids is None:  # first visit: its collections go on the stack, scalars count 1
+            kids = children[id(node)] = _node_children(node)
+            for c in kids:
+                if isinstance(c, yaml.ScalarNode):
+                    size[id(c)] = 1
+                elif id(c) not in children:
+                    stack.append(c)
             continue
-        if id(node) in entered:
-            continue
-        entered.add(id(node))
-        stack.append((node, True))
-        stack.extend((c, False) for c in _node_children(node) if id(c) not in entered)
+        stack.pop()  # its children are sized (a recursive alias, reported later, counts 0)
+        size.setdefault(id(node), 1 + sum(size.get(id(c), 0) for c in kids))
     if size[id(root)] - len(size) <= ALIAS_BUDGET:
         return None
     node = root  # go down the heaviest branch to where the multiplying happens
     while True:
-        heaviest = max(_node_children(node), key=lambda c: size.get(id(c), 0), default=None)
+        heaviest = max(children.get(id(node), ()), key=lambda c: size.get(id(c), 0), default=None)
         if heaviest is None or size.get(id(heaviest), 0) <= ALIAS_BUDGET:
             return node
         node = heaviest
