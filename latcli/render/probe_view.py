@@ -20,12 +20,11 @@ def _health(result: ProbeResult) -> Text:
 
 
 def _detail(result: ProbeResult) -> Text:
-    """The error message, or the card's version and name: agent text, shown as text."""
+    """The error message (agent text, shown as text), or the card's version."""
     if result.message and not result.healthy:
         return agent_text(redact_text(result.message))
     if result.card is not None:
-        card = result.card
-        return agent_text(f"a2a {card.version} · {card.name}")  # skills: see --json
+        return Text(f"a2a {result.card.version}")  # name and skills: see --json
     return Text("")
 
 
