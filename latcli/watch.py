@@ -30,7 +30,7 @@ from latcli.files import open_private
 from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
-from latcli.redact import redact_url, redact_webhook
+from latcli.redact import redact_text, redact_url, redact_webhook
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import NullStore, StateStore
@@ -171,6 +171,7 @@ class Tracked:
     window: CheckWindow
     health: RiseFall = field(default_factory=RiseFall)
     last_error: str | None = None
+    last_message: str | None = None
     checks: int = 0
     state: AgentState | None = None  # at the previous tick; None before the first verdict
     sla_passed: dict[str, bool] = field(default_factory=dict)  # by threshold, previous tick
@@ -302,6 +303,7 @@ class Watch:
         t.health.record(ok)
         t.checks += 1
         t.last_error = None if reply.ok else (reply.error.value if reply.error else "bad_response")
+        t.last_message = None if reply.ok or reply.message is None else redact_text(reply.message)
         if self._on_check is not None:
             self._on_check(t.agent, reply)
 
@@ -417,6 +419,7 @@ class Watch:
             retry_in_s=replica.breaker.retry_in(now) if breaker is BreakerState.OPEN else None,
             in_flight=stats.in_flight,
             last_error=t.last_error,
+            last_message=t.last_message,
             checks=t.checks,
             recent_ms=tuple(t.window.recent),
             sla=sla,

@@ -130,6 +130,7 @@ def test_watch_keeps_checking_beside_a_hostile_agent(tmp_path: Path, deep: str) 
     assert rows["good-1"]["state"] == "healthy" and rows["good-1"]["checks"] >= 3
     assert rows["deep-1"]["state"] == "down" and rows["deep-1"]["checks"] >= 3
     assert rows["deep-1"]["last_error"] == "bad_response"
+    assert rows["deep-1"]["last_message"] and rows["good-1"]["last_message"] is None
     # an unexpected error is logged once per agent, however many checks it spoils
     assert proc.stderr.count("unexpected") <= 1, proc.stderr
 

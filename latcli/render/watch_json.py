@@ -30,6 +30,7 @@ def agent_json(a: AgentRow) -> dict[str, Any]:
         "protocol": a.protocol,
         "retry_in_s": _r(a.retry_in_s),
         "last_error": a.last_error,
+        "last_message": a.last_message,
         "checks": a.checks,
         "sla_breached": a.sla_breached,
         "sla": [
