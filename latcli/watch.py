@@ -31,6 +31,7 @@ from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
 from latcli.redact import redact_text, redact_url, redact_webhook
+from latcli.render.text import json_safe
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import NullStore, StateStore
@@ -479,7 +480,7 @@ class EventsFile:
             raise LatcliError(f"--events {path}: {exc.strerror or exc}") from None
 
     def write(self, events: Iterable[WatchEvent]) -> None:
-        lines = [json.dumps(event_dict(e), ensure_ascii=False) + "\n" for e in events]
+        lines = [json_safe(json.dumps(event_dict(e), ensure_ascii=False)) + "\n" for e in events]
         if lines:
             self._file.write("".join(lines))
             self._file.flush()

@@ -20,7 +20,7 @@ from rich.console import Console
 from latcli.engine import run_probe
 from latcli.inventory import adhoc_agent, load_inventory
 from latcli.render.probe_view import probe_table
-from latcli.render.text import agent_text, escape_controls, terminal_reply
+from latcli.render.text import agent_text, escape_controls, json_safe, terminal_reply
 from latcli.render.watch_view import event_line
 from latcli.watch_model import WatchEvent
 
@@ -230,3 +230,16 @@ def test_send_json_keeps_the_reply_and_escapes_it_as_json(tmp_path: Path) -> Non
     assert proc.returncode == 0
     assert b"\x1b" not in proc.stdout  # JSON spells control characters \u001b
     assert json.loads(proc.stdout)["results"][0]["reply"] == EVIL
+
+
+def test_json_safe_escapes_what_json_dumps_leaves_raw_and_keeps_the_document() -> None:
+    import json
+
+    doc = {"m": "del\x7f c1\x9b bidi\u202e sep\u2028 é 日本 ok"}
+    text = json.dumps(doc, ensure_ascii=False)
+    safe = json_safe(text)
+    assert json.loads(safe) == doc
+    assert not any(c in safe for c in "\x7f\x9b\u202e\u2028")
+    assert "é 日本" in safe  # other text stays readable
+    clean = json.dumps({"m": "é"}, ensure_ascii=False)
+    assert json_safe(clean) is clean

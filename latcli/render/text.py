@@ -36,6 +36,20 @@ def escape_controls(text: str) -> str:
     return _CONTROLS.sub(_shown, text) if _CONTROLS.search(text) else text
 
 
+# What JSON may carry raw but a terminal would act on (json.dumps escapes only C0 and, with
+# ensure_ascii=False, leaves DEL, C1 and the bidi controls as they are).
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_safe(doc: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with the characters above
+    written as ``\\uXXXX`` escapes: the same document, harmless on a terminal. These characters
+    can only be inside strings, where the escape means the same character."""
+    if not _JSON_RAW.search(doc):
+        return doc
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", doc)
+
+
 def agent_text(text: str, style: str = "") -> Text:
     """A renderable of untrusted ``text``: controls escaped, markup never interpreted."""
     from rich.text import Text
@@ -49,4 +63,4 @@ def terminal_reply(text: str, *, terminal: bool, raw: bool) -> str:
     return text if raw or not terminal else escape_controls(text)
 
 
-__all__ = ["agent_text", "escape_controls", "terminal_reply"]
+__all__ = ["agent_text", "escape_controls", "json_safe", "terminal_reply"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from latcli.render.text import json_safe
 from latcli.watch import event_dict
 from latcli.watch_model import AgentRow, WatchSnapshot
 
@@ -58,4 +59,4 @@ def watch_dict(s: WatchSnapshot) -> dict[str, Any]:
 
 def watch_json(s: WatchSnapshot) -> str:
     """One line: JSON lines mode prints one of these per tick."""
-    return json.dumps(watch_dict(s), ensure_ascii=False, separators=(",", ":"))
+    return json_safe(json.dumps(watch_dict(s), ensure_ascii=False, separators=(",", ":")))
