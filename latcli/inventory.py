@@ -656,8 +656,8 @@ def _url(value: str, path: KeyPath, report: _Report) -> str | None:
 
 def http_url(text: str) -> SplitResult | None:
     """``text`` split as an http(s) URL with a host and a valid port, else None."""
-    if not text or text != text.strip() or any(c.isspace() for c in text):
-        return None
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        return None  # spaces, tabs, line breaks, ESC and other controls never belong in a URL
     try:
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError on a bad port

@@ -145,3 +145,17 @@ def test_tabs_spaces_and_visible_ascii_are_fine_in_header_values(tmp_path: Path)
     )
     (agent,) = load_inventory(path, {}).agents
     assert agent.headers["Authorization"] == "Bearer a.b-c_d~e+f/g= \t!#$%&*"
+
+
+@pytest.mark.parametrize("url", ["http://h:1/\x1b[2J", "http://h:1/a\u202eb", "http://h\x00:1"])
+def test_urls_with_control_characters_are_not_urls(tmp_path: Path, url: str) -> None:
+    from latcli.errors import LatcliError
+    from latcli.inventory import adhoc_agent
+
+    with pytest.raises(LatcliError, match="not an http"):
+        adhoc_agent(url)
+    quoted = url.encode("unicode_escape").decode()
+    problems = _problems(
+        tmp_path, f'version: 1\nagents:\n  - {{id: a, type: t, url: "{quoted}"}}\n'
+    )
+    assert problems == [f"{tmp_path / 'agents.yaml'}:3 agents[0].url: not an http(s) URL"]
