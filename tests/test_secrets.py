@@ -320,3 +320,21 @@ def test_serve_agents_endpoint_and_its_log_never_show_the_password(
         out, err = proc.communicate(timeout=20)
     assert SECRET not in out + err and "Traceback" not in err
     _state_holds_no_secret(tmp_path)
+
+
+def test_report_rerenders_an_older_file_without_its_password(
+    fleet: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    _, good_url, _ = fleet
+    old = tmp_path / "old.json"
+    proc = _run(tmp_path, "bench", f"{good_url}/health", "-n", "5", "-c", "1", "-q", "-o", str(old))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(old.read_text())
+    doc["target"] = f"{good_url}/health"  # as a latcli that kept passwords wrote it
+    old.write_text(json.dumps(doc))
+    html = tmp_path / "again.html"
+    for args in (["--json"], [], ["--html", str(html)]):
+        again = _run(tmp_path, "report", str(old), *args)
+        _clean(again)
+        assert again.returncode == 0, again.stderr
+    assert SECRET not in html.read_text()

@@ -31,6 +31,7 @@ from latcli.bench.model import IN_FLIGHT_POLICY as IN_FLIGHT_POLICY  # re-export
 from latcli.bench.model import BenchPlan, BenchResult
 from latcli.errors import ExitCode, LatcliError
 from latcli.histogram import LatencyHistogram, read_hlog
+from latcli.redact import redact_url
 from latcli.sla import (
     MetricKind,
     Observation,
@@ -500,6 +501,8 @@ def _load_json(path: str | Path, text: str) -> dict[str, Any]:
         found = doc.get("schema") if isinstance(doc, dict) else None
         raise ReportError(f"{path}: not a {SCHEMA} report (schema {found!r})")
     _run_from_doc(doc, str(path))  # fails here, naming the file, rather than in the merge
+    if isinstance(doc.get("target"), str):  # written by a latcli that kept URL passwords
+        doc["target"] = redact_url(doc["target"])
     return doc
 
 
