@@ -53,7 +53,7 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         help="Routing state file. Default: $LATCLI_STATE, else $XDG_STATE_HOME/latcli/state.db,"
-        " else ~/.local/state/latcli/state.db.",
+        " else ~/.local/state/latcli/state.db. Created user-only (0600; its directory 0700).",
         show_default=False,
     ),
 ]

@@ -33,7 +33,11 @@ def watch(
         Path | None, typer.Option(help="Append every event to this file as JSON lines.")
     ] = None,
     alert_webhook: Annotated[
-        str | None, typer.Option(help="POST each tick's events as JSON to this URL.")
+        str | None,
+        typer.Option(
+            help="POST each tick's events as JSON to this URL (shown as scheme and host only:"
+            " a webhook URL is a secret)."
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
