@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 
 
 async def run_probe(
-    agents: Sequence[Agent], count: int = 1, engine: Engine = "auto"
+    agents: Sequence[Agent], count: int = 1, engine: Engine = "auto", verify: bool | str = True
 ) -> ProbeReport:
     """Probe ``agents`` over a fresh transport that is closed afterwards."""
-    transport = make_transport(engine, len(agents))
+    transport = make_transport(engine, len(agents), verify=verify)
     try:
         return await probe_agents(ProtocolClient(transport), agents, count)
     finally:
@@ -36,6 +36,7 @@ async def run_send(
     hedge: bool,
     state_path: Path | None,
     no_state: bool,
+    verify: bool | str = True,
 ) -> FanOut:
     """One ``latcli send``: a router over the inventory, state loaded before and saved after."""
     import os
@@ -49,7 +50,13 @@ async def run_send(
 
     path = state_path or default_state_path(os.environ)
     store = NullStore() if no_state else StateStore(path, warn=warn)
-    async with Router(inv, strategy=strategy, retries=retries, hedge=hedge, state=store) as router:
-        for t in types:
-            router.replicas(t)
-        return await router.fan_out(types, message, timeout=timeout)
+    transport = make_transport("httpx", verify=verify)  # the Router's own default engine
+    try:
+        async with Router(
+            inv, strategy=strategy, retries=retries, hedge=hedge, state=store, transport=transport
+        ) as router:
+            for t in types:
+                router.replicas(t)
+            return await router.fan_out(types, message, timeout=timeout)
+    finally:
+        await transport.aclose()

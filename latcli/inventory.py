@@ -25,6 +25,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from latcli.demo.distribution import parse_distribution
 from latcli.errors import LatcliError
+from latcli.redact import redact_url
 from latcli.units import parse_duration, parse_percent
 
 Protocol = Literal["http", "a2a"]
@@ -417,8 +418,18 @@ def _parse_yaml(text: str, report: _Report) -> object:
         node = loader.get_single_node()
         if node is None:
             return None
+        bomb = _alias_bomb(node) if "&" in text else None  # no anchor, no alias
+        if bomb is not None:
+            report.add_at(
+                bomb.start_mark.line + 1,
+                f"YAML aliases here expand past {ALIAS_BUDGET:,} nodes (an alias bomb?);"
+                " write the values out",
+            )
+            return None
         _record_lines(node, (), report, set(), set())
         return loader.construct_document(node)
+    except RecursionError:
+        report.add_at(None, "invalid YAML: nested too deeply")
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         report.add_at(mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}")
@@ -427,6 +438,51 @@ def _parse_yaml(text: str, report: _Report) -> object:
     finally:
         loader.dispose()
     return None
+
+
+# Nodes that aliases (and merge keys) may add to the document beyond those written: a
+# 1,000-agent inventory merging a defaults anchor into each agent adds ~20,000; a 400-byte
+# "billion laughs" adds 9^9. Past this, loading would take minutes and gigabytes.
+ALIAS_BUDGET = 100_000
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    """Every node ``node`` holds: items, or keys and values (merge keys included)."""
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _alias_bomb(root: yaml.Node) -> yaml.Node | None:
+    """The node where aliases multiply the document past :data:`ALIAS_BUDGET` nodes, or None.
+
+    Sizes are counted on the composed graph (an alias is a shared node), once per distinct
+    node and without recursion, so the check costs O(nodes written) whatever they expand to.
+    """
+    size: dict[int, int] = {}
+    children: dict[int, list[yaml.Node]] = {}
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        kids = children.get(id(node))
+        if kids is None:  # first visit: its collections go on the stack, scalars count 1
+            kids = children[id(node)] = _node_children(node)
+            for c in kids:
+                if isinstance(c, yaml.ScalarNode):
+                    size[id(c)] = 1
+                elif id(c) not in children:
+                    stack.append(c)
+            continue
+        stack.pop()  # its children are sized (a recursive alias, reported later, counts 0)
+        size.setdefault(id(node), 1 + sum(size.get(id(c), 0) for c in kids))
+    if size[id(root)] - len(size) <= ALIAS_BUDGET:
+        return None
+    node = root  # go down the heaviest branch to where the multiplying happens
+    while True:
+        heaviest = max(children.get(id(node), ()), key=lambda c: size.get(id(c), 0), default=None)
+        if heaviest is None or size.get(id(heaviest), 0) <= ALIAS_BUDGET:
+            return node
+        node = heaviest
 
 
 def _record_lines(
@@ -585,6 +641,7 @@ def _parse_msgspec_path(text: str) -> KeyPath:
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 Check = Callable[[Any, KeyPath, _Report], Any]
 
 
@@ -638,8 +695,8 @@ def _url(value: str, path: KeyPath, report: _Report) -> str | None:
 
 def http_url(text: str) -> SplitResult | None:
     """``text`` split as an http(s) URL with a host and a valid port, else None."""
-    if not text or text != text.strip() or any(c.isspace() for c in text):
-        return None
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        return None  # spaces, tabs, line breaks, ESC and other controls never belong in a URL
     try:
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError on a bad port
@@ -665,6 +722,10 @@ def _headers(value: dict[str, str], path: KeyPath, report: _Report) -> dict[str,
             report.add((*path, name), "not a valid header name")
         if "\r" in text or "\n" in text:
             report.add((*path, name), "header value contains a line break")
+        elif not _HEADER_VALUE.fullmatch(text):
+            # RFC 9110 field values are visible ASCII, space and tab (obs-text is obsolete and
+            # every engine encodes headers as ASCII); the value is a secret: never quoted
+            report.add((*path, name), "header value has a non-ASCII or control character")
     return dict(value)
 
 
@@ -932,7 +993,8 @@ def adhoc_agent(url: str, defaults: Agent | None = None) -> Agent:
     """
     parts = http_url(url)
     if parts is None or parts.query or parts.fragment:
-        raise LatcliError(f"not an http(s) URL: {url!r} (try http://127.0.0.1:8001)")
+        shown = redact_url(url)
+        raise LatcliError(f"not an http(s) URL: {shown!r} (try http://127.0.0.1:8001)")
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
     port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from latcli.errors import ErrorKind
+from latcli.guard import guarded
 from latcli.inventory import Agent
 from latcli.protocols import Card, ProtocolClient, Reply
 from latcli.transport.base import Timings
@@ -79,7 +80,7 @@ async def probe_agents(
 
 async def probe_one(client: ProtocolClient, agent: Agent, count: int = 1) -> ProbeResult:
     """``count`` health checks (the card GET for A2A agents). Healthy only if every check passed."""
-    replies: list[Reply] = [await client.health(agent) for _ in range(count)]
+    replies: list[Reply] = [await guarded(client.health(agent), agent.id) for _ in range(count)]
     answered = [r for r in replies if r.status is not None or r.ok]
     failed = [r for r in replies if not r.ok]
     last = failed[-1] if failed else replies[-1]

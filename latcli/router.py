@@ -20,8 +20,10 @@ from latcli.balance import Choice, Pool, choose
 from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.budget import RetryBudget
 from latcli.errors import ErrorKind, LatcliError
+from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import ProtocolClient, Reply, new_message_id
+from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.strategies import Strategy, make_strategy
@@ -102,8 +104,9 @@ class Replica:
 
     @property
     def key(self) -> str:
-        """State key: the id and the URL, so a re-pointed id starts afresh."""
-        return f"{self.agent.id}@{self.agent.url}"
+        """State key: the id and the URL (password masked: the file must not hold it), so a
+        re-pointed id starts afresh."""
+        return f"{self.agent.id}@{redact_url(self.agent.url)}"
 
 
 EventSink = Callable[[str, BreakerEvent], None]
@@ -433,7 +436,11 @@ class Router(AsyncClosing):
         """
         replica = self._replicas[agent_id]
         with _Call(self, replica, replica.breaker.allow(self._clock()), message=False) as call:
-            reply = await self.client.health(replica.agent)
+            begun = self._clock()
+            try:
+                reply = await self.client.health(replica.agent)
+            except Exception as exc:  # one agent's hostile answer or a bug below: its failed check
+                reply = unexpected_reply(exc, agent_id, (self._clock() - begun) * 1000.0)
             call.done(reply)
         return reply
 
@@ -565,7 +572,11 @@ class Router(AsyncClosing):
         """Send once and record the verdict; cancellation releases the permit, no verdict."""
         replica = chosen.member
         with _Call(self, replica, permit) as call:
-            reply = await self.client.send_message(replica.agent, text, message_id)
+            begun = self._clock()
+            try:
+                reply = await self.client.send_message(replica.agent, text, message_id)
+            except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
+                reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
             call.done(reply)
         outcome = "ok" if reply.ok else (reply.error or ErrorKind.BAD_RESPONSE).value
         attempts.append(

@@ -342,6 +342,7 @@ class ServeOptions:
     engine: Engine = "raw"
     state: Path | None = None
     no_state: bool = False
+    verify: bool | str = True  # TLS to the agents: default trust store, a CA file, or off
 
 
 class _Server(uvicorn.Server):
@@ -407,7 +408,7 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def gateway_transport(engine: Engine = "raw") -> Transport:
+def gateway_transport(engine: Engine = "raw", verify: bool | str = True) -> Transport:
     """The gateway's client to the agents; ``raw`` unless asked (``auto`` too).
 
     Measured CPU per routed call on the 2-core dev box (Router.send to a demo agent): raw
@@ -418,7 +419,9 @@ def gateway_transport(engine: Engine = "raw") -> Transport:
     from latcli.transport.select import make_transport
 
     chosen: Engine = "raw" if engine == "auto" else engine
-    return make_transport(chosen, max_connections_per_key=AGENT_CONNECTIONS, phases=False)
+    return make_transport(
+        chosen, max_connections_per_key=AGENT_CONNECTIONS, phases=False, verify=verify
+    )
 
 
 async def run_serve(
@@ -440,7 +443,7 @@ async def run_serve(
     path = opts.state or default_state_path(os.environ)
     store = NullStore() if opts.no_state else StateStore(path, warn=warn)
     own_transport = transport is None
-    transport = transport or gateway_transport(opts.engine)
+    transport = transport or gateway_transport(opts.engine, opts.verify)
     metrics = GatewayMetrics()
     watch = Watch(
         agents,

@@ -33,6 +33,7 @@ disables the store for the rest of the run. Each case is reported once through
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import os
 import random
@@ -48,6 +49,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from latcli.breaker import Breaker
+from latcli.redact import redact_text
 from latcli.stats import ReplicaStats
 
 if TYPE_CHECKING:  # only the fields are read, as in latcli.breaker
@@ -414,6 +416,7 @@ class StateStore(_Closing):
                     return None
                 continue
             if verdict == "ours":
+                self._rekey(conn)
                 return conn
             conn.close()
             if verdict == "foreign":
@@ -425,9 +428,22 @@ class StateStore(_Closing):
         self._disable("kept failing to open")
         return None
 
+    def _rekey(self, conn: sqlite3.Connection) -> None:
+        """Rows an older latcli keyed by a URL with its password get the masked key."""
+        try:
+            moved = self._retry_busy(partial(_redact_keys, conn))
+        except sqlite3.DatabaseError:
+            return  # tried again at the next open; the rows stay readable meanwhile
+        if moved:
+            self._warn(
+                f"latcli: state file {self._shown()}: {moved} entries were keyed by URLs with"
+                " passwords; re-keyed without them"
+            )
+
     def _connect(self) -> sqlite3.Connection | None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(self.path.parent)
+            _private_file(self.path)
             conn = sqlite3.connect(
                 self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -538,6 +554,48 @@ def _classify(conn: sqlite3.Connection) -> str:
     if isinstance(schema, str) and schema.startswith(_SCHEMA_FAMILY):
         return schema
     return "foreign"
+
+
+def _redact_keys(conn: sqlite3.Connection) -> int:
+    """Mask URL passwords in row keys (state written before keys were masked); the number of
+    rows re-keyed. A masked key already present wins; the old row is dropped. The freed bytes
+    are zeroed and the file rewritten, so the password is not left in free pages or the WAL."""
+    found = conn.execute("SELECT key FROM agents WHERE key LIKE '%://%@%'").fetchall()
+    moved = [(key, redact_text(key)) for (key,) in found if redact_text(key) != key]
+    if not moved:
+        return 0
+    conn.execute("PRAGMA secure_delete=ON")
+    with _transaction(conn):
+        for old, new in moved:
+            if _select(conn, new) is None:
+                conn.execute("UPDATE agents SET key = ? WHERE key = ?", (new, old))
+            else:
+                conn.execute("DELETE FROM agents WHERE key = ?", (old,))
+    with contextlib.suppress(sqlite3.OperationalError):  # busy: the rows are re-keyed anyway
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return len(moved)
+
+
+PRIVATE_DIR = 0o700  # DESIGN §7: state may hold URLs; user-only
+PRIVATE_FILE = 0o600
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` user-only (0700) if it is missing; an existing one is left as it is."""
+    if not path.is_dir():
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> None:
+    """Make the database file user-only (0600) before SQLite opens it; SQLite gives its -wal
+    and -shm files the database's mode. Existing files of ours are tightened."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    os.close(fd)
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(OSError):  # not ours, or not there: nothing to tighten
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, PRIVATE_FILE)
 
 
 def _select(conn: sqlite3.Connection, key: str) -> _Row | None:

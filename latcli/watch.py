@@ -26,8 +26,12 @@ from typing import IO
 from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.errors import LatcliError
+from latcli.files import open_private
+from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
+from latcli.redact import redact_text, redact_url, redact_webhook
+from latcli.render.text import json_safe
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import NullStore, StateStore
@@ -55,7 +59,7 @@ Sink = Callable[[WatchSnapshot], None]
 CheckHook = Callable[[Agent, Reply], None]
 
 
-def make_transport(agents: int) -> Transport:
+def make_transport(agents: int, verify: bool | str = True) -> Transport:
     """Watch's transport: raw from :data:`LARGE_FLEET` agents (1,000 agents at 1 s: 40 % of a
     core, against 56 % with aiohttp), else httpx; without phase tracing (watch reads only
     a check's total, ~15 % of a check's CPU). ``$LATCLI_TRANSPORT`` forces an engine (for
@@ -70,7 +74,7 @@ def make_transport(agents: int) -> Transport:
     engine = next((e for e in ENGINES if e == forced), None)
     if engine is None:
         engine = "raw" if agents >= LARGE_FLEET else "httpx"
-    return select(engine, agents, phases=False)
+    return select(engine, agents, phases=False, verify=verify)
 
 
 # ---- per-agent bookkeeping (no I/O) --------------------------------------------------------
@@ -168,6 +172,7 @@ class Tracked:
     window: CheckWindow
     health: RiseFall = field(default_factory=RiseFall)
     last_error: str | None = None
+    last_message: str | None = None
     checks: int = 0
     state: AgentState | None = None  # at the previous tick; None before the first verdict
     sla_passed: dict[str, bool] = field(default_factory=dict)  # by threshold, previous tick
@@ -284,7 +289,10 @@ class Watch:
         while True:
             await asyncio.sleep(delay)
             started = self._clock()
-            reply = await self.router.check(t.agent.id)
+            try:
+                reply = await self.router.check(t.agent.id)
+            except Exception as exc:  # the router guards the call; this guards the router
+                reply = unexpected_reply(exc, t.agent.id, (self._clock() - started) * 1000.0)
             self.record(t, reply)
             sleep = t.period * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
             delay = max(0.0, sleep - (self._clock() - started))
@@ -296,6 +304,7 @@ class Watch:
         t.health.record(ok)
         t.checks += 1
         t.last_error = None if reply.ok else (reply.error.value if reply.error else "bad_response")
+        t.last_message = None if reply.ok or reply.message is None else redact_text(reply.message)
         if self._on_check is not None:
             self._on_check(t.agent, reply)
 
@@ -400,7 +409,7 @@ class Watch:
         return AgentRow(
             id=t.agent.id,
             type=t.agent.type,
-            url=t.agent.url,
+            url=redact_url(t.agent.url),
             protocol=t.agent.protocol,
             state=state,
             ewma_ms=stats.cost(now) if stats.has_history else None,
@@ -411,6 +420,7 @@ class Watch:
             retry_in_s=replica.breaker.retry_in(now) if breaker is BreakerState.OPEN else None,
             in_flight=stats.in_flight,
             last_error=t.last_error,
+            last_message=t.last_message,
             checks=t.checks,
             recent_ms=tuple(t.window.recent),
             sla=sla,
@@ -465,12 +475,12 @@ class EventsFile:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._file: IO[str] = path.open("a", encoding="utf-8")
+            self._file: IO[str] = open_private(path, "a")
         except OSError as exc:
             raise LatcliError(f"--events {path}: {exc.strerror or exc}") from None
 
     def write(self, events: Iterable[WatchEvent]) -> None:
-        lines = [json.dumps(event_dict(e), ensure_ascii=False) + "\n" for e in events]
+        lines = [json_safe(json.dumps(event_dict(e), ensure_ascii=False)) + "\n" for e in events]
         if lines:
             self._file.write("".join(lines))
             self._file.flush()
@@ -505,6 +515,7 @@ class Webhook:
         rng: random.Random | None = None,
     ) -> None:
         self.url = url
+        self.shown_url = redact_webhook(url)  # the URL is the secret: never in events or notes
         self._transport, self._watch = transport, report
         self._attempts = WEBHOOK_ATTEMPTS if attempts is None else attempts
         self._backoff = WEBHOOK_BACKOFF if backoff is None else backoff
@@ -548,10 +559,11 @@ class Webhook:
             if ok and self.unreachable:
                 self.unreachable = False
                 self._watch.notes.pop("webhook", None)
-                self._watch.post("webhook", None, f"webhook {self.url} reachable again")
+                self._watch.post("webhook", None, f"webhook {self.shown_url} reachable again")
             elif not ok and not self.unreachable:
                 self.unreachable = True
-                text = f"webhook {self.url} unreachable ({why}); dropping alerts until it answers"
+                shown = self.shown_url
+                text = f"webhook {shown} unreachable ({why}); dropping alerts until it answers"
                 self._watch.notes["webhook"] = text
                 self._watch.post("webhook", None, text)
             if not ok:
@@ -603,6 +615,7 @@ class WatchOptions:
     metrics_port: int | None = None
     state: Path | None = None
     no_state: bool = False
+    verify: bool | str = True  # TLS: the default trust store, a CA file's path, or off
 
 
 def tick_interval(agents: Sequence[Agent], asked: float | None) -> float:
@@ -634,7 +647,7 @@ async def run_watch(
     path = opts.state or default_state_path(os.environ)
     store = NullStore() if opts.no_state else StateStore(path, warn=warn)
     own_transport = transport is None
-    transport = transport or make_transport(len(agents))
+    transport = transport or make_transport(len(agents), opts.verify)
     events = EventsFile(opts.events) if opts.events else None
     metrics = None
     if opts.metrics_port is not None:

@@ -47,6 +47,8 @@ class AgentRow:
     checks: int  # health checks done since watch started
     recent_ms: tuple[float, ...] = ()  # latest check latencies, oldest first (sparkline)
     sla: tuple[SlaStatus, ...] = ()
+    # the latest failed check's message (agent text: escape before printing), URL passwords masked
+    last_message: str | None = None
 
     @property
     def sla_breached(self) -> bool:

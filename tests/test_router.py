@@ -932,12 +932,12 @@ class Boom(SimNetwork):
         raise RuntimeError("boom")
 
 
-def test_an_attempt_that_raises_settles_its_count_and_its_trial_permit() -> None:
+def test_an_attempt_that_raises_is_its_agents_failed_call_and_settles_its_count() -> None:
     net = Boom({"b-1": 5.0})
     cfg = BreakerConfig(failures=1, open_for=1.0, open_max=1.0)
     agents = [agent("b-1", "sim", "http://sim.invalid/b-1", breaker=cfg)]
 
-    async def main() -> tuple[int, bool, bool]:
+    async def main() -> tuple[int, bool, str | None, str | None]:
         router = Router(agents, transport=net, state=None, clock=net.clock, wall=net.wall)
         async with router:
             breaker = router.replica("b-1").breaker
@@ -945,17 +945,20 @@ def test_an_attempt_that_raises_settles_its_count_and_its_trial_permit() -> None
             assert permit is not None
             breaker.record(0.0, permit, ok=False)  # open until 1.0-1.5 s
             net.now = 2.0  # due: the next send is the half-open trial
-            with pytest.raises(RuntimeError, match="boom"):
-                await router.send("sim", "hi")
-            with pytest.raises(RuntimeError, match="boom"):
-                await router.check("b-1")
+            sent = await router.send("sim", "hi")  # DESIGN §7: never an exception out of here
+            checked = await router.check("b-1")
             stats = router.replica("b-1").stats
-            return stats.in_flight, breaker.admits(net.now), stats.has_history
+            return (
+                stats.in_flight,
+                breaker.admits(net.now),
+                sent.attempts[0].outcome,
+                checked.error.value if checked.error else None,
+            )
 
-    in_flight, admits_a_trial, judged = asyncio.run(main())
+    in_flight, admits, sent_outcome, check_error = asyncio.run(main())
     assert in_flight == 0  # both calls counted out
-    assert admits_a_trial  # the trial slot was given back, no verdict taken
-    assert not judged
+    assert sent_outcome == check_error == "bad_response"
+    assert not admits  # the trial was judged a failure: the breaker opened again
 
 
 @pytest.mark.timeout(30)

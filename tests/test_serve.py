@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from latcli.cli.app import main
 from latcli.demo.fleet import free_port
 from latcli.inventory import Agent
-from latcli.router import Router
+from latcli.router import Router, RouteResult
 from latcli.serve import Gateway, make_app
 from latcli.transport.base import Outcome, RequestSpec
 
@@ -306,11 +306,14 @@ class _Exploding:
         return None
 
 
-def test_an_unexpected_exception_is_500_json_and_one_line(
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    agent = Agent("weather-1", "weather", f"http://127.0.0.1:{free_port()}")
-    router = Router([agent], transport=_Exploding())
+class _ExplodingRouter(Router):
+    """A router with a bug: what the gateway's own error boundary is for."""
+
+    async def send(self, type_: str, text: str, *, timeout: float | None = None) -> RouteResult:
+        raise RuntimeError("router bug")
+
+
+def _post_once(router: Router) -> httpx.Response:
     port = free_port()
     config = uvicorn.Config(
         make_app(Gateway(router)), port=port, log_level="warning", lifespan="off"
@@ -321,11 +324,28 @@ def test_an_unexpected_exception_is_500_json_and_one_line(
     try:
         while not server.started:
             time.sleep(0.01)
-        r = httpx.post(f"http://127.0.0.1:{port}/route/weather", json={"message": "hi"})
+        return httpx.post(f"http://127.0.0.1:{port}/route/weather", json={"message": "hi"})
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_an_unexpected_exception_is_500_json_and_one_line(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    agent = Agent("weather-1", "weather", f"http://127.0.0.1:{free_port()}")
+    r = _post_once(_ExplodingRouter([agent]))
     assert (r.status_code, r.json()) == (500, {"error": "internal error"})
     err = capfd.readouterr().err
-    assert "POST /route/weather: RuntimeError: transport bug" in err
+    assert "POST /route/weather: RuntimeError: router bug" in err
     assert "Traceback" not in err
+
+
+def test_an_exception_inside_one_agents_call_is_that_calls_bad_response(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    agent = Agent("weather-1", "weather", f"http://127.0.0.1:{free_port()}")
+    r = _post_once(Router([agent], transport=_Exploding(), retries=0))
+    assert r.status_code == 503
+    assert [a["outcome"] for a in r.json()["attempts"]] == ["bad_response"]
+    assert "Traceback" not in capfd.readouterr().err

@@ -32,6 +32,7 @@ from latcli import gctune
 from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
 from latcli.bench.schedule import Share, achieved_rate, open_share, split_evenly, validity
 from latcli.errors import ErrorKind, LatcliError
+from latcli.guard import guarded, unexpected_reply
 from latcli.histogram import LatencyHistogram
 from latcli.inventory import Agent, Inventory, adhoc_agent
 from latcli.protocols import (
@@ -295,7 +296,7 @@ def _make_transport(plan: BenchPlan) -> Transport:
     for known in ENGINES:
         if known == plan.engine and known != "auto":
             engine = known
-    return make_transport(engine, max_connections_per_key=per_key)
+    return make_transport(engine, max_connections_per_key=per_key, verify=plan.verify)
 
 
 async def _drive(
@@ -544,9 +545,19 @@ def _fixed_sender(
     send = transport.send
 
     async def one() -> tuple[str, ErrorKind | None]:
-        return key, read(await send(key, spec)).error
+        try:
+            return key, read(await send(key, spec)).error
+        except Exception as exc:  # see _unexpected
+            return key, _unexpected(exc, key)
 
     return one
+
+
+def _unexpected(exc: Exception, agent_id: str) -> ErrorKind:
+    """A request that raised (a hostile answer: 100k-deep JSON) is that request's
+    ``bad_response``, logged once; raised, it would end its loop's task, and the gathered
+    exception would leave a silently short run."""
+    return unexpected_reply(exc, agent_id, 0.0).error or ErrorKind.BAD_RESPONSE
 
 
 async def _message_sender(agent: Agent, text: str, transport: Transport) -> Sender:
@@ -555,18 +566,22 @@ async def _message_sender(agent: Agent, text: str, transport: Transport) -> Send
             agent.id, http_message_request(agent, text), read_http_reply, transport
         )
     client = ProtocolClient(transport)
-    found = await client.discover(agent)
+    found = await guarded(client.discover(agent), agent.id)
     card = found.card
     if card is None:  # no card now: every message rediscovers, and fails as discovery does
 
         async def rediscover() -> tuple[str, ErrorKind | None]:
-            return agent.id, (await client.send_message(agent, text)).error
+            return agent.id, (await guarded(client.send_message(agent, text), agent.id)).error
 
         return rediscover
 
     async def one() -> tuple[str, ErrorKind | None]:
         spec = a2a_message_request(agent, card, text, new_message_id())
-        return agent.id, read_a2a_reply(await transport.send(agent.id, spec), card.binding).error
+        try:
+            reply = read_a2a_reply(await transport.send(agent.id, spec), card.binding)
+        except Exception as exc:  # see _unexpected
+            return agent.id, _unexpected(exc, agent.id)
+        return agent.id, reply.error
 
     return one
 
@@ -599,7 +614,7 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
         if agent is None:
             return NO_AGENT, ErrorKind.BREAKER_OPEN
         if plan.endpoint == "discovery":
-            return agent.id, (await router.client.discover(agent)).error
+            return agent.id, (await guarded(router.client.discover(agent), agent.id)).error
         return agent.id, (await router.check(agent.id)).error
 
     return message if plan.endpoint == "message" else health

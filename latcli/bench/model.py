@@ -41,6 +41,7 @@ class BenchPlan:
     workers: int = 1
     message: str = "ping"
     engine: str = "raw"
+    verify: bool | str = True  # TLS: the default trust store, a CA file's path, or off
 
     @property
     def model(self) -> Model:

@@ -31,6 +31,7 @@ from latcli.bench.model import IN_FLIGHT_POLICY as IN_FLIGHT_POLICY  # re-export
 from latcli.bench.model import BenchPlan, BenchResult
 from latcli.errors import ExitCode, LatcliError
 from latcli.histogram import LatencyHistogram, read_hlog
+from latcli.redact import redact_url
 from latcli.sla import (
     MetricKind,
     Observation,
@@ -369,8 +370,11 @@ def to_json(report: Mapping[str, Any]) -> str:
 
 def write_text(path: str | Path, text: str) -> None:
     """Write a report file; ReportError (exit 2) naming it if it cannot be written."""
+    from latcli.files import open_private
+
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open_private(path) as out:
+            out.write(text)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -397,13 +401,14 @@ def write_html(path: str | Path, report: Mapping[str, Any]) -> None:
 def write_hlog(path: str | Path, result: BenchResult) -> None:
     """The standard HdrHistogram interval log of ``result.intervals``, times relative to
     ``result.started_at``. A run without intervals logs its whole histogram as one."""
+    from latcli.files import open_private
     from latcli.histogram import HlogWriter
 
     intervals = [(iv.start_s, iv.length_s, iv.histogram) for iv in result.intervals]
     if not intervals and result.latency.count:
         intervals = [(0.0, result.elapsed_s, result.latency)]
     try:
-        with Path(path).open("w", encoding="utf-8") as out:
+        with open_private(path) as out:
             writer = HlogWriter(out, result.started_at)
             for start_s, length_s, hist in intervals:
                 writer.write_interval(start_s, length_s, hist)
@@ -496,6 +501,8 @@ def _load_json(path: str | Path, text: str) -> dict[str, Any]:
         found = doc.get("schema") if isinstance(doc, dict) else None
         raise ReportError(f"{path}: not a {SCHEMA} report (schema {found!r})")
     _run_from_doc(doc, str(path))  # fails here, naming the file, rather than in the merge
+    if isinstance(doc.get("target"), str):  # written by a latcli that kept URL passwords
+        doc["target"] = redact_url(doc["target"])
     return doc
 
 

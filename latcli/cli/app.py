@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Annotated
 
@@ -64,17 +65,24 @@ app.add_typer(demo_app, name="demo")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors become one line on stderr with their exit code."""
+    """Run the CLI; user errors become one line on stderr with their exit code.
+
+    Anything else that escapes a command (a bug, or an agent's input no layer below caught) is
+    one ``latcli: internal error`` line and exit 1, never a traceback; ``LATCLI_DEBUG=1``
+    lets it through with its traceback.
+    """
     # Typer 0.29 vendors click: its usage errors are typer._click's, not click's.
     from typer._click.exceptions import ClickException
 
     from latcli.cli.options import bare_sla
     from latcli.errors import ExitCode, LatcliError
+    from latcli.guard import DEBUG_ENV, debug_enabled
 
+    _log_to_stderr()
     try:
         result = app(args=bare_sla(sys.argv[1:] if argv is None else argv), standalone_mode=False)
     except LatcliError as exc:
-        print(f"latcli: {exc}" if exc.prefixed else str(exc), file=sys.stderr)
+        _error_line(f"latcli: {exc}" if exc.prefixed else str(exc))
         return int(exc.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -84,4 +92,66 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         print("latcli: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        _error_line(
+            f"latcli: internal error: {type(exc).__name__}{': ' if text else ''}{text}"
+            f" ({DEBUG_ENV}=1 shows the traceback)"
+        )
+        return ExitCode.FAILED
     return int(result) if isinstance(result, int) else 0
+
+
+def _error_line(text: str) -> None:
+    """An error for stderr: URL passwords masked, an agent's control characters escaped."""
+    from latcli.redact import redact_text
+    from latcli.render.text import escape_controls
+
+    print(escape_controls(redact_text(text)), file=sys.stderr)
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines may quote agents: passwords masked, control characters escaped. Without
+    ``LATCLI_DEBUG`` a record is its message's first line, no traceback."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__("%(message)s")
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        from latcli.guard import debug_enabled
+        from latcli.redact import redact_text
+        from latcli.render.text import escape_controls
+
+        whole = debug_enabled()
+        text = super().format(record) if whole else record.getMessage().partition("\n")[0]
+        return escape_controls(redact_text(self.prefix + text))
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the sys.stderr of the moment (rich Live and test runners replace it)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """Warnings of the ``latcli`` logger (the per-agent guard's) and errors asyncio logs (an
+    engine's protocol callback that raised: the guard reports the same failure) as one plain
+    line each on stderr; ``LATCLI_DEBUG=1`` adds their tracebacks."""
+    from latcli.guard import debug_enabled, log
+
+    for logger, prefix in ((log, ""), (logging.getLogger("asyncio"), "latcli: asyncio: ")):
+        if not any(isinstance(h, _Stderr) for h in logger.handlers):
+            handler = _Stderr()
+            handler.setFormatter(_SafeFormatter(prefix))
+            logger.addHandler(handler)
+            logger.propagate = False
+    log.setLevel(logging.DEBUG if debug_enabled() else logging.WARNING)

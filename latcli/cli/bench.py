@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt
+from latcli.cli.options import CaCertOpt, InsecureOpt, InventoryOpt, JsonOpt, tls_verify
 
 if TYPE_CHECKING:
     from latcli.bench.engine import Progress
@@ -74,6 +74,8 @@ def bench(
         bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
     ] = False,
     inventory: InventoryOpt = None,
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Load TARGET and report latency percentiles (HDR), throughput and errors by kind.
 
@@ -85,6 +87,7 @@ def bench(
     Example: `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms'`
     """
     import sys
+    from dataclasses import replace
 
     from latcli.bench.engine import resolve_target, run_bench
     from latcli.inventory import load_inventory
@@ -102,6 +105,7 @@ def bench(
         workers,
         engine,
     )
+    plan = replace(plan, verify=tls_verify(cacert, insecure))
     inv = load_inventory(inventory)
     resolved = resolve_target(inv, target)
     plan = _with_kind(plan, resolved.kind)
@@ -129,6 +133,7 @@ def _plan(
     """The options as a plan; every bad combination is a usage error (exit 2)."""
     from latcli.bench.model import BenchPlan
     from latcli.cli.runtime import parse_seconds
+    from latcli.redact import redact_url
 
     if concurrency is None and rate is None:
         raise typer.BadParameter(
@@ -149,7 +154,7 @@ def _plan(
     seconds = parse_seconds(duration, "--duration")
     warm = _warmup_seconds(warmup)
     return BenchPlan(
-        target=target,
+        target=redact_url(target),  # reports show it: never a URL's password
         target_kind="url",
         endpoint=endpoint,  # type: ignore[arg-type]
         concurrency=concurrency,

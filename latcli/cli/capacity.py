@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt
+from latcli.cli.options import CaCertOpt, InsecureOpt, InventoryOpt, JsonOpt, tls_verify
 
 if TYPE_CHECKING:
     from latcli.bench.model import Endpoint
@@ -48,6 +48,8 @@ def capacity(
     html: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No step lines on stderr.")] = False,
     inventory: InventoryOpt = None,
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Find TARGET's sustainable rate: open-model steps (×1.5 from --start-rate, then bisection
     to ~5 %) until the SLA breaks, errors rise, latency stops settling or the generator falls
@@ -64,16 +66,19 @@ def capacity(
     from latcli.bench.model import BenchPlan
     from latcli.capacity import summarize
     from latcli.inventory import load_inventory
+    from latcli.redact import redact_url
 
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
+    verify = tls_verify(cacert, insecure)
     inv = load_inventory(inventory)
     resolved = resolve_target(inv, target)
     thresholds = _thresholds(sla, inv, endpoint)
-    template = BenchPlan(target, resolved.kind, point, rate=1.0, message=message)
+    shown = redact_url(target)  # reports show it: never a URL's password
+    template = BenchPlan(shown, resolved.kind, point, rate=1.0, message=message, verify=verify)
     run = run_capacity(plan, template, resolved, thresholds, None if quiet else _step_line)
     result = summarize(plan, run.steps, len(resolved.agents), run.interrupted)
-    return _report(result, target, endpoint, thresholds, json_out, output, html)
+    return _report(result, shown, endpoint, thresholds, json_out, output, html)
 
 
 def _endpoint(value: str) -> Endpoint:

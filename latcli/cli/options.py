@@ -53,7 +53,7 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         help="Routing state file. Default: $LATCLI_STATE, else $XDG_STATE_HOME/latcli/state.db,"
-        " else ~/.local/state/latcli/state.db.",
+        " else ~/.local/state/latcli/state.db. Created user-only (0600; its directory 0700).",
         show_default=False,
     ),
 ]
@@ -90,3 +90,55 @@ def _sla_value(token: str) -> bool:
     if token.startswith("-"):
         return False
     return any(c in token for c in "<>=") or token.strip().lower() in SLA_WORDS
+
+
+# ---- TLS to the agents (every command that sends) -------------------------------------------
+
+CaCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cacert",
+        help="Verify agents' TLS certificates against this CA bundle (PEM), e.g. a lab CA."
+        " Default: certifi's bundle, or $SSL_CERT_FILE when set.",
+        show_default=False,
+    ),
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Do not verify agents' TLS certificates (self-signed lab agents only: anyone on"
+        " the path can then read and change the traffic, tokens included).",
+    ),
+]
+INSECURE_WARNING = (
+    "latcli: WARNING: --insecure: TLS certificates are NOT verified; "
+    "anyone on the path can read and change this traffic, tokens included"
+)
+
+
+def tls_verify(cacert: Path | None, insecure: bool) -> bool | str:
+    """``--cacert`` / ``--insecure`` as an engine's ``verify``: True (the default trust store),
+    a CA file's path, or False (after one loud warning on stderr). A missing or unreadable CA
+    file is a usage error (exit 2), before anything is sent."""
+    import ssl
+    import sys
+
+    from latcli.errors import LatcliError
+
+    if cacert is not None and insecure:
+        raise LatcliError("--cacert and --insecure exclude each other")
+    if insecure:
+        print(INSECURE_WARNING, file=sys.stderr, flush=True)
+        return False
+    if cacert is None:
+        return True
+    if not cacert.is_file():
+        why = "is a directory, not a file" if cacert.is_dir() else "file not found"
+        raise LatcliError(f"--cacert {cacert}: {why}")
+    try:  # the engines would fail on it at the first https request, once per agent
+        ssl.create_default_context(cafile=str(cacert))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise LatcliError(f"--cacert {cacert}: not a usable PEM CA file ({why})") from None
+    return str(cacert)

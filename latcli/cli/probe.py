@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import EngineOpt, InventoryOpt, JsonOpt, SelectorsArg, check_engine
+from latcli.cli.options import (
+    CaCertOpt,
+    EngineOpt,
+    InsecureOpt,
+    InventoryOpt,
+    JsonOpt,
+    SelectorsArg,
+    check_engine,
+    tls_verify,
+)
 
 
 def probe(
@@ -17,6 +26,8 @@ def probe(
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
     engine: EngineOpt = "auto",
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
@@ -30,9 +41,10 @@ def probe(
     from latcli.inventory import load_inventory, select_agents
 
     kind = check_engine(engine)
+    verify = tls_verify(cacert, insecure)
     inv = load_inventory(inventory)
     chosen = select_agents(inv, agents or [])
-    report = asyncio.run(run_probe(chosen, count, kind))
+    report = asyncio.run(run_probe(chosen, count, kind, verify))
     if json_out:
         from latcli.render.probe_json import probe_json
 

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, StateOpt
+from latcli.cli.options import (
+    CaCertOpt,
+    InsecureOpt,
+    InventoryOpt,
+    JsonOpt,
+    NoStateOpt,
+    StateOpt,
+    tls_verify,
+)
 
 
 def send(
@@ -32,15 +40,28 @@ def send(
     hedge: Annotated[
         bool, typer.Option(help="After the type's p95, also ask a second replica; first wins.")
     ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Write the reply exactly as the agent sent it, even to a terminal (by default "
+            "control characters such as escape sequences are shown escaped on a terminal; "
+            "piped output is always as sent).",
+        ),
+    ] = False,
     state: StateOpt = None,
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Send MESSAGE to the fastest healthy replica of TYPE, failing over behind circuit breakers.
 
     The reply goes to stdout, the decision to stderr (→ weather-2 · p2c · 41 ms). Several types
-    fan out at once. Routing state (EWMA, breakers) is kept between runs.
+    fan out at once. Routing state (EWMA, breakers) is kept between runs. On a terminal the
+    reply's control characters (escape sequences, bare CR) are shown escaped;
+    piped, it is written as sent; --raw writes it as sent to a terminal too.
     Example: `latcli send weather "will it rain?"`
     """
     import asyncio
@@ -51,21 +72,41 @@ def send(
     from latcli.errors import ExitCode
     from latcli.inventory import load_inventory
     from latcli.render.send_view import decision_lines, reply_text, send_json
+    from latcli.render.text import escape_controls, terminal_reply
 
     wanted = [t.strip() for t in types.split(",") if t.strip()]
     if not wanted:
         raise typer.BadParameter("give at least one type", param_hint="TYPES")
     limit = parse_seconds(timeout, "--timeout")
+    verify = tls_verify(cacert, insecure)
     inv = load_inventory(inventory)
     fan = asyncio.run(
-        run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state)
+        run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state, verify)
     )
     if json_out:
         print(send_json(fan))
     else:
         text = reply_text(fan)
         if text:
-            print(text)
+            _write(terminal_reply(text, terminal=sys.stdout.isatty(), raw=raw) + "\n")
     for line in decision_lines(fan) if not json_out else []:
-        print(line, file=sys.stderr)
+        print(escape_controls(line) if sys.stderr.isatty() else line, file=sys.stderr)
     return ExitCode.OK if fan.ok else ExitCode.FAILED
+
+
+def _write(text: str) -> None:
+    """Reply text to stdout as UTF-8; a lone surrogate (valid JSON, not valid UTF-8) is
+    written as U+FFFD instead of ending the command."""
+    import sys
+
+    sys.stdout.flush()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (tests): let it encode
+        sys.stdout.write(text)
+        return
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "replace")
+    out.write(data)
+    out.flush()

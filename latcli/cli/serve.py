@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from latcli.cli.options import (
+    CaCertOpt,
+    InsecureOpt,
     InventoryOpt,
     NoStateOpt,
     SelectorsArg,
     StateOpt,
     check_engine,
+    tls_verify,
 )
 
 
@@ -39,6 +42,8 @@ def serve(
     state: StateOpt = None,
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Route messages over HTTP with the same router, breakers and health checks as watch.
 
@@ -59,7 +64,7 @@ def serve(
     opts = ServeOptions(
         host, port, parse_seconds(interval, "--interval"), strategy,
         drain=parse_seconds(drain, "--drain") or 10.0, engine=check_engine(engine),
-        state=state, no_state=no_state,
+        state=state, no_state=no_state, verify=tls_verify(cacert, insecure),
     )  # fmt: skip
     inv = load_inventory(inventory)
     chosen = select_agents(inv, agents or [], None)

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, SelectorsArg, StateOpt
+from latcli.cli.options import (
+    CaCertOpt,
+    InsecureOpt,
+    InventoryOpt,
+    JsonOpt,
+    NoStateOpt,
+    SelectorsArg,
+    StateOpt,
+    tls_verify,
+)
 
 
 def watch(
@@ -24,7 +33,11 @@ def watch(
         Path | None, typer.Option(help="Append every event to this file as JSON lines.")
     ] = None,
     alert_webhook: Annotated[
-        str | None, typer.Option(help="POST each tick's events as JSON to this URL.")
+        str | None,
+        typer.Option(
+            help="POST each tick's events as JSON to this URL (shown as scheme and host only:"
+            " a webhook URL is a secret)."
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
@@ -37,6 +50,8 @@ def watch(
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
+    cacert: CaCertOpt = None,
+    insecure: InsecureOpt = False,
 ) -> int:
     """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
     and the replica `send` would pick, live. Piped: one JSON object per tick.
@@ -56,7 +71,7 @@ def watch(
 
     opts = WatchOptions(
         parse_seconds(interval, "--interval"), count, strategy, events, alert_webhook,
-        metrics_port, state, no_state,
+        metrics_port, state, no_state, tls_verify(cacert, insecure),
     )  # fmt: skip
     inv = load_inventory(inventory)
     chosen = select_agents(inv, agents or [], type_)

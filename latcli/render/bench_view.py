@@ -108,7 +108,9 @@ def _agents(r: Mapping[str, Any]) -> Table:
         lat = a["latency_ms"]
         has = int(a["requests"]) > 0
         cells = [format_ms(lat[k]) if has else "-" for k in ("p50", "p99", "max")]
-        table.add_row(agent_id, format_percent(float(a["share"])), f"{a['requests']:,}", *cells)
+        table.add_row(
+            Text(agent_id), format_percent(float(a["share"])), f"{a['requests']:,}", *cells
+        )
     return table
 
 
@@ -120,7 +122,7 @@ def _sla(r: Mapping[str, Any]) -> Table:
     for v in verdicts_of(r):
         verdict = Text("PASS", style="bold green") if v.passed else Text("FAIL", style="bold red")
         label = v.expr if v.name == v.expr.split(" ", 1)[0] else f"{v.name}: {v.expr}"
-        table.add_row(verdict, label, v.format_observed())
+        table.add_row(verdict, Text(label), v.format_observed())
     return table
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from latcli.probe import ProbeReport, ProbeResult
+from latcli.redact import redact_text, redact_url
 
 SCHEMA = "latcli.probe/v1"
 
@@ -18,11 +19,12 @@ def agent_json(result: ProbeResult) -> dict[str, Any]:
     a, t = result.agent, result.timings
     error = None
     if result.error is not None:
-        error = {"kind": result.error.value, "message": result.message}
+        message = None if result.message is None else redact_text(result.message)
+        error = {"kind": result.error.value, "message": message}
     return {
         "id": a.id,
         "type": a.type,
-        "url": a.url,
+        "url": redact_url(a.url),
         "protocol": a.protocol,
         "healthy": result.healthy,
         "status": result.status,
@@ -34,7 +36,7 @@ def agent_json(result: ProbeResult) -> dict[str, Any]:
             "total": _r(t.total),
         },
         "discovery_ms": _r(result.discovery_ms),
-        "card": result.card.summary() if result.card else None,
+        "card": _card(result),
         "error": error,
         "checks": result.checks,
         "failures": result.failures,
@@ -43,6 +45,13 @@ def agent_json(result: ProbeResult) -> dict[str, Any]:
         "min_ms": _r(min(result.samples)) if result.samples else None,
         "max_ms": _r(max(result.samples)) if result.samples else None,
     }
+
+
+def _card(result: ProbeResult) -> dict[str, Any] | None:
+    if result.card is None:
+        return None
+    summary = result.card.summary()
+    return {**summary, "url": redact_url(str(summary["url"]))}
 
 
 def probe_json(report: ProbeReport) -> str:

@@ -8,6 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from latcli.probe import ProbeReport, ProbeResult
+from latcli.redact import redact_text
+from latcli.render.text import agent_text
 from latcli.units import format_ms
 
 
@@ -17,13 +19,13 @@ def _health(result: ProbeResult) -> Text:
     return Text(result.error.value if result.error else "unhealthy", style="bold red")
 
 
-def _detail(result: ProbeResult) -> str:
+def _detail(result: ProbeResult) -> Text:
+    """The error message (agent text, shown as text), or the card's version."""
     if result.message and not result.healthy:
-        return result.message
+        return agent_text(redact_text(result.message))
     if result.card is not None:
-        card = result.card
-        return f"a2a {card.version}"  # name and skills: see --json
-    return ""
+        return Text(f"a2a {result.card.version}")  # name and skills: see --json
+    return Text("")
 
 
 def probe_table(report: ProbeReport, count: int) -> Table:
@@ -58,7 +60,7 @@ def probe_table(report: ProbeReport, count: int) -> Table:
         if phases:
             values += [t.connect] + ([t.tls] if show_tls else []) + [t.ttfb]
         values += [r.discovery_ms] if show_disc else []
-        cells: list[str | Text] = [r.agent.id, r.agent.type, _health(r)]
+        cells = [agent_text(r.agent.id), agent_text(r.agent.type), _health(r)]
         table.add_row(*cells, *(format_ms(v) for v in values), _detail(r))
     return table
 

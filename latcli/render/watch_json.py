@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from latcli.render.text import json_safe
 from latcli.watch import event_dict
 from latcli.watch_model import AgentRow, WatchSnapshot
 
@@ -30,6 +31,7 @@ def agent_json(a: AgentRow) -> dict[str, Any]:
         "protocol": a.protocol,
         "retry_in_s": _r(a.retry_in_s),
         "last_error": a.last_error,
+        "last_message": a.last_message,
         "checks": a.checks,
         "sla_breached": a.sla_breached,
         "sla": [
@@ -57,4 +59,4 @@ def watch_dict(s: WatchSnapshot) -> dict[str, Any]:
 
 def watch_json(s: WatchSnapshot) -> str:
     """One line: JSON lines mode prints one of these per tick."""
-    return json.dumps(watch_dict(s), ensure_ascii=False, separators=(",", ":"))
+    return json_safe(json.dumps(watch_dict(s), ensure_ascii=False, separators=(",", ":")))

@@ -20,6 +20,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
+from latcli.render.text import agent_text, escape_controls
 from latcli.units import format_duration, format_ms
 from latcli.watch_model import AgentRow, AgentState, SlaStatus, WatchEvent, WatchSnapshot
 
@@ -106,7 +107,7 @@ def _parts(snap: WatchSnapshot, width: int) -> Iterator[RenderableType]:
     if events:
         yield Text("events", style="bold")
         yield from (event_line(e) for e in events)
-    yield from (Text(note, style="dim yellow") for note in snap.notes)
+    yield from (agent_text(note, style="dim yellow") for note in snap.notes)
 
 
 def clock(at: float) -> str:
@@ -302,5 +303,5 @@ def event_line(event: WatchEvent) -> Text:
     text = Text()
     text.append(f"{clock(event.at)}  ", style="dim")
     text.append(f"{_EVENT_LABELS.get(event.kind, event.kind):<10} ", style="dim")
-    text.append(event.message, style=event_style(event))
+    text.append(escape_controls(event.message), style=event_style(event))
     return text
