@@ -23,10 +23,9 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from urllib.parse import urlsplit
 
 from latcli import gctune
 from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
@@ -58,8 +57,9 @@ EARLY_S = 0.001
 MAX_INTERVALS = 3600  # an hour of 1 s intervals, encoded (~100 B each); then neighbours merge
 NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
 
-# (agent id, error kind or None) of one request.
-Sender = Callable[[], Awaitable[tuple[str, ErrorKind | None]]]
+# (agent id, error kind or None, HTTP status or None) of one request.
+Answer = tuple[str, ErrorKind | None, int | None]
+Sender = Callable[[], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
@@ -70,19 +70,17 @@ class Target:
     name: str
     agents: tuple[Agent, ...]
     inventory: Inventory
-    health_url: str | None = None  # URL target with a path: GET exactly that URL
 
 
 def resolve_target(inv: Inventory, text: str) -> Target:
     """An inventory id, a type, or an http(s) URL (ad-hoc agent). Unknown names: LatcliError.
 
-    A URL with a path (``http://host/health``) is requested exactly as given for ``health``;
-    a bare ``http://host:port`` gets the inventory's health path appended.
+    A URL with a path or a query (``http://host/health``) is requested exactly as given for
+    ``health``; a bare ``http://host:port`` gets the inventory's health path
+    (:func:`~latcli.inventory.adhoc_agent`, the rule of every command).
     """
     if "://" in text:
-        agent = adhoc_agent(text, inv.defaults)
-        path = urlsplit(text).path
-        return Target("url", text, (agent,), inv, text if path not in ("", "/") else None)
+        return Target("url", text, (adhoc_agent(text, inv.defaults),), inv)
     by_id = [a for a in inv.agents if a.id == text]
     if by_id:
         return Target("agent", text, (by_id[0],), inv)
@@ -101,10 +99,13 @@ class Progress:
     elapsed_s: float
     requests: int  # measured, completed
     rps: float  # over the last progress period
-    p99_ms: float | None  # so far
+    p99_ms: float | None  # so far, answered requests
     errors: int
     in_flight: int
     warmup: bool
+    p50_ms: float | None = None
+    status_codes: Mapping[int, int] = field(default_factory=dict)  # so far
+    errors_by_kind: Mapping[str, int] = field(default_factory=dict)  # so far
 
 
 ProgressSink = Callable[[Progress], None]
@@ -127,7 +128,7 @@ def format_progress(p: Progress) -> str:
 class _Tally:
     """The current interval: a histogram per ~1 s, merged into the total at each cut."""
 
-    hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    hist: LatencyHistogram = field(default_factory=LatencyHistogram)  # answered requests only
     errors: int = 0
     requests: int = 0
 
@@ -158,13 +159,21 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.progress_requests = 0
 
-    def record(self, begin: float, end: float, agent: str, error: ErrorKind | None) -> None:
-        """One measured request: latency from ``begin`` (the due time in the open model)."""
+    def record(
+        self, begin: float, end: float, agent: str, error: ErrorKind | None, status: int | None
+    ) -> None:
+        """One measured request: latency from ``begin`` (the due time in the open model).
+
+        Only answered requests enter the histograms: a refused connection's 50 µs is not a
+        latency of the service (hey and oha report errors beside, not inside, the percentiles).
+        """
         us = int((end - begin) * 1e6)
-        self.cur.hist.record_us(us if us > 0 else 0)
         self.cur.requests += 1
         result = self.result
+        if status is not None:
+            result.status_codes[status] = result.status_codes.get(status, 0) + 1
         if error is None:
+            self.cur.hist.record_us(us if us > 0 else 0)
             result.ok += 1
         else:
             result.errors[error.value] = result.errors.get(error.value, 0) + 1
@@ -174,7 +183,8 @@ class _Run:
             if tally is None:
                 tally = result.agents[agent] = AgentTally()
             tally.requests += 1
-            tally.latency.record_us(us if us > 0 else 0)
+            if error is None:
+                tally.latency.record_us(us if us > 0 else 0)
         if end > self.last_done:
             self.last_done = end
 
@@ -380,6 +390,9 @@ async def _ticker(
                     sum(run.result.errors.values()),
                     run.in_flight,
                     warmup,
+                    total.percentile_ms(50.0),
+                    dict(run.result.status_codes),
+                    dict(run.result.errors),
                 )
             )
         run.recycle(tally)
@@ -414,11 +427,11 @@ async def _closed_loop(
             tickets[0] -= 1
         run.in_flight += 1
         try:
-            agent, error = await sender()
+            agent, error, status = await sender()
         finally:
             run.in_flight -= 1
         if measured:
-            run.record(begin, clock(), agent, error)
+            run.record(begin, clock(), agent, error, status)
         else:
             run.result.warmup_requests += 1
 
@@ -440,7 +453,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
             run.sent += 1
             run.last_send = sent
         try:
-            agent, error = await sender()
+            agent, error, status = await sender()
         finally:
             run.in_flight -= 1
             slots.release()
@@ -449,7 +462,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
             service.record_us(max(0, int((done - sent) * 1e6)))
             # From the due time (wrk2), or from the send when it went out early (EARLY_S):
             # never shorter than the service time.
-            run.record(due if due < sent else sent, done, agent, error)
+            run.record(due if due < sent else sent, done, agent, error, status)
         else:
             run.result.warmup_requests += 1
 
@@ -499,6 +512,8 @@ def judge_open(
     """Set achieved_rate and validity for ``rate`` (this process's part of the schedule)."""
     measured = plan.requests / plan.workers if plan.requests else plan.duration_s or 0.0
     window = measured / rate if plan.requests else measured
+    if result.interrupted:  # over the part that ran, as the header's throughput is
+        window = result.elapsed_s
     result.achieved_rate = achieved_rate(sent, window, last_send_s if sent else None, rate)
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
     result.valid, result.invalid_reason = validity(rate, result.achieved_rate, lag)
@@ -521,16 +536,6 @@ async def make_sender(
     agent = target.agents[0]
     if plan.endpoint == "message":
         return await _message_sender(agent, plan.message, transport)
-    if plan.endpoint == "health" and target.health_url is not None:
-        spec = RequestSpec(
-            "GET",
-            target.health_url,
-            agent.headers,
-            None,
-            agent.health.timeout,
-            min(agent.connect_timeout, agent.health.timeout),
-        )
-        return _fixed_sender(agent.id, spec, read_health, transport)
     if plan.endpoint == "health" and agent.protocol == "http":
         return _fixed_sender(agent.id, health_request(agent), read_health, transport)
     # discovery, and health of an A2A agent: the card GET, read as a card
@@ -543,8 +548,9 @@ def _fixed_sender(
 ) -> Sender:
     send = transport.send
 
-    async def one() -> tuple[str, ErrorKind | None]:
-        return key, read(await send(key, spec)).error
+    async def one() -> Answer:
+        reply = read(await send(key, spec))
+        return key, reply.error, reply.status
 
     return one
 
@@ -559,14 +565,16 @@ async def _message_sender(agent: Agent, text: str, transport: Transport) -> Send
     card = found.card
     if card is None:  # no card now: every message rediscovers, and fails as discovery does
 
-        async def rediscover() -> tuple[str, ErrorKind | None]:
-            return agent.id, (await client.send_message(agent, text)).error
+        async def rediscover() -> Answer:
+            reply = await client.send_message(agent, text)
+            return agent.id, reply.error, reply.status
 
         return rediscover
 
-    async def one() -> tuple[str, ErrorKind | None]:
+    async def one() -> Answer:
         spec = a2a_message_request(agent, card, text, new_message_id())
-        return agent.id, read_a2a_reply(await transport.send(agent.id, spec)).error
+        reply = read_a2a_reply(await transport.send(agent.id, spec))
+        return agent.id, reply.error, reply.status
 
     return one
 
@@ -585,22 +593,25 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
     assert isinstance(router, Router)
     text = plan.message
 
-    async def message() -> tuple[str, ErrorKind | None]:
+    async def message() -> Answer:
         routed = await router.send(type_, text)
+        last = routed.attempts[-1] if routed.attempts else None
+        status = last.status if last is not None else None
         if routed.ok:
-            return routed.agent or NO_AGENT, None
-        if not routed.attempts:
-            return NO_AGENT, ErrorKind.BREAKER_OPEN
-        last = routed.attempts[-1]
-        return last.agent, ErrorKind(last.outcome)
+            return routed.agent or NO_AGENT, None, status
+        if last is None:
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None
+        return last.agent, ErrorKind(last.outcome), status
 
-    async def health() -> tuple[str, ErrorKind | None]:
+    async def health() -> Answer:
         agent = router.pick(type_)
         if agent is None:
-            return NO_AGENT, ErrorKind.BREAKER_OPEN
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None
         if plan.endpoint == "discovery":
-            return agent.id, (await router.client.discover(agent)).error
-        return agent.id, (await router.check(agent.id)).error
+            reply = await router.client.discover(agent)
+        else:
+            reply = await router.check(agent.id)
+        return agent.id, reply.error, reply.status
 
     return message if plan.endpoint == "message" else health
 

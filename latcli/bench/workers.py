@@ -45,6 +45,7 @@ def pack(result: BenchResult) -> dict[str, Any]:
     return {
         "ok": result.ok,
         "errors": dict(result.errors),
+        "status_codes": dict(result.status_codes),
         "latency": _enc(result.latency),
         "service_time": _enc(result.service_time) if result.service_time else None,
         "schedule_lag": _enc(result.schedule_lag) if result.schedule_lag else None,
@@ -84,6 +85,8 @@ def _merge_one(out: BenchResult, part: dict[str, Any]) -> None:
     out.ok += part["ok"]
     for kind, n in part["errors"].items():
         out.errors[kind] = out.errors.get(kind, 0) + n
+    for status, n in part["status_codes"].items():
+        out.status_codes[status] = out.status_codes.get(status, 0) + n
     out.latency.merge(_dec(part["latency"]))
     if out.service_time is not None and part["service_time"]:
         out.service_time.merge(_dec(part["service_time"]))

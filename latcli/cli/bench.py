@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt
+from latcli.cli.options import (
+    BodyFileOpt,
+    BodyOpt,
+    HeaderOpt,
+    InventoryOpt,
+    JsonOpt,
+    MethodOpt,
+    StrategyOpt,
+    TimeoutOpt,
+    request_shape_of,
+)
 
 if TYPE_CHECKING:
-    from latcli.bench.engine import Progress
+    from latcli.bench.engine import Progress, Target
     from latcli.bench.model import BenchPlan, BenchResult
     from latcli.inventory import Inventory
+    from latcli.shaping import RequestShape
     from latcli.sla import Threshold, Verdict
 
 _ENDPOINTS = ("health", "discovery", "message")
 _ENGINES = ("raw", "aiohttp", "httpx")
 DEFAULT_DURATION_S = 10.0
+# hey's and oha's default (-c 50); wrk's is 10. A closed model needs no rate guess.
+DEFAULT_CONCURRENCY = 50
 
 
 def bench(
@@ -28,10 +43,12 @@ def bench(
         str | None, typer.Option("--duration", "-d", help="Measured time, e.g. 30s. Default 10s.")
     ] = None,
     requests: Annotated[
-        int | None, typer.Option("--requests", "-n", min=1, help="Measured requests, not time.")
+        int | None,
+        typer.Option("--requests", "-n", min=1, help="Number of measured requests, not time."),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-c", min=1, help="Closed model: C loops.")
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Closed model: C connections. Default 50."),
     ] = None,
     rate: Annotated[
         float | None,
@@ -53,6 +70,12 @@ def bench(
         str,
         typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest), aiohttp, or httpx."),
     ] = "raw",
+    strategy: StrategyOpt = None,
+    header: HeaderOpt = None,
+    method: MethodOpt = None,
+    body: BodyOpt = None,
+    body_file: BodyFileOpt = None,
+    timeout: TimeoutOpt = None,
     sla: Annotated[
         list[str] | None,
         typer.Option(
@@ -71,22 +94,37 @@ def bench(
         typer.Option(help="Write a self-contained HTML report: charts, no network needed."),
     ] = None,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
+        bool, typer.Option("--quiet", "-q", help="No live view or progress line on stderr.")
     ] = False,
     inventory: InventoryOpt = None,
 ) -> int:
-    """Load TARGET and report latency percentiles (HDR), throughput and errors by kind.
+    """Load TARGET and report latency percentiles (HDR) of answered requests, throughput, and
+    failures by error kind and HTTP status.
 
+    \b
+    Defaults: closed model, 50 connections (as hey and oha), for 10 s; GET of the health
+    path; each request's timeout from the inventory (--timeout to change it). A URL with a
+    path or a query is requested as given (http://h/health GETs /health); a bare origin
+    (http://h:8001) gets the health path. On a terminal a live view on stderr, else one
+    progress line a second.
+
+    \b
     Closed model with --concurrency C; open model with --rate R (request i due at t0 + i/R,
-    latency measured from the due time; invalid, exit 3, below 99% of R or with a schedule lag
-    p99 over 10 ms). End of a run: requests already sent are awaited (within their timeout) and
-    counted, unsent ones are not sent; Ctrl-C cancels outstanding requests (dropped_in_flight),
-    writes every asked report and exits 130. Exit 1 on an SLA breach, 2 on bad options.
-    Example: `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms'`
-    """
-    import sys
+    latency measured from the due time; invalid, exit 3, below 99% of R or with a schedule
+    lag p99 over 10 ms). Percentiles are over answered requests; an `rps` SLA is goodput
+    (answered requests per second). A run with no answered request fails (exit 1), whatever
+    the thresholds. Report paths are checked before any load is sent (exit 2). End of a run:
+    requests already sent are awaited and counted, unsent ones are not sent; Ctrl-C cancels
+    outstanding requests (dropped_in_flight), writes every asked report and exits 130.
+    Exit 1 on an SLA breach, 2 on bad options.
 
+    \b
+    Examples: `latcli bench http://127.0.0.1:8001/health -n 1000`
+              `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
+              `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
+    """
     from latcli.bench.engine import resolve_target, run_bench
+    from latcli.bench.report import check_writable
     from latcli.inventory import load_inventory
 
     plan = _plan(
@@ -102,14 +140,19 @@ def bench(
         workers,
         engine,
     )
+    shape = _shape(header, method, body, body_file, timeout, endpoint)
+    for path in (output, hlog, junit, html):
+        if path is not None:
+            check_writable(path)  # before any load: a lost run is worse than a refused one
     inv = load_inventory(inventory)
-    resolved = resolve_target(inv, target)
+    resolved = _shaped(resolve_target(with_strategy(inv, strategy), target), shape)
     plan = _with_kind(plan, resolved.kind)
     thresholds = _thresholds(sla or [], inv, endpoint)
-    progress = None if quiet else _progress_sink()
-    result = run_bench(plan, resolved, progress)
-    if progress is not None and sys.stderr.isatty():
-        print(file=sys.stderr)
+    if quiet:
+        result = run_bench(plan, resolved)
+    else:
+        with _progress(plan) as progress:
+            result = run_bench(plan, resolved, progress)
     return _report(plan, result, thresholds, json_out, output, hlog, junit, html)
 
 
@@ -131,9 +174,7 @@ def _plan(
     from latcli.cli.runtime import parse_seconds
 
     if concurrency is None and rate is None:
-        raise typer.BadParameter(
-            "give --concurrency C (closed model) or --rate R (open model)", param_hint="--rate"
-        )
+        concurrency = DEFAULT_CONCURRENCY
     if concurrency is not None and rate is not None:
         raise typer.BadParameter("--concurrency and --rate exclude each other", param_hint="--rate")
     if rate is not None and not rate > 0:
@@ -175,6 +216,42 @@ def _warmup_seconds(text: str | None) -> float:
         raise typer.BadParameter(str(exc), param_hint="--warmup") from None
 
 
+def _shape(
+    header: list[str] | None,
+    method: str | None,
+    body: str | None,
+    body_file: Path | None,
+    timeout: str | None,
+    endpoint: str,
+) -> RequestShape:
+    shape = request_shape_of(header, method, body, body_file, timeout)
+    if endpoint != "health" and (shape.method is not None or shape.body is not None):
+        raise typer.BadParameter(
+            "-m/--body shape the health request; --endpoint message sends --message",
+            param_hint="--method",
+        )
+    return shape
+
+
+def _shaped(target: Target, shape: RequestShape) -> Target:
+    from dataclasses import replace
+
+    return replace(
+        target,
+        agents=tuple(shape.apply_all(target.agents)),
+        inventory=shape.apply_inventory(target.inventory),
+    )
+
+
+def with_strategy(inv: Inventory, strategy: str | None) -> Inventory:
+    """``inv`` routing its types with ``strategy`` (already checked) when one is given."""
+    from dataclasses import replace
+
+    if strategy is None:
+        return inv
+    return replace(inv, routing=replace(inv.routing, strategy=strategy))
+
+
 def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:
     from dataclasses import replace
 
@@ -189,23 +266,38 @@ def _thresholds(exprs: list[str], inv: Inventory, endpoint: str) -> list[Thresho
     return thresholds_from_args(exprs, inv.sla, endpoint)
 
 
-def _progress_sink() -> Any:
-    """Progress on stderr: redrawn in place on a terminal, one line per second otherwise."""
+@contextlib.contextmanager
+def _progress(plan: BenchPlan) -> Iterator[Callable[[Progress], None]]:
+    """A live view on stderr when it is a terminal (redrawn 4 times a second at most, gone at
+    the end); one line per second otherwise."""
     import sys
 
+    if sys.stderr.isatty():
+        from latcli.render.bench_live import LiveBench
+
+        title = f"{plan.target} · {_model_text(plan)}"
+        live = LiveBench(
+            title=title,
+            duration_s=plan.duration_s,
+            requests=plan.requests,
+            warmup_s=plan.warmup_s,
+        )
+        with live:
+            yield live.show
+        return
     from latcli.bench.engine import format_progress
 
-    tty = sys.stderr.isatty()
-
     def show(p: Progress) -> None:
-        line = format_progress(p)
-        if tty:
-            sys.stderr.write("\r\x1b[2K" + line)
-        else:
-            sys.stderr.write(line + "\n")
+        sys.stderr.write(format_progress(p) + "\n")
         sys.stderr.flush()
 
-    return show
+    yield show
+
+
+def _model_text(plan: BenchPlan) -> str:
+    if plan.model == "open":
+        return f"open model {plan.rate:g} req/s"
+    return f"closed model ×{plan.concurrency}"
 
 
 def _report(
@@ -240,14 +332,6 @@ def _report(
         schedule_lag_p99_ms=lag,
         policy=IN_FLIGHT_POLICY,
     )
-    if output is not None:
-        reports.write_json(output, doc)
-    if hlog is not None:
-        reports.write_hlog(hlog, result)
-    if junit is not None:
-        reports.write_junit(junit, doc)
-    if html is not None:
-        reports.write_html(html, doc)
     if json_out:
         print(reports.to_json(doc))
     else:
@@ -255,8 +339,17 @@ def _report(
         from latcli.render.console import stdout_console
 
         stdout_console().print(bench_summary(doc))
+    writes: list[tuple[Path | None, Callable[[Path], None]]] = [
+        (output, lambda p: reports.write_json(p, doc)),
+        (hlog, lambda p: reports.write_hlog(p, result)),
+        (junit, lambda p: reports.write_junit(p, doc)),
+        (html, lambda p: reports.write_html(p, doc)),
+    ]
+    failed = reports.write_all(writes)  # after the summary: a failed write loses no result
     if not result.valid and result.invalid_reason:
         print(f"latcli: invalid run: {result.invalid_reason}", file=sys.stderr)
+    if reports.answered_none(doc) and result.requests:
+        print("latcli: no request was answered: the run fails", file=sys.stderr)
     if result.interrupted:
         return ExitCode.INTERRUPTED
-    return int(reports.exit_code(doc))
+    return ExitCode.USAGE if failed else int(reports.exit_code(doc))
