@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from latcli import gctune
@@ -46,6 +46,7 @@ from latcli.protocols import (
     read_health,
     read_http_reply,
 )
+from latcli.shaping import RequestShape
 from latcli.transport.base import Outcome, RequestSpec, Transport
 
 DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
@@ -90,6 +91,21 @@ def resolve_target(inv: Inventory, text: str) -> Target:
     ids = ", ".join(a.id for a in inv.agents)
     types = ", ".join(dict.fromkeys(a.type for a in inv.agents))
     raise LatcliError(f"unknown target {text!r} (agents: {ids}; types: {types}; or a URL)")
+
+
+def shaped_target(
+    inv: Inventory, text: str, shape: RequestShape, strategy: str | None = None
+) -> Target:
+    """:func:`resolve_target` with the command line's request shape on every agent it may
+    send to, and a type's replicas picked by ``strategy`` (checked) when one is given."""
+    if strategy is not None:
+        inv = replace(inv, routing=replace(inv.routing, strategy=strategy))
+    target = resolve_target(inv, text)
+    return replace(
+        target,
+        agents=tuple(shape.apply_all(target.agents)),
+        inventory=shape.apply_inventory(target.inventory),
+    )
 
 
 @dataclass(frozen=True)

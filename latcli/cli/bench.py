@@ -22,7 +22,7 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from latcli.bench.engine import Progress, Target
+    from latcli.bench.engine import Progress
     from latcli.bench.model import BenchPlan, BenchResult
     from latcli.inventory import Inventory
     from latcli.shaping import RequestShape
@@ -123,7 +123,7 @@ def bench(
               `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
               `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
     """
-    from latcli.bench.engine import resolve_target, run_bench
+    from latcli.bench.engine import run_bench, shaped_target
     from latcli.bench.report import check_writable
     from latcli.inventory import load_inventory
 
@@ -145,7 +145,7 @@ def bench(
         if path is not None:
             check_writable(path)  # before any load: a lost run is worse than a refused one
     inv = load_inventory(inventory)
-    resolved = _shaped(resolve_target(with_strategy(inv, strategy), target), shape)
+    resolved = shaped_target(inv, target, shape, strategy)
     plan = _with_kind(plan, resolved.kind)
     thresholds = _thresholds(sla or [], inv, endpoint)
     if quiet:
@@ -231,25 +231,6 @@ def _shape(
             param_hint="--method",
         )
     return shape
-
-
-def _shaped(target: Target, shape: RequestShape) -> Target:
-    from dataclasses import replace
-
-    return replace(
-        target,
-        agents=tuple(shape.apply_all(target.agents)),
-        inventory=shape.apply_inventory(target.inventory),
-    )
-
-
-def with_strategy(inv: Inventory, strategy: str | None) -> Inventory:
-    """``inv`` routing its types with ``strategy`` (already checked) when one is given."""
-    from dataclasses import replace
-
-    if strategy is None:
-        return inv
-    return replace(inv, routing=replace(inv.routing, strategy=strategy))
 
 
 def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:

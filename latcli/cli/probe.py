@@ -6,7 +6,19 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import EngineOpt, InventoryOpt, JsonOpt, SelectorsArg, check_engine
+from latcli.cli.options import (
+    BodyFileOpt,
+    BodyOpt,
+    EngineOpt,
+    HeaderOpt,
+    InventoryOpt,
+    JsonOpt,
+    MethodOpt,
+    SelectorsArg,
+    TimeoutOpt,
+    check_engine,
+    request_shape_of,
+)
 
 
 def probe(
@@ -17,9 +29,16 @@ def probe(
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
     engine: EngineOpt = "auto",
+    header: HeaderOpt = None,
+    method: MethodOpt = None,
+    body: BodyOpt = None,
+    body_file: BodyFileOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> int:
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
+    A URL with a path or a query is requested as given (http://h/health GETs /health); a bare
+    origin (http://h:8001) gets the health path.
 
     Examples: `latcli probe` · `latcli probe weather --count 20` · `latcli probe http://127.0.0.1:8001`
     """
@@ -30,8 +49,9 @@ def probe(
     from latcli.inventory import load_inventory, select_agents
 
     kind = check_engine(engine)
+    shape = request_shape_of(header, method, body, body_file, timeout)
     inv = load_inventory(inventory)
-    chosen = select_agents(inv, agents or [])
+    chosen = shape.apply_all(select_agents(inv, agents or []))
     report = asyncio.run(run_probe(chosen, count, kind))
     if json_out:
         from latcli.render.probe_json import probe_json

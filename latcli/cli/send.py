@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, StateOpt
+from latcli.cli.options import (
+    HeaderOpt,
+    InventoryOpt,
+    JsonOpt,
+    NoStateOpt,
+    StateOpt,
+    request_shape_of,
+)
 
 
 def send(
@@ -31,6 +38,7 @@ def send(
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
+    header: HeaderOpt = None,
 ) -> int:
     """Send MESSAGE to the fastest healthy replica of TYPE, failing over behind circuit breakers.
 
@@ -51,7 +59,7 @@ def send(
     if not wanted:
         raise typer.BadParameter("give at least one type", param_hint="TYPES")
     limit = parse_seconds(timeout, "--timeout")
-    inv = load_inventory(inventory)
+    inv = request_shape_of(header).apply_inventory(load_inventory(inventory))
     fan = asyncio.run(
         run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state)
     )

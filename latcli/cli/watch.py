@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from latcli.cli.options import InventoryOpt, JsonOpt, NoStateOpt, SelectorsArg, StateOpt
+from latcli.cli.options import (
+    HeaderOpt,
+    InventoryOpt,
+    JsonOpt,
+    NoStateOpt,
+    SelectorsArg,
+    StateOpt,
+    TimeoutOpt,
+    request_shape_of,
+)
 
 
 def watch(
@@ -37,6 +46,8 @@ def watch(
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
+    header: HeaderOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> int:
     """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
     and the replica `send` would pick, live. Piped: one JSON object per tick.
@@ -58,8 +69,9 @@ def watch(
         parse_seconds(interval, "--interval"), count, strategy, events, alert_webhook,
         metrics_port, state, no_state,
     )  # fmt: skip
-    inv = load_inventory(inventory)
-    chosen = select_agents(inv, agents or [], type_)
+    shape = request_shape_of(header, timeout=timeout)
+    inv = shape.apply_inventory(load_inventory(inventory))
+    chosen = shape.apply_all(select_agents(inv, agents or [], type_))
 
     def warn(text: str) -> None:
         print(text, file=sys.stderr)
