@@ -151,15 +151,17 @@ BAR_WIDTH = 40
 
 def _distribution(r: Mapping[str, Any]) -> list[tuple[float, int]]:
     """``(upper bound ms, answered requests)`` per linear bucket from min to max."""
-    encoded = ((r.get("histograms") or {}).get("latency") or {}).get("encoded")
-    if not encoded or not int(r.get("ok", 0)):
+    entry = (r.get("histograms") or {}).get("latency") or {}
+    if not entry.get("encoded") or not int(r.get("ok", 0)):
         return []
-    values = LatencyHistogram.decode(str(encoded)).recorded()
-    low, high = values[0][0], values[-1][0]
+    values = LatencyHistogram.decode(str(entry["encoded"])).recorded()
+    # The exact bounds travel beside the encoding, which keeps bucket edges only.
+    low = int(entry.get("min_us", values[0][0]))
+    high = max(int(entry.get("max_us", values[-1][0])), low)
     step = (high - low) / HISTOGRAM_BUCKETS
     counts = [0] * HISTOGRAM_BUCKETS
     for us, n in values:
-        i = int((us - low) / step) if step > 0 else 0
+        i = int((min(max(us, low), high) - low) / step) if step > 0 else 0
         counts[min(i, HISTOGRAM_BUCKETS - 1)] += n
     return [((low + step * (i + 1)) / 1000.0, n) for i, n in enumerate(counts)]
 
