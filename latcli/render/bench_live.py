@@ -44,24 +44,24 @@ def progress_view(
     requests: int | None,
 ) -> RenderableType:
     """One frame: where the run is against its duration (or request count), and so far."""
-    head = Text(f"bench {title}  ", style="bold")
+    head = Text(f"bench {title}", style="bold")
     if (p is not None and p.warmup) or elapsed_s < 0:
-        head.append(f"warm-up {-elapsed_s:.1f} s left", style="yellow")
-        return head
+        return Group(head, Text(f"warm-up {-elapsed_s:.1f} s left", style="yellow"))
     shown = max(elapsed_s, 0.0)
+    where = Text()
     if duration_s:
-        head.append_text(_bar(shown / duration_s))
-        head.append(f"  {shown:.1f} s / {duration_s:g} s")
+        where.append_text(_bar(shown / duration_s))
+        where.append(f"  {shown:.1f} s / {duration_s:g} s")
     elif requests:
         done = p.requests if p is not None else 0
-        head.append_text(_bar(done / requests))
-        head.append(f"  {done:,} / {requests:,} requests · {shown:.1f} s")
+        where.append_text(_bar(done / requests))
+        where.append(f"  {done:,} / {requests:,} requests · {shown:.1f} s")
     if p is None:
-        return Group(head, Text("starting…", style="dim"))
+        return Group(head, where, Text("starting…", style="dim"))
     rate = Text(f"{p.rps:,.0f} req/s", style="bold")
     rate.append(f"  ·  {p.requests:,} requests  ·  in flight {p.in_flight:,}")
     latency = Text(f"p50 {_ms(p.p50_ms)}  ·  p99 {_ms(p.p99_ms)}  (answered requests)")
-    return Group(head, rate, latency, _outcomes(p))
+    return Group(head, where, rate, latency, _outcomes(p))
 
 
 def _outcomes(p: Progress) -> Text:
