@@ -183,3 +183,70 @@ def test_a_shape_applies_to_the_health_request_and_the_timeouts() -> None:
         "POST", "http://h:1/x?y=1", b"b", "1")  # fmt: skip
     assert (spec.timeout, spec.connect_timeout, shaped.timeout) == (0.25, 0.25, 0.25)
     assert RequestShape().apply(agent) is agent
+
+
+# ---- --targets FILE (vegeta's http format) ---------------------------------------------------
+
+
+def test_a_targets_file_sends_its_mix_in_turn(
+    recorder: tuple[fs.RunningServer, list[fs.Request]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, seen = recorder
+    (tmp_path / "thing.json").write_bytes(b'{"thing": 1}')
+    targets = tmp_path / "mix.txt"
+    targets.write_text(
+        f"# two requests, in turn\nGET {server.url}/a?x=1\nX-Token: one\n\n"
+        f"POST {server.url}/b\nContent-Type: application/json\n@thing.json\n"
+    )
+    code = main(["bench", "--targets", str(targets), "-c", "1", "-n", "10", "-q", "--json",
+                 "-H", "X-All: yes"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["target_kind"] == "mix"
+    got = [(r.method, r.path, dict(r.headers).get("x-token"), r.body) for r in seen]
+    assert got == [("GET", "/a?x=1", "one", b""), ("POST", "/b", None, b'{"thing": 1}')] * 5
+    assert all(dict(r.headers)["x-all"] == "yes" for r in seen)
+    shares = {name: a["share"] for name, a in doc["agents"].items()}
+    assert shares == {f"GET {server.url}/a?x=1": 0.5, f"POST {server.url}/b": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "no target"),
+        ("GET\n", ":1: not an http(s) URL"),
+        ("G=T http://h/\n", ":1: expected 'METHOD URL'"),
+        ("GET http://h/\nno colon\n", ":2: header"),
+        ("POST http://h/\n@missing.json\n", ":2: body file missing.json"),
+        ("POST http://h/\n@\n", ":2: '@' needs a file name"),
+        ("POST http://h/\n@b\nX: 1\n", "@FILE body line must be the last"),
+    ],
+)
+def test_a_bad_targets_file_names_its_line(
+    text: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "b").write_bytes(b"x")
+    targets = tmp_path / "t.txt"
+    targets.write_text(text)
+    assert main(["bench", "--targets", str(targets), "-n", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(targets) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["http://127.0.0.1:9/"],  # a TARGET and a file
+        ["-m", "POST"],  # the file says the method
+        ["--endpoint", "message"],
+    ],
+)
+def test_targets_excludes_what_the_file_says(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    targets = tmp_path / "t.txt"
+    targets.write_text("GET http://127.0.0.1:9/\n")
+    assert main(["bench", "--targets", str(targets), "-n", "1", "-q", *args]) == 2
+    assert main(["bench", "-n", "1", "-q"]) == 2  # neither TARGET nor a file
+    assert "TARGET" in capsys.readouterr().err

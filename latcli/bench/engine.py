@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import signal
 import threading
@@ -26,10 +27,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
+from urllib.parse import urlsplit
 
 from latcli import gctune
 from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
 from latcli.bench.schedule import Share, achieved_rate, open_share, split_evenly, validity
+from latcli.bench.targets import TargetLine
 from latcli.errors import ErrorKind, LatcliError
 from latcli.histogram import LatencyHistogram
 from latcli.inventory import Agent, Inventory, adhoc_agent
@@ -71,6 +74,16 @@ class Target:
     name: str
     agents: tuple[Agent, ...]
     inventory: Inventory
+    mix: tuple[TargetLine, ...] = ()  # kind "mix": the --targets file's requests, in turn
+
+
+def mix_target(
+    inv: Inventory, source: str, lines: tuple[TargetLine, ...], shape: RequestShape
+) -> Target:
+    """A --targets file as a target: each line's URL an ad-hoc agent (timeouts and headers from
+    the inventory's defaults, then the command line's shape, then the line's own headers)."""
+    agents = tuple(shape.apply(adhoc_agent(line.url, inv.defaults)) for line in lines)
+    return Target("mix", source, agents, inv, lines)
 
 
 def resolve_target(inv: Inventory, text: str) -> Target:
@@ -284,7 +297,7 @@ async def run_share(
     each tick (the parent's Ctrl-C in worker processes); with ``handle_sigint`` a SIGINT
     interrupts the run instead of raising KeyboardInterrupt.
     """
-    run = _Run(plan, per_agent=target.kind == "type")
+    run = _Run(plan, per_agent=target.kind in ("type", "mix"))
     transport = _make_transport(plan)
     router = None
     try:
@@ -510,7 +523,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
 def _finish(run: _Run, plan: BenchPlan, target: Target, worker: int) -> None:
     """Per-agent tallies of single-agent targets, and the generator's verdict."""
     result = run.result
-    if target.kind != "type" and result.requests:
+    if target.kind in ("url", "agent") and result.requests:
         result.agents = {target.agents[0].id: AgentTally(result.requests, result.latency.copy())}
     if plan.model != "open" or plan.rate is None:
         return
@@ -549,6 +562,8 @@ async def make_sender(
 
         assert isinstance(router, Router)
         return _routed_sender(plan, target.name, router)
+    if target.kind == "mix":
+        return _mix_sender(target, transport)
     agent = target.agents[0]
     if plan.endpoint == "message":
         return await _message_sender(agent, plan.message, transport)
@@ -557,6 +572,29 @@ async def make_sender(
     # discovery, and health of an A2A agent: the card GET, read as a card
     read = partial(read_card, base_url=agent.url + "/")
     return _fixed_sender(agent.id, card_request(agent), read, transport)
+
+
+def _mix_sender(target: Target, transport: Transport) -> Sender:
+    """The --targets lines in turn (vegeta's round robin); each request is reported under its
+    line (``METHOD URL``, made unique by its line number) and pooled by origin."""
+    names = [line.name for line in target.mix]
+    turns = []
+    for line, agent in zip(target.mix, target.agents, strict=True):
+        name = line.name if names.count(line.name) == 1 else f"{line.name} (line {line.line})"
+        headers = {**agent.headers, **line.headers}
+        spec = RequestSpec(line.method, line.url, headers, line.body, agent.timeout,
+                           min(agent.connect_timeout, agent.timeout))  # fmt: skip
+        parts = urlsplit(line.url)
+        turns.append((name, f"{parts.scheme}://{parts.netloc}", spec))
+    cycle = itertools.cycle(turns)
+    send = transport.send
+
+    async def one() -> Answer:
+        name, key, spec = next(cycle)
+        reply = read_health(await send(key, spec))
+        return name, reply.error, reply.status
+
+    return one
 
 
 def _fixed_sender(

@@ -21,7 +21,7 @@ IN_FLIGHT_POLICY = (
     "cancelled, not counted, and reported as dropped_in_flight"
 )
 Endpoint = Literal["health", "discovery", "message"]
-TargetKind = Literal["url", "agent", "type"]
+TargetKind = Literal["url", "agent", "type", "mix"]  # mix: a --targets file
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from latcli.bench.engine import Progress
+    from latcli.bench.engine import Progress, Target
     from latcli.bench.model import BenchPlan, BenchResult
     from latcli.inventory import Inventory
     from latcli.shaping import RequestShape
@@ -37,8 +37,12 @@ DEFAULT_CONCURRENCY = 50
 
 def bench(
     target: Annotated[
-        str, typer.Argument(help="Agent id, type (routed, per-agent shares) or URL.")
-    ],
+        str | None,
+        typer.Argument(
+            help="Agent id, type (routed, per-agent shares) or URL. Or --targets FILE.",
+            show_default=False,
+        ),
+    ] = None,
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Measured time, e.g. 30s. Default 10s.")
     ] = None,
@@ -70,6 +74,15 @@ def bench(
         str,
         typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest), aiohttp, or httpx."),
     ] = "raw",
+    targets: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="A mix of requests instead of TARGET, sent in turn (vegeta's http format: "
+            "'METHOD URL', then 'Name: value' headers, then '@FILE' body; blank line between).",
+            show_default=False,
+        ),
+    ] = None,
     strategy: StrategyOpt = None,
     header: HeaderOpt = None,
     method: MethodOpt = None,
@@ -120,15 +133,20 @@ def bench(
 
     \b
     Examples: `latcli bench http://127.0.0.1:8001/health -n 1000`
+              `latcli bench --targets mix.txt -c 20 -d 30s`
               `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
               `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
     """
-    from latcli.bench.engine import run_bench, shaped_target
+    from latcli.bench.engine import run_bench
     from latcli.bench.report import check_writable
     from latcli.inventory import load_inventory
 
+    if (target is None) == (targets is None):
+        raise typer.BadParameter(
+            "give a TARGET or --targets FILE (one of them)", param_hint="TARGET"
+        )
     plan = _plan(
-        target,
+        target or str(targets),
         duration,
         requests,
         concurrency,
@@ -140,12 +158,12 @@ def bench(
         workers,
         engine,
     )
-    shape = _shape(header, method, body, body_file, timeout, endpoint)
+    shape = _shape(header, method, body, body_file, timeout, endpoint, targets is not None)
     for path in (output, hlog, junit, html):
         if path is not None:
             check_writable(path)  # before any load: a lost run is worse than a refused one
     inv = load_inventory(inventory)
-    resolved = shaped_target(inv, target, shape, strategy)
+    resolved = _resolve(inv, target, targets, shape, strategy)
     plan = _with_kind(plan, resolved.kind)
     thresholds = _thresholds(sla or [], inv, endpoint)
     if quiet:
@@ -223,14 +241,43 @@ def _shape(
     body_file: Path | None,
     timeout: str | None,
     endpoint: str,
+    mix: bool,
 ) -> RequestShape:
     shape = request_shape_of(header, method, body, body_file, timeout)
-    if endpoint != "health" and (shape.method is not None or shape.body is not None):
+    shaped = shape.method is not None or shape.body is not None
+    if mix and (shaped or endpoint != "health"):
+        raise typer.BadParameter(
+            "each line of the file says its method, URL and body", param_hint="--targets"
+        )
+    if endpoint != "health" and shaped:
         raise typer.BadParameter(
             "-m/--body shape the health request; --endpoint message sends --message",
             param_hint="--method",
         )
     return shape
+
+
+def _resolve(
+    inv: Inventory,
+    target: str | None,
+    targets: Path | None,
+    shape: RequestShape,
+    strategy: str | None,
+) -> Target:
+    """TARGET resolved and shaped, or the --targets file read (its body files relative to it)."""
+    from latcli.bench.engine import mix_target, shaped_target
+    from latcli.bench.targets import TargetsError, parse_targets
+
+    if targets is None:
+        assert target is not None
+        return shaped_target(inv, target, shape, strategy)
+    try:
+        text = targets.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TargetsError(f"{targets}: cannot read: {why}") from None
+    lines = parse_targets(text, str(targets), lambda p: (targets.parent / p).read_bytes())
+    return mix_target(inv, str(targets), lines, shape)
 
 
 def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:
