@@ -146,3 +146,19 @@ def test_ctrl_c_writes_every_report_and_exits_130(url: str, tmp_path: Path) -> N
     assert doc["interrupted"] is True and doc["requests"] > 0
     assert read_hlog(hlog)
     assert junit.read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize("command", ["bench", "capacity"])
+def test_strategy_routes_a_type(
+    command: str, demo_fleet: DemoFleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = str(demo_fleet.inventory_path)
+    if command == "capacity":  # only the check: a bad name is refused before any load
+        assert main([command, "weather", "-i", inv, "--strategy", "nope"]) == 2
+        assert "round_robin" in capsys.readouterr().err
+        return
+    # --endpoint message: the routed call itself (health requests go to Router.pick, a peek)
+    args = ["bench", "weather", "-i", inv, "-c", "1", "-n", "20", "-q", "--json"]
+    assert main([*args, "--endpoint", "message", "--strategy", "round_robin"]) == 0
+    shares = {k: a["requests"] for k, a in json.loads(capsys.readouterr().out)["agents"].items()}
+    assert shares == {"weather-1": 10, "weather-2": 10}  # in turn, whatever their latency
