@@ -166,3 +166,21 @@ def test_without_a_model_bench_runs_closed_with_50_connections(
         assert main(["bench", server.url + "/h", "-n", "100", "-q", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["model"], doc["concurrency"], doc["rate"]) == ("closed", 50, None)
+
+
+def test_workers_merge_statuses_and_feed_the_live_view() -> None:
+    from latcli.bench.engine import Progress, resolve_target, run_bench
+    from latcli.bench.model import BenchPlan
+    from latcli.inventory import load_inventory
+
+    seen: list[Progress] = []
+    with _half_503() as server:
+        url = server.url + "/x"
+        plan = BenchPlan(url, "url", concurrency=2, duration_s=2.5, workers=2)
+        inv = load_inventory(README.parent / "agents.yaml", {})
+        result = run_bench(plan, resolve_target(inv, url), seen.append)
+    assert result.status_codes[200] == result.ok > 0
+    assert result.status_codes[503] == result.errors["http_5xx"] > 0
+    last = seen[-1]  # the parent's view, summed over both workers
+    assert last.p50_ms is not None and set(last.status_codes) == {200, 503}
+    assert last.errors_by_kind["http_5xx"] == last.status_codes[503]

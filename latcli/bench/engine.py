@@ -287,7 +287,7 @@ async def run_share(
     worker: int = 0,
     start_at: float | None = None,
     on_progress: ProgressSink | None = None,
-    on_tick: Callable[[_Tally], None] | None = None,
+    on_tick: Callable[[_Tally, BenchResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     handle_sigint: bool = True,
 ) -> BenchResult:
@@ -344,7 +344,7 @@ async def _drive(
     worker: int,
     start_at: float | None,
     on_progress: ProgressSink | None,
-    on_tick: Callable[[_Tally], None] | None,
+    on_tick: Callable[[_Tally, BenchResult], None] | None,
     should_stop: Callable[[], bool] | None,
     handle_sigint: bool,
 ) -> None:
@@ -391,7 +391,7 @@ async def _drive(
 async def _ticker(
     run: _Run,
     on_progress: ProgressSink | None,
-    on_tick: Callable[[_Tally], None] | None,
+    on_tick: Callable[[_Tally, BenchResult], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> None:
     """Every second: cut the interval, report progress; poll for a stop 10 times a second."""
@@ -407,7 +407,7 @@ async def _ticker(
         warmup = now < run.measure_start
         tally = run.cut(now) if not warmup else _Tally()
         if on_tick is not None:
-            on_tick(tally)
+            on_tick(tally, run.result)
         if on_progress is not None:
             total = run.result.latency
             on_progress(
