@@ -184,3 +184,17 @@ def test_workers_merge_statuses_and_feed_the_live_view() -> None:
     last = seen[-1]  # the parent's view, summed over both workers
     assert last.p50_ms is not None and set(last.status_codes) == {200, 503}
     assert last.errors_by_kind["http_5xx"] == last.status_codes[503]
+
+
+def test_junit_fails_a_run_with_no_answer_even_without_thresholds(
+    dead: str, tmp_path: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    junit = tmp_path / "r.xml"
+    assert main(["bench", dead, "-n", "3", "-c", "1", "-q", "--junit", str(junit)]) == 1
+    root = ET.parse(junit).getroot()
+    assert (root.get("tests"), root.get("failures")) == ("2", "1")
+    failure = root.find("testsuite/testcase[@name='requests answered']/failure")
+    assert failure is not None and failure.get("message") == "0 of 3 requests answered"
+    assert "connect 3" in (failure.text or "")

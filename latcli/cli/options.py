@@ -26,7 +26,8 @@ JsonOpt = Annotated[
 SelectorsArg = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Agent ids, types or URLs (ad-hoc agents). Default: every agent.",
+        help="Agent ids, types or URLs (ad-hoc agents: a URL with a path or a query is "
+        "requested as given, a bare origin gets the health path). Default: every agent.",
         show_default=False,
     ),
 ]
