@@ -198,3 +198,14 @@ def test_junit_fails_a_run_with_no_answer_even_without_thresholds(
     failure = root.find("testsuite/testcase[@name='requests answered']/failure")
     assert failure is not None and failure.get("message") == "0 of 3 requests answered"
     assert "connect 3" in (failure.text or "")
+
+
+@pytest.mark.parametrize("option", ["-o", "--html"])
+def test_capacity_checks_its_report_paths_before_any_request(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fs.echo_server() as server:
+        args = ["capacity", server.url + "/h", "--endpoint", "health", option, "/nonexistent/c"]
+        assert main(args) == 2
+        assert server.requests == []
+    assert "/nonexistent/c: cannot write" in capsys.readouterr().err
