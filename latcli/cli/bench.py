@@ -117,9 +117,9 @@ def bench(
     \b
     Defaults: closed model, 50 connections (as hey and oha), for 10 s; GET of the health
     path; each request bounded by the inventory's health.timeout (--endpoint message: its
-    timeout; --timeout sets both). A URL with a path or a query is
-    requested as given (http://h/health GETs /health); a bare origin (http://h:8001) gets
-    the health path. On a terminal a live view on stderr, else one progress line a second.
+    timeout; --timeout sets both). A URL with a path or a query is requested as given
+    (http://h/health GETs /health); a bare origin (http://h:8001) gets the health path.
+    On a terminal a live view on stderr, else one progress line a second.
 
     \b
     Closed model with --concurrency C; open model with --rate R (request i due at t0 + i/R,
