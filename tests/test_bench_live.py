@@ -104,3 +104,12 @@ def test_the_histogram_fits_a_narrow_terminal(width: int) -> None:
     chart = latency_histogram(_report([1_000, 2_000, 90_000]))
     assert chart is not None
     assert all(len(line) <= width for line in _text(chart, width).splitlines())
+
+
+def test_the_status_line_is_left_out_where_statuses_were_not_kept() -> None:
+    known = _report([2_000])
+    known["status_codes"] = {"200": 1}
+    assert "[200] 1" in _text(bench_summary(known))
+    unknown = _report([2_000])  # answered, statuses not kept (an .hlog, an older report)
+    assert "status " not in _text(bench_summary(unknown))
+    assert "no HTTP response" in _text(bench_summary(_report([], errors=2)))

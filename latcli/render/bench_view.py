@@ -87,10 +87,13 @@ def _errors(r: Mapping[str, Any]) -> Text:
     return text.append(" · ".join(parts), style="red")
 
 
-def _statuses(r: Mapping[str, Any]) -> Text:
-    """HTTP statuses as hey prints them: ``[200] 127 · [503] 23``."""
+def _statuses(r: Mapping[str, Any]) -> Text | None:
+    """HTTP statuses as hey prints them: ``[200] 127 · [503] 23``; None when unknown (a report
+    from an .hlog or from before status counts, whose answers had statuses not kept)."""
     text = Text("status     ", style="bold")
     codes = sorted((r.get("status_codes") or {}).items())
+    if not codes and int(r.get("ok", 0)):
+        return None
     if not codes:
         return text.append("no HTTP response", style="dim")
     for i, (code, n) in enumerate(codes):
@@ -187,7 +190,8 @@ def bench_summary(report: Mapping[str, Any]) -> RenderableType:
     HTTP status, generator health, the latency histogram, per-agent table and SLA verdicts;
     empty sections are left out."""
     parts: list[RenderableType] = [_header(report), *_remarks(report), _spectrum(report)]
-    parts += [_errors(report), _statuses(report), _generator(report)]
+    statuses = _statuses(report)
+    parts += [_errors(report), *([statuses] if statuses else []), _generator(report)]
     chart = latency_histogram(report)
     if chart is not None:
         parts += [Text(), chart]
