@@ -250,3 +250,18 @@ def test_targets_excludes_what_the_file_says(
     assert main(["bench", "--targets", str(targets), "-n", "1", "-q", *args]) == 2
     assert main(["bench", "-n", "1", "-q"]) == 2  # neither TARGET nor a file
     assert "TARGET" in capsys.readouterr().err
+
+
+def test_watch_and_send_carry_the_header_too(
+    recorder: tuple[fs.RunningServer, list[fs.Request]], tmp_path: Path
+) -> None:
+    server, seen = recorder
+    inv = tmp_path / "agents.yaml"
+    inv.write_text(f"version: 1\nagents:\n  - {{id: a, type: t, url: '{server.url}'}}\n")
+    common = ["-i", str(inv), "-H", "X-Token: w"]
+    assert main(["watch", "a", "-n", "1", "--interval", "1s", "--no-state", "--json",
+                 "--timeout", "500ms", *common]) == 0  # fmt: skip
+    assert main(["send", "t", "hello", "--no-state", *common]) == 0
+    got = [(r.method, r.path, dict(r.headers).get("x-token")) for r in seen]
+    assert ("GET", "/health", "w") in got and ("POST", "/message/send", "w") in got
+    assert all(token == "w" for _, _, token in got)
