@@ -875,8 +875,9 @@ def adhoc_agent(url: str, defaults: Agent | None = None) -> Agent:
     path = parts.path.rstrip("/")
     query = f"?{parts.query}" if parts.query else ""
     base = defaults or _BLANK
-    given = parts.path not in ("", "/")
-    rest = parts.path[len(path) :] if given else base.health.path  # a kept trailing "/"
+    # As typed: a trailing "/" kept, "/" for an origin with a query; else the health path.
+    typed = parts.path[len(path) :] if path else "/"
+    rest = typed if parts.path not in ("", "/") or parts.query else base.health.path
     return replace(
         base,
         id=f"{host}:{port}{path}{query}",
@@ -928,13 +929,14 @@ def _matches(inv: Inventory, selector: str) -> list[Agent]:
     return [a for a in inv.agents if key is not None and _url_key(a.url) == key]
 
 
-def _url_key(url: str) -> tuple[str, str, int, str] | None:
-    """What makes two URLs the same agent: scheme, host, port (defaults filled in), path."""
+def _url_key(url: str) -> tuple[str, str, int, str, str] | None:
+    """What makes two URLs the same agent: scheme, host, port (defaults filled in), path and
+    query (a URL with a query is an ad-hoc request, never an inventory agent)."""
     parts = http_url(url)
     if parts is None:
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return (parts.scheme, parts.hostname or "", port, parts.path.rstrip("/"))
+    return (parts.scheme, parts.hostname or "", port, parts.path.rstrip("/"), parts.query)
 
 
 def _types(agents: Sequence[Agent]) -> str:

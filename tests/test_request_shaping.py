@@ -265,3 +265,14 @@ def test_watch_and_send_carry_the_header_too(
     got = [(r.method, r.path, dict(r.headers).get("x-token")) for r in seen]
     assert ("GET", "/health", "w") in got and ("POST", "/message/send", "w") in got
     assert all(token == "w" for _, _, token in got)
+
+
+def test_a_query_makes_a_url_ad_hoc_even_on_an_inventory_agents_origin(
+    recorder: tuple[fs.RunningServer, list[fs.Request]], tmp_path: Path
+) -> None:
+    server, seen = recorder
+    inv = tmp_path / "agents.yaml"
+    inv.write_text(f"version: 1\nagents:\n  - {{id: a, type: t, url: '{server.url}'}}\n")
+    assert main(["probe", "-i", str(inv), server.url]) == 0  # the inventory agent: /health
+    assert main(["probe", "-i", str(inv), server.url + "/?v=1"]) == 0  # as given
+    assert [r.path for r in seen] == ["/health", "/?v=1"]
