@@ -128,6 +128,13 @@ class LatencyHistogram:
         # true max by < 0.1 %; a p99.99 above max would read as a bug in a report.
         return max(self._min_us, min(int(us), self._max_us))
 
+    def recorded(self) -> list[tuple[int, int]]:
+        """``(value_us, count)`` of every non-empty bucket, ascending (a distribution chart)."""
+        return [
+            (self._clamp(item.value_iterated_to), int(item.count_added_in_this_iter_step))
+            for item in self._hdr.get_recorded_iterator()
+        ]
+
     def summary(self) -> dict[str, float]:
         """min, p50 ... p99.99, max, mean in ms (DESIGN §6); all 0.0 when empty."""
         if not self.count:

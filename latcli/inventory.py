@@ -39,9 +39,11 @@ DEMO_INVENTORY = Path(__file__).parent / "demo" / "agents.yaml"
 
 @dataclass(frozen=True)
 class HealthConfig:
-    path: str = "/health"
+    path: str = "/health"  # may carry a ?query (an ad-hoc URL's)
     interval: float = 5.0  # seconds
     timeout: float = 1.0  # seconds
+    method: str = "GET"  # -m/--method on the command line
+    body: bytes | None = field(default=None, repr=False)  # --body / --body-file
     # HAProxy's defaults (`rise 2 fall 3`): watch calls an agent up after 2 good checks in a
     # row and down after 3 bad ones, so one lost packet does not flap it.
     rise: int = 2
@@ -988,25 +990,34 @@ def _check_duplicates(ids: Sequence[str | None], report: _Report) -> None:
 def adhoc_agent(url: str, defaults: Agent | None = None) -> Agent:
     """An agent for a URL given on the command line.
 
-    id is ``host:port`` (plus the path, if any), type ``adhoc``, protocol http; the other
-    settings come from ``defaults`` (``Inventory.defaults``). A bad URL raises LatcliError.
+    One rule in every command: a URL with a path (or a query) is requested as given
+    (``http://h/health`` checks ``/health``, ``http://h/x?y=1`` checks ``/x?y=1``); a bare
+    origin (``http://h:8001``) gets the health path. Messages go to ``{url}/message/send``.
+    id is ``host:port`` (plus the path and query, if any), type ``adhoc``, protocol http; the
+    other settings come from ``defaults`` (``Inventory.defaults``). A bad URL raises LatcliError.
     """
     parts = http_url(url)
-    if parts is None or parts.query or parts.fragment:
+    if parts is None or parts.fragment:
         shown = redact_url(url)
         raise LatcliError(f"not an http(s) URL: {shown!r} (try http://127.0.0.1:8001)")
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = parts.path.rstrip("/")
+    query = f"?{parts.query}" if parts.query else ""
+    base = defaults or _BLANK
+    # As typed: a trailing "/" kept, "/" for an origin with a query; else the health path.
+    typed = parts.path[len(path) :] if path else "/"
+    rest = typed if parts.path not in ("", "/") or parts.query else base.health.path
     return replace(
-        defaults or _BLANK,
-        id=f"{host}:{port}{path}",
+        base,
+        id=f"{host}:{port}{path}{query}",
         type="adhoc",
-        url=url.rstrip("/"),
+        url=f"{parts.scheme}://{parts.netloc}{path}",
         protocol="http",
         demo=None,
         adhoc=True,
+        health=replace(base.health, path=rest + query),
     )
 
 
@@ -1049,13 +1060,14 @@ def _matches(inv: Inventory, selector: str) -> list[Agent]:
     return [a for a in inv.agents if key is not None and _url_key(a.url) == key]
 
 
-def _url_key(url: str) -> tuple[str, str, int, str] | None:
-    """What makes two URLs the same agent: scheme, host, port (defaults filled in), path."""
+def _url_key(url: str) -> tuple[str, str, int, str, str] | None:
+    """What makes two URLs the same agent: scheme, host, port (defaults filled in), path and
+    query (a URL with a query is an ad-hoc request, never an inventory agent)."""
     parts = http_url(url)
     if parts is None:
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return (parts.scheme, parts.hostname or "", port, parts.path.rstrip("/"))
+    return (parts.scheme, parts.hostname or "", port, parts.path.rstrip("/"), parts.query)
 
 
 def _types(agents: Sequence[Agent]) -> str:

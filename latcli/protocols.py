@@ -338,9 +338,13 @@ def _spec(
 
 
 def health_request(agent: Agent) -> RequestSpec:
-    """The health check: ``GET {url}{health.path}``, or the card GET for A2A agents."""
-    path = CARD_PATHS[0] if agent.protocol == "a2a" else agent.health.path
-    return _spec(agent, "GET", agent.url + path, agent.health.timeout)
+    """The health check: ``GET {url}{health.path}`` (the method and body as shaped on the
+    command line), or the card GET for A2A agents."""
+    if agent.protocol == "a2a":
+        return _spec(agent, "GET", agent.url + CARD_PATHS[0], agent.health.timeout)
+    health = agent.health
+    url = agent.url + health.path
+    return _spec(agent, health.method, url, health.timeout, health.body)
 
 
 def card_request(agent: Agent, path: str = CARD_PATHS[0]) -> RequestSpec:

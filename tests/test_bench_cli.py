@@ -29,7 +29,6 @@ def url() -> object:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        ([], "--concurrency C"),  # neither model
         (["-c", "2", "--rate", "10"], "exclude each other"),
         (["-c", "-1"], "-1"),
         (["--rate", "-5"], "more than zero"),
@@ -84,12 +83,14 @@ def test_sla_breach_exits_1_and_zero_samples_fail(
     with fs.refused_port() as dead:
         code = main(["bench", dead, "-c", "1", "-n", "3", "-q", "--json", "--sla", "rps>=0"])
     doc = json.loads(capsys.readouterr().out)
-    assert doc["errors"] == {"connect": 3}
-    assert code == 0  # requests were made; rps 0 passes rps>=0
+    assert doc["errors"] == {"connect": 3} and doc["ok"] == 0
+    assert doc["sla"][0]["pass"] is True  # goodput 0 meets rps>=0 ...
+    assert code == 1 and doc["pass"] is False  # ... but a run with no answer fails
     with fs.refused_port() as dead:
         code = main(["bench", dead, "-c", "1", "-n", "3", "-q", "--json", "--sla", "p99<1s"])
-    assert code == 0  # failed requests have a latency too: the time to the failure
-    assert json.loads(capsys.readouterr().out)["sla"][0]["expr"] == "p99 < 1s"
+    assert code == 1  # a refused connection's time is not a latency: p99 has no data
+    item = json.loads(capsys.readouterr().out)["sla"][0]
+    assert (item["expr"], item["observed"], item["pass"]) == ("p99 < 1s", None, False)
 
 
 def test_invalid_run_exits_3(url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,3 +146,19 @@ def test_ctrl_c_writes_every_report_and_exits_130(url: str, tmp_path: Path) -> N
     assert doc["interrupted"] is True and doc["requests"] > 0
     assert read_hlog(hlog)
     assert junit.read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize("command", ["bench", "capacity"])
+def test_strategy_routes_a_type(
+    command: str, demo_fleet: DemoFleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = str(demo_fleet.inventory_path)
+    if command == "capacity":  # only the check: a bad name is refused before any load
+        assert main([command, "weather", "-i", inv, "--strategy", "nope"]) == 2
+        assert "round_robin" in capsys.readouterr().err
+        return
+    # --endpoint message: the routed call itself (health requests go to Router.pick, a peek)
+    args = ["bench", "weather", "-i", inv, "-c", "1", "-n", "20", "-q", "--json"]
+    assert main([*args, "--endpoint", "message", "--strategy", "round_robin"]) == 0
+    shares = {k: a["requests"] for k, a in json.loads(capsys.readouterr().out)["agents"].items()}
+    assert shares == {"weather-1": 10, "weather-2": 10}  # in turn, whatever their latency

@@ -283,7 +283,7 @@ def test_unknown_target_names_what_there_is(demo_fleet: DemoFleet) -> None:
     with pytest.raises(LatcliError, match="weather-1"):
         resolve_target(inv, "nope")
     bare = resolve_target(inv, "http://127.0.0.1:9")
-    assert bare.kind == "url" and bare.health_url is None
+    assert bare.kind == "url" and bare.agents[0].health.path == "/health"
     assert replace(bare, kind="url").agents[0].url == "http://127.0.0.1:9"
 
 
@@ -293,9 +293,9 @@ def test_the_final_cut_folds_a_short_tail_into_the_last_interval(
 ) -> None:
     # A tail under half an interval would be a timeline point of a few requests, wild rate.
     run = _Run(_plan("http://127.0.0.1:9/", concurrency=1, duration_s=1.0), per_agent=False)
-    run.record(0.0, 0.01, "a", None)
+    run.record(0.0, 0.01, "a", None, 200)
     run.cut(1.0)
-    run.record(1.0, 1.01, "a", None)
+    run.record(1.0, 1.01, "a", None, 200)
     run.cut(end, final=True)
     assert [iv.length_s for iv in run.result.intervals] == lengths
     assert sum(iv.count for iv in run.result.intervals) == run.result.requests == 2

@@ -60,8 +60,8 @@ def _result(
     agents: tuple[str, ...] = ("weather-1", "weather-2"),
     errors_each: int = 0,
 ) -> BenchResult:
-    """A run as the engine leaves it: one interval per second, agents taking turns, the last
-    ``errors_each`` requests of each second failed with a timeout."""
+    """A run as the engine leaves it: one interval per second, agents taking turns, the values
+    the answered requests' latencies, and ``errors_each`` more requests a second timed out."""
     r = BenchResult(started_at=started_at, elapsed_s=float(len(per_second)))
     r.service_time, r.schedule_lag = LatencyHistogram(), LatencyHistogram()
     for second, values in enumerate(per_second):
@@ -75,7 +75,7 @@ def _result(
             tally.latency.record_us(v)
         if errors_each:
             r.errors["timeout"] = r.errors.get("timeout", 0) + errors_each
-    r.ok = sum(len(v) for v in per_second) - sum(r.errors.values())
+    r.ok = sum(len(v) for v in per_second)
     return r
 
 
@@ -112,7 +112,8 @@ def test_timeline_has_one_point_per_interval_with_its_percentiles() -> None:
     keys = ("t_s", "length_s", "requests", "errors", "rps", "p50_ms", "p99_ms")
     assert [tuple(p) for p in timeline] == [keys] * 3
     assert [p["t_s"] for p in timeline] == [0.0, 1.0, 2.0]
-    assert [(p["requests"], p["errors"], p["rps"]) for p in timeline] == [(100, 2, 100.0)] * 3
+    # 100 answered (timed) and 2 failed requests each second
+    assert [(p["requests"], p["errors"], p["rps"]) for p in timeline] == [(102, 2, 102.0)] * 3
     for p, values in zip(timeline, seconds, strict=True):
         h = _hist(values)
         assert p["p50_ms"] == round(h.percentile_ms(50) or 0, 3)
@@ -171,7 +172,7 @@ def test_a_long_timeline_is_coarsened_without_losing_a_request() -> None:
     r.ok = n
     timeline = _doc(r)["timeline"]
     assert len(timeline) <= TIMELINE_MAX_POINTS
-    assert sum(p["requests"] for p in timeline) == n
+    assert sum(p["requests"] for p in timeline) == n + n // 2  # answered + failed
     assert sum(p["errors"] for p in timeline) == n // 2
     assert timeline[0]["length_s"] == 4.0 and timeline[1]["t_s"] == 4.0
     assert timeline[-1]["t_s"] + timeline[-1]["length_s"] == n
@@ -271,7 +272,7 @@ def test_an_empty_run_renders_empty_states_not_crashes() -> None:
     page = bench_html(_doc(r, target="http://127.0.0.1:9/health"))
     root = _xml(page)
     text = " ".join(root.itertext())
-    assert "No requests were measured" in text and "No timeline" in text
+    assert "No request was answered" in text and "No timeline" in text
     assert "No errors." in text and "No per-agent breakdown" in text
     assert [c.findtext(f"{SVG}title") for c in _charts(root)] == ["Target and achieved rate"]
 

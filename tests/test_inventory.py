@@ -487,6 +487,7 @@ def test_adhoc_agent_takes_the_inventory_defaults(fleet: Inventory) -> None:
         ("https://H.example", "h.example:443"),
         ("http://[::1]:8001", "[::1]:8001"),
         ("http://h:8001/agent/", "h:8001/agent"),
+        ("http://h:8001/x?q=1", "h:8001/x?q=1"),  # a query is kept (issue 15)
     ],
 )
 def test_adhoc_agent_ids(url: str, expected_id: str) -> None:
@@ -495,7 +496,7 @@ def test_adhoc_agent_ids(url: str, expected_id: str) -> None:
     assert agent.timeout == Agent("", "", "").timeout  # no inventory: plain defaults
 
 
-@pytest.mark.parametrize("url", ["ftp://h:1", "http://", "http://h:notaport", "http://h:1/?q=1"])
+@pytest.mark.parametrize("url", ["ftp://h:1", "http://", "http://h:notaport", "http://h:1/#frag"])
 def test_adhoc_bad_url_is_a_usage_error(url: str) -> None:
     with pytest.raises(LatcliError) as info:
         adhoc_agent(url)

@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from urllib.parse import urlsplit
 
 from latcli import gctune
 from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
 from latcli.bench.schedule import Share, achieved_rate, open_share, split_evenly, validity
+from latcli.bench.targets import TargetLine
 from latcli.errors import ErrorKind, LatcliError
 from latcli.guard import guarded, unexpected_reply
 from latcli.histogram import LatencyHistogram
@@ -48,6 +50,7 @@ from latcli.protocols import (
     read_health,
     read_http_reply,
 )
+from latcli.shaping import RequestShape
 from latcli.transport.base import Outcome, RequestSpec, Transport
 
 DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
@@ -59,8 +62,9 @@ EARLY_S = 0.001
 MAX_INTERVALS = 3600  # an hour of 1 s intervals, encoded (~100 B each); then neighbours merge
 NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
 
-# (agent id, error kind or None) of one request.
-Sender = Callable[[], Awaitable[tuple[str, ErrorKind | None]]]
+# (agent id, error kind or None, HTTP status or None) of one request.
+Answer = tuple[str, ErrorKind | None, int | None]
+Sender = Callable[[], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
@@ -71,19 +75,27 @@ class Target:
     name: str
     agents: tuple[Agent, ...]
     inventory: Inventory
-    health_url: str | None = None  # URL target with a path: GET exactly that URL
+    mix: tuple[TargetLine, ...] = ()  # kind "mix": the --targets file's requests, in turn
+
+
+def mix_target(
+    inv: Inventory, source: str, lines: tuple[TargetLine, ...], shape: RequestShape
+) -> Target:
+    """A --targets file as a target: each line's URL an ad-hoc agent (timeouts and headers from
+    the inventory's defaults, then the command line's shape, then the line's own headers)."""
+    agents = tuple(shape.apply(adhoc_agent(line.url, inv.defaults)) for line in lines)
+    return Target("mix", source, agents, inv, lines)
 
 
 def resolve_target(inv: Inventory, text: str) -> Target:
     """An inventory id, a type, or an http(s) URL (ad-hoc agent). Unknown names: LatcliError.
 
-    A URL with a path (``http://host/health``) is requested exactly as given for ``health``;
-    a bare ``http://host:port`` gets the inventory's health path appended.
+    A URL with a path or a query (``http://host/health``) is requested exactly as given for
+    ``health``; a bare ``http://host:port`` gets the inventory's health path
+    (:func:`~latcli.inventory.adhoc_agent`, the rule of every command).
     """
     if "://" in text:
-        agent = adhoc_agent(text, inv.defaults)
-        path = urlsplit(text).path
-        return Target("url", text, (agent,), inv, text if path not in ("", "/") else None)
+        return Target("url", text, (adhoc_agent(text, inv.defaults),), inv)
     by_id = [a for a in inv.agents if a.id == text]
     if by_id:
         return Target("agent", text, (by_id[0],), inv)
@@ -95,6 +107,21 @@ def resolve_target(inv: Inventory, text: str) -> Target:
     raise LatcliError(f"unknown target {text!r} (agents: {ids}; types: {types}; or a URL)")
 
 
+def shaped_target(
+    inv: Inventory, text: str, shape: RequestShape, strategy: str | None = None
+) -> Target:
+    """:func:`resolve_target` with the command line's request shape on every agent it may
+    send to, and a type's replicas picked by ``strategy`` (checked) when one is given."""
+    if strategy is not None:
+        inv = replace(inv, routing=replace(inv.routing, strategy=strategy))
+    target = resolve_target(inv, text)
+    return replace(
+        target,
+        agents=tuple(shape.apply_all(target.agents)),
+        inventory=shape.apply_inventory(target.inventory),
+    )
+
+
 @dataclass(frozen=True)
 class Progress:
     """One progress line's worth: since the measured start (negative during the warm-up)."""
@@ -102,10 +129,13 @@ class Progress:
     elapsed_s: float
     requests: int  # measured, completed
     rps: float  # over the last progress period
-    p99_ms: float | None  # so far
+    p99_ms: float | None  # so far, answered requests
     errors: int
     in_flight: int
     warmup: bool
+    p50_ms: float | None = None
+    status_codes: Mapping[int, int] = field(default_factory=dict)  # so far
+    errors_by_kind: Mapping[str, int] = field(default_factory=dict)  # so far
 
 
 ProgressSink = Callable[[Progress], None]
@@ -128,7 +158,7 @@ def format_progress(p: Progress) -> str:
 class _Tally:
     """The current interval: a histogram per ~1 s, merged into the total at each cut."""
 
-    hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    hist: LatencyHistogram = field(default_factory=LatencyHistogram)  # answered requests only
     errors: int = 0
     requests: int = 0
 
@@ -159,13 +189,21 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.progress_requests = 0
 
-    def record(self, begin: float, end: float, agent: str, error: ErrorKind | None) -> None:
-        """One measured request: latency from ``begin`` (the due time in the open model)."""
+    def record(
+        self, begin: float, end: float, agent: str, error: ErrorKind | None, status: int | None
+    ) -> None:
+        """One measured request: latency from ``begin`` (the due time in the open model).
+
+        Only answered requests enter the histograms: a refused connection's 50 µs is not a
+        latency of the service (hey and oha report errors beside, not inside, the percentiles).
+        """
         us = int((end - begin) * 1e6)
-        self.cur.hist.record_us(us if us > 0 else 0)
         self.cur.requests += 1
         result = self.result
+        if status is not None:
+            result.status_codes[status] = result.status_codes.get(status, 0) + 1
         if error is None:
+            self.cur.hist.record_us(us if us > 0 else 0)
             result.ok += 1
         else:
             result.errors[error.value] = result.errors.get(error.value, 0) + 1
@@ -175,7 +213,8 @@ class _Run:
             if tally is None:
                 tally = result.agents[agent] = AgentTally()
             tally.requests += 1
-            tally.latency.record_us(us if us > 0 else 0)
+            if error is None:
+                tally.latency.record_us(us if us > 0 else 0)
         if end > self.last_done:
             self.last_done = end
 
@@ -249,7 +288,7 @@ async def run_share(
     worker: int = 0,
     start_at: float | None = None,
     on_progress: ProgressSink | None = None,
-    on_tick: Callable[[_Tally], None] | None = None,
+    on_tick: Callable[[_Tally, BenchResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     handle_sigint: bool = True,
 ) -> BenchResult:
@@ -259,7 +298,7 @@ async def run_share(
     each tick (the parent's Ctrl-C in worker processes); with ``handle_sigint`` a SIGINT
     interrupts the run instead of raising KeyboardInterrupt.
     """
-    run = _Run(plan, per_agent=target.kind == "type")
+    run = _Run(plan, per_agent=target.kind in ("type", "mix"))
     transport = _make_transport(plan)
     router = None
     try:
@@ -306,7 +345,7 @@ async def _drive(
     worker: int,
     start_at: float | None,
     on_progress: ProgressSink | None,
-    on_tick: Callable[[_Tally], None] | None,
+    on_tick: Callable[[_Tally, BenchResult], None] | None,
     should_stop: Callable[[], bool] | None,
     handle_sigint: bool,
 ) -> None:
@@ -353,7 +392,7 @@ async def _drive(
 async def _ticker(
     run: _Run,
     on_progress: ProgressSink | None,
-    on_tick: Callable[[_Tally], None] | None,
+    on_tick: Callable[[_Tally, BenchResult], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> None:
     """Every second: cut the interval, report progress; poll for a stop 10 times a second."""
@@ -369,7 +408,7 @@ async def _ticker(
         warmup = now < run.measure_start
         tally = run.cut(now) if not warmup else _Tally()
         if on_tick is not None:
-            on_tick(tally)
+            on_tick(tally, run.result)
         if on_progress is not None:
             total = run.result.latency
             on_progress(
@@ -381,6 +420,9 @@ async def _ticker(
                     sum(run.result.errors.values()),
                     run.in_flight,
                     warmup,
+                    total.percentile_ms(50.0),
+                    dict(run.result.status_codes),
+                    dict(run.result.errors),
                 )
             )
         run.recycle(tally)
@@ -415,11 +457,11 @@ async def _closed_loop(
             tickets[0] -= 1
         run.in_flight += 1
         try:
-            agent, error = await sender()
+            agent, error, status = await sender()
         finally:
             run.in_flight -= 1
         if measured:
-            run.record(begin, clock(), agent, error)
+            run.record(begin, clock(), agent, error, status)
         else:
             run.result.warmup_requests += 1
 
@@ -441,7 +483,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
             run.sent += 1
             run.last_send = sent
         try:
-            agent, error = await sender()
+            agent, error, status = await sender()
         finally:
             run.in_flight -= 1
             slots.release()
@@ -450,7 +492,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
             service.record_us(max(0, int((done - sent) * 1e6)))
             # From the due time (wrk2), or from the send when it went out early (EARLY_S):
             # never shorter than the service time.
-            run.record(due if due < sent else sent, done, agent, error)
+            run.record(due if due < sent else sent, done, agent, error, status)
         else:
             run.result.warmup_requests += 1
 
@@ -482,7 +524,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
 def _finish(run: _Run, plan: BenchPlan, target: Target, worker: int) -> None:
     """Per-agent tallies of single-agent targets, and the generator's verdict."""
     result = run.result
-    if target.kind != "type" and result.requests:
+    if target.kind in ("url", "agent") and result.requests:
         result.agents = {target.agents[0].id: AgentTally(result.requests, result.latency.copy())}
     if plan.model != "open" or plan.rate is None:
         return
@@ -500,6 +542,8 @@ def judge_open(
     """Set achieved_rate and validity for ``rate`` (this process's part of the schedule)."""
     measured = plan.requests / plan.workers if plan.requests else plan.duration_s or 0.0
     window = measured / rate if plan.requests else measured
+    if result.interrupted:  # over the part that ran, as the header's throughput is
+        window = result.elapsed_s
     result.achieved_rate = achieved_rate(sent, window, last_send_s if sent else None, rate)
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
     result.valid, result.invalid_reason = validity(rate, result.achieved_rate, lag)
@@ -519,19 +563,11 @@ async def make_sender(
 
         assert isinstance(router, Router)
         return _routed_sender(plan, target.name, router)
+    if target.kind == "mix":
+        return _mix_sender(target, transport)
     agent = target.agents[0]
     if plan.endpoint == "message":
         return await _message_sender(agent, plan.message, transport)
-    if plan.endpoint == "health" and target.health_url is not None:
-        spec = RequestSpec(
-            "GET",
-            target.health_url,
-            agent.headers,
-            None,
-            agent.health.timeout,
-            min(agent.connect_timeout, agent.health.timeout),
-        )
-        return _fixed_sender(agent.id, spec, read_health, transport)
     if plan.endpoint == "health" and agent.protocol == "http":
         return _fixed_sender(agent.id, health_request(agent), read_health, transport)
     # discovery, and health of an A2A agent: the card GET, read as a card
@@ -539,16 +575,40 @@ async def make_sender(
     return _fixed_sender(agent.id, card_request(agent), read, transport)
 
 
+def _mix_sender(target: Target, transport: Transport) -> Sender:
+    """The --targets lines in turn (vegeta's round robin); each request is reported under its
+    line (``METHOD URL``, made unique by its line number) and pooled by origin."""
+    names = [line.name for line in target.mix]
+    turns = []
+    for line, agent in zip(target.mix, target.agents, strict=True):
+        name = line.name if names.count(line.name) == 1 else f"{line.name} (line {line.line})"
+        headers = {**agent.headers, **line.headers}
+        spec = RequestSpec(line.method, line.url, headers, line.body, agent.timeout,
+                           min(agent.connect_timeout, agent.timeout))  # fmt: skip
+        parts = urlsplit(line.url)
+        turns.append((name, f"{parts.scheme}://{parts.netloc}", spec))
+    cycle = itertools.cycle(turns)
+    send = transport.send
+
+    async def one() -> Answer:
+        name, key, spec = next(cycle)
+        reply = read_health(await send(key, spec))
+        return name, reply.error, reply.status
+
+    return one
+
+
 def _fixed_sender(
     key: str, spec: RequestSpec, read: Callable[[Outcome], Reply], transport: Transport
 ) -> Sender:
     send = transport.send
 
-    async def one() -> tuple[str, ErrorKind | None]:
+    async def one() -> Answer:
         try:
-            return key, read(await send(key, spec)).error
+            reply = read(await send(key, spec))
         except Exception as exc:  # see _unexpected
-            return key, _unexpected(exc, key)
+            return key, _unexpected(exc, key), None
+        return key, reply.error, reply.status
 
     return one
 
@@ -570,18 +630,19 @@ async def _message_sender(agent: Agent, text: str, transport: Transport) -> Send
     card = found.card
     if card is None:  # no card now: every message rediscovers, and fails as discovery does
 
-        async def rediscover() -> tuple[str, ErrorKind | None]:
-            return agent.id, (await guarded(client.send_message(agent, text), agent.id)).error
+        async def rediscover() -> Answer:
+            reply = await guarded(client.send_message(agent, text), agent.id)
+            return agent.id, reply.error, reply.status
 
         return rediscover
 
-    async def one() -> tuple[str, ErrorKind | None]:
+    async def one() -> Answer:
         spec = a2a_message_request(agent, card, text, new_message_id())
         try:
             reply = read_a2a_reply(await transport.send(agent.id, spec), card.binding)
         except Exception as exc:  # see _unexpected
-            return agent.id, _unexpected(exc, agent.id)
-        return agent.id, reply.error
+            return agent.id, _unexpected(exc, agent.id), None
+        return agent.id, reply.error, reply.status
 
     return one
 
@@ -600,22 +661,25 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
     assert isinstance(router, Router)
     text = plan.message
 
-    async def message() -> tuple[str, ErrorKind | None]:
+    async def message() -> Answer:
         routed = await router.send(type_, text)
+        last = routed.attempts[-1] if routed.attempts else None
+        status = last.status if last is not None else None
         if routed.ok:
-            return routed.agent or NO_AGENT, None
-        if not routed.attempts:
-            return NO_AGENT, ErrorKind.BREAKER_OPEN
-        last = routed.attempts[-1]
-        return last.agent, ErrorKind(last.outcome)
+            return routed.agent or NO_AGENT, None, status
+        if last is None:
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None
+        return last.agent, ErrorKind(last.outcome), status
 
-    async def health() -> tuple[str, ErrorKind | None]:
+    async def health() -> Answer:
         agent = router.pick(type_)
         if agent is None:
-            return NO_AGENT, ErrorKind.BREAKER_OPEN
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None
         if plan.endpoint == "discovery":
-            return agent.id, (await guarded(router.client.discover(agent), agent.id)).error
-        return agent.id, (await router.check(agent.id)).error
+            reply = await guarded(router.client.discover(agent), agent.id)
+        else:
+            reply = await router.check(agent.id)
+        return agent.id, reply.error, reply.status
 
     return message if plan.endpoint == "message" else health
 

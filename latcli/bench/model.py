@@ -21,7 +21,7 @@ IN_FLIGHT_POLICY = (
     "cancelled, not counted, and reported as dropped_in_flight"
 )
 Endpoint = Literal["health", "discovery", "message"]
-TargetKind = Literal["url", "agent", "type"]
+TargetKind = Literal["url", "agent", "type", "mix"]  # mix: a --targets file
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class BenchPlan:
 
 @dataclass
 class AgentTally:
-    """One agent's part of a run (a type target is routed: several agents)."""
+    """One agent's part of a run (a type target is routed: several agents): every request
+    counted, the answered ones timed."""
 
     requests: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -103,7 +104,8 @@ class BenchResult:
 
     ``latency`` is measured from each request's *due* time in the open model (wrk2: no
     coordinated omission) and from the send in the closed model; ``service_time`` is always from
-    the actual send, and is kept separately only in the open model.
+    the actual send, and is kept separately only in the open model. Both hold answered requests
+    only; failed ones are counted by kind in ``errors`` and by HTTP status in ``status_codes``.
     """
 
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -111,6 +113,7 @@ class BenchResult:
     schedule_lag: LatencyHistogram | None = None  # open model: actual send - due time
     ok: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # error kind -> count
+    status_codes: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
     agents: dict[str, AgentTally] = field(default_factory=dict)
     intervals: list[IntervalSample] = field(default_factory=list)
     elapsed_s: float = 0.0  # measured part of the run (warm-up excluded)
@@ -128,6 +131,11 @@ class BenchResult:
     def throughput_rps(self) -> float:
         """Completed measured requests (ok and failed) per second of the measured run."""
         return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def goodput_rps(self) -> float:
+        """Answered requests per second of the measured run (what an ``rps`` SLA judges)."""
+        return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def requests(self) -> int:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ HLOG_NOTE = (
     "errors, per-agent, service time and generator data are not in the format"
 )
 _HLOG_START = re.compile(r"^#\[StartTime: *([0-9.]+)", re.MULTILINE)
-_HLOG_LINE = re.compile(r"^(Tag=[^,]*,)?[0-9.]+,[0-9.]+,[0-9.]+,HIST")
+_HLOG_LINE = re.compile(r"^(Tag=[^,]*,)?[0-9.]+,[0-9.]+,[0-9.]+,HIST", re.MULTILINE)
+# A log's own header lines: a Markdown file also starts with "#", and is not a log.
+_HLOG_MARK = re.compile(r"^#\[(?:StartTime|BaseTime|Histogram log format)", re.MULTILINE)
 # Ten minutes of 1 s points; a chart is ~1,000 px wide, and each point carries its encoded
 # histogram (~1 KiB at 2,000 req/s), so an hour's run writes ~600 KiB rather than 4 MiB.
 TIMELINE_MAX_POINTS = 600
@@ -181,10 +184,16 @@ class _Run:
     note: str | None = None
     runs: int = 1
     timeline: list[_Point] = field(default_factory=list)
+    status_codes: dict[str, int] = field(default_factory=dict)  # "200" -> count
 
     @property
     def requests(self) -> int:
         return self.ok + sum(self.errors.values())
+
+    @property
+    def goodput_rps(self) -> float:
+        """Answered requests per second: what an ``rps`` threshold judges."""
+        return _per_s(self.ok, self.duration_s)
 
 
 def _per_s(count: int, seconds: float) -> float:
@@ -208,12 +217,15 @@ def _document(run: _Run) -> dict[str, Any]:
         "requests": total,
         "ok": run.ok,
         "errors": dict(sorted(run.errors.items())),
+        "status_codes": dict(sorted(run.status_codes.items())),
         "throughput_rps": round(run.throughput_rps, 3),
+        "goodput_rps": round(run.goodput_rps, 3),
         "latency_ms": run.latency.summary(),
         "service_time_ms": run.service_time.summary() if run.service_time else None,
         "agents": {
             agent_id: {
                 "requests": a.requests,
+                "answered": a.latency.hist.count,
                 "share": round(_per_s(a.requests, total), 6),
                 "latency_ms": a.latency.summary(),
             }
@@ -227,7 +239,7 @@ def _document(run: _Run) -> dict[str, Any]:
             "reason": run.invalid_reason,
         },
         "sla": [{**v.as_json(), "kind": v.kind.value} for v in run.verdicts],
-        "pass": run.valid and all(v.passed for v in run.verdicts),
+        "pass": run.valid and run.ok > 0 and all(v.passed for v in run.verdicts),
         "target_kind": run.target_kind,
         "started_at": run.started_at,
         "interrupted": run.interrupted,
@@ -286,10 +298,13 @@ def build_report(
         policy=policy,
         timeline=_coarsened(
             [
-                _point(iv.start_s, iv.length_s, iv.count, iv.errors, _Hist.of(iv.histogram))
+                _point(
+                    iv.start_s, iv.length_s, iv.count + iv.errors, iv.errors, _Hist.of(iv.histogram)
+                )
                 for iv in result.intervals
             ]
         ),
+        status_codes={str(k): v for k, v in result.status_codes.items()},
     )
     return _document(run)
 
@@ -307,7 +322,8 @@ def _coarsened(points: list[_Point]) -> list[_Point]:
 
 
 def observation(result: BenchResult) -> Observation:
-    """What the SLA thresholds judge; throughput is requests over the measured time."""
+    """What the SLA thresholds judge: latency of answered requests, ``rps`` as goodput
+    (answered requests over the measured time), error rates over every request."""
     h = result.latency
     return Observation(
         samples=h.count,
@@ -317,7 +333,7 @@ def observation(result: BenchResult) -> Observation:
         max_ms=h.max_ms,
         errors=sum(result.errors.values()),
         requests=result.requests,
-        rps=result.requests / result.elapsed_s if result.elapsed_s > 0 else None,
+        rps=result.goodput_rps if result.elapsed_s > 0 else None,
     )
 
 
@@ -332,7 +348,7 @@ def _observe(run: _Run) -> Observation:
         max_ms=h.max_us / 1000.0 if n else None,
         errors=sum(run.errors.values()),
         requests=run.requests,
-        rps=run.throughput_rps if run.duration_s > 0 else None,
+        rps=run.goodput_rps if run.duration_s > 0 else None,
     )
 
 
@@ -350,9 +366,17 @@ def _verdict(item: Mapping[str, Any]) -> Verdict:
     return Verdict(name, expr, value, bool(item["pass"]), kind)
 
 
+def answered_none(report: Mapping[str, Any]) -> bool:
+    """No request was answered: nothing was measured, whatever the thresholds say."""
+    return int(report.get("ok") or 0) == 0
+
+
 def exit_code(report: Mapping[str, Any]) -> ExitCode:
-    """3 for a run that did not hold its rate, 1 for an SLA breach, else 0. An interrupted
-    run's 130 is the caller's: it knows, and a re-rendered report is no longer interrupted."""
+    """1 for a run with no answered request, 3 for a run that did not hold its rate, 1 for an
+    SLA breach, else 0. An interrupted run's 130 is the caller's: it knows, and a re-rendered
+    report is no longer interrupted."""
+    if answered_none(report):
+        return ExitCode.FAILED
     if not report["generator"]["valid"]:
         return ExitCode.INVALID_RUN
     if any(not item["pass"] for item in report.get("sla", [])):
@@ -377,6 +401,37 @@ def write_text(path: str | Path, text: str) -> None:
             out.write(text)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def check_writable(path: str | Path) -> None:
+    """ReportError (exit 2) now if ``path`` could not be written after the run: a missing or
+    read-only directory, or a directory in the file's place. Nothing is created."""
+    p = Path(path)
+    if p.is_dir():
+        raise ReportError(f"{path}: cannot write: is a directory")
+    parent = p.parent
+    if not parent.is_dir():
+        raise ReportError(f"{path}: cannot write: no directory {str(parent)!r}")
+    target = p if p.exists() else parent
+    if not os.access(target, os.W_OK):
+        raise ReportError(f"{path}: cannot write: permission denied")
+
+
+def write_all(writes: Iterable[tuple[Path | None, Callable[[Path], None]]]) -> list[str]:
+    """Write every asked file (``None`` paths skipped), each whatever the others did; the
+    failures are printed on stderr, one line each, and returned."""
+    import sys
+
+    failed = []
+    for path, write in writes:
+        if path is None:
+            continue
+        try:
+            write(path)
+        except ReportError as exc:
+            failed.append(str(exc))
+            print(f"latcli: {exc}", file=sys.stderr)
+    return failed
 
 
 def write_json(path: str | Path, report: Mapping[str, Any]) -> None:
@@ -484,7 +539,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     head = text.lstrip()
     if head.startswith("{"):
         return _load_json(path, text)
-    if head.startswith("#") or _HLOG_LINE.match(head):
+    if _HLOG_MARK.search(text) or _HLOG_LINE.search(text):
         try:
             return report_from_hlog(path)
         except Exception as exc:  # hdrh's reader raises zlib, base64 and its own errors
@@ -546,6 +601,7 @@ def _run_from_doc(doc: Mapping[str, Any], source: str = "report") -> _Run:
             note=doc.get("note"),
             runs=int(doc.get("runs", 1)),
             timeline=_timeline_of(doc),
+            status_codes={str(k): int(v) for k, v in (doc.get("status_codes") or {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError, SlaSyntaxError) as exc:
         why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -642,10 +698,13 @@ def _merge_runs(runs: Sequence[_Run]) -> _Run:
     total_s = sum(r.duration_s for r in runs)
     duration = max(r.duration_s for r in runs) if together else total_s
     errors: dict[str, int] = {}
+    statuses: dict[str, int] = {}
     agents: dict[str, _Agent] = {}
     for r in runs:
         for kind, n in r.errors.items():
             errors[kind] = errors.get(kind, 0) + n
+        for code, n in r.status_codes.items():
+            statuses[code] = statuses.get(code, 0) + n
         for agent_id, a in r.agents.items():
             mine = agents.setdefault(agent_id, _Agent(0, _Hist()))
             mine.requests += a.requests
@@ -694,6 +753,7 @@ def _merge_runs(runs: Sequence[_Run]) -> _Run:
         note=" · ".join(notes) or None,
         runs=sum(r.runs for r in runs),
         timeline=_merged_timeline(runs, min(starts, default=0.0)),
+        status_codes=statuses,
     )
 
 

@@ -45,6 +45,7 @@ def pack(result: BenchResult) -> dict[str, Any]:
     return {
         "ok": result.ok,
         "errors": dict(result.errors),
+        "status_codes": dict(result.status_codes),
         "latency": _enc(result.latency),
         "service_time": _enc(result.service_time) if result.service_time else None,
         "schedule_lag": _enc(result.schedule_lag) if result.schedule_lag else None,
@@ -84,6 +85,8 @@ def _merge_one(out: BenchResult, part: dict[str, Any]) -> None:
     out.ok += part["ok"]
     for kind, n in part["errors"].items():
         out.errors[kind] = out.errors.get(kind, 0) + n
+    for status, n in part["status_codes"].items():
+        out.status_codes[status] = out.status_codes.get(status, 0) + n
     out.latency.merge(_dec(part["latency"]))
     if out.service_time is not None and part["service_time"]:
         out.service_time.merge(_dec(part["service_time"]))
@@ -127,8 +130,9 @@ def _worker_main(
         go.wait()
         start_at = time.monotonic() + (start_wall.value - time.time())
 
-        def tick(tally: Any) -> None:
-            messages.put(("tick", worker, (tally.requests, tally.errors, _enc(tally.hist))))
+        def tick(tally: Any, so_far: BenchResult) -> None:
+            counts = (dict(so_far.status_codes), dict(so_far.errors))  # small, once a second
+            messages.put(("tick", worker, (tally.requests, tally.errors, _enc(tally.hist), counts)))
 
         result = asyncio.run(
             run_share(
@@ -159,6 +163,15 @@ class _Live:
     window: int = 0
     began: float = 0.0
     last: float = 0.0
+    # Each worker's latest (status counts, error counts by kind), summed for the view.
+    counts: dict[int, tuple[dict[int, int], dict[str, int]]] = field(default_factory=dict)
+
+    def summed(self, which: int) -> dict[Any, int]:
+        out: dict[Any, int] = {}
+        for pair in self.counts.values():
+            for key, n in pair[which].items():
+                out[key] = out.get(key, 0) + n
+        return out
 
 
 def run_workers(
@@ -243,7 +256,8 @@ def _collect(
         elif kind == "error":
             raise LatcliError(f"bench worker {worker}: {payload}")
         elif kind == "tick":
-            requests, errors, enc = payload
+            requests, errors, enc, counts = payload
+            live.counts[worker] = counts
             live.requests += requests
             live.window += requests
             live.errors += errors
@@ -266,6 +280,9 @@ def _maybe_progress(live: _Live, on_progress: ProgressSink | None) -> None:
                 live.errors,
                 0,
                 now < live.began,
+                live.hist.percentile_ms(50.0),
+                live.summed(0),
+                live.summed(1),
             )
         )
     live.window = 0

@@ -2,36 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from latcli.cli.options import CaCertOpt, InsecureOpt, InventoryOpt, JsonOpt, tls_verify
+from latcli.cli.options import (
+    BodyFileOpt,
+    BodyOpt,
+    CaCertOpt,
+    HeaderOpt,
+    InsecureOpt,
+    InventoryOpt,
+    JsonOpt,
+    MethodOpt,
+    StrategyOpt,
+    TimeoutOpt,
+    request_shape_of,
+    tls_verify,
+)
 
 if TYPE_CHECKING:
-    from latcli.bench.engine import Progress
+    from latcli.bench.engine import Progress, Target
     from latcli.bench.model import BenchPlan, BenchResult
     from latcli.inventory import Inventory
+    from latcli.shaping import RequestShape
     from latcli.sla import Threshold, Verdict
 
 _ENDPOINTS = ("health", "discovery", "message")
 _ENGINES = ("raw", "httpx")
 DEFAULT_DURATION_S = 10.0
+# hey's and oha's default (-c 50); wrk's is 10. A closed model needs no rate guess.
+DEFAULT_CONCURRENCY = 50
 
 
 def bench(
     target: Annotated[
-        str, typer.Argument(help="Agent id, type (routed, per-agent shares) or URL.")
-    ],
+        str | None,
+        typer.Argument(
+            help="Agent id, type (routed, per-agent shares) or URL. Or --targets FILE.",
+            show_default=False,
+        ),
+    ] = None,
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Measured time, e.g. 30s. Default 10s.")
     ] = None,
     requests: Annotated[
-        int | None, typer.Option("--requests", "-n", min=1, help="Measured requests, not time.")
+        int | None,
+        typer.Option("--requests", "-n", min=1, help="Number of measured requests, not time."),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-c", min=1, help="Closed model: C loops.")
+        int | None,
+        typer.Option("--concurrency", "-c", min=1, help="Closed model: C connections. Default 50."),
     ] = None,
     rate: Annotated[
         float | None,
@@ -53,6 +77,21 @@ def bench(
         str,
         typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest) or httpx (HTTP/2)."),
     ] = "raw",
+    targets: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="A mix of requests instead of TARGET, sent in turn (vegeta's http format: "
+            "'METHOD URL', then 'Name: value' headers, then '@FILE' body; blank line between).",
+            show_default=False,
+        ),
+    ] = None,
+    strategy: StrategyOpt = None,
+    header: HeaderOpt = None,
+    method: MethodOpt = None,
+    body: BodyOpt = None,
+    body_file: BodyFileOpt = None,
+    timeout: TimeoutOpt = None,
     sla: Annotated[
         list[str] | None,
         typer.Option(
@@ -71,29 +110,50 @@ def bench(
         typer.Option(help="Write a self-contained HTML report: charts, no network needed."),
     ] = None,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
+        bool, typer.Option("--quiet", "-q", help="No live view or progress line on stderr.")
     ] = False,
     inventory: InventoryOpt = None,
     cacert: CaCertOpt = None,
     insecure: InsecureOpt = False,
 ) -> int:
-    """Load TARGET and report latency percentiles (HDR), throughput and errors by kind.
+    """Load TARGET and report latency percentiles (HDR) of answered requests, throughput, and
+    failures by error kind and HTTP status.
 
+    \b
+    Defaults: closed model, 50 connections (as hey and oha), for 10 s; GET of the health
+    path; each request bounded by the inventory's health.timeout (--endpoint message: its
+    timeout; --timeout sets both). A URL with a path or a query is requested as given
+    (http://h/health GETs /health); a bare origin (http://h:8001) gets the health path.
+    On a terminal a live view on stderr, else one progress line a second.
+
+    \b
     Closed model with --concurrency C; open model with --rate R (request i due at t0 + i/R,
-    latency measured from the due time; invalid, exit 3, below 99% of R or with a schedule lag
-    p99 over 10 ms). End of a run: requests already sent are awaited (within their timeout) and
-    counted, unsent ones are not sent; Ctrl-C cancels outstanding requests (dropped_in_flight),
-    writes every asked report and exits 130. Exit 1 on an SLA breach, 2 on bad options.
-    Example: `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms'`
+    latency measured from the due time; invalid, exit 3, below 99% of R or with a schedule
+    lag p99 over 10 ms). Percentiles are over answered requests; an `rps` SLA is goodput
+    (answered requests per second). A run with no answered request fails (exit 1), whatever
+    the thresholds. Report paths are checked before any load is sent (exit 2). End of a run:
+    requests already sent are awaited and counted, unsent ones are not sent; Ctrl-C cancels
+    outstanding requests (dropped_in_flight), writes every asked report and exits 130.
+    Exit 1 on an SLA breach, 2 on bad options.
+
+    \b
+    Examples: `latcli bench http://127.0.0.1:8001/health -n 1000`
+              `latcli bench --targets mix.txt -c 20 -d 30s`
+              `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
+              `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
     """
-    import sys
     from dataclasses import replace
 
-    from latcli.bench.engine import resolve_target, run_bench
+    from latcli.bench.engine import run_bench
+    from latcli.bench.report import check_writable
     from latcli.inventory import load_inventory
 
+    if (target is None) == (targets is None):
+        raise typer.BadParameter(
+            "give a TARGET or --targets FILE (one of them)", param_hint="TARGET"
+        )
     plan = _plan(
-        target,
+        target or str(targets),
         duration,
         requests,
         concurrency,
@@ -106,14 +166,19 @@ def bench(
         engine,
     )
     plan = replace(plan, verify=tls_verify(cacert, insecure))
+    shape = _shape(header, method, body, body_file, timeout, endpoint, targets is not None)
+    for path in (output, hlog, junit, html):
+        if path is not None:
+            check_writable(path)  # before any load: a lost run is worse than a refused one
     inv = load_inventory(inventory)
-    resolved = resolve_target(inv, target)
+    resolved = _resolve(inv, target, targets, shape, strategy)
     plan = _with_kind(plan, resolved.kind)
     thresholds = _thresholds(sla or [], inv, endpoint)
-    progress = None if quiet else _progress_sink()
-    result = run_bench(plan, resolved, progress)
-    if progress is not None and sys.stderr.isatty():
-        print(file=sys.stderr)
+    if quiet:
+        result = run_bench(plan, resolved)
+    else:
+        with _progress(plan) as progress:
+            result = run_bench(plan, resolved, progress)
     return _report(plan, result, thresholds, json_out, output, hlog, junit, html)
 
 
@@ -136,9 +201,7 @@ def _plan(
     from latcli.redact import redact_url
 
     if concurrency is None and rate is None:
-        raise typer.BadParameter(
-            "give --concurrency C (closed model) or --rate R (open model)", param_hint="--rate"
-        )
+        concurrency = DEFAULT_CONCURRENCY
     if concurrency is not None and rate is not None:
         raise typer.BadParameter("--concurrency and --rate exclude each other", param_hint="--rate")
     if rate is not None and not rate > 0:
@@ -180,6 +243,52 @@ def _warmup_seconds(text: str | None) -> float:
         raise typer.BadParameter(str(exc), param_hint="--warmup") from None
 
 
+def _shape(
+    header: list[str] | None,
+    method: str | None,
+    body: str | None,
+    body_file: Path | None,
+    timeout: str | None,
+    endpoint: str,
+    mix: bool,
+) -> RequestShape:
+    shape = request_shape_of(header, method, body, body_file, timeout)
+    shaped = shape.method is not None or shape.body is not None
+    if mix and (shaped or endpoint != "health"):
+        raise typer.BadParameter(
+            "each line of the file says its method, URL and body", param_hint="--targets"
+        )
+    if endpoint != "health" and shaped:
+        raise typer.BadParameter(
+            "-m/--body shape the health request; --endpoint message sends --message",
+            param_hint="--method",
+        )
+    return shape
+
+
+def _resolve(
+    inv: Inventory,
+    target: str | None,
+    targets: Path | None,
+    shape: RequestShape,
+    strategy: str | None,
+) -> Target:
+    """TARGET resolved and shaped, or the --targets file read (its body files relative to it)."""
+    from latcli.bench.engine import mix_target, shaped_target
+    from latcli.bench.targets import TargetsError, parse_targets
+
+    if targets is None:
+        assert target is not None
+        return shaped_target(inv, target, shape, strategy)
+    try:
+        text = targets.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TargetsError(f"{targets}: cannot read: {why}") from None
+    lines = parse_targets(text, str(targets), lambda p: (targets.parent / p).read_bytes())
+    return mix_target(inv, str(targets), lines, shape)
+
+
 def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:
     from dataclasses import replace
 
@@ -194,23 +303,38 @@ def _thresholds(exprs: list[str], inv: Inventory, endpoint: str) -> list[Thresho
     return thresholds_from_args(exprs, inv.sla, endpoint)
 
 
-def _progress_sink() -> Any:
-    """Progress on stderr: redrawn in place on a terminal, one line per second otherwise."""
+@contextlib.contextmanager
+def _progress(plan: BenchPlan) -> Iterator[Callable[[Progress], None]]:
+    """A live view on stderr when it is a terminal (redrawn 4 times a second at most, gone at
+    the end); one line per second otherwise."""
     import sys
 
+    if sys.stderr.isatty():
+        from latcli.render.bench_live import LiveBench
+
+        title = f"{plan.target} · {_model_text(plan)}"
+        live = LiveBench(
+            title=title,
+            duration_s=plan.duration_s,
+            requests=plan.requests,
+            warmup_s=plan.warmup_s,
+        )
+        with live:
+            yield live.show
+        return
     from latcli.bench.engine import format_progress
 
-    tty = sys.stderr.isatty()
-
     def show(p: Progress) -> None:
-        line = format_progress(p)
-        if tty:
-            sys.stderr.write("\r\x1b[2K" + line)
-        else:
-            sys.stderr.write(line + "\n")
+        sys.stderr.write(format_progress(p) + "\n")
         sys.stderr.flush()
 
-    return show
+    yield show
+
+
+def _model_text(plan: BenchPlan) -> str:
+    if plan.model == "open":
+        return f"open model {plan.rate:g} req/s"
+    return f"closed model ×{plan.concurrency}"
 
 
 def _report(
@@ -245,14 +369,6 @@ def _report(
         schedule_lag_p99_ms=lag,
         policy=IN_FLIGHT_POLICY,
     )
-    if output is not None:
-        reports.write_json(output, doc)
-    if hlog is not None:
-        reports.write_hlog(hlog, result)
-    if junit is not None:
-        reports.write_junit(junit, doc)
-    if html is not None:
-        reports.write_html(html, doc)
     if json_out:
         print(reports.to_json(doc))
     else:
@@ -260,8 +376,17 @@ def _report(
         from latcli.render.console import stdout_console
 
         stdout_console().print(bench_summary(doc))
+    writes: list[tuple[Path | None, Callable[[Path], None]]] = [
+        (output, lambda p: reports.write_json(p, doc)),
+        (hlog, lambda p: reports.write_hlog(p, result)),
+        (junit, lambda p: reports.write_junit(p, doc)),
+        (html, lambda p: reports.write_html(p, doc)),
+    ]
+    failed = reports.write_all(writes)  # after the summary: a failed write loses no result
     if not result.valid and result.invalid_reason:
         print(f"latcli: invalid run: {result.invalid_reason}", file=sys.stderr)
+    if reports.answered_none(doc) and result.requests:
+        print("latcli: no request was answered: the run fails", file=sys.stderr)
     if result.interrupted:
         return ExitCode.INTERRUPTED
-    return int(reports.exit_code(doc))
+    return ExitCode.USAGE if failed else int(reports.exit_code(doc))

@@ -7,7 +7,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from latcli.cli.options import CaCertOpt, InsecureOpt, InventoryOpt, JsonOpt, tls_verify
+from latcli.cli.options import (
+    BodyFileOpt,
+    BodyOpt,
+    CaCertOpt,
+    HeaderOpt,
+    InsecureOpt,
+    InventoryOpt,
+    JsonOpt,
+    MethodOpt,
+    StrategyOpt,
+    TimeoutOpt,
+    request_shape_of,
+    tls_verify,
+)
 
 if TYPE_CHECKING:
     from latcli.bench.model import Endpoint
@@ -41,6 +54,12 @@ def capacity(
     step_duration: Annotated[
         str, typer.Option(help="Measured time per step (plus a 20% warm-up, 0.5-2s).")
     ] = "5s",
+    strategy: StrategyOpt = None,
+    header: HeaderOpt = None,
+    method: MethodOpt = None,
+    body: BodyOpt = None,
+    body_file: BodyFileOpt = None,
+    timeout: TimeoutOpt = None,
     json_out: JsonOpt = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the JSON report here.")
@@ -58,12 +77,14 @@ def capacity(
 
     Exit 0 when a sustainable rate was found (the target is advice: see target_met in the
     JSON), 1 when even the first step failed, 2 on bad options, 130 on Ctrl-C (what was
-    measured is still reported). Example:
+    measured is still reported). Report paths are checked before any load is sent. A URL with
+    a path or a query is requested as given; a bare origin gets the health path. Example:
     `latcli capacity weather --target-rps 500 --headroom 30% --sla 'p99<200ms'`
     """
     from latcli.bench.capacity_run import run_capacity
-    from latcli.bench.engine import resolve_target
+    from latcli.bench.engine import shaped_target
     from latcli.bench.model import BenchPlan
+    from latcli.bench.report import check_writable
     from latcli.capacity import summarize
     from latcli.inventory import load_inventory
     from latcli.redact import redact_url
@@ -71,8 +92,14 @@ def capacity(
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
     verify = tls_verify(cacert, insecure)
+    shape = request_shape_of(header, method, body, body_file, timeout)
+    if point != "health" and (shape.method is not None or shape.body is not None):
+        raise typer.BadParameter("-m/--body shape the health request", param_hint="--method")
+    for path in (output, html):
+        if path is not None:
+            check_writable(path)
     inv = load_inventory(inventory)
-    resolved = resolve_target(inv, target)
+    resolved = shaped_target(inv, target, shape, strategy)
     thresholds = _thresholds(sla, inv, endpoint)
     shown = redact_url(target)  # reports show it: never a URL's password
     template = BenchPlan(shown, resolved.kind, point, rate=1.0, message=message, verify=verify)
@@ -159,21 +186,16 @@ def _report(
     output: Path | None,
     html: Path | None,
 ) -> int:
-    """Write every asked file, print, and choose the exit code (130 > 1 > 0)."""
+    """Print, write every asked file, and choose the exit code (130 > 2 > 1 > 0)."""
     import json
 
-    from latcli.bench.report import write_text
+    from latcli.bench.report import write_all, write_text
     from latcli.capacity import capacity_json
     from latcli.errors import ExitCode
+    from latcli.render.html_report import capacity_html
 
     doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
     text = json.dumps(doc, indent=2, ensure_ascii=False)
-    if output is not None:
-        write_text(output, text + "\n")
-    if html is not None:
-        from latcli.render.html_report import capacity_html
-
-        write_text(html, capacity_html(doc))
     if json_out:
         print(text)
     else:
@@ -181,6 +203,14 @@ def _report(
         from latcli.render.console import stdout_console
 
         stdout_console().print(capacity_summary(doc))
+    failed = write_all(
+        [
+            (output, lambda p: write_text(p, text + "\n")),
+            (html, lambda p: write_text(p, capacity_html(doc))),
+        ]
+    )
     if result.interrupted:
         return ExitCode.INTERRUPTED
+    if failed:
+        return ExitCode.USAGE
     return ExitCode.OK if result.passed else ExitCode.FAILED

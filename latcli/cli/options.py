@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from latcli.shaping import RequestShape
     from latcli.transport.select import Engine
 
 InventoryOpt = Annotated[
@@ -25,7 +26,8 @@ JsonOpt = Annotated[
 SelectorsArg = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Agent ids, types or URLs (ad-hoc agents). Default: every agent.",
+        help="Agent ids, types or URLs (ad-hoc agents: a URL with a path or a query is "
+        "requested as given, a bare origin gets the health path). Default: every agent.",
         show_default=False,
     ),
 ]
@@ -142,3 +144,99 @@ def tls_verify(cacert: Path | None, insecure: bool) -> bool | str:
         why = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
         raise LatcliError(f"--cacert {cacert}: not a usable PEM CA file ({why})") from None
     return str(cacert)
+
+
+# ---- request shaping (bench, capacity, probe, send, watch) ----------------------------------
+
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--header",
+        "-H",
+        metavar="'NAME: VALUE'",
+        help="Add a header to every request (repeat); overrides the inventory's.",
+        show_default=False,
+    ),
+]
+MethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--method",
+        "-m",
+        metavar="METHOD",
+        help="HTTP method of the health request (a URL's request). Default: GET.",
+        show_default=False,
+    ),
+]
+BodyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--body", metavar="TEXT", help="Body of the health request (a URL's request).",
+        show_default=False,
+    ),
+]  # fmt: skip
+BodyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--body-file", metavar="FILE", help="Body of the health request, read from FILE.",
+        show_default=False,
+    ),
+]  # fmt: skip
+TimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timeout",
+        metavar="DURATION",
+        help="Bound on each request, connect included, e.g. 3s. Default: the inventory's "
+        "timeout (health.timeout for health checks).",
+        show_default=False,
+    ),
+]
+URL_RULE = (
+    "A URL with a path or a query is requested as given (http://h/health GETs /health); a "
+    "bare origin (http://h:8001) gets the inventory's health path."
+)
+
+
+def request_shape_of(
+    headers: list[str] | None,
+    method: str | None = None,
+    body: str | None = None,
+    body_file: Path | None = None,
+    timeout: str | None = None,
+) -> RequestShape:
+    """The request options as one value; bad text or an unreadable file is exit 2."""
+    from latcli.cli.runtime import parse_seconds
+    from latcli.shaping import ShapeError, request_shape
+
+    if body is not None and body_file is not None:
+        raise typer.BadParameter("--body and --body-file exclude each other", param_hint="--body")
+    data = body.encode("utf-8") if body is not None else None
+    if body_file is not None:
+        try:
+            data = body_file.read_bytes()
+        except OSError as exc:
+            raise ShapeError(f"--body-file {body_file}: {exc.strerror or exc}") from None
+    seconds = parse_seconds(timeout, "--timeout")
+    return request_shape(headers or (), method, data, seconds)
+
+
+def _check_strategy(value: str | None) -> str | None:
+    from latcli.inventory import STRATEGIES
+
+    if value is None or value in STRATEGIES:
+        return value
+    raise typer.BadParameter(f"choose one of: {', '.join(STRATEGIES)}")
+
+
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--strategy",
+        metavar="STRATEGY",
+        callback=_check_strategy,
+        help="How a type's requests pick a replica: p2c, fastest, round_robin, least_loaded or "
+        "weighted. Default: the inventory's routing.strategy.",
+        show_default=False,
+    ),
+]

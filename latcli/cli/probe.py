@@ -7,13 +7,19 @@ from typing import Annotated
 import typer
 
 from latcli.cli.options import (
+    BodyFileOpt,
+    BodyOpt,
     CaCertOpt,
     EngineOpt,
+    HeaderOpt,
     InsecureOpt,
     InventoryOpt,
     JsonOpt,
+    MethodOpt,
     SelectorsArg,
+    TimeoutOpt,
     check_engine,
+    request_shape_of,
     tls_verify,
 )
 
@@ -28,9 +34,16 @@ def probe(
     engine: EngineOpt = "auto",
     cacert: CaCertOpt = None,
     insecure: InsecureOpt = False,
+    header: HeaderOpt = None,
+    method: MethodOpt = None,
+    body: BodyOpt = None,
+    body_file: BodyFileOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> int:
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
+    A URL with a path or a query is requested as given (http://h/health GETs /health); a bare
+    origin (http://h:8001) gets the health path.
 
     Examples: `latcli probe` · `latcli probe weather --count 20` · `latcli probe http://127.0.0.1:8001`
     """
@@ -42,8 +55,9 @@ def probe(
 
     kind = check_engine(engine)
     verify = tls_verify(cacert, insecure)
+    shape = request_shape_of(header, method, body, body_file, timeout)
     inv = load_inventory(inventory)
-    chosen = select_agents(inv, agents or [])
+    chosen = shape.apply_all(select_agents(inv, agents or []))
     report = asyncio.run(run_probe(chosen, count, kind, verify))
     if json_out:
         from latcli.render.probe_json import probe_json

@@ -36,30 +36,31 @@ def report(
     """Re-render bench reports, merging several (workers, runs, machines) into one.
 
     Histograms are merged, never samples; SLA verdicts are evaluated again on the merged data.
-    Exits 1 on an SLA breach, 3 if a run did not hold its rate, 2 on an unreadable file.
+    Exits 1 on an SLA breach or when no request was answered, 3 if a run did not hold its
+    rate, 2 on a file that is not a report or a path that cannot be written.
 
     Examples: `latcli report run.json` · `latcli report a.json b.hlog --sla 'p99<100ms'` ·
     `latcli report a.json b.json --html report.html`
     """
     from latcli.bench.report import (
+        check_writable,
         exit_code,
         load_report,
         merge_reports,
         to_json,
+        write_all,
         write_html,
         write_json,
         write_junit,
     )
+    from latcli.errors import ExitCode
     from latcli.sla import parse_threshold
 
     thresholds = [parse_threshold(expr) for expr in sla] if sla else None
+    for path in (output, junit, html):
+        if path is not None:
+            check_writable(path)
     merged = merge_reports([load_report(f) for f in files], thresholds=thresholds)
-    if output is not None:
-        write_json(output, merged)
-    if junit is not None:
-        write_junit(junit, merged)
-    if html is not None:
-        write_html(html, merged)
     if json_out:
         print(to_json(merged))
     else:
@@ -67,4 +68,11 @@ def report(
         from latcli.render.console import stdout_console
 
         stdout_console().print(bench_summary(merged))
-    return exit_code(merged)
+    failed = write_all(
+        [
+            (output, lambda p: write_json(p, merged)),
+            (junit, lambda p: write_junit(p, merged)),
+            (html, lambda p: write_html(p, merged)),
+        ]
+    )
+    return ExitCode.USAGE if failed else exit_code(merged)

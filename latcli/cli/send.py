@@ -8,11 +8,13 @@ import typer
 
 from latcli.cli.options import (
     CaCertOpt,
+    HeaderOpt,
     InsecureOpt,
     InventoryOpt,
     JsonOpt,
     NoStateOpt,
     StateOpt,
+    request_shape_of,
     tls_verify,
 )
 
@@ -55,6 +57,7 @@ def send(
     json_out: JsonOpt = False,
     cacert: CaCertOpt = None,
     insecure: InsecureOpt = False,
+    header: HeaderOpt = None,
 ) -> int:
     """Send MESSAGE to the fastest healthy replica of TYPE, failing over behind circuit breakers.
 
@@ -79,7 +82,7 @@ def send(
         raise typer.BadParameter("give at least one type", param_hint="TYPES")
     limit = parse_seconds(timeout, "--timeout")
     verify = tls_verify(cacert, insecure)
-    inv = load_inventory(inventory)
+    inv = request_shape_of(header).apply_inventory(load_inventory(inventory))
     fan = asyncio.run(
         run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state, verify)
     )

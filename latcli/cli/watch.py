@@ -9,12 +9,15 @@ import typer
 
 from latcli.cli.options import (
     CaCertOpt,
+    HeaderOpt,
     InsecureOpt,
     InventoryOpt,
     JsonOpt,
     NoStateOpt,
     SelectorsArg,
     StateOpt,
+    TimeoutOpt,
+    request_shape_of,
     tls_verify,
 )
 
@@ -52,6 +55,8 @@ def watch(
     json_out: JsonOpt = False,
     cacert: CaCertOpt = None,
     insecure: InsecureOpt = False,
+    header: HeaderOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> int:
     """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
     and the replica `send` would pick, live. Piped: one JSON object per tick.
@@ -73,8 +78,9 @@ def watch(
         parse_seconds(interval, "--interval"), count, strategy, events, alert_webhook,
         metrics_port, state, no_state, tls_verify(cacert, insecure),
     )  # fmt: skip
-    inv = load_inventory(inventory)
-    chosen = select_agents(inv, agents or [], type_)
+    shape = request_shape_of(header, timeout=timeout)
+    inv = shape.apply_inventory(load_inventory(inventory))
+    chosen = shape.apply_all(select_agents(inv, agents or [], type_))
 
     def warn(text: str) -> None:
         print(text, file=sys.stderr)

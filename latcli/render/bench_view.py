@@ -10,8 +10,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.bench.report import verdicts_of
-from latcli.histogram import SUMMARY_KEYS
+from latcli.bench.report import answered_none, verdicts_of
+from latcli.histogram import SUMMARY_KEYS, LatencyHistogram
 from latcli.sla import format_percent
 from latcli.units import format_duration, format_ms
 
@@ -32,6 +32,11 @@ def _header(r: Mapping[str, Any]) -> Text:
     text.append(" · ".join(what))
     text.append(" · ")
     text.append(_rate(float(r["throughput_rps"])), style="bold")
+    goodput = r.get("goodput_rps")
+    if goodput is not None and int(r.get("ok", 0)) < int(r["requests"]):
+        text.append(f" ({_rate(float(goodput))} answered)")
+    if r.get("interrupted"):
+        text.append(" · interrupted", style="bold yellow")
     return text
 
 
@@ -67,7 +72,7 @@ def _spectrum(r: Mapping[str, Any]) -> Table:
     if r.get("service_time_ms"):
         rows.append(("service", r["service_time_ms"]))
     for label, values in rows:
-        cells = [_cell(values[k]) if r["requests"] else "-" for k in SUMMARY_KEYS]
+        cells = [_cell(values[k]) if int(r.get("ok", 0)) else "-" for k in SUMMARY_KEYS]
         table.add_row(label, *cells)
     return table
 
@@ -82,6 +87,21 @@ def _errors(r: Mapping[str, Any]) -> Text:
     return text.append(" · ".join(parts), style="red")
 
 
+def _statuses(r: Mapping[str, Any]) -> Text | None:
+    """HTTP statuses as hey prints them: ``[200] 127 · [503] 23``; None when unknown (a report
+    from an .hlog or from before status counts, whose answers had statuses not kept)."""
+    text = Text("status     ", style="bold")
+    codes = sorted((r.get("status_codes") or {}).items())
+    if not codes and int(r.get("ok", 0)):
+        return None
+    if not codes:
+        return text.append("no HTTP response", style="dim")
+    for i, (code, n) in enumerate(codes):
+        text.append(" · " if i else "")
+        text.append(f"[{code}] {n:,}", style="green" if str(code).startswith("2") else "red")
+    return text
+
+
 def _generator(r: Mapping[str, Any]) -> Text:
     gen = r["generator"]
     text = Text("generator  ", style="bold")
@@ -92,6 +112,10 @@ def _generator(r: Mapping[str, Any]) -> Text:
     if gen.get("schedule_lag_ms_p99") is not None:
         parts.append(f"schedule lag p99 {format_ms(gen['schedule_lag_ms_p99'])}")
     text.append(" · ".join(parts) + " · ")
+    if r.get("interrupted"):
+        return text.append("INTERRUPTED (a partial run)", style="bold yellow")
+    if answered_none(r):
+        return text.append("FAILED (no request was answered)", style="bold red")
     if gen["valid"]:
         return text.append("VALID", style="bold green")
     text.append("INVALID", style="bold red")
@@ -106,7 +130,7 @@ def _agents(r: Mapping[str, Any]) -> Table:
     ranked = sorted(r["agents"].items(), key=lambda kv: -int(kv[1]["requests"]))
     for agent_id, a in ranked:
         lat = a["latency_ms"]
-        has = int(a["requests"]) > 0
+        has = int(a.get("answered", a["requests"])) > 0
         cells = [format_ms(lat[k]) if has else "-" for k in ("p50", "p99", "max")]
         table.add_row(
             Text(agent_id), format_percent(float(a["share"])), f"{a['requests']:,}", *cells
@@ -126,11 +150,53 @@ def _sla(r: Mapping[str, Any]) -> Table:
     return table
 
 
+HISTOGRAM_BUCKETS = 10  # hey's and oha's count: linear from the fastest to the slowest answer
+BAR_WIDTH = 40
+
+
+def _distribution(r: Mapping[str, Any]) -> list[tuple[float, int]]:
+    """``(upper bound ms, answered requests)`` per linear bucket from min to max."""
+    entry = (r.get("histograms") or {}).get("latency") or {}
+    if not entry.get("encoded") or not int(r.get("ok", 0)):
+        return []
+    values = LatencyHistogram.decode(str(entry["encoded"])).recorded()
+    # The exact bounds travel beside the encoding, which keeps bucket edges only.
+    low = int(entry.get("min_us", values[0][0]))
+    high = max(int(entry.get("max_us", values[-1][0])), low)
+    step = (high - low) / HISTOGRAM_BUCKETS
+    counts = [0] * HISTOGRAM_BUCKETS
+    for us, n in values:
+        i = int((min(max(us, low), high) - low) / step) if step > 0 else 0
+        counts[min(i, HISTOGRAM_BUCKETS - 1)] += n
+    return [((low + step * (i + 1)) / 1000.0, n) for i, n in enumerate(counts)]
+
+
+def latency_histogram(r: Mapping[str, Any]) -> Table | None:
+    """The answered requests' latencies as a bar chart (hey's "Response time histogram")."""
+    buckets = _distribution(r)
+    if not buckets:
+        return None
+    top = max(n for _, n in buckets) or 1
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("≤ ms", justify="right", no_wrap=True)
+    table.add_column("answered", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    for upper, n in buckets:
+        bar = "■" * round(BAR_WIDTH * n / top) if n else ""
+        table.add_row(_cell(upper), f"{n:,}", Text(bar, style="cyan"))
+    return table
+
+
 def bench_summary(report: Mapping[str, Any]) -> RenderableType:
-    """Header, percentile spectrum (and service time in the open model), errors by kind,
-    generator health, per-agent table and SLA verdicts; empty sections are left out."""
+    """Header, percentile spectrum (and service time in the open model), errors by kind and
+    HTTP status, generator health, the latency histogram, per-agent table and SLA verdicts;
+    empty sections are left out."""
     parts: list[RenderableType] = [_header(report), *_remarks(report), _spectrum(report)]
-    parts += [_errors(report), _generator(report)]
+    statuses = _statuses(report)
+    parts += [_errors(report), *([statuses] if statuses else []), _generator(report)]
+    chart = latency_histogram(report)
+    if chart is not None:
+        parts += [Text(), chart]
     if report.get("agents"):
         parts += [Text(), _agents(report)]
     if report.get("sla"):

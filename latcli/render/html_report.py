@@ -226,9 +226,9 @@ def _spectrum_points(doc: Mapping[str, Any], key: str) -> list[tuple[float, floa
     """(log10 1/(1-p), ms) from the encoded histogram, else from the summary's percentiles;
     the max closes the line at 1/(1-p) = count (the last value's rank)."""
     summary = doc.get(f"{key}_ms") or {}
-    requests = int(doc.get("requests") or 0)
+    answered = int(doc.get("ok") or 0)
     h = _histogram(doc, key)
-    count = h.count if h is not None else requests
+    count = h.count if h is not None else answered
     if not count or not summary:
         return []
     top = math.log10(count)
@@ -243,7 +243,7 @@ def _spectrum_points(doc: Mapping[str, Any], key: str) -> list[tuple[float, floa
 def _spectrum_chart(doc: Mapping[str, Any]) -> str:
     latency = _spectrum_points(doc, "latency")
     if not latency:
-        return _empty("No requests were measured: no percentile spectrum.")
+        return _empty("No request was answered: no percentile spectrum.")
     series = [Series("latency", tuple(latency), "s1", dots=len(latency) < 3)]
     service = _spectrum_points(doc, "service_time") if doc.get("service_time_ms") else []
     if service:  # drawn first, dashed, so that latency (from the due time) stays on top
@@ -263,7 +263,7 @@ def _summary_table(doc: Mapping[str, Any]) -> str:
     rows = [("latency", doc.get("latency_ms"))]
     if doc.get("service_time_ms"):
         rows.append(("service time", doc["service_time_ms"]))
-    none = not int(doc.get("requests") or 0)
+    none = not int(doc.get("ok") or 0)
     body = [
         [esc(label), *("-" if none else esc(format_ms(float(values[k]))) for k in SUMMARY_KEYS)]
         for label, values in rows
@@ -439,12 +439,16 @@ def _bench_figures(doc: Mapping[str, Any]) -> str:
     lat = doc.get("latency_ms") or {}
     errors = sum(int(n) for n in (doc.get("errors") or {}).values())
 
+    answered = int(doc.get("ok") or 0)
+    statuses = " ".join(f"[{c}] {n:,}" for c, n in sorted((doc.get("status_codes") or {}).items()))
+
     def ms(key: str) -> str:
-        return format_ms(float(lat[key])) if requests and key in lat else "-"
+        return format_ms(float(lat[key])) if answered and key in lat else "-"
 
     return _figures(
         [
             ("requests", f"{requests:,}"),
+            ("HTTP status", statuses or "-"),
             ("throughput", _rate(float(doc.get("throughput_rps") or 0.0))),
             ("p50", ms("p50")),
             ("p99", ms("p99")),

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from latcli.bench.report import verdicts_of
+from latcli.bench.report import answered_none, verdicts_of
 
 # XML 1.0 forbids these even escaped; ElementTree would write them and the file would not parse.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -37,7 +37,8 @@ def _validity(report: Mapping[str, Any]) -> tuple[bool, str]:
 def junit_xml(report: Mapping[str, Any]) -> str:
     """One ``<testsuite name="latcli bench TARGET">`` in ``<testsuites>``: a test case per SLA
     threshold, ``<failure message="observed X">`` on a breach; with no thresholds, one test
-    case for the generator's validity (did the run hold its rate)."""
+    case for the generator's validity (did the run hold its rate); a failed "requests answered"
+    case when no request was answered."""
     endpoint = report.get("endpoint") or "unknown"
     classname = _text(f"latcli.bench.{endpoint}")
     time = f"{float(report.get('duration_s') or 0.0):.3f}"
@@ -68,7 +69,15 @@ def junit_xml(report: Mapping[str, Any]) -> str:
                 "invalid_run",
                 f"the generator could not hold the rate: {rate_text}",
             )
-    tests = str(len(verdicts) or 1)
+    cases = len(verdicts) or 1
+    if answered_none(report):  # the run fails whatever the thresholds: CI must see why
+        cases += 1
+        failures += 1
+        case = _case(suite, "requests answered", classname, time)
+        errors = ", ".join(f"{k} {n}" for k, n in sorted(report["errors"].items())) or "none"
+        _fail(case, f"0 of {report['requests']} requests answered", "no_answer",
+              f"no request was answered (errors: {errors})")  # fmt: skip
+    tests = str(cases)
     suite.set("tests", tests)
     suite.set("failures", str(failures))
     suite.set("errors", "0")
