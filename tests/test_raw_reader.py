@@ -11,6 +11,7 @@ import itertools
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_framing import CASES, REJECT, Case
 
 from latcli.transport.raw_reader import (
     MAX_HEAD,
@@ -191,3 +192,29 @@ def test_what_llhttp_rejects_fails_with_its_reason(raw: bytes, fragment: str) ->
 def test_a_101_ends_http_on_the_connection() -> None:
     reader = read(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n")
     assert (reader.state, reader.status, reader.reusable) == (State.DONE, 101, False)
+
+
+# --- the conformance table, without sockets ------------------------------------------------------
+
+
+def _verdict(c: Case, pieces: list[bytes]) -> tuple[object, ...]:
+    """What the connection would see: the response when the reader is first DONE (the waiter
+    resolves there), and whether the connection is reusable after every byte."""
+    reader = ResponseReader()
+    reader.expect(1 << 20, head_only=c.method == "HEAD")
+    answer: object = REJECT
+    for piece in pieces:
+        if reader.feed(piece) is State.DONE and answer is REJECT:
+            answer = reader.status, reader.take_body()
+    if c.close and reader.feed_eof() is State.DONE and answer is REJECT:
+        answer = reader.status, reader.take_body()
+    return answer, reader.reusable
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
+def test_the_reader_gives_llhttps_verdict_whole_or_byte_by_byte(c: Case) -> None:
+    raw = c.parts[0]
+    whole = _verdict(c, [raw])
+    assert whole[0] == c.llhttp
+    if len(raw) < MAX_HEAD:  # a flood of interim heads trickled in counts against the head bound
+        assert _verdict(c, [raw[i : i + 1] for i in range(len(raw))]) == whole

@@ -130,7 +130,9 @@ class ResponseReader:
     def feed(self, data: bytes) -> State:
         """Bytes from the peer; the state after them."""
         if not _READING >> self.state & 1:
-            if data:  # nobody asked for these: the stream is out of step
+            # Nobody asked for these: the stream is out of step. Empty lines excepted, which
+            # llhttp skips between responses anyway (as RFC 9112 2.2 has servers do).
+            if data.strip(b"\r\n"):
                 self.leftover = True
                 self._fail("bytes received with no request outstanding")
             return self.state
