@@ -113,6 +113,10 @@ def test_body_is_handed_out_incrementally_to_on_body() -> None:
     assert pieces == [b"hel"]  # the first chunk, before the response is whole
     assert reader.feed(CHUNKED[-20:]) is State.DONE
     assert pieces == [b"hel", b"lo"] and reader.take_body() == b""
+    reader.sink_to(None)  # the pooled connection's next request keeps its body again
+    reader.expect(1 << 20)
+    assert reader.feed(OK) is State.DONE and reader.take_body() == b"hello"
+    assert pieces == [b"hel", b"lo"]
 
 
 def test_five_thousand_interim_heads_in_one_feed_are_skipped_in_a_loop() -> None:

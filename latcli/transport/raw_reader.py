@@ -8,8 +8,8 @@ without a length ends when the connection closes, bytes past a response poison t
 connection, a body is capped while read, and interim 1xx heads are skipped in a loop.
 
 One reader serves one connection, response after response. Body bytes go to ``on_body``
-as they arrive when one is given (a streaming consumer), else they are kept for
-:meth:`ResponseReader.take_body`.
+as they arrive when one is given (at construction or by :meth:`ResponseReader.sink_to`: a
+streaming consumer), else they are kept for :meth:`ResponseReader.take_body`.
 """
 
 from __future__ import annotations
@@ -167,6 +167,11 @@ class ResponseReader:
             self._move(_FAILED)
             self.error = "server disconnected before the response was complete"
         return self.state
+
+    def sink_to(self, on_body: Callable[[bytes], None] | None) -> None:
+        """Hand the body pieces of the responses from now on to ``on_body`` as they arrive
+        (a streaming send on a pooled connection), or keep them again (None)."""
+        self._on_body = on_body
 
     def take_body(self) -> bytes:
         """The body read so far, handed over once (empty when ``on_body`` took it)."""
