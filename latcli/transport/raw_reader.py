@@ -234,8 +234,10 @@ class ResponseReader:
     def on_headers_complete(self) -> None:
         parser = self._parser
         status = parser.get_status_code()
-        declared, self._declared = self._declared, -1
-        if 100 <= status < 200 and status != 101:
+        declared = self._declared
+        if declared >= 0:
+            self._declared = -1
+        if status < 200 and status >= 100 and status != 101:
             self._pending = []  # interim: llhttp ends it with no body; the final head follows
             self._interim = True
             return
