@@ -11,6 +11,7 @@ import itertools
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_framing import CASES, REJECT, Case
 
 from latcli.transport.raw_reader import (
     MAX_HEAD,
@@ -112,6 +113,10 @@ def test_body_is_handed_out_incrementally_to_on_body() -> None:
     assert pieces == [b"hel"]  # the first chunk, before the response is whole
     assert reader.feed(CHUNKED[-20:]) is State.DONE
     assert pieces == [b"hel", b"lo"] and reader.take_body() == b""
+    reader.sink_to(None)  # the pooled connection's next request keeps its body again
+    reader.expect(1 << 20)
+    assert reader.feed(OK) is State.DONE and reader.take_body() == b"hello"
+    assert pieces == [b"hel", b"lo"]
 
 
 def test_five_thousand_interim_heads_in_one_feed_are_skipped_in_a_loop() -> None:
@@ -191,3 +196,29 @@ def test_what_llhttp_rejects_fails_with_its_reason(raw: bytes, fragment: str) ->
 def test_a_101_ends_http_on_the_connection() -> None:
     reader = read(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n")
     assert (reader.state, reader.status, reader.reusable) == (State.DONE, 101, False)
+
+
+# --- the conformance table, without sockets ------------------------------------------------------
+
+
+def _verdict(c: Case, pieces: list[bytes]) -> tuple[object, ...]:
+    """What the connection would see: the response when the reader is first DONE (the waiter
+    resolves there), and whether the connection is reusable after every byte."""
+    reader = ResponseReader()
+    reader.expect(1 << 20, head_only=c.method == "HEAD")
+    answer: object = REJECT
+    for piece in pieces:
+        if reader.feed(piece) is State.DONE and answer is REJECT:
+            answer = reader.status, reader.take_body()
+    if c.close and reader.feed_eof() is State.DONE and answer is REJECT:
+        answer = reader.status, reader.take_body()
+    return answer, reader.reusable
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.name)
+def test_the_reader_gives_llhttps_verdict_whole_or_byte_by_byte(c: Case) -> None:
+    raw = c.parts[0]
+    whole = _verdict(c, [raw])
+    assert whole[0] == c.llhttp
+    if len(raw) < MAX_HEAD:  # a flood of interim heads trickled in counts against the head bound
+        assert _verdict(c, [raw[i : i + 1] for i in range(len(raw))]) == whole

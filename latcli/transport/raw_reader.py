@@ -8,8 +8,8 @@ without a length ends when the connection closes, bytes past a response poison t
 connection, a body is capped while read, and interim 1xx heads are skipped in a loop.
 
 One reader serves one connection, response after response. Body bytes go to ``on_body``
-as they arrive when one is given (a streaming consumer), else they are kept for
-:meth:`ResponseReader.take_body`.
+as they arrive when one is given (at construction or by :meth:`ResponseReader.sink_to`: a
+streaming consumer), else they are kept for :meth:`ResponseReader.take_body`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,9 @@ class ResponseReader:
     def feed(self, data: bytes) -> State:
         """Bytes from the peer; the state after them."""
         if not _READING >> self.state & 1:
-            if data:  # nobody asked for these: the stream is out of step
+            # Nobody asked for these: the stream is out of step. Empty lines excepted, which
+            # llhttp skips between responses anyway (as RFC 9112 2.2 has servers do).
+            if data.strip(b"\r\n"):
                 self.leftover = True
                 self._fail("bytes received with no request outstanding")
             return self.state
@@ -169,6 +171,11 @@ class ResponseReader:
             self._move(_FAILED)
             self.error = "server disconnected before the response was complete"
         return self.state
+
+    def sink_to(self, on_body: Callable[[bytes], None] | None) -> None:
+        """Hand the body pieces of the responses from now on to ``on_body`` as they arrive
+        (a streaming send on a pooled connection), or keep them again (None)."""
+        self._on_body = on_body
 
     def take_body(self) -> bytes:
         """The body read so far, handed over once (empty when ``on_body`` took it)."""
@@ -231,8 +238,10 @@ class ResponseReader:
     def on_headers_complete(self) -> None:
         parser = self._parser
         status = parser.get_status_code()
-        declared, self._declared = self._declared, -1
-        if 100 <= status < 200 and status != 101:
+        declared = self._declared
+        if declared >= 0:
+            self._declared = -1
+        if status < 200 and status >= 100 and status != 101:
             self._pending = []  # interim: llhttp ends it with no body; the final head follows
             self._interim = True
             return
