@@ -109,15 +109,11 @@ class ResponseReader:
 
     # -- driven by the connection
 
-    def expect(
-        self, cap: int, head_only: bool = False, on_body: Callable[[bytes], None] | None = None
-    ) -> None:
+    def expect(self, cap: int, head_only: bool = False) -> None:
         """A request was written: read its response, with a body of at most ``cap`` bytes.
 
-        Legal on a new reader or after a :attr:`reusable` response. ``on_body`` takes this
-        response's body pieces as they arrive (a streaming consumer) instead of keeping them.
+        Legal on a new reader or after a :attr:`reusable` response.
         """
-        self._on_body = on_body
         state = self.state
         if state is not _IDLE and (state is not _DONE or not self.keep_alive or self.leftover):
             raise ReaderBug(f"expect() in state {state.name}, not a reusable one")

@@ -328,6 +328,11 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
         return waiter
 
+    def end_stream(self) -> None:
+        """The streamed response is over for its reader: later bodies are kept again."""
+        self.sink = None
+        self.reader.sink_to(None)
+
     def start_stream(self, data: bytes, cap: int, sink: _Sink) -> asyncio.Future[None]:
         """Write one request whose body goes to ``sink`` as it arrives; the returned future
         resolves when the head is in (or fails with the connection's fault before it)."""
@@ -335,7 +340,8 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter = asyncio.get_running_loop().create_future()
         self.headers_at = 0.0
         self.sink = sink
-        self.reader.expect(cap, False, sink.push)
+        self.reader.sink_to(sink.push)
+        self.reader.expect(cap, False)
         self.transport.write(data)
         return waiter
 
@@ -654,7 +660,7 @@ class RawTransport(AsyncClosing):
         finally:
             timer.cancel()
             if conn is not None and pool is not None:
-                conn.sink = None
+                conn.end_stream()
                 if sink.closed and sink.error is None and conn.reusable:
                     pool.release(conn, loop.time())
                 else:
@@ -685,13 +691,13 @@ class RawTransport(AsyncClosing):
             await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
         except asyncio.CancelledError:
             if conn is not None:
-                conn.sink = None
+                conn.end_stream()
                 pool.drop(conn)
             raise
         except Exception as exc:
             ttfb = conn.headers_at if conn is not None and conn.headers_at else None
             if conn is not None:
-                conn.sink = None
+                conn.end_stream()
                 pool.drop(conn)
             failed = _failed(exc, phase, start, connect_ms, tls_ms, ttfb)
             outcome = StreamingOutcome(
