@@ -422,7 +422,7 @@ def test_summary_shows_spectrum_generator_agents_and_verdicts(run: BenchResult) 
     text = _screen(doc)
     lines = text.splitlines()
     assert all(len(line.rstrip()) <= 100 for line in lines)
-    assert "weather · message · open model 200 req/s · 5s · 1,000 requests" in lines[0]
+    assert "weather · message · open model 200 req/s · 5 s · 1,000 requests" in lines[0]
     header = next(line for line in lines if "p99.99" in line).split()
     assert header == ["ms", *SUMMARY_KEYS]
     latency = next(line for line in lines if line.strip().startswith("latency"))

@@ -288,10 +288,10 @@ def test_header_shows_interval_strategy_clock_tick_and_inventory() -> None:
     text, _ = render(snapshot(interval_s=2.0, strategy="fastest", inventory="/etc/agents.yaml"))
     first = text.splitlines()[0]
     clock = datetime.fromtimestamp(AT).strftime("%H:%M:%S")
-    for part in ("latcli watch", "every 2s", "fastest", clock, "tick 7", "/etc/agents.yaml"):
+    for part in ("latcli watch", "every 2 s", "fastest", clock, "tick 7", "/etc/agents.yaml"):
         assert part in first
     text, _ = render(snapshot())
-    assert "every 500ms" in text.splitlines()[0]
+    assert "every 500 ms" in text.splitlines()[0]
 
 
 def test_picks_per_type_and_none_in_red() -> None:
