@@ -47,6 +47,8 @@ class AgentRow:
     checks: int  # health checks done since watch started
     recent_ms: tuple[float, ...] = ()  # latest check latencies, oldest first (sparkline)
     sla: tuple[SlaStatus, ...] = ()
+    # The EWMA is above every latency measured: failures fed it their penalty (the timeout).
+    ewma_penalty: bool = False
 
     @property
     def sla_breached(self) -> bool:
