@@ -72,7 +72,7 @@ CLASSIFY_CASES: list[tuple[BaseException, ErrorKind, str]] = [
     (
         aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(111, "Connect call failed")),
         ErrorKind.CONNECT,
-        "Connect call failed",
+        "connect failed: connection refused",
     ),
     (aiohttp.ConnectionTimeoutError("Connection timeout to host"), ErrorKind.CONNECT, "timed out"),
     (aiohttp.SocketTimeoutError("Timeout on reading"), ErrorKind.TIMEOUT, "read timed out"),

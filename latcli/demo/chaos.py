@@ -100,8 +100,8 @@ class Schedule:
 
 
 # Why these numbers: the warm-up gives watch ~7 checks at the demo's 2 s interval to learn each
-# replica's EWMA before anything happens. Slow is 10× the agent's latency: weather-1's health
-# checks (a tenth of its message latency) then take longer than weather-2's, so the pick moves.
+# replica's EWMA before anything happens. Slow is 10× the agent's latency, health checks
+# included (a latency fault slows every endpoint), so weather-1 turns slower than weather-2.
 # Failing is `down`, not an error rate: injected errors hit messages only, and watch checks
 # health; 15 s lets rise/fall call it down (3 checks) and the breaker open (5 failures).
 # Healthy lasts 40 s because the breaker window (30 s in the demo inventory) must forget the
@@ -131,8 +131,7 @@ class Fault:
 def scale(dist: Distribution, factor: float) -> Distribution:
     """``dist`` ``factor`` times slower: the median scales, and a normal's stddev with it
     (a lognormal's sigma is a shape, it stays)."""
-    spread = dist.spread * factor if dist.kind == "normal" else dist.spread
-    return replace(dist, median=dist.median * factor, spread=spread)
+    return dist.scaled(factor)
 
 
 def fault_for(phase: Phase, baseline: DemoConfig) -> Fault:
