@@ -347,7 +347,9 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     # 4 messages/s: the ~3 that go to weather-1 before its first slow answer returns are then
     # clearly outnumbered within the short slow phase.
     args = ["demo", "-i", str(inv), "--chaos", "--chaos-period", "10s", "--chaos-rate", "4"]
-    proc = _spawn(*args, "--interval", "200ms", "-n", "58", "--json", state=tmp_path / "state.db")
+    proc = _spawn(
+        *args, "--interval", "200ms", "--count", "58", "--json", state=tmp_path / "state.db"
+    )
     try:
         out, err = proc.communicate(timeout=40)
     finally:
@@ -415,7 +417,7 @@ def test_ctrl_c_stops_chaos_watch_and_every_agent(tmp_path: Path) -> None:
 
 def test_demo_json_count_is_bounded_without_chaos(tmp_path: Path) -> None:
     inv = _inventory(tmp_path / "agents.yaml")
-    proc = _spawn("demo", "-i", str(inv), "--interval", "200ms", "-n", "3", "--json",
+    proc = _spawn("demo", "-i", str(inv), "--interval", "200ms", "--count", "3", "--json",
                   state=tmp_path / "state.db")  # fmt: skip
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

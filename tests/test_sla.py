@@ -322,7 +322,15 @@ def test_verdict_for_humans_and_json() -> None:
 
 @pytest.mark.parametrize(
     ("fraction", "text"),
-    [(0.0005, "0.05%"), (0.999, "99.9%"), (1.0, "100%"), (0.0, "0%"), (0.99987, "99.98%"), (0.78571, "78.6%"), (0.9995, "99.95%")],
+    [
+        (0.0005, "0.05%"),
+        (0.999, "99.9%"),
+        (1.0, "100%"),
+        (0.0, "0%"),
+        (0.99987, "99.98%"),
+        (0.78571, "78.6%"),
+        (0.9995, "99.95%"),
+    ],
 )
 def test_format_percent(fraction: float, text: str) -> None:
     assert format_percent(fraction) == text

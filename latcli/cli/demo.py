@@ -56,9 +56,7 @@ def demo(
             show_default=False,
         ),
     ] = None,
-    count: Annotated[
-        int | None, typer.Option("--count", "-n", min=1, help="Stop after N ticks.")
-    ] = None,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Stop after N ticks.")] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Start the demo fleet of agents.yaml on loopback and watch it (Ctrl-C stops it).
@@ -94,9 +92,7 @@ def demo(
 
 @demo_app.command(short_help="Change a running demo agent: latency, errors, down, concurrency.")
 def fault(
-    agent: Annotated[
-        str, typer.Argument(metavar="AGENT", help="Agent id (or type: all its agents).")
-    ],
+    agent: Annotated[str, typer.Argument(help="Agent id (or type: all its agents).")],
     latency: Annotated[
         str | None,
         typer.Option(

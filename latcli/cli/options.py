@@ -10,6 +10,27 @@ import typer
 if TYPE_CHECKING:
     from latcli.transport.select import Engine
 
+
+def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
+    """Say on stderr (once) when no inventory is found and the built-in demo fleet stands in:
+    run outside a project, `latcli probe` would otherwise report on agents the user never
+    named. `latcli demo` itself is about that fleet: it says nothing."""
+    import os
+    import sys
+
+    if value is None and ctx.info_name != "demo" and not ctx.meta.get("latcli.noted"):
+        from latcli.inventory import DEMO_INVENTORY, find_inventory
+
+        if find_inventory(None, os.environ) == DEMO_INVENTORY:
+            ctx.meta["latcli.noted"] = True
+            print(
+                "latcli: no agents.yaml here and no $LATCLI_INVENTORY: using the built-in demo"
+                " fleet (`latcli demo` starts it; -i FILE names another)",
+                file=sys.stderr,
+            )
+    return value
+
+
 InventoryOpt = Annotated[
     Path | None,
     typer.Option(
@@ -17,6 +38,7 @@ InventoryOpt = Annotated[
         "-i",
         help="Inventory file. Default: $LATCLI_INVENTORY, else ./agents.yaml, else the demo fleet.",
         show_default=False,
+        callback=_note_demo_fleet,
     ),
 ]
 JsonOpt = Annotated[

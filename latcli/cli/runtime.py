@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from latcli.units import parse_duration
+
+if TYPE_CHECKING:
+    from latcli.inventory import Inventory
 
 
 def parse_seconds(text: str | None, option: str) -> float | None:
@@ -18,3 +23,17 @@ def parse_seconds(text: str | None, option: str) -> float | None:
     if value <= 0:
         raise typer.BadParameter("must be more than zero", param_hint=option)
     return value
+
+
+def is_demo_fleet(inv: Inventory) -> bool:
+    """True when ``inv`` is the built-in demo fleet (also through the repository's symlink), so
+    that a refused connection can ask whether `latcli demo` is running."""
+    from latcli.inventory import DEMO_INVENTORY
+
+    try:
+        return inv.path is not None and inv.path.resolve() == DEMO_INVENTORY.resolve()
+    except OSError:
+        return False
+
+
+DEMO_HINT = "is `latcli demo` running? It starts these agents."

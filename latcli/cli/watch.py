@@ -17,9 +17,7 @@ def watch(
         typer.Option(help="Time between checks and ticks, e.g. 2s. Default: health.interval."),
     ] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Only agents of this type.")] = None,
-    count: Annotated[
-        int | None, typer.Option("--count", "-n", min=1, help="Stop after N ticks.")
-    ] = None,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Stop after N ticks.")] = None,
     events: Annotated[
         Path | None, typer.Option(help="Append every event to this file as JSON lines.")
     ] = None,
