@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from latcli.sla import Verdict, format_percent
+from latcli.sla import Verdict
+from latcli.units import format_ms, format_number, format_percent, format_rate, plural
 
 SCHEMA = "latcli.capacity/v1"
 DEFAULT_START_RATE = 10.0  # req/s: low enough for any agent worth measuring
@@ -250,7 +251,8 @@ def _generator(m: StepMeasure) -> list[str]:
     """
     if m.achieved_rps < MIN_ACHIEVED * m.rate - _EPS:
         pct = m.achieved_rps / m.rate
-        return [GENERATOR + f"sent {m.achieved_rps:,.1f} of {m.rate:,.4g} req/s ({pct:.1%})"]
+        sent = f"sent {format_rate(m.achieved_rps, '')} of {_rate(m.rate)}"
+        return [GENERATOR + f"{sent} ({format_percent(pct)})"]
     return []
 
 
@@ -295,7 +297,7 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _ms(ms: float) -> str:
-    return f"{ms:,.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
+    return format_ms(ms)
 
 
 # ---- the estimate ----------------------------------------------------------------------------
@@ -476,11 +478,12 @@ def _target_lines(c: Capacity) -> list[str]:
 def _interrupted(c: Capacity) -> list[str]:
     if not c.interrupted:
         return []
-    return [f"interrupted after {len(c.steps)} step(s): the figures cover what was measured"]
+    steps = plural(len(c.steps), "step")
+    return [f"interrupted after {steps}: the figures cover what was measured"]
 
 
 def _rate(rps: float) -> str:
-    return f"{rps:,.4g} req/s" if rps < 1000 else f"{rps:,.0f} req/s"
+    return f"{format_number(rps)} req/s"
 
 
 # ---- the JSON contract -----------------------------------------------------------------------

@@ -50,7 +50,7 @@ WARMUP = Phase("healthy", 15.0)
 def test_the_default_schedule_is_warmup_then_slow_failing_healthy() -> None:
     assert Schedule(15.0, (SLOW, FAILING, HEALTHY)) == SCHEDULE
     assert SCHEDULE.period == 75.0
-    assert SCHEDULE.describe() == "slow 20s → failing 15s → healthy 40s, repeating"
+    assert SCHEDULE.describe() == "slow 20 s → failing 15 s → healthy 40 s, repeating"
 
 
 # t -> (phase in force, when it ends); boundaries belong to the next phase.
@@ -171,15 +171,15 @@ def test_pick_target_errors_are_usage_errors() -> None:
     [
         (
             ChaosChange("w-1", None, WARMUP, Fault("5ms", 0.0, False), 15.0),
-            "chaos: w-1 healthy for 15s (normal)",
+            "chaos: w-1 healthy for 15 s (normal)",
         ),
         (
             ChaosChange("w-1", WARMUP, SLOW, Fault("50ms", 0.0, False), 20.0),
-            "chaos: w-1 healthy → slow for 20s (10× latency)",
+            "chaos: w-1 healthy → slow for 20 s (10× latency)",
         ),
         (
             ChaosChange("w-1", SLOW, FAILING, Fault("5ms", 0.0, True), 2.6667, "refused"),
-            "chaos: w-1 slow → failing for 2.67s (503 to everything) not applied: refused",
+            "chaos: w-1 slow → failing for 2.67 s (503 to everything) not applied: refused",
         ),
     ],
 )

@@ -48,10 +48,13 @@ def watch(
 
     from latcli.cli.runtime import parse_seconds
     from latcli.errors import ExitCode
-    from latcli.inventory import load_inventory, select_agents
+    from latcli.inventory import http_url, load_inventory, select_agents
     from latcli.watch import WatchOptions, run_watch, unhealthy
     from latcli.watch_model import WatchSnapshot
 
+    if alert_webhook is not None and http_url(alert_webhook) is None:
+        hint = "try http://127.0.0.1:9000/hook"
+        raise typer.BadParameter(f"not an http(s) URL ({hint})", param_hint="--alert-webhook")
     opts = WatchOptions(
         parse_seconds(interval, "--interval"), count, strategy, events, alert_webhook,
         metrics_port, state, no_state,

@@ -24,6 +24,7 @@ from latcli.demo.distribution import Distribution, parse_distribution
 from latcli.errors import LatcliError
 from latcli.inventory import Agent, DemoConfig
 from latcli.router import Router
+from latcli.units import format_duration
 
 PhaseName = Literal["healthy", "slow", "failing"]
 
@@ -84,7 +85,7 @@ class Schedule:
 
     def describe(self) -> str:
         """``slow 20s → failing 15s → healthy 40s, repeating``."""
-        steps = " → ".join(f"{p.name} {p.seconds:.3g}s" for p in self.cycle)
+        steps = " → ".join(f"{p.name} {format_duration(p.seconds)}" for p in self.cycle)
         return f"{steps}, repeating"
 
     @property
@@ -173,7 +174,8 @@ class ChaosChange:
     def message(self) -> str:
         """``chaos: weather-1 healthy → slow for 20s (10× latency)``."""
         move = self.phase.name if self.before is None else f"{self.before.name} → {self.phase.name}"
-        text = f"chaos: {self.agent} {move} for {self.seconds:.3g}s ({self.phase.describe()})"
+        text = f"chaos: {self.agent} {move} for {format_duration(self.seconds)}"
+        text += f" ({self.phase.describe()})"
         return text if self.error is None else f"{text} not applied: {self.error}"
 
 
