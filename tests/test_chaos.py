@@ -364,7 +364,7 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     segments = _segments(ticks)
     assert [s[0] for s in segments][:4] == ["healthy", "slow", "failing", "healthy"]
     (_, warm, start), (_, slow, to_slow), (_, failing, to_failing), (_, healed, _) = segments[:4]
-    assert start.endswith("then slow 2.67s → failing 2s → healthy 5.33s, repeating")
+    assert start.endswith("then slow 2.67 s → failing 2 s → healthy 5.33 s, repeating")
     assert "weather traffic while healthy:" in to_slow
 
     # The picks are p2c's on live, noisy measurements: a stall on the box can flip one tick,

@@ -91,7 +91,7 @@ def _generator(r: Mapping[str, Any]) -> Text:
     text = Text("generator  ", style="bold")
     parts = []
     if gen.get("target_rate") is not None:
-        parts.append(f"target {_rate(float(gen['target_rate']))}")
+        parts.append(f"target {format_number(float(gen['target_rate']))} req/s")
     parts.append(f"achieved {_rate(float(gen['achieved_rate']))}")
     if gen.get("schedule_lag_ms_p99") is not None:
         parts.append(f"schedule lag p99 {format_ms(gen['schedule_lag_ms_p99'])}")
