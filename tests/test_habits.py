@@ -232,7 +232,7 @@ def test_a_real_probe_summary_at_60_columns(demo_fleet: Any) -> None:
         ),
         (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
          "connection reset by peer"),
-        (socket.gaierror(-2, "Name or service not known"), "name or service not known"),
+        (socket.gaierror(-2, "Name or service not known"), "Name or service not known"),
         (ValueError("a   b"), "a b"),
         (RuntimeError(), "RuntimeError"),
     ],

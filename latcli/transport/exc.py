@@ -30,7 +30,7 @@ _PLAIN = {
     errno.ECONNREFUSED: "connection refused",
     errno.ECONNRESET: "connection reset by peer",
     errno.ECONNABORTED: "connection aborted",
-    errno.EPIPE: "connection closed by peer",
+    errno.EPIPE: "broken pipe (connection closed by peer)",
     errno.ETIMEDOUT: "timed out",
     errno.EHOSTUNREACH: "host unreachable",
     errno.ENETUNREACH: "network unreachable",
@@ -64,5 +64,4 @@ def _system_error(exc: BaseException) -> bool:
 def _errno_words(code: int, strerror: str | None) -> str:
     if code in _PLAIN:
         return _PLAIN[code]
-    words = strerror or os.strerror(code)
-    return words[:1].lower() + words[1:] if words else f"error {code}"
+    return strerror or os.strerror(code) or f"error {code}"
