@@ -282,8 +282,8 @@ def legend(rows: Sequence[AgentRow]) -> Text:
     penalised = [r.id for r in rows if r.ewma_penalty]
     if penalised:
         text.append(
-            f"\n* EWMA holds failure penalties ({', '.join(penalised)}): each failed check counts"
-            " as the agent's timeout, so a replica that fails fast does not look fast",
+            f"\n* {', '.join(penalised)}: EWMA holds failure penalties (each failure counts as"
+            " the timeout)",
             style="yellow",
         )
     return text
