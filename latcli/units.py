@@ -103,6 +103,11 @@ def format_ms_value(ms: float) -> str:
     return f"{ms:.3f}" if ms < 0.9995 else _sig3(ms)
 
 
+def format_sig(value: float) -> str:
+    """A measured quantity, three significant digits or more: 0.952, 24.1, 171, 1,510."""
+    return format_ms_value(value)
+
+
 def format_number(value: float) -> str:
     """A plain quantity: whole numbers as they are (``1,024``), others to three significant
     digits or more (``0.952``, ``24.1``, ``1,510``)."""

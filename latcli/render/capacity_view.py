@@ -12,7 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from latcli.render.layout import fit
-from latcli.units import format_duration, format_ms_value, format_number, format_percent, plural
+from latcli.units import (
+    format_duration,
+    format_ms_value,
+    format_number,
+    format_percent,
+    format_sig,
+    plural,
+)
 
 
 def _rate(value: float) -> str:
@@ -64,7 +71,7 @@ def _steps(doc: Mapping[str, Any]) -> Table:
             str(i + 1),
             str(step.get("phase", "")),
             _rate(float(step["rate"])),
-            _rate(float(step["achieved_rps"])),
+            format_sig(float(step["achieved_rps"])),
             _ms(float(lat["p50"])) if has else "-",
             _ms(float(lat["p99"])) if has else "-",
             format_percent(float(step["error_rate"])),
