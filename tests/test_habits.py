@@ -270,17 +270,20 @@ def test_no_inventory_found_is_said_on_stderr(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LATCLI_INVENTORY", raising=False)
+    # A bad webhook stops the command before any traffic, after the inventory was looked for.
+    assert main(["watch", "--alert-webhook", "notaurl"]) == 2
+    first = capsys.readouterr().err.splitlines()
+    assert "built-in demo fleet" in first[0] and "--alert-webhook" in first[-1]
     with fs.refused_port() as url:
-        main(["probe", url, "--json"])
-        first = capsys.readouterr()
+        main(["probe", url, "--json"])  # only a URL: no demo agent is used, nothing to say
+        adhoc = capsys.readouterr()
         (tmp_path / "mine.yaml").write_text(
             f"version: 1\nagents: [{{id: a, type: t, url: '{url}'}}]"
         )
         main(["probe", "-i", str(tmp_path / "mine.yaml"), "--json"])
-        second = capsys.readouterr()
-    assert "built-in demo fleet" in first.err and len(first.err.splitlines()) == 1
-    assert json.loads(first.out)["schema"] == "latcli.probe/v1"  # stdout stays machine-readable
-    assert "demo fleet" not in second.err
+        named = capsys.readouterr()
+    assert json.loads(adhoc.out)["schema"] == "latcli.probe/v1"  # stdout stays machine-readable
+    assert "demo fleet" not in adhoc.err and "demo fleet" not in named.err
 
 
 def test_every_unknown_key_of_a_section_is_reported(tmp_path: Path) -> None:
@@ -511,3 +514,10 @@ def test_shell_completion_script_and_completions() -> None:
         capture_output=True, text=True, env=env, timeout=30, check=False,
     )  # fmt: skip
     assert done.stdout.split() == ["--requests"]
+    env.update(COMP_WORDS="latcli probe wea", COMP_CWORD="2")
+    env.pop("LATCLI_INVENTORY", None)
+    names = subprocess.run(
+        [sys.executable, "-m", "latcli"], cwd=Path(__file__).parent.parent,  # the demo fleet's
+        capture_output=True, text=True, env=env, timeout=30, check=False,
+    )  # fmt: skip
+    assert names.stdout.split() == ["weather", "weather-1", "weather-2"]

@@ -19,6 +19,8 @@ def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
     import sys
 
     if value is None and ctx.info_name != "demo" and not ctx.meta.get("latcli.noted"):
+        if _only_urls(ctx):
+            return value
         from latcli.inventory import DEMO_INVENTORY, find_inventory
 
         if find_inventory(None, os.environ) == DEMO_INVENTORY:
@@ -29,6 +31,35 @@ def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
                 file=sys.stderr,
             )
     return value
+
+
+def _only_urls(ctx: typer.Context) -> bool:
+    """True when the command names only URLs (``bench http://...``): no demo agent is used.
+
+    An option left out is processed after every parameter the command line gave, so the
+    targets are already in ``ctx.params`` when the inventory's callback runs.
+    """
+    named: list[str] = []
+    for key in ("agents", "target", "targets"):
+        value = ctx.params.get(key)
+        items = value if isinstance(value, list | tuple) else [value] if value else []
+        named += [part for item in items for part in str(item).split(",") if part.strip()]
+    return bool(named) and all("://" in part for part in named)
+
+
+def _complete_agents(incomplete: str) -> list[str]:
+    """Shell completion of agent ids and types from the inventory the command would load."""
+    import os
+
+    from latcli.errors import LatcliError
+    from latcli.inventory import load_inventory
+
+    try:
+        inv = load_inventory(None, os.environ)
+    except LatcliError:
+        return []
+    names = [*dict.fromkeys(a.type for a in inv.agents), *(a.id for a in inv.agents)]
+    return [n for n in names if n.startswith(incomplete)]
 
 
 InventoryOpt = Annotated[
@@ -49,6 +80,7 @@ SelectorsArg = Annotated[
     typer.Argument(
         help="Agent ids, types or URLs (ad-hoc agents). Default: every agent.",
         show_default=False,
+        autocompletion=_complete_agents,
     ),
 ]
 EngineOpt = Annotated[
