@@ -521,3 +521,30 @@ def test_shell_completion_script_and_completions() -> None:
         capture_output=True, text=True, env=env, timeout=30, check=False,
     )  # fmt: skip
     assert names.stdout.split() == ["weather", "weather-1", "weather-2"]
+
+
+# -- watch, end to end: what a user who breaks an agent sees ------------------------------------
+
+
+def _watch_ticks(inv: Path, agent: str, capsys: pytest.CaptureFixture[str]) -> list[Any]:
+    args = ["watch", agent, "-i", str(inv), "--interval", "200ms", "--count", "4"]
+    main([*args, "--json", "--no-state"])
+    return [json.loads(line)["agents"][0] for line in capsys.readouterr().out.splitlines()]
+
+
+def test_watch_sees_a_slowed_demo_agent_slow(
+    demo_fleet: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with demo_fleet.faulted("weather-2", latency="300ms"):
+        last = _watch_ticks(demo_fleet.inventory_path, "weather-2", capsys)[-1]
+    assert last["p50_ms"] >= 300.0 and last["state"] == "degraded"  # health p99 < 100ms breached
+
+
+def test_watch_marks_an_ewma_held_up_by_failure_penalties(
+    demo_fleet: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with demo_fleet.faulted("flaky-1", down=True):
+        ticks = _watch_ticks(demo_fleet.inventory_path, "flaky-1", capsys)
+    last = ticks[-1]
+    assert last["success_rate"] == 0.0 and last["ewma_penalty"] is True
+    assert last["ewma_ms"] > 100.0  # the 503s took a few ms; the EWMA holds the 2 s timeout
