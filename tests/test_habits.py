@@ -33,6 +33,7 @@ from latcli.inventory import Agent, InventoryError, load_inventory
 from latcli.probe import ProbeReport, ProbeResult
 from latcli.protocols import Timings
 from latcli.render.bench_view import bench_summary
+from latcli.render.layout import blocks, fit
 from latcli.render.probe_view import probe_summary, probe_table
 from latcli.stats import ReplicaStats
 from latcli.transport.exc import text as exc_text
@@ -548,3 +549,38 @@ def test_watch_marks_an_ewma_held_up_by_failure_penalties(
     last = ticks[-1]
     assert last["success_rate"] == 0.0 and last["ewma_penalty"] is True
     assert last["ewma_ms"] > 100.0  # the 503s took a few ms; the EWMA holds the 2 s timeout
+
+
+# -- the layout rule ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("widths", "keys", "room", "expected"),
+    [
+        ([10, 5, 5, 5], 1, 100, [[0, 1, 2, 3]]),  # fits: one block
+        ([10, 5, 5, 5], 1, 22, [[0, 1, 2], [0, 3]]),  # the key column repeats in each block
+        ([10, 5, 5, 5], 1, 16, [[0, 1], [0, 2], [0, 3]]),
+        ([10, 30, 5], 1, 20, [[0, 1], [0, 2]]),  # too wide for any block: a block of its own
+        ([10], 1, 5, [[0]]),  # keys only
+        ([4, 4, 4], 2, 9, [[0, 1, 2]]),
+        ([4, 4, 4, 4], 2, 13, [[0, 1, 2], [0, 1, 3]]),
+    ],
+)
+def test_blocks(widths: list[int], keys: int, room: int, expected: list[list[int]]) -> None:
+    def width_of(indices: Any) -> int:
+        return sum(widths[i] for i in indices) + len(indices) - 1
+
+    assert list(blocks(len(widths), keys, width_of, room)) == expected
+
+
+def test_a_table_that_fits_is_rendered_as_it_is() -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table("agent", "count", "p99", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_row("weather-1", "1,234.5", "6.78 ms")
+    assert _render(fit(table), 100) == _render(table, 100)
+    assert "…" in _render(table, 22)  # rich alone crops
+    narrow = _render(fit(table), 22)
+    assert "1,234.5" in narrow and "6.78 ms" in narrow and "…" not in narrow
+    assert narrow.count("weather-1") == 2  # two blocks, the key column in each

@@ -13,6 +13,7 @@ import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Column, Table
@@ -23,18 +24,26 @@ FOLD_MIN = 16  # narrowest a wrapping column is squeezed to before it moves to t
 
 def fit(table: Table, keys: int = 1) -> RenderableType:
     """``table``, its columns wrapped into blocks when the console is narrower than it."""
-    return _Fitted(table, keys)
+    return Fitted(table, keys)
 
 
 @dataclass(frozen=True)
-class _Fitted:
+class Fitted:
+    """A table whose columns wrap into blocks (the first ``keys`` repeated) when too wide."""
+
     table: Table
     keys: int
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        def width(indices: Sequence[int]) -> int:
-            return self._width(console, options, indices)
+        naturals = [_natural(col) for col in self.table.columns]
 
+        def width(indices: Sequence[int]) -> int:
+            return _width(console, options, self.table, indices, naturals)
+
+        every = list(range(len(self.table.columns)))
+        if width(every) <= options.max_width:  # the usual case: the table as it is
+            yield self.table
+            return
         for i, indices in enumerate(
             blocks(len(self.table.columns), self.keys, width, options.max_width)
         ):
@@ -45,12 +54,24 @@ class _Fitted:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.table)
 
-    def _width(self, console: Console, options: ConsoleOptions, indices: Sequence[int]) -> int:
-        """The width the table of ``indices`` needs, wrapping columns squeezed to FOLD_MIN."""
-        wide = options.update_width(1 << 20)
-        natural = Measurement.get(console, wide, subtable(self.table, indices)).maximum
-        cols = [self.table.columns[i] for i in indices]
-        return natural - sum(max(0, _natural(c) - FOLD_MIN) for c in cols if not c.no_wrap)
+
+def _width(
+    console: Console,
+    options: ConsoleOptions,
+    table: Table,
+    indices: Sequence[int],
+    naturals: Sequence[int],
+) -> int:
+    """The width a table of the columns at ``indices`` needs, wrapping ones squeezed to FOLD_MIN.
+
+    Rich measures a one-row stand-in whose cells are as wide as each column's widest: the
+    table's own padding, borders and column limits apply, at the cost of one row, not all.
+    """
+    part = subtable(table, indices)
+    part.rows = part.rows[:1]
+    for col, i in zip(part.columns, indices, strict=True):
+        col._cells = ["x" * (naturals[i] if col.no_wrap else min(naturals[i], FOLD_MIN))]
+    return Measurement.get(console, options.update_width(1 << 20), part).maximum
 
 
 def subtable(table: Table, indices: Sequence[int]) -> Table:
@@ -88,8 +109,8 @@ def _natural(col: Column) -> int:
 
 
 def _len(cell: object) -> int:
-    if isinstance(cell, Text):
-        return max((line.cell_len for line in cell.split()), default=0)
-    if isinstance(cell, str):
-        return max((len(line) for line in cell.split("\n")), default=0)
-    return 0
+    """Terminal cells of the widest line of ``cell`` (no split for the usual one-line cell)."""
+    text = cell.plain if isinstance(cell, Text) else cell if isinstance(cell, str) else ""
+    if "\n" not in text:
+        return cell_len(text)
+    return max(cell_len(line) for line in text.split("\n"))
