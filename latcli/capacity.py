@@ -30,7 +30,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from latcli.sla import Verdict
-from latcli.units import format_ms, format_number, format_percent, format_rate, plural
+from latcli.units import (
+    format_ms,
+    format_number,
+    format_percent,
+    format_rate,
+    format_sig,
+    plural,
+)
 
 SCHEMA = "latcli.capacity/v1"
 DEFAULT_START_RATE = 10.0  # req/s: low enough for any agent worth measuring
@@ -413,7 +420,7 @@ def reasoning(c: Capacity) -> list[str]:
     lines += _bound_lines(c, fail)
     lines.append(
         f"at the knee mean latency {_ms(knee.latency.mean)}, so by Little's law "
-        f"(L = λ·W = {knee.throughput_rps:,.1f}/s × {knee.latency.mean / 1000:.4g} s) "
+        f"(L = λ·W = {format_sig(knee.throughput_rps)}/s × {format_ms(knee.latency.mean)}) "
         f"~{knee.in_flight:.1f} requests are in flight"
         + (f" ({knee.in_flight / c.replicas:.1f} per replica)" if c.replicas > 1 else "")
     )
