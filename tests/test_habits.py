@@ -584,3 +584,20 @@ def test_a_table_that_fits_is_rendered_as_it_is() -> None:
     narrow = _render(fit(table), 22)
     assert "1,234.5" in narrow and "6.78 ms" in narrow and "…" not in narrow
     assert narrow.count("weather-1") == 2  # two blocks, the key column in each
+
+
+def test_watch_of_a_silent_demo_fleet_asks_whether_it_runs() -> None:
+    from dataclasses import replace
+
+    from latcli.cli.runtime import DEMO_HINT, with_demo_hint
+    from latcli.watch_model import AgentRow, WatchSnapshot
+
+    def agent(agent_id: str, error: str | None) -> AgentRow:
+        return AgentRow(agent_id, "t", "http://127.0.0.1:1", "http", "down", None, None, None,
+                        0.0, "closed", None, 0, error, 3)  # fmt: skip
+
+    snap = WatchSnapshot(0.0, 3, "agents.yaml", 2.0, "p2c", (agent("a", "connect"),))
+    assert with_demo_hint(snap).notes == (DEMO_HINT,)
+    assert with_demo_hint(with_demo_hint(snap)).notes == (DEMO_HINT,)  # said once
+    one_answers = replace(snap, agents=(agent("a", "connect"), agent("b", None)))
+    assert with_demo_hint(one_answers).notes == ()

@@ -10,6 +10,7 @@ from latcli.units import parse_duration
 
 if TYPE_CHECKING:
     from latcli.inventory import Inventory
+    from latcli.watch_model import WatchSnapshot
 
 
 def parse_seconds(text: str | None, option: str) -> float | None:
@@ -37,3 +38,14 @@ def is_demo_fleet(inv: Inventory) -> bool:
 
 
 DEMO_HINT = "is `latcli demo` running? It starts these agents."
+
+
+def with_demo_hint(snapshot: WatchSnapshot) -> WatchSnapshot:
+    """``snapshot`` of the demo fleet, with :data:`DEMO_HINT` among its notes when every agent
+    refuses connections (most likely the demo is not running)."""
+    from dataclasses import replace
+
+    refused = all(a.last_error == "connect" for a in snapshot.agents)
+    if not snapshot.agents or not refused or DEMO_HINT in snapshot.notes:
+        return snapshot
+    return replace(snapshot, notes=(*snapshot.notes, DEMO_HINT))

@@ -73,8 +73,15 @@ def watch(
 
         last = asyncio.run(run_watch(inv, chosen, opts, emit, warn))
     else:
+        from latcli.cli.runtime import is_demo_fleet, with_demo_hint
         from latcli.render.watch_live import LiveWatch
 
+        demo = is_demo_fleet(inv)
+
         with LiveWatch() as live:
-            last = asyncio.run(run_watch(inv, chosen, opts, live.show, warn))
+
+            def show(snapshot: WatchSnapshot) -> None:
+                live.show(with_demo_hint(snapshot) if demo else snapshot)
+
+            last = asyncio.run(run_watch(inv, chosen, opts, show, warn))
     return ExitCode.FAILED if unhealthy(last) else ExitCode.OK
