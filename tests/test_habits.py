@@ -502,7 +502,7 @@ def test_probe_requests_and_count_are_one_option(demo_fleet: Any) -> None:
     assert main(["watch", "-n", "1", "-i", inv]) == 2  # -n is requests; watch counts ticks
 
 
-def test_shell_completion_script_and_completions() -> None:
+def test_shell_completion_script_and_completions(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "100"}
     shown = subprocess.run(
         [sys.executable, "-m", "latcli", "--show-completion", "bash"],
@@ -517,11 +517,12 @@ def test_shell_completion_script_and_completions() -> None:
     assert done.stdout.split() == ["--requests"]
     env.update(COMP_WORDS="latcli probe wea", COMP_CWORD="2")
     env.pop("LATCLI_INVENTORY", None)
-    names = subprocess.run(
-        [sys.executable, "-m", "latcli"], cwd=Path(__file__).parent.parent,  # the demo fleet's
+    names = subprocess.run(  # outside a project: the built-in demo fleet, and no note about it
+        [sys.executable, "-m", "latcli"], cwd=tmp_path,
         capture_output=True, text=True, env=env, timeout=30, check=False,
     )  # fmt: skip
     assert names.stdout.split() == ["weather", "weather-1", "weather-2"]
+    assert names.stderr == ""  # nothing printed into the user's prompt line
 
 
 # -- watch, end to end: what a user who breaks an agent sees ------------------------------------

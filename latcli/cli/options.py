@@ -19,7 +19,7 @@ def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
     import sys
 
     if value is None and ctx.info_name != "demo" and not ctx.meta.get("latcli.noted"):
-        if _only_urls(ctx):
+        if _only_urls(ctx) or ctx.resilient_parsing:  # resilient: completing, not running
             return value
         from latcli.inventory import DEMO_INVENTORY, find_inventory
 
