@@ -93,8 +93,8 @@ _METAVARS_BY_NAME = {
 
 def _plain_metavars(command: Command) -> None:
     for param in command.params:
-        if param.metavar is None and param.param_type_name == "argument":
-            param.metavar = _argument_metavar(param)
+        if param.param_type_name == "argument":
+            param.metavar = param.metavar or _argument_metavar(param)
             # Typer's usage line wraps a required argument in braces ({TARGET}); click's does not.
             setattr(param, "make_metavar", _Fixed(param.metavar))  # noqa: B010
         elif param.metavar is None and not getattr(param, "is_flag", False):
