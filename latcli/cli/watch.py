@@ -39,8 +39,10 @@ def watch(
     """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
     and the replica `send` would pick, live. Piped: one JSON object per tick.
 
-    Checks feed the routing state, so `latcli send` elsewhere benefits. With --count, exits 1
-    if the last tick had an agent down or an SLA breached.
+    The latencies are health checks (an A2A agent's card GET). Marks: ! an SLA breached, ? an SLA
+    with no data yet, * an EWMA held up by failure penalties (each failure counts as the
+    timeout). Checks feed the routing state, so `latcli send` elsewhere benefits. With --count,
+    exits 1 if the last tick had an agent down or an SLA breached.
     Example: `latcli watch weather --interval 1s --events events.jsonl --metrics-port 9464`
     """
     import asyncio
