@@ -29,7 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from latcli.sla import Verdict, format_percent
+from latcli.sla import Verdict
+from latcli.units import (
+    format_ms,
+    format_number,
+    format_percent,
+    format_rate,
+    format_sig,
+    plural,
+)
 
 SCHEMA = "latcli.capacity/v1"
 DEFAULT_START_RATE = 10.0  # req/s: low enough for any agent worth measuring
@@ -250,7 +258,8 @@ def _generator(m: StepMeasure) -> list[str]:
     """
     if m.achieved_rps < MIN_ACHIEVED * m.rate - _EPS:
         pct = m.achieved_rps / m.rate
-        return [GENERATOR + f"sent {m.achieved_rps:,.1f} of {m.rate:,.4g} req/s ({pct:.1%})"]
+        sent = f"sent {format_rate(m.achieved_rps, '')} of {_rate(m.rate)}"
+        return [GENERATOR + f"{sent} ({format_percent(pct)})"]
     return []
 
 
@@ -295,7 +304,7 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _ms(ms: float) -> str:
-    return f"{ms:,.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
+    return format_ms(ms)
 
 
 # ---- the estimate ----------------------------------------------------------------------------
@@ -411,7 +420,7 @@ def reasoning(c: Capacity) -> list[str]:
     lines += _bound_lines(c, fail)
     lines.append(
         f"at the knee mean latency {_ms(knee.latency.mean)}, so by Little's law "
-        f"(L = λ·W = {knee.throughput_rps:,.1f}/s × {knee.latency.mean / 1000:.4g} s) "
+        f"(L = λ·W = {format_sig(knee.throughput_rps)}/s × {format_ms(knee.latency.mean)}) "
         f"~{knee.in_flight:.1f} requests are in flight"
         + (f" ({knee.in_flight / c.replicas:.1f} per replica)" if c.replicas > 1 else "")
     )
@@ -476,11 +485,12 @@ def _target_lines(c: Capacity) -> list[str]:
 def _interrupted(c: Capacity) -> list[str]:
     if not c.interrupted:
         return []
-    return [f"interrupted after {len(c.steps)} step(s): the figures cover what was measured"]
+    steps = plural(len(c.steps), "step")
+    return [f"interrupted after {steps}: the figures cover what was measured"]
 
 
 def _rate(rps: float) -> str:
-    return f"{rps:,.4g} req/s" if rps < 1000 else f"{rps:,.0f} req/s"
+    return f"{format_number(rps)} req/s"
 
 
 # ---- the JSON contract -----------------------------------------------------------------------

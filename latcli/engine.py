@@ -60,3 +60,28 @@ async def run_send(
             return await router.fan_out(types, message, timeout=timeout)
     finally:
         await transport.aclose()
+
+
+def send_targets(inv: Inventory, selectors: Sequence[str]) -> tuple[Inventory, list[str]]:
+    """What ``latcli send`` routes to: an inventory and the routing keys in it.
+
+    Types route as they are. An agent id or a URL (of an inventory agent, or an ad-hoc one)
+    routes to that agent alone: its copy in the returned inventory carries the selector as its
+    type, so the router and the reply lines name it as the user did. Raises LatcliError for an
+    unknown name or an agent asked for twice.
+    """
+    from dataclasses import replace
+
+    from latcli.errors import LatcliError
+    from latcli.inventory import select_agents
+
+    types = {a.type for a in inv.agents}
+    if all(s in types for s in selectors):
+        return inv, list(selectors)
+    chosen: dict[str, Agent] = {}
+    for selector in selectors:
+        for agent in select_agents(inv, [selector]):
+            if agent.id in chosen:
+                raise LatcliError(f"{agent.id} is asked for twice (by {selector!r} and before)")
+            chosen[agent.id] = agent if selector in types else replace(agent, type=selector)
+    return replace(inv, agents=tuple(chosen.values())), list(selectors)

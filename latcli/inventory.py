@@ -587,7 +587,28 @@ def _convert(value: object, kind: type[T], path: KeyPath, report: _Report) -> T 
     except msgspec.ValidationError as exc:
         where, message = _translate(str(exc), path, kind)
         report.add(where, message)
+        if message.startswith("unknown key"):
+            _more_unknown_keys(value, kind, path, where, report)
         return None
+
+
+def _more_unknown_keys(
+    value: object, kind: object, base: KeyPath, found: KeyPath, report: _Report
+) -> None:
+    """msgspec stops at the first unknown key of a mapping: report its siblings too."""
+    inner = found[len(base) : -1]
+    mapping: object = value
+    for part in inner:
+        try:
+            mapping = mapping[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return
+    if not isinstance(mapping, dict):
+        return
+    known = _keys_at(kind, inner)
+    for key in mapping:
+        if str(key) not in known and str(key) != found[-1]:
+            report.add((*base, *inner, str(key)), _unknown_key(str(key), known))
 
 
 def _translate(text: str, base: KeyPath, kind: object) -> tuple[KeyPath, str]:
@@ -1039,7 +1060,8 @@ def select_agents(
             agent = adhoc_agent(selector, inv.defaults)
             extra.setdefault(agent.id, agent)
         else:
-            raise LatcliError(f"unknown agent or type {selector!r} ({_known(inv)})")
+            hint = _as_url(selector)
+            raise LatcliError(f"unknown agent or type {selector!r}{hint} ({_known(inv)})")
     chosen = [a for a in inv.agents if not selectors or a.id in picked] + list(extra.values())
     if type_filter is None:
         return chosen
@@ -1068,6 +1090,16 @@ def _url_key(url: str) -> tuple[str, str, int, str, str] | None:
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return (parts.scheme, parts.hostname or "", port, parts.path.rstrip("/"), parts.query)
+
+
+_HOST_PORT = re.compile(
+    r"^(localhost|[\w.-]*\.[\w.-]*|\[[0-9a-fA-F:]+\])(:\d{1,5})?(/\S*)?$|^[\w.-]+:\d{1,5}(/\S*)?$"
+)
+
+
+def _as_url(selector: str) -> str:
+    """``: did you mean http://localhost:8001?`` for what looks like an address without scheme."""
+    return f": did you mean http://{selector}?" if _HOST_PORT.match(selector) else ""
 
 
 def _types(agents: Sequence[Agent]) -> str:

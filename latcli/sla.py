@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from latcli.errors import ExitCode, LatcliError
-from latcli.units import format_ms, parse_duration, parse_percent
+from latcli.units import format_ms, format_rate, parse_duration, parse_percent
+from latcli.units import format_percent as _format_percent
 
 
 class SlaSyntaxError(LatcliError):
@@ -254,7 +255,7 @@ class Verdict:
             return format_ms(self.observed)
         if self.kind is MetricKind.RATE:
             return format_percent(self.observed)
-        return f"{self.observed:.1f} req/s"
+        return format_rate(self.observed)
 
     def describe(self) -> str:
         """One line: ``health: p99 < 100ms — observed 87 ms — pass``."""
@@ -272,9 +273,8 @@ class Verdict:
 
 
 def format_percent(fraction: float) -> str:
-    """0.0005 -> ``0.05%``, 0.999 -> ``99.9%``: up to three decimals, no trailing zeros."""
-    text = f"{fraction * 100:.3f}".rstrip("0").rstrip(".")
-    return f"{text}%"
+    """0.0005 -> ``0.05%``, 0.999 -> ``99.90%``: :func:`latcli.units.format_percent`."""
+    return _format_percent(fraction)
 
 
 def evaluate(thresholds: Iterable[Threshold], obs: Observation) -> list[Verdict]:

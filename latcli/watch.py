@@ -35,6 +35,7 @@ from latcli.render.text import json_safe
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import NullStore, StateStore
+from latcli.stats import ReplicaStats
 from latcli.transport.base import RequestSpec, Transport
 from latcli.watch_model import AgentRow, AgentState, EventKind, SlaStatus, WatchEvent, WatchSnapshot
 
@@ -187,6 +188,13 @@ def agent_state(
     if breaker is not BreakerState.CLOSED or not sla_ok or (success is not None and success < 1):
         return "degraded"
     return "healthy"
+
+
+def _penalised(stats: ReplicaStats, now: float) -> bool:
+    """True when failure penalties hold the EWMA up: only they can lift it above every latency
+    the replica really took (a peak EWMA of real samples never exceeds their maximum)."""
+    seen = stats.latencies.values()
+    return stats.has_history and bool(seen) and stats.cost(now) > max(seen) * 1.01
 
 
 def _sla_status(v: Verdict) -> SlaStatus:
@@ -424,6 +432,7 @@ class Watch:
             checks=t.checks,
             recent_ms=tuple(t.window.recent),
             sla=sla,
+            ewma_penalty=_penalised(stats, now),
         )
 
     def _diff(self, t: Tracked, row: AgentRow, wall: float) -> Iterable[WatchEvent]:

@@ -49,6 +49,8 @@ class AgentRow:
     sla: tuple[SlaStatus, ...] = ()
     # the latest failed check's message (agent text: escape before printing), URL passwords masked
     last_message: str | None = None
+    # The EWMA is above every latency measured: failures fed it their penalty (the timeout).
+    ewma_penalty: bool = False
 
     @property
     def sla_breached(self) -> bool:

@@ -422,7 +422,7 @@ def test_summary_shows_spectrum_generator_agents_and_verdicts(run: BenchResult) 
     text = _screen(doc)
     lines = text.splitlines()
     assert all(len(line.rstrip()) <= 100 for line in lines)
-    assert "weather · message · open model 200 req/s · 5s · 1,000 requests" in lines[0]
+    assert "weather · message · open model 200 req/s · 5 s · 1,000 requests" in lines[0]
     header = next(line for line in lines if "p99.99" in line).split()
     assert header == ["ms", *SUMMARY_KEYS]
     latency = next(line for line in lines if line.strip().startswith("latency"))
@@ -430,7 +430,7 @@ def test_summary_shows_spectrum_generator_agents_and_verdicts(run: BenchResult) 
     assert cells == pytest.approx([doc["latency_ms"][k] for k in SUMMARY_KEYS], rel=5e-3, abs=1e-3)
     assert any(line.strip().startswith("service") for line in lines)
     assert "timeout 7 (0.7%) · http_5xx 3 (0.3%)" in text
-    assert "target 200.0 req/s · achieved 200.0 req/s" in text and "INVALID" in text
+    assert "target 200 req/s · achieved 200.0 req/s" in text and "INVALID" in text
     agent_rows = [line.split() for line in lines if line.strip().startswith("weather-")]
     assert [row[:3] for row in agent_rows] == [
         ["weather-1", "50%", "500"],

@@ -50,7 +50,7 @@ WARMUP = Phase("healthy", 15.0)
 def test_the_default_schedule_is_warmup_then_slow_failing_healthy() -> None:
     assert Schedule(15.0, (SLOW, FAILING, HEALTHY)) == SCHEDULE
     assert SCHEDULE.period == 75.0
-    assert SCHEDULE.describe() == "slow 20s → failing 15s → healthy 40s, repeating"
+    assert SCHEDULE.describe() == "slow 20 s → failing 15 s → healthy 40 s, repeating"
 
 
 # t -> (phase in force, when it ends); boundaries belong to the next phase.
@@ -171,15 +171,15 @@ def test_pick_target_errors_are_usage_errors() -> None:
     [
         (
             ChaosChange("w-1", None, WARMUP, Fault("5ms", 0.0, False), 15.0),
-            "chaos: w-1 healthy for 15s (normal)",
+            "chaos: w-1 healthy for 15 s (normal)",
         ),
         (
             ChaosChange("w-1", WARMUP, SLOW, Fault("50ms", 0.0, False), 20.0),
-            "chaos: w-1 healthy → slow for 20s (10× latency)",
+            "chaos: w-1 healthy → slow for 20 s (10× latency)",
         ),
         (
             ChaosChange("w-1", SLOW, FAILING, Fault("5ms", 0.0, True), 2.6667, "refused"),
-            "chaos: w-1 slow → failing for 2.67s (503 to everything) not applied: refused",
+            "chaos: w-1 slow → failing for 2.67 s (503 to everything) not applied: refused",
         ),
     ],
 )
@@ -347,7 +347,9 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     # 4 messages/s: the ~3 that go to weather-1 before its first slow answer returns are then
     # clearly outnumbered within the short slow phase.
     args = ["demo", "-i", str(inv), "--chaos", "--chaos-period", "10s", "--chaos-rate", "4"]
-    proc = _spawn(*args, "--interval", "200ms", "-n", "58", "--json", state=tmp_path / "state.db")
+    proc = _spawn(
+        *args, "--interval", "200ms", "--count", "58", "--json", state=tmp_path / "state.db"
+    )
     try:
         out, err = proc.communicate(timeout=40)
     finally:
@@ -362,7 +364,7 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     segments = _segments(ticks)
     assert [s[0] for s in segments][:4] == ["healthy", "slow", "failing", "healthy"]
     (_, warm, start), (_, slow, to_slow), (_, failing, to_failing), (_, healed, _) = segments[:4]
-    assert start.endswith("then slow 2.67s → failing 2s → healthy 5.33s, repeating")
+    assert start.endswith("then slow 2.67 s → failing 2 s → healthy 5.33 s, repeating")
     assert "weather traffic while healthy:" in to_slow
 
     # The picks are p2c's on live, noisy measurements: a stall on the box can flip one tick,
@@ -415,7 +417,7 @@ def test_ctrl_c_stops_chaos_watch_and_every_agent(tmp_path: Path) -> None:
 
 def test_demo_json_count_is_bounded_without_chaos(tmp_path: Path) -> None:
     inv = _inventory(tmp_path / "agents.yaml")
-    proc = _spawn("demo", "-i", str(inv), "--interval", "200ms", "-n", "3", "--json",
+    proc = _spawn("demo", "-i", str(inv), "--interval", "200ms", "--count", "3", "--json",
                   state=tmp_path / "state.db")  # fmt: skip
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

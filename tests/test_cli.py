@@ -433,7 +433,7 @@ def test_demo_starts_the_fleet_watches_it_and_stops_on_ctrl_c(
     ):
         row = next(line for line in seen if f" {agent_id} " in f" {line} " and "127.0.0.1" in line)
         assert protocol in row and f"127.0.0.1:{port}" in row
-    assert "latcli watch · every 300ms" in output  # the demo opens watch on its fleet
+    assert "latcli watch · every 300 ms" in output  # the demo opens watch on its fleet
     assert all(f" {a} " in output for a in ("w1", "c1", "c2")) and " healthy " in output
 
     agents = {c.pid for c in psutil.Process(proc.pid).children()}

@@ -308,7 +308,7 @@ def test_verdict_for_humans_and_json() -> None:
     ]
     verdicts = evaluate(thresholds, _obs([87.0] * 19, errors=1, requests=20, rps=120.5))
     assert [v.describe() for v in verdicts] == [
-        "health: p99 < 100ms — observed 87 ms — pass",
+        "health: p99 < 100ms — observed 87.0 ms — pass",
         "error_rate: error_rate < 0.1% — observed 5% — FAIL",
         "rps: rps >= 100 — observed 120.5 req/s — pass",
     ]
@@ -322,7 +322,15 @@ def test_verdict_for_humans_and_json() -> None:
 
 @pytest.mark.parametrize(
     ("fraction", "text"),
-    [(0.0005, "0.05%"), (0.999, "99.9%"), (1.0, "100%"), (0.0, "0%"), (0.99987, "99.987%")],
+    [
+        (0.0005, "0.05%"),
+        (0.999, "99.9%"),
+        (1.0, "100%"),
+        (0.0, "0%"),
+        (0.99987, "99.98%"),
+        (0.78571, "78.6%"),
+        (0.9995, "99.95%"),
+    ],
 )
 def test_format_percent(fraction: float, text: str) -> None:
     assert format_percent(fraction) == text

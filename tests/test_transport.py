@@ -468,7 +468,11 @@ CLASSIFY_CASES: list[tuple[BaseException, ErrorKind, str]] = [
         ErrorKind.TLS,
         "self-signed",
     ),
-    (_caused(httpx.ConnectError(""), ConnectionRefusedError(111, "no")), ErrorKind.CONNECT, "no"),
+    (
+        _caused(httpx.ConnectError(""), ConnectionRefusedError(111, "no")),
+        ErrorKind.CONNECT,
+        "connect failed: connection refused",  # plain words, whatever the OS text (issue 15)
+    ),
     (httpx.ConnectTimeout(""), ErrorKind.CONNECT, "timed out"),
     (httpx.ReadTimeout(""), ErrorKind.TIMEOUT, "read timed out"),
     (httpx.WriteTimeout(""), ErrorKind.TIMEOUT, "write timed out"),

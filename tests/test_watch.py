@@ -534,7 +534,7 @@ def test_demo_fault_shows_in_the_demo_watch_within_two_ticks(tmp_path: Path) -> 
         tick, w1 = 0, ""
         faulted_at = None
         for line in proc.stdout:
-            if "latcli watch · every 300ms" in line:
+            if "latcli watch · every 300 ms" in line:
                 tick = int(line.split("tick ")[1].split()[0])
             elif line.startswith("w1 ") and tick:
                 w1 = line.split()[2]

@@ -85,7 +85,7 @@ def test_killed_agent_shows_down_with_an_open_breaker(
         return tmux("capture-pane", "-p", "-t", session)
 
     first = _wait_for(screen, lambda s: all(_row(s, i) for i in ids), "row for every agent")
-    assert "every 500ms" in first and "p2c" in first, first
+    assert "every 500 ms" in first and "p2c" in first, first
 
     demo_fleet.fleet.kill(VICTIM)
     try:
@@ -100,7 +100,7 @@ def test_killed_agent_shows_down_with_an_open_breaker(
         for agent_id in set(ids) - {VICTIM}:
             row = _row(shown, agent_id) or ""
             assert "down" not in row.split(), shown
-        assert "every 500ms" in shown and "p2c" in shown, shown
+        assert "every 500 ms" in shown and "p2c" in shown, shown
         assert "watch exited" not in shown
     finally:
         demo_fleet.fleet.restart(VICTIM)  # the fleet is shared by the whole session

@@ -192,9 +192,9 @@ def test_state_style_helper() -> None:
 def test_down_agent_shows_open_breaker_with_time_to_next_probe() -> None:
     text, styled = render(snapshot())
     line = line_of(text, "calendar-1")
-    assert "down" in line and "open 4.2s" in line and "connect" in line and "50.0%" in line
+    assert "down" in line and "open 5 s" in line and "connect" in line and "50%" in line
     assert line.count(" - ") >= 3  # ewma, p50, p99 have no data
-    assert sgr(next(x for x in styled.splitlines() if "calendar-1" in x), "open 4.2s") == "1;31"
+    assert sgr(next(x for x in styled.splitlines() if "calendar-1" in x), "open 5 s") == "1;31"
 
 
 @pytest.mark.parametrize(
@@ -202,10 +202,10 @@ def test_down_agent_shows_open_breaker_with_time_to_next_probe() -> None:
     [
         ("closed", None, "closed"),
         ("half_open", None, "half-open"),
-        ("open", 4.23, "open 4.2s"),
-        ("open", 0.04, "open 0.0s"),
-        ("open", -0.5, "open 0.0s"),
-        ("open", 42.4, "open 42s"),
+        ("open", 4.23, "open 5 s"),  # whole seconds, rounded up: the probe is not due yet
+        ("open", 0.04, "open 1 s"),
+        ("open", -0.5, "open 0 s"),
+        ("open", 42.4, "open 43 s"),
         ("open", None, "open"),
     ],
 )
@@ -245,9 +245,9 @@ def test_sla_pass_is_not_highlighted() -> None:
 def test_sla_without_data_is_yellow_not_a_breach() -> None:
     text, styled = render(snapshot())
     line = line_of(text, "flaky-1")
-    assert "80.0%?" in line and "!" not in line
+    assert "80%?" in line and "!" not in line
     styled_line = next(x for x in styled.splitlines() if x.startswith("flaky-1"))
-    assert sgr(styled_line, "80.0%?") == "33"
+    assert sgr(styled_line, "80%?") == "33"
     assert sgr(styled_line, "flaky-1") == ""  # not proven broken: the agent is not flagged
     assert "SLA flaky-1 availability >= 99.9%: no data" in text
 
@@ -255,7 +255,8 @@ def test_sla_without_data_is_yellow_not_a_breach() -> None:
 def test_no_sla_at_all() -> None:
     agents = tuple(replace(a, sla=()) for a in fleet())
     text, _ = render(snapshot(agents=agents))
-    assert "SLA " not in text and "!" not in text
+    assert not any(line.startswith("SLA ") for line in text.splitlines())
+    assert not any(line_of(text, a.id).count("!") for a in agents)
 
 
 @pytest.mark.parametrize(
@@ -277,7 +278,7 @@ def test_sla_column(expr: str, column: str) -> None:
 def test_success_rate_never_rounds_up_to_100() -> None:
     agents = (row(success_rate=0.9996), row("weather-2", success_rate=None))
     text, _ = render(snapshot(agents=agents))
-    assert "99.9%" in line_of(text, "weather-1")
+    assert "99.96%" in line_of(text, "weather-1")
     assert "100%" not in text
 
 
@@ -288,10 +289,10 @@ def test_header_shows_interval_strategy_clock_tick_and_inventory() -> None:
     text, _ = render(snapshot(interval_s=2.0, strategy="fastest", inventory="/etc/agents.yaml"))
     first = text.splitlines()[0]
     clock = datetime.fromtimestamp(AT).strftime("%H:%M:%S")
-    for part in ("latcli watch", "every 2s", "fastest", clock, "tick 7", "/etc/agents.yaml"):
+    for part in ("latcli watch", "every 2 s", "fastest", clock, "tick 7", "/etc/agents.yaml"):
         assert part in first
     text, _ = render(snapshot())
-    assert "every 500ms" in text.splitlines()[0]
+    assert "every 500 ms" in text.splitlines()[0]
 
 
 def test_picks_per_type_and_none_in_red() -> None:
@@ -391,7 +392,7 @@ def test_no_color_console_has_no_colour_codes() -> None:
         params = code.split(";")
         assert not any(p.startswith(("3", "4", "9")) and p != "" for p in params), code
     # The meaning survives in words and marks.
-    assert "down" in text and "open 4.2s" in text and "180 ms!" in text and "80.0%?" in text
+    assert "down" in text and "open 5 s" in text and "180 ms!" in text and "80%?" in text
 
 
 def test_no_color_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -456,3 +457,38 @@ def test_sparkline_non_finite_values_are_blanks() -> None:
 def test_sparkline_blocks_are_ordered() -> None:
     assert list(BLOCKS) == sorted(BLOCKS)
     assert len(BLOCKS) == 8
+
+
+# -- explaining itself ------------------------------------------------------------------------
+
+
+def test_a_legend_line_explains_the_markers_and_what_is_measured() -> None:
+    text, _ = render(snapshot())
+    legend = next(x for x in text.splitlines() if x.startswith("latencies are health checks"))
+    assert "! SLA breached" in legend and "? SLA without data yet" in legend
+    assert "*" not in text  # no EWMA penalty in this fleet: no marker, no note
+
+
+def test_an_ewma_held_up_by_failure_penalties_is_marked_and_explained() -> None:
+    failing = row("weather-2", ewma_ms=1660.0, p99_ms=1.2, success_rate=0.4, ewma_penalty=True)
+    text, _ = render(snapshot(agents=(row(), failing)))
+    assert "1.66 s*" in line_of(text, "weather-2") and "*" not in line_of(text, "weather-1")
+    note = next(x for x in text.splitlines() if x.startswith("* weather-2: EWMA holds failure"))
+    assert "timeout" in note and len(note) <= 100
+
+
+def test_column_widths_do_not_change_from_tick_to_tick() -> None:
+    calm = (row(), row("weather-2"))
+    busy = (
+        row(ewma_ms=1514.0, p50_ms=952.0, p99_ms=24.06, success_rate=0.9995),
+        row("weather-2", breaker="open", retry_in_s=42.0, ewma_ms=0.952, sla=(HEALTH_BAD,)),
+    )
+    first, _ = render(snapshot(agents=calm))
+    second, _ = render(snapshot(agents=busy))
+
+    def header(text: str) -> str:
+        return next(x for x in text.splitlines() if x.startswith("agent "))
+
+    assert header(first) == header(second)
+    for name in ("weather-1", "weather-2"):
+        assert len(line_of(first, name).rstrip()) == len(line_of(second, name).rstrip())

@@ -27,6 +27,7 @@ from latcli.capacity import (
     next_step,
 )
 from latcli.sla import Threshold, evaluate
+from latcli.units import format_ms, format_number, format_percent, format_rate
 
 # After a failing step the target may still hold a queue of work its clients gave up on;
 # waiting about as long as the slowest request took lets it drain before the next step.
@@ -113,7 +114,7 @@ def format_step(index: int, step: Step) -> str:
     m = step.measure
     verdict = "pass" if step.passed else f"FAIL: {step.reason}"
     return (
-        f"step {index + 1:>2}  {step.phase:<6}  {m.rate:>9,.4g} req/s  "
-        f"achieved {m.achieved_rps:,.1f}  p50 {m.latency.p50:,.1f} ms  "
-        f"p99 {m.latency.p99:,.1f} ms  errors {m.error_rate:.2%}  {verdict}"
+        f"step {index + 1:>2}  {step.phase:<6}  {format_number(m.rate):>9} req/s  "
+        f"achieved {format_rate(m.achieved_rps, '')}  p50 {format_ms(m.latency.p50)}  "
+        f"p99 {format_ms(m.latency.p99)}  errors {format_percent(m.error_rate)}  {verdict}"
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from latcli.units import format_ms, format_number, format_percent, format_rate
+
 # An open-model run is valid when it sent at least this fraction of the asked rate ...
 MIN_RATE_FRACTION = 0.99
 # ... and its schedule lag (send - due) p99 stayed under this bound. 10 ms: ten times the event
@@ -121,14 +123,14 @@ def validity(
 ) -> tuple[bool, str | None]:
     """``(valid, reason)`` of an open-model run against the bounds above."""
     if achieved < MIN_RATE_FRACTION * target_rate:
-        pct = 100.0 * achieved / target_rate if target_rate else 0.0
+        share = format_percent(achieved / target_rate if target_rate else 0.0)
         return False, (
-            f"achieved {achieved:.1f} req/s of the {target_rate:g} asked ({pct:.1f}% < "
-            f"{MIN_RATE_FRACTION:.0%}): the generator could not hold the rate"
+            f"achieved {format_rate(achieved)} of the {format_number(target_rate)} asked ({share}"
+            f" < {format_percent(MIN_RATE_FRACTION)}): the generator could not hold the rate"
         )
     if lag_p99_ms is not None and lag_p99_ms > MAX_LAG_P99_MS:
         return False, (
-            f"schedule lag p99 {lag_p99_ms:.2f} ms > {MAX_LAG_P99_MS:g} ms: "
+            f"schedule lag p99 {format_ms(lag_p99_ms)} > {format_ms(MAX_LAG_P99_MS)}: "
             "requests left late, the generator could not hold the rate"
         )
     return True, None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
+from typer._click.core import Command, Parameter
+from typer._click.types import FloatParamType, IntParamType, ParamType
 
 from latcli import __version__
 from latcli.cli.bench import bench
@@ -24,7 +27,7 @@ app = typer.Typer(
     name="latcli",
     help="Probe, watch, benchmark and route fleets of HTTP and A2A agents.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; typer.completion loads anyway
     # Plain click help: rich's help renderer imports markdown-it and costs ~130 ms per --help.
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -52,16 +55,85 @@ def _root(
     """
 
 
-app.command()(probe)
-app.command()(bench)
-app.command()(send)
-app.command()(schema)
-app.command()(watch)
-app.command()(report)
-app.command()(serve)
-app.command()(capacity)
-app.command()(compare)
-app.add_typer(demo_app, name="demo")
+# One short line each: click cuts a longer first sentence with "..." in `latcli --help`.
+app.command(short_help="Check agents' health, phase timings and A2A cards.")(probe)
+app.command(short_help="Load a target; latency percentiles, SLA gate for CI.")(bench)
+app.command(short_help="Route one message to the best replica of a type.")(send)
+app.command(short_help="Print the JSON Schema of agents.yaml.")(schema)
+app.command(short_help="Live dashboard: health, latency, breakers, picks.")(watch)
+app.command(short_help="Re-render or merge saved bench reports.")(report)
+app.command(short_help="Run the router as an HTTP gateway.")(serve)
+app.command(short_help="Find the highest rate a target sustains.")(capacity)
+app.command(short_help="Is a candidate bench run slower than a baseline?")(compare)
+app.add_typer(demo_app, name="demo", short_help="Run a local demo fleet and watch it.")
+
+# Ordinary metavars (``-n N``, ``--interval DURATION``) instead of Typer's ``<int range>``,
+# decided here once from an option's name or type, so every command (and every new option)
+# gets them; an option that sets its own metavar keeps it.
+_METAVARS_BY_NAME = {
+    "duration": "DURATION",
+    "interval": "DURATION",
+    "timeout": "DURATION",
+    "step_duration": "DURATION",
+    "chaos_period": "DURATION",
+    "warmup": "DURATION",
+    "alert_webhook": "URL",
+    "engine": "ENGINE",
+    "strategy": "STRATEGY",
+    "endpoint": "ENDPOINT",
+    "sla": "EXPR",
+    "type_": "TYPE",
+    "chaos_agent": "AGENT",
+    "shard": "I/N",
+    "header": "NAME:VALUE",
+    "method": "METHOD",
+    "body": "TEXT",
+    "host": "HOST",
+    "port": "PORT",
+    "metrics_port": "PORT",
+}
+
+
+def _plain_metavars(command: Command) -> None:
+    for param in command.params:
+        if param.param_type_name == "argument":
+            param.metavar = param.metavar or _argument_metavar(param)
+            # Typer's usage line wraps a required argument in braces ({TARGET}); click's does not.
+            setattr(param, "make_metavar", _Fixed(param.metavar))  # noqa: B010
+        elif param.metavar is None and not getattr(param, "is_flag", False):
+            named = _METAVARS_BY_NAME.get(param.name or "")
+            param.metavar = named or _type_metavar(param.type)
+    subcommands: dict[str, Command] = getattr(command, "commands", {})
+    for sub in subcommands.values():
+        _plain_metavars(sub)
+
+
+def _argument_metavar(param: Parameter) -> str:
+    """``TARGET``, ``[AGENTS]...``: click's own spelling, in capitals."""
+    name = (param.name or "arg").rstrip("_").upper()
+    name += "..." if param.nargs != 1 else ""
+    return name if param.required else f"[{name}]"
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    text: str
+
+    def __call__(self, *args: object, **kwargs: object) -> str:
+        return self.text
+
+
+def _type_metavar(kind: ParamType) -> str:
+    if isinstance(kind, IntParamType | FloatParamType):
+        return "N"
+    return "FILE" if kind.name == "path" else "TEXT"
+
+
+def command() -> Command:
+    """The click command tree behind ``app``, with plain metavars."""
+    built = typer.main.get_command(app)
+    _plain_metavars(built)
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _log_to_stderr()
     try:
-        result = app(args=bare_sla(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        args = bare_sla(sys.argv[1:] if argv is None else argv)
+        result = command()(args=args, prog_name="latcli", standalone_mode=False)
     except LatcliError as exc:
         _error_line(f"latcli: {exc}" if exc.prefixed else str(exc))
         return int(exc.exit_code)

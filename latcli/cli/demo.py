@@ -56,9 +56,7 @@ def demo(
             show_default=False,
         ),
     ] = None,
-    count: Annotated[
-        int | None, typer.Option("--count", "-n", min=1, help="Stop after N ticks.")
-    ] = None,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Stop after N ticks.")] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Start the demo fleet of agents.yaml on loopback and watch it (Ctrl-C stops it).
@@ -92,51 +90,70 @@ def demo(
     raise typer.Exit(code)
 
 
-@demo_app.command()
+@demo_app.command(short_help="Change a running demo agent: latency, errors, down, concurrency.")
 def fault(
-    agent: Annotated[str, typer.Argument(help="Agent id from the inventory.")],
+    agent: Annotated[str, typer.Argument(help="Agent id (or type: all its agents).")],
     latency: Annotated[
         str | None,
-        typer.Option(help="New latency: 300ms, 'normal 50ms 10ms' or 'lognormal 20ms 0.6'."),
+        typer.Option(
+            metavar="LATENCY",
+            help="New latency of every endpoint, health checks included: 300ms,"
+            " 'normal 50ms 10ms' or 'lognormal 20ms 0.6'.",
+        ),
     ] = None,
-    errors: Annotated[str | None, typer.Option(help="Error rate, e.g. 20%.")] = None,
+    errors: Annotated[
+        str | None,
+        typer.Option(metavar="RATE", help="Share of messages answered with an error: 20% or 0.2."),
+    ] = None,
     down: Annotated[
         bool | None, typer.Option("--down/--up", help="Answer 503 to everything, or recover.")
     ] = None,
     concurrency_limit: Annotated[
         int | None,
-        typer.Option(min=0, help="Serve at most N messages at once, queue the rest (0: no limit)."),
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Serve at most N messages at once, queue the rest (0: no limit).",
+        ),
     ] = None,
     inventory: InventoryOpt = None,
 ) -> int:
     """Change a running demo agent's latency, error rate, availability or concurrency limit.
 
-    Example: `latcli demo fault weather-1 --latency 20ms --concurrency-limit 4` makes weather-1
-    a 200 req/s agent by construction (4 / 20 ms), which `latcli capacity weather-1` should find.
+    Prints the agent's state after the change. Example: `latcli demo fault weather-1 --latency
+    20ms --concurrency-limit 4` makes weather-1 a 200 req/s agent by construction (4 / 20 ms),
+    which `latcli capacity weather-1` should find.
     """
     import asyncio
-    import json
 
     from latcli.demo.control import set_fault
+    from latcli.errors import LatcliError
     from latcli.inventory import load_inventory, select_agents
+    from latcli.render.demo_view import fault_line
     from latcli.units import parse_percent
 
     target = select_agents(load_inventory(inventory), [agent])
     rate = None
     if errors is not None:
         try:
-            rate = parse_percent(errors)
+            rate = parse_percent(errors, bare=True)
         except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--errors") from exc
+            raise typer.BadParameter(str(exc), param_hint="--errors") from None
     for a in target:
-        state = asyncio.run(
-            set_fault(
-                a.url,
-                latency=latency,
-                errors=rate,
-                down=down,
-                concurrency_limit=concurrency_limit,
+        try:
+            state = asyncio.run(
+                set_fault(
+                    a.url,
+                    latency=latency,
+                    errors=rate,
+                    down=down,
+                    concurrency_limit=concurrency_limit,
+                    agent_id=a.id,
+                )
             )
-        )
-        print(f"{a.id}: {json.dumps(state)}")
+        except LatcliError as exc:
+            if "connection refused" not in str(exc):
+                raise
+            raise LatcliError(f"{exc}: is `latcli demo` running?", exc.exit_code) from None
+        print(fault_line(state))
     return 0

@@ -11,6 +11,58 @@ if TYPE_CHECKING:
     from latcli.shaping import RequestShape
     from latcli.transport.select import Engine
 
+
+def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
+    """Say on stderr (once) when no inventory is found and the built-in demo fleet stands in:
+    run outside a project, `latcli probe` would otherwise report on agents the user never
+    named. `latcli demo` itself is about that fleet: it says nothing."""
+    import os
+    import sys
+
+    if value is None and ctx.info_name != "demo" and not ctx.meta.get("latcli.noted"):
+        if _only_urls(ctx) or ctx.resilient_parsing:  # resilient: completing, not running
+            return value
+        from latcli.inventory import DEMO_INVENTORY, find_inventory
+
+        if find_inventory(None, os.environ) == DEMO_INVENTORY:
+            ctx.meta["latcli.noted"] = True
+            print(
+                "latcli: no agents.yaml here and no $LATCLI_INVENTORY: using the built-in demo"
+                " fleet (`latcli demo` starts it; -i FILE names another)",
+                file=sys.stderr,
+            )
+    return value
+
+
+def _only_urls(ctx: typer.Context) -> bool:
+    """True when the command names only URLs (``bench http://...``): no demo agent is used.
+
+    An option left out is processed after every parameter the command line gave, so the
+    targets are already in ``ctx.params`` when the inventory's callback runs.
+    """
+    named: list[str] = []
+    for key in ("agents", "target", "targets"):
+        value = ctx.params.get(key)
+        items = value if isinstance(value, list | tuple) else [value] if value else []
+        named += [part for item in items for part in str(item).split(",") if part.strip()]
+    return bool(named) and all("://" in part for part in named)
+
+
+def _complete_agents(incomplete: str) -> list[str]:
+    """Shell completion of agent ids and types from the inventory the command would load."""
+    import os
+
+    from latcli.errors import LatcliError
+    from latcli.inventory import load_inventory
+
+    try:
+        inv = load_inventory(None, os.environ)
+    except LatcliError:
+        return []
+    names = [*dict.fromkeys(a.type for a in inv.agents), *(a.id for a in inv.agents)]
+    return [n for n in names if n.startswith(incomplete)]
+
+
 InventoryOpt = Annotated[
     Path | None,
     typer.Option(
@@ -18,6 +70,7 @@ InventoryOpt = Annotated[
         "-i",
         help="Inventory file. Default: $LATCLI_INVENTORY, else ./agents.yaml, else the demo fleet.",
         show_default=False,
+        callback=_note_demo_fleet,
     ),
 ]
 JsonOpt = Annotated[
@@ -29,6 +82,7 @@ SelectorsArg = Annotated[
         help="Agent ids, types or URLs (ad-hoc agents: a URL with a path or a query is "
         "requested as given, a bare origin gets the health path). Default: every agent.",
         show_default=False,
+        autocompletion=_complete_agents,
     ),
 ]
 EngineOpt = Annotated[

@@ -27,7 +27,15 @@ from latcli.cli.options import (
 def probe(
     agents: SelectorsArg = None,
     count: Annotated[
-        int, typer.Option("--count", "-n", min=1, max=10000, help="Checks per agent (p50/p99).")
+        int,
+        typer.Option(
+            "--requests",
+            "-n",
+            "--count",
+            min=1,
+            max=10000,
+            help="Health checks (requests) per agent; from 2 on, p50/p99/min/max.",
+        ),
     ] = 1,
     inventory: InventoryOpt = None,
     json_out: JsonOpt = False,
@@ -45,10 +53,11 @@ def probe(
     A URL with a path or a query is requested as given (http://h/health GETs /health); a bare
     origin (http://h:8001) gets the health path.
 
-    Examples: `latcli probe` · `latcli probe weather --count 20` · `latcli probe http://127.0.0.1:8001`
+    Examples: `latcli probe` · `latcli probe weather -n 20` · `latcli probe http://127.0.0.1:8001`
     """
     import asyncio
 
+    from latcli.cli.runtime import is_demo_fleet
     from latcli.engine import run_probe
     from latcli.errors import ExitCode
     from latcli.inventory import load_inventory, select_agents
@@ -69,5 +78,5 @@ def probe(
 
         console = stdout_console()
         console.print(probe_table(report, count))
-        console.print(probe_summary(report))
+        console.print(probe_summary(report, is_demo_fleet(inv)))
     return ExitCode.OK if report.ok else ExitCode.FAILED

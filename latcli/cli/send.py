@@ -20,8 +20,15 @@ from latcli.cli.options import (
 
 
 def send(
-    types: Annotated[str, typer.Argument(help="Agent type, or several: weather,calendar.")],
-    message: Annotated[str, typer.Argument(help="The message text.")],
+    targets: Annotated[
+        str,
+        typer.Argument(
+            metavar="TARGET[,TARGET...]",
+            help="Agent type (routed to its best replica), agent id or URL; several, comma"
+            " separated, fan out: weather,calendar.",
+        ),
+    ],
+    message: Annotated[str, typer.Argument(help="The message text; - reads it from stdin.")],
     strategy: Annotated[
         str | None,
         typer.Option(
@@ -59,32 +66,36 @@ def send(
     insecure: InsecureOpt = False,
     header: HeaderOpt = None,
 ) -> int:
-    """Send MESSAGE to the fastest healthy replica of TYPE, failing over behind circuit breakers.
+    """Send MESSAGE to the fastest healthy replica of a type, failing over behind circuit
+    breakers; or to one agent, by id or URL.
 
-    The reply goes to stdout, the decision to stderr (→ weather-2 · p2c · 41 ms). Several types
-    fan out at once. Routing state (EWMA, breakers) is kept between runs. On a terminal the
-    reply's control characters (escape sequences, bare CR) are shown escaped;
-    piped, it is written as sent; --raw writes it as sent to a terminal too.
-    Example: `latcli send weather "will it rain?"`
+    The reply goes to stdout, the decision to stderr (→ weather-2 · p2c · 41 ms). Several
+    targets fan out at once. Routing state (EWMA, breakers) is kept between runs. On a terminal
+    the reply's control characters (escape sequences, bare CR) are shown escaped; piped, it is
+    written as sent; --raw writes it as sent to a terminal too.
+    Examples: `latcli send weather "will it rain?"` · `latcli send weather-2 hello` ·
+    `echo hello | latcli send http://127.0.0.1:8001 -`
     """
     import asyncio
     import sys
 
-    from latcli.cli.runtime import parse_seconds
-    from latcli.engine import run_send
+    from latcli.cli.runtime import DEMO_HINT, is_demo_fleet, parse_seconds
+    from latcli.engine import run_send, send_targets
     from latcli.errors import ExitCode
     from latcli.inventory import load_inventory
     from latcli.render.send_view import decision_lines, reply_text, send_json
     from latcli.render.text import escape_controls, terminal_reply
 
-    wanted = [t.strip() for t in types.split(",") if t.strip()]
+    wanted = [t.strip() for t in targets.split(",") if t.strip()]
     if not wanted:
-        raise typer.BadParameter("give at least one type", param_hint="TYPES")
+        raise typer.BadParameter("give at least one type, agent id or URL", param_hint="TARGET")
     limit = parse_seconds(timeout, "--timeout")
     verify = tls_verify(cacert, insecure)
-    inv = request_shape_of(header).apply_inventory(load_inventory(inventory))
+    text = _message(message)
+    loaded = load_inventory(inventory)
+    inv, keys = send_targets(request_shape_of(header).apply_inventory(loaded), wanted)
     fan = asyncio.run(
-        run_send(inv, wanted, message, strategy, retries, limit, hedge, state, no_state, verify)
+        run_send(inv, keys, text, strategy, retries, limit, hedge, state, no_state, verify)
     )
     if json_out:
         print(send_json(fan))
@@ -94,6 +105,9 @@ def send(
             _write(terminal_reply(text, terminal=sys.stdout.isatty(), raw=raw) + "\n")
     for line in decision_lines(fan) if not json_out else []:
         print(escape_controls(line) if sys.stderr.isatty() else line, file=sys.stderr)
+    refused = any(a.outcome == "connect" for r in fan.results for a in r.attempts)
+    if not fan.ok and refused and is_demo_fleet(loaded):
+        print(f"latcli: {DEMO_HINT}", file=sys.stderr)
     return ExitCode.OK if fan.ok else ExitCode.FAILED
 
 
@@ -113,3 +127,16 @@ def _write(text: str) -> None:
         data = text.encode("utf-8", "replace")
     out.write(data)
     out.flush()
+
+
+def _message(text: str) -> str:
+    """The message argument; ``-`` reads it from stdin (one trailing newline dropped)."""
+    import sys
+
+    if text != "-":
+        return text
+    read = sys.stdin.read()
+    read = read[:-1] if read.endswith("\n") else read
+    if not read.strip():
+        raise typer.BadParameter("no message on stdin", param_hint="MESSAGE")
+    return read

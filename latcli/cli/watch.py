@@ -29,9 +29,7 @@ def watch(
         typer.Option(help="Time between checks and ticks, e.g. 2s. Default: health.interval."),
     ] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Only agents of this type.")] = None,
-    count: Annotated[
-        int | None, typer.Option("--count", "-n", min=1, help="Stop after N ticks.")
-    ] = None,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Stop after N ticks.")] = None,
     events: Annotated[
         Path | None, typer.Option(help="Append every event to this file as JSON lines.")
     ] = None,
@@ -61,8 +59,10 @@ def watch(
     """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
     and the replica `send` would pick, live. Piped: one JSON object per tick.
 
-    Checks feed the routing state, so `latcli send` elsewhere benefits. With --count, exits 1
-    if the last tick had an agent down or an SLA breached.
+    The latencies are health checks (an A2A agent's card GET). Marks: ! an SLA breached, ? an SLA
+    with no data yet, * an EWMA held up by failure penalties (each failure counts as the
+    timeout). Checks feed the routing state, so `latcli send` elsewhere benefits. With --count,
+    exits 1 if the last tick had an agent down or an SLA breached.
     Example: `latcli watch weather --interval 1s --events events.jsonl --metrics-port 9464`
     """
     import asyncio
@@ -70,10 +70,13 @@ def watch(
 
     from latcli.cli.runtime import parse_seconds
     from latcli.errors import ExitCode
-    from latcli.inventory import load_inventory, select_agents
+    from latcli.inventory import http_url, load_inventory, select_agents
     from latcli.watch import WatchOptions, run_watch, unhealthy
     from latcli.watch_model import WatchSnapshot
 
+    if alert_webhook is not None and http_url(alert_webhook) is None:
+        hint = "try http://127.0.0.1:9000/hook"
+        raise typer.BadParameter(f"not an http(s) URL ({hint})", param_hint="--alert-webhook")
     opts = WatchOptions(
         parse_seconds(interval, "--interval"), count, strategy, events, alert_webhook,
         metrics_port, state, no_state, tls_verify(cacert, insecure),
@@ -93,8 +96,15 @@ def watch(
 
         last = asyncio.run(run_watch(inv, chosen, opts, emit, warn))
     else:
+        from latcli.cli.runtime import is_demo_fleet, with_demo_hint
         from latcli.render.watch_live import LiveWatch
 
+        demo = is_demo_fleet(inv)
+
         with LiveWatch() as live:
-            last = asyncio.run(run_watch(inv, chosen, opts, live.show, warn))
+
+            def show(snapshot: WatchSnapshot) -> None:
+                live.show(with_demo_hint(snapshot) if demo else snapshot)
+
+            last = asyncio.run(run_watch(inv, chosen, opts, show, warn))
     return ExitCode.FAILED if unhealthy(last) else ExitCode.OK

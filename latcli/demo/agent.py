@@ -52,7 +52,10 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 VERSION_NOT_SUPPORTED = -32009
 
-HEALTH_LATENCY_FACTOR = 0.1  # health checks are cheap: a tenth of the message latency
+# Health checks are cheap: a tenth of the message latency while the agent runs as simulated.
+# A latency fault slows every endpoint, health included, so a user who slows an agent sees it
+# slow in watch (which measures health checks).
+HEALTH_LATENCY_FACTOR = 0.1
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
 
 _ANSWERS = (
@@ -72,11 +75,24 @@ class FaultState:
     errors: float
     down: bool = False
     concurrency_limit: int | None = None  # messages served at once; None: no limit
+    baseline: Distribution | None = None  # the latency simulated at start (default: latency)
+
+    def __post_init__(self) -> None:
+        if self.baseline is None:
+            self.baseline = self.latency
+
+    @property
+    def health_latency(self) -> Distribution:
+        """What a health check (or card GET) takes: a tenth of the baseline, or the fault."""
+        if self.latency == self.baseline:
+            return self.latency.scaled(HEALTH_LATENCY_FACTOR)
+        return self.latency
 
     def as_json(self, agent_id: str) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "agent": agent_id,
             "latency": str(self.latency),
+            "health_latency": str(self.health_latency),
             "errors": self.errors,
             "down": self.down,
         }
@@ -186,8 +202,8 @@ class _Agent:
         self.rng = rng
         self.slots = Slots(state.concurrency_limit)
 
-    async def delay(self, factor: float = 1.0) -> None:
-        await asyncio.sleep(self.state.latency.sample(self.rng) * factor)
+    async def health_delay(self) -> None:
+        await asyncio.sleep(self.state.health_latency.sample(self.rng))
 
     async def serve(self, request: Request) -> bool:
         """Wait for a slot and spend the latency draw in it; False: the client left meanwhile.
@@ -212,7 +228,7 @@ class _Agent:
     # -- the seed's http protocol -------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        await self.delay(HEALTH_LATENCY_FACTOR)
+        await self.health_delay()
         return JSONResponse({"status": "ok", "agent": self.id})
 
     async def http_send(self, request: Request) -> Response:
@@ -228,7 +244,7 @@ class _Agent:
     # -- A2A ----------------------------------------------------------------------
 
     async def card(self, request: Request) -> Response:
-        await self.delay(HEALTH_LATENCY_FACTOR)
+        await self.health_delay()
         base_url = str(request.base_url).rstrip("/")
         if self.a2a_version == "1.0":
             return JSONResponse(card_v1(self.id, base_url))

@@ -24,6 +24,7 @@ from latcli.demo.distribution import Distribution, parse_distribution
 from latcli.errors import LatcliError
 from latcli.inventory import Agent, DemoConfig
 from latcli.router import Router
+from latcli.units import format_duration
 
 PhaseName = Literal["healthy", "slow", "failing"]
 
@@ -84,7 +85,7 @@ class Schedule:
 
     def describe(self) -> str:
         """``slow 20s → failing 15s → healthy 40s, repeating``."""
-        steps = " → ".join(f"{p.name} {p.seconds:.3g}s" for p in self.cycle)
+        steps = " → ".join(f"{p.name} {format_duration(p.seconds)}" for p in self.cycle)
         return f"{steps}, repeating"
 
     @property
@@ -100,8 +101,8 @@ class Schedule:
 
 
 # Why these numbers: the warm-up gives watch ~7 checks at the demo's 2 s interval to learn each
-# replica's EWMA before anything happens. Slow is 10× the agent's latency: weather-1's health
-# checks (a tenth of its message latency) then take longer than weather-2's, so the pick moves.
+# replica's EWMA before anything happens. Slow is 10× the agent's latency, health checks
+# included (a latency fault slows every endpoint), so weather-1 turns slower than weather-2.
 # Failing is `down`, not an error rate: injected errors hit messages only, and watch checks
 # health; 15 s lets rise/fall call it down (3 checks) and the breaker open (5 failures).
 # Healthy lasts 40 s because the breaker window (30 s in the demo inventory) must forget the
@@ -131,8 +132,7 @@ class Fault:
 def scale(dist: Distribution, factor: float) -> Distribution:
     """``dist`` ``factor`` times slower: the median scales, and a normal's stddev with it
     (a lognormal's sigma is a shape, it stays)."""
-    spread = dist.spread * factor if dist.kind == "normal" else dist.spread
-    return replace(dist, median=dist.median * factor, spread=spread)
+    return dist.scaled(factor)
 
 
 def fault_for(phase: Phase, baseline: DemoConfig) -> Fault:
@@ -174,7 +174,8 @@ class ChaosChange:
     def message(self) -> str:
         """``chaos: weather-1 healthy → slow for 20s (10× latency)``."""
         move = self.phase.name if self.before is None else f"{self.before.name} → {self.phase.name}"
-        text = f"chaos: {self.agent} {move} for {self.seconds:.3g}s ({self.phase.describe()})"
+        text = f"chaos: {self.agent} {move} for {format_duration(self.seconds)}"
+        text += f" ({self.phase.describe()})"
         return text if self.error is None else f"{text} not applied: {self.error}"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from latcli.errors import ExitCode, LatcliError
+from latcli.units import format_duration
 
 FAULT_PATH = "/admin/fault"
 
@@ -78,7 +79,7 @@ def _fault_state(response: httpx.Response, name: str) -> dict[str, object]:
 def _reason(exc: httpx.HTTPError, timeout: float) -> str:
     """A short human reason for a failed admin call."""
     if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within {timeout:g}s"
+        return f"no answer within {format_duration(timeout)}"
     if isinstance(exc, httpx.ConnectError) and _caused_by(exc, ConnectionRefusedError):
         return "connection refused"
     return str(exc) or type(exc).__name__

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from latcli.units import parse_duration
@@ -31,6 +31,12 @@ class Distribution:
             # median m, shape sigma: the tail grows with sigma (p99 = m * e^(2.33 sigma)).
             return self.median * math.exp(rng.gauss(0.0, self.spread))
         return self.median
+
+    def scaled(self, factor: float) -> Distribution:
+        """``factor`` times slower: the median scales, and a normal's stddev with it (a
+        lognormal's sigma is a shape, it stays)."""
+        spread = self.spread * factor if self.kind == "normal" else self.spread
+        return replace(self, median=self.median * factor, spread=spread)
 
     def __str__(self) -> str:
         if self.kind == "fixed":

@@ -27,6 +27,7 @@ import httpx
 
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, DemoConfig
+from latcli.units import format_duration
 
 DEMO_INVENTORY = Path(__file__).with_name("agents.yaml")  # the demo fleet, shipped in the wheel
 STARTUP_TIMEOUT = 10.0  # seconds for every agent to answer its health check
@@ -232,7 +233,9 @@ class Fleet:
                     if not child.running():
                         raise _start_error(child, "exited during startup")
                 if waiting and time.monotonic() > deadline:
-                    raise _start_error(waiting[0], f"no answer within {self._startup_timeout:g}s")
+                    raise _start_error(
+                        waiting[0], f"no answer within {format_duration(self._startup_timeout)}"
+                    )
                 time.sleep(_POLL if waiting else 0)
 
 

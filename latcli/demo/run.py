@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from latcli.demo.chaos import SCHEDULE, TRICKLE_RATE, Schedule, pick_target
 from latcli.errors import ExitCode
 from latcli.inventory import Agent, Inventory
+from latcli.units import format_duration, format_rate
 
 if TYPE_CHECKING:
     from latcli.demo.chaos import ChaosChange, Trickle
@@ -83,14 +84,15 @@ def _resolve(inv: Inventory, opts: ChaosOptions | None) -> _Chaos | None:
 def _banner(interval: float, chaos: _Chaos | None) -> str:
     if chaos is None:
         return (
-            f"watching every {interval:g}s · change an agent with"
+            f"watching every {format_duration(interval)} · change an agent with"
             " `latcli demo fault AGENT --latency 300ms | --errors 20% | --down`"
             " · Ctrl-C stops every agent"
         )
-    traffic = f" · {chaos.rate:g} {chaos.target.type} messages/s routed" if chaos.rate else ""
+    rate = format_rate(chaos.rate, f"{chaos.target.type} messages/s")
+    traffic = f" · {rate} routed" if chaos.rate else ""
     return (
-        f"watching every {interval:g}s · chaos on {chaos.target.id}: healthy"
-        f" {chaos.schedule.warmup:.3g}s, then {chaos.schedule.describe()}{traffic}"
+        f"watching every {format_duration(interval)} · chaos on {chaos.target.id}: healthy"
+        f" {format_duration(chaos.schedule.warmup)}, then {chaos.schedule.describe()}{traffic}"
         " · Ctrl-C stops every agent"
     )
 

@@ -12,22 +12,30 @@ from rich.text import Text
 
 from latcli.bench.report import answered_none, verdicts_of
 from latcli.histogram import SUMMARY_KEYS, LatencyHistogram
-from latcli.sla import format_percent
-from latcli.units import format_duration, format_ms
+from latcli.render.layout import fit
+from latcli.units import (
+    format_duration,
+    format_ms,
+    format_ms_value,
+    format_number,
+    format_percent,
+    format_rate,
+    plural,
+)
 
 
 def _rate(value: float) -> str:
-    return f"{value:,.1f} req/s"
+    return format_rate(value)
 
 
 def _header(r: Mapping[str, Any]) -> Text:
     what = [str(r["target"])]
     what += [str(r["endpoint"])] if r.get("endpoint") else []
     if r.get("model") == "open":
-        what.append(f"open model {r['rate']:g} req/s")
+        what.append(f"open model {format_number(float(r['rate']))} req/s")
     elif r.get("model") == "closed":
         what.append(f"closed model ×{r['concurrency']}")
-    what += [format_duration(float(r["duration_s"])), f"{r['requests']:,} requests"]
+    what += [format_duration(float(r["duration_s"])), plural(int(r["requests"]), "request")]
     text = Text("bench ", style="bold")
     text.append(" · ".join(what))
     text.append(" · ")
@@ -55,11 +63,7 @@ def _remarks(r: Mapping[str, Any]) -> list[Text]:
 
 def _cell(ms: float) -> str:
     """Milliseconds without the unit (the column says it): three significant digits or more."""
-    if ms < 1:
-        return f"{ms:.3f}"
-    if ms < 10:
-        return f"{ms:.2f}"
-    return f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}"
+    return format_ms_value(ms)
 
 
 def _spectrum(r: Mapping[str, Any]) -> Table:
@@ -107,7 +111,7 @@ def _generator(r: Mapping[str, Any]) -> Text:
     text = Text("generator  ", style="bold")
     parts = []
     if gen.get("target_rate") is not None:
-        parts.append(f"target {_rate(float(gen['target_rate']))}")
+        parts.append(f"target {format_number(float(gen['target_rate']))} req/s")
     parts.append(f"achieved {_rate(float(gen['achieved_rate']))}")
     if gen.get("schedule_lag_ms_p99") is not None:
         parts.append(f"schedule lag p99 {format_ms(gen['schedule_lag_ms_p99'])}")
@@ -191,14 +195,14 @@ def bench_summary(report: Mapping[str, Any]) -> RenderableType:
     """Header, percentile spectrum (and service time in the open model), errors by kind and
     HTTP status, generator health, the latency histogram, per-agent table and SLA verdicts;
     empty sections are left out."""
-    parts: list[RenderableType] = [_header(report), *_remarks(report), _spectrum(report)]
+    parts: list[RenderableType] = [_header(report), *_remarks(report), fit(_spectrum(report))]
     statuses = _statuses(report)
     parts += [_errors(report), *([statuses] if statuses else []), _generator(report)]
     chart = latency_histogram(report)
     if chart is not None:
         parts += [Text(), chart]
     if report.get("agents"):
-        parts += [Text(), _agents(report)]
+        parts += [Text(), fit(_agents(report))]
     if report.get("sla"):
-        parts += [Text(), _sla(report)]
+        parts += [Text(), fit(_sla(report))]
     return Group(*parts)

@@ -11,24 +11,30 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.sla import format_percent
-from latcli.units import format_duration
+from latcli.render.layout import fit
+from latcli.units import (
+    format_duration,
+    format_ms_value,
+    format_number,
+    format_percent,
+    format_sig,
+    plural,
+)
 
 
 def _rate(value: float) -> str:
-    return f"{value:,.4g}" if value < 1000 else f"{value:,.0f}"
+    return format_number(value)
 
 
 def _ms(value: float) -> str:
-    if value < 10:
-        return f"{value:.2f}"
-    return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+    return format_ms_value(value)
 
 
 def _header(doc: Mapping[str, Any]) -> Text:
     text = Text("capacity ", style="bold")
     parts = [str(doc["target"]), str(doc["endpoint"])]
-    parts.append(f"{len(doc['steps'])} steps of {format_duration(float(doc['step_duration_s']))}")
+    steps = plural(len(doc["steps"]), "step")
+    parts.append(f"{steps} of {format_duration(float(doc['step_duration_s']))}")
     parts.append("sla " + (", ".join(doc["sla"]) if doc["sla"] else "none"))
     text.append(" · ".join(parts))
     return text
@@ -65,7 +71,7 @@ def _steps(doc: Mapping[str, Any]) -> Table:
             str(i + 1),
             str(step.get("phase", "")),
             _rate(float(step["rate"])),
-            _rate(float(step["achieved_rps"])),
+            format_sig(float(step["achieved_rps"])),
             _ms(float(lat["p50"])) if has else "-",
             _ms(float(lat["p99"])) if has else "-",
             format_percent(float(step["error_rate"])),
@@ -95,7 +101,8 @@ def _outcome(doc: Mapping[str, Any]) -> Text:
         text.append(f" in total · {_rate(float(doc['per_replica_rps']))} req/s per replica")
         text.append(f" ({replicas} replicas)")
     if doc.get("replicas_needed") is not None:
-        text.append(f" · {doc['replicas_needed']} replicas for {_rate(float(doc['target_rps']))}")
+        needed = plural(int(doc["replicas_needed"]), "replica")
+        text.append(f" · {needed} for {_rate(float(doc['target_rps']))}")
         text.append(f" req/s at {format_percent(float(doc['headroom']))} headroom")
     return text
 
@@ -106,6 +113,6 @@ def capacity_summary(doc: Mapping[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [_header(doc)]
     if doc.get("interrupted"):
         parts.append(Text("interrupted: the steps measured so far", style="bold yellow"))
-    parts += [_steps(doc), *_reasons(doc), Text(), _outcome(doc)]
+    parts += [fit(_steps(doc)), *_reasons(doc), Text(), _outcome(doc)]
     parts += [Text(f"· {line}") for line in doc["reasoning"]]
     return Group(*parts)

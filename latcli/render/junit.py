@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from latcli.bench.report import answered_none, verdicts_of
+from latcli.units import format_number, format_rate
 
 # XML 1.0 forbids these even escaped; ElementTree would write them and the file would not parse.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -30,8 +31,8 @@ def _fail(case: ET.Element, message: str, kind: str, detail: str) -> None:
 def _validity(report: Mapping[str, Any]) -> tuple[bool, str]:
     gen = report["generator"]
     target = gen.get("target_rate")
-    wanted = f" of {target:g} req/s asked" if target is not None else ""
-    return bool(gen["valid"]), f"achieved {gen['achieved_rate']:g} req/s{wanted}"
+    wanted = f" of {format_number(float(target))} req/s asked" if target is not None else ""
+    return bool(gen["valid"]), f"achieved {format_rate(float(gen['achieved_rate']))}{wanted}"
 
 
 def junit_xml(report: Mapping[str, Any]) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from latcli.errors import ErrorKind
 from latcli.probe import ProbeReport, ProbeResult
 from latcli.redact import redact_text
+from latcli.render.layout import fit
 from latcli.render.text import agent_text
 from latcli.units import format_ms
 
@@ -28,11 +30,11 @@ def _detail(result: ProbeResult) -> Text:
     return Text("")
 
 
-def probe_table(report: ProbeReport, count: int) -> Table:
+def probe_table(report: ProbeReport, count: int) -> RenderableType:
     """One row per agent: verdict, latency and phases (p50, p99, min, max with ``--count``).
 
     Columns that would be empty for every row (TLS on plain http, discovery without A2A) are left
-    out so the table fits an 80-column terminal.
+    out so the table fits an 80-column terminal; on a narrower one its columns wrap into blocks.
     """
     rows = report.results
     show_tls = any(r.timings.tls is not None for r in rows)
@@ -50,7 +52,7 @@ def probe_table(report: ProbeReport, count: int) -> Table:
     numeric += ["discovery"] if show_disc else []
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True, min_width=max(len(name), 7))
-    table.add_column("detail", overflow="fold", max_width=48)
+    table.add_column("detail", overflow="fold", max_width=48)  # words wrap, digits never crop
     for r in rows:
         t = r.timings
         values: list[float | None] = [r.latency_ms]
@@ -62,15 +64,21 @@ def probe_table(report: ProbeReport, count: int) -> Table:
         values += [r.discovery_ms] if show_disc else []
         cells = [agent_text(r.agent.id), agent_text(r.agent.type), _health(r)]
         table.add_row(*cells, *(format_ms(v) for v in values), _detail(r))
-    return table
+    return fit(table)
 
 
-def probe_summary(report: ProbeReport) -> Text:
-    bad = [r.agent.id for r in report.results if not r.healthy]
+def probe_summary(report: ProbeReport, demo_fleet: bool = False) -> Text:
+    """``5/5 healthy``, or who is not; ``demo_fleet``: the agents are the built-in demo's, so
+    refused connections most likely mean it is not running, and the line says so."""
+    bad = [r for r in report.results if not r.healthy]
     total = len(report.results)
     if not bad:
         return Text(f"{total}/{total} healthy", style="green")
-    return Text(f"{total - len(bad)}/{total} healthy · unhealthy: {', '.join(bad)}", style="red")
+    names = ", ".join(r.agent.id for r in bad)
+    text = Text(f"{total - len(bad)}/{total} healthy · unhealthy: {names}", style="red")
+    if demo_fleet and any(r.error is ErrorKind.CONNECT for r in bad):
+        text.append("\nis `latcli demo` running? It starts these agents.", style="yellow")
+    return text
 
 
 def probe_round(report: ProbeReport, clock: str) -> Group:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from latcli.router import FanOut, RouteResult
-from latcli.units import format_ms
+from latcli.units import format_ms, plural
 
 SCHEMA = "latcli.send/v1"
 
@@ -58,7 +58,7 @@ def decision_lines(fan: FanOut) -> list[str]:
     for r in fan.results:
         prefix = f"{r.type} " if len(fan.results) > 1 else ""
         if r.ok:
-            extra = f" · {r.failovers} failover{'s' if r.failovers != 1 else ''}"
+            extra = f" · {plural(r.failovers, 'failover')}"
             hedged = " · hedged" if any(a.hedge for a in r.attempts) else ""
             lines.append(
                 f"{prefix}→ {r.agent} · {r.strategy} · {format_ms(r.latency_ms)}"
@@ -70,5 +70,7 @@ def decision_lines(fan: FanOut) -> list[str]:
                 status = f" HTTP {a.status}" if a.status else ""
                 lines.append(f"    {a.agent}: {a.outcome}{status} in {format_ms(a.latency_ms)}")
     if len(fan.results) > 1:
-        lines.append(f"coordination: {format_ms(fan.latency_ms)} for {len(fan.results)} types")
+        lines.append(
+            f"coordination: {format_ms(fan.latency_ms)} for {plural(len(fan.results), 'type')}"
+        )
     return lines

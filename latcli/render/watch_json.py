@@ -22,6 +22,7 @@ def agent_json(a: AgentRow) -> dict[str, Any]:
         "type": a.type,
         "state": a.state,
         "ewma_ms": _r(a.ewma_ms),
+        "ewma_penalty": a.ewma_penalty,  # failure penalties hold ewma_ms above the latencies
         "p50_ms": _r(a.p50_ms),
         "p99_ms": _r(a.p99_ms),
         "success_rate": _r(a.success_rate, 6),

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from latcli.render.text import agent_text, escape_controls
-from latcli.units import format_duration, format_ms
+from latcli.units import format_duration, format_ms, format_percent
 from latcli.watch_model import AgentRow, AgentState, SlaStatus, WatchEvent, WatchSnapshot
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -48,8 +49,8 @@ def breaker_text(row: AgentRow) -> str:
     if row.breaker == "open":
         if row.retry_in_s is None:
             return "open"
-        secs = max(0.0, row.retry_in_s)
-        return f"open {secs:.1f}s" if secs < 10 else f"open {secs:.0f}s"
+        # Whole seconds, rounded up: a countdown that ticks every interval needs no decimals.
+        return f"open {math.ceil(max(0.0, row.retry_in_s)):,} s"
     return "half-open" if row.breaker == "half_open" else "closed"
 
 
@@ -99,6 +100,7 @@ class _WatchView:
 def _parts(snap: WatchSnapshot, width: int) -> Iterator[RenderableType]:
     yield header(snap)
     yield agent_table(snap, width)
+    yield legend(snap.agents)
     sla = sla_lines(snap.agents)
     if sla is not None:
         yield sla
@@ -135,6 +137,9 @@ def header(snap: WatchSnapshot) -> Text:
 # -- the table ---------------------------------------------------------------------------
 
 _HEADERS = {"in-flight": "in-fl", "last error": "error", "sparkline": "recent"}  # 100 columns
+# Each number column as wide as its widest usual value (with the usual marker: "24.1 ms!"
+# "99.95%!", "open 60 s"), so the table does not shift from one tick to the next.
+_MIN_WIDTHS = {"state": 8, "ewma": 7, "p50": 7, "p99": 8, "success": 7, "breaker": 9}
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,8 @@ class _Column:
 
     @property
     def width(self) -> int:
-        return max([len(self.header), *(c.cell_len for c in self.cells)])
+        least = _MIN_WIDTHS.get(self.name, 0)
+        return max([least, len(self.header), *(c.cell_len for c in self.cells)])
 
 
 def agent_table(snap: WatchSnapshot, width: int) -> Table:
@@ -173,8 +179,9 @@ def agent_table(snap: WatchSnapshot, width: int) -> Table:
     # The box draws the header rule; its blank divider is the one-space gap between columns.
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, padding=0)
     for col in columns:
+        justify: Literal["left", "right"] = "right" if col.right else "left"
         table.add_column(
-            col.header, justify="right" if col.right else "left", no_wrap=True, overflow="ellipsis"
+            col.header, justify=justify, no_wrap=True, overflow="ellipsis", min_width=col.width
         )
     for i in range(len(snap.agents)):
         table.add_row(*(c.cells[i] for c in columns))
@@ -193,7 +200,7 @@ def _columns(rows: Sequence[AgentRow], recovered: set[str | None]) -> list[_Colu
         col("agent", (_agent_cell(r, r.id in recovered) for r in rows)),
         col("type", (Text(r.type) for r in rows)),
         col("state", (Text(r.state, style=state_style(r.state)) for r in rows)),
-        col("ewma", (_metric_cell(format_ms(r.ewma_ms), r, "ewma") for r in rows), True),
+        col("ewma", (_ewma_cell(r) for r in rows), True),
         col("p50", (_metric_cell(format_ms(r.p50_ms), r, "p50") for r in rows), True),
         col("p99", (_metric_cell(format_ms(r.p99_ms), r, "p99") for r in rows), True),
         col("success", (_metric_cell(_percent(r.success_rate), r, "success") for r in rows), True),
@@ -214,12 +221,16 @@ def _error_cell(kind: str | None) -> Text:
 
 
 def _percent(rate: float | None) -> str:
-    """``100%``, ``99.5%``; rounded down so that 99.96 % never shows as a perfect 100%."""
-    if rate is None:
-        return "-"
-    if rate >= 1.0:
-        return "100%"
-    return f"{math.floor(rate * 1000) / 10:.1f}%"
+    """``100%``, ``99.95%``: rounded down, so 99.96 % never shows as a perfect 100%."""
+    return format_percent(rate)
+
+
+def _ewma_cell(row: AgentRow) -> Text:
+    """The EWMA, with ``*`` when failure penalties hold it up (see :func:`legend`)."""
+    cell = _metric_cell(format_ms(row.ewma_ms), row, "ewma")
+    if row.ewma_penalty:
+        cell.append("*", style="yellow")
+    return cell
 
 
 def sla_column(status: SlaStatus) -> str:
@@ -261,6 +272,22 @@ def sla_lines(rows: Sequence[AgentRow]) -> Text | None:
 
 
 # -- under the table ---------------------------------------------------------------------
+
+LEGEND = "latencies are health checks · ! SLA breached · ? SLA without data yet"
+
+
+def legend(rows: Sequence[AgentRow]) -> Text:
+    """What the markers mean, in one dim line; a second when an EWMA holds failure penalties
+    (a fast-failing agent would otherwise show a slow EWMA with no hint why)."""
+    text = Text(LEGEND, style="dim")
+    penalised = [r.id for r in rows if r.ewma_penalty]
+    if penalised:
+        text.append(
+            f"\n* {', '.join(penalised)}: EWMA holds failure penalties (each failure counts as"
+            " the timeout)",
+            style="yellow",
+        )
+    return text
 
 
 def picks_line(snap: WatchSnapshot) -> Text:
