@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +40,9 @@ from starlette.routing import Route
 
 from latcli.demo.distribution import Distribution, parse_distribution
 from latcli.units import parse_duration, parse_percent
+
+if TYPE_CHECKING:
+    from latcli.inventory import DemoConfig
 
 Handler = Callable[[Request], Awaitable[Response]]
 Outcome = Literal["completed", "failed", "input-required"]
@@ -144,7 +147,8 @@ class AssistantState:
         wait = self.retry_after(now)
         limited: bool | float = False
         if wait is not None:
-            limited = True if math.isinf(self.rate_limited_until) else round(wait, 3)
+            left = self.rate_limited_until - now
+            limited = True if math.isinf(left) else round(left, 3)
         return {
             "agent": agent_id,
             "app": "assistant",
@@ -260,18 +264,27 @@ def parse_share(value: object) -> float:
     return parse_percent(value)
 
 
-def _rate_limit_until(value: object, now: float) -> float:
-    """The monotonic time a rate limit given as ``value`` ends (0.0: lifted)."""
-    if value is True:
-        return math.inf
-    if value is False:
-        return 0.0
+def parse_rate_limit(value: object) -> bool | float:
+    """``"30s"`` -> 30.0 seconds; ``"on"``/true -> True (until off); ``"off"``/false/0 -> False.
+
+    Raises ValueError.
+    """
+    if isinstance(value, bool):
+        return value
     if isinstance(value, str) and value.strip().lower() in ("on", "off"):
-        return math.inf if value.strip().lower() == "on" else 0.0
+        return value.strip().lower() == "on"
     if isinstance(value, int | float | str):
         seconds = parse_duration(value)
-        return now + seconds if seconds > 0 else 0.0
-    raise ValueError(f"rate_limited must be a duration like '10s', true or false: {value!r}")
+        return seconds if seconds > 0 else False
+    raise ValueError(f"rate_limited must be a duration like '30s', on or off: {value!r}")
+
+
+def _rate_limit_until(value: object, now: float) -> float:
+    """The monotonic time a rate limit given as ``value`` ends (0.0: lifted)."""
+    limit = parse_rate_limit(value)
+    if limit is True:
+        return math.inf
+    return 0.0 if limit is False else now + limit
 
 
 # -- the plan of one task (pure) ----------------------------------------------------
@@ -763,15 +776,34 @@ def make_app(
     return Starlette(routes=routes)
 
 
+def starting_fault(demo: DemoConfig) -> dict[str, Any]:
+    """An inventory ``demo:`` section as the assistant's starting /admin/fault change."""
+    fault: dict[str, Any] = {
+        "ttft": demo.ttft,
+        "tokens_per_s": demo.tokens_per_s,
+        "chunk_tokens": demo.chunk_tokens,
+        "answer_tokens": demo.answer_tokens,
+        "fail_tasks": demo.fail_tasks,
+        "input_required": demo.input_required,
+        "errors": demo.errors,
+        "latency": demo.latency,
+    }
+    if demo.rate_limited > 0:
+        fault["rate_limited"] = demo.rate_limited
+    return fault
+
+
 def command(
-    agent_id: str, host: str, port: int, fault: Mapping[str, Any], seed: int | None, parent: int
+    agent_id: str, host: str, port: int, demo: DemoConfig, seed: int | None, parent: int
 ) -> list[str]:
-    """The command line the fleet launcher runs for one assistant."""
+    """The command line the fleet launcher runs for one assistant; ``seed`` wins over
+    ``demo.seed``."""
     import sys
 
+    fault = json.dumps(starting_fault(demo))
     cmd = [sys.executable, "-m", "latcli.demo.assistant", "--id", agent_id]
-    cmd += ["--host", host, "--port", str(port), "--fault", json.dumps(dict(fault))]
-    cmd += ["--parent-pid", str(parent)]
+    cmd += ["--host", host, "--port", str(port), "--fault", fault, "--parent-pid", str(parent)]
+    seed = demo.seed if seed is None else seed
     if seed is not None:
         cmd += ["--seed", str(seed)]
     return cmd
