@@ -78,34 +78,42 @@ _WORDS = (
 class A2aError(Exception):
     """An A2A error; each binding spells it its own way (JSON-RPC code or HTTP status)."""
 
-    def __init__(self, code: int, http_status: int, status: str, message: str) -> None:
+    def __init__(self, code: int, http_status: int, status: str, reason: str, message: str) -> None:
         super().__init__(message)
-        self.code, self.http_status, self.status, self.message = code, http_status, status, message
+        self.code, self.http_status, self.status = code, http_status, status
+        self.reason, self.message = reason, message
+
+    def details(self) -> list[dict[str, Any]]:
+        """The google.rpc.ErrorInfo a2a-sdk's clients map back to an error class by reason."""
+        info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": self.reason}
+        return [{**info, "domain": "a2a-protocol.org", "metadata": {}}]
 
 
 def _parse_error(message: str) -> A2aError:
-    return A2aError(-32700, 400, "INVALID_ARGUMENT", message)
+    return A2aError(-32700, 400, "INVALID_ARGUMENT", "INVALID_REQUEST", message)
 
 
 def _invalid_request(message: str) -> A2aError:
-    return A2aError(-32600, 400, "INVALID_ARGUMENT", message)
+    return A2aError(-32600, 400, "INVALID_ARGUMENT", "INVALID_REQUEST", message)
 
 
 def _invalid_params(message: str) -> A2aError:
-    return A2aError(-32602, 400, "INVALID_ARGUMENT", message)
+    return A2aError(-32602, 400, "INVALID_ARGUMENT", "INVALID_PARAMS", message)
 
 
 def _task_not_found() -> A2aError:
-    return A2aError(-32001, 404, "NOT_FOUND", "Task not found")
+    return A2aError(-32001, 404, "NOT_FOUND", "TASK_NOT_FOUND", "Task not found")
 
 
 def _not_cancelable() -> A2aError:
-    return A2aError(-32002, 400, "FAILED_PRECONDITION", "Task cannot be canceled")
+    return A2aError(
+        -32002, 400, "FAILED_PRECONDITION", "TASK_NOT_CANCELABLE", "Task cannot be canceled"
+    )
 
 
 def _version_not_supported(got: str) -> A2aError:
     text = f"A2A version {got!r} is not supported by this handler. Expected version '1.0'."
-    return A2aError(-32009, 400, "FAILED_PRECONDITION", text)
+    return A2aError(-32009, 400, "FAILED_PRECONDITION", "VERSION_NOT_SUPPORTED", text)
 
 
 # -- behaviour: what agents.yaml and /admin/fault set ------------------------------
@@ -503,7 +511,7 @@ class Assistant:
         """A new task for ``params.message``, not started yet; and whether not to wait."""
         message, text, immediate = _message(params)
         if self.state.rng.random() < self.state.behaviour.errors:
-            raise A2aError(-32603, 500, "INTERNAL", "injected")
+            raise A2aError(-32603, 500, "INTERNAL", "INTERNAL_ERROR", "injected")
         task_id = str(uuid.uuid4())
         context_id = message.get("contextId")
         if not isinstance(context_id, str) or not context_id:
@@ -611,7 +619,7 @@ class Assistant:
             return self.get(_task_id(params), _history_length(length))
         if method == "CancelTask":
             return self.cancel(_task_id(params))
-        raise A2aError(-32601, 404, "NOT_FOUND", "Method not found")
+        raise A2aError(-32601, 404, "NOT_FOUND", "METHOD_NOT_FOUND", "Method not found")
 
     def _rpc_stream(self, rpc_id: object, params: object) -> Response:
         record, _ = self.create(params)  # errors before the stream starts: one JSON reply
@@ -663,7 +671,7 @@ class Assistant:
         try:
             return json.loads(await request.body())
         except ValueError as exc:
-            raise A2aError(-32700, 400, "INVALID_ARGUMENT", f"Failed to load JSON: {exc}") from None
+            raise _parse_error(f"Failed to load JSON: {exc}") from None
 
     # -- card, faults ----------------------------------------------------------------
 
@@ -713,7 +721,7 @@ def _rpc_result(rpc_id: object, result: dict[str, Any]) -> Response:
 
 
 def _rpc_error(rpc_id: object, exc: A2aError) -> Response:
-    error = {"code": exc.code, "message": exc.message}
+    error = {"code": exc.code, "message": exc.message, "data": exc.details()}
     return JSONResponse({"jsonrpc": "2.0", "id": rpc_id, "error": error})
 
 
@@ -723,6 +731,7 @@ def _rest_result(body: dict[str, Any]) -> Response:
 
 def _rest_error(exc: A2aError) -> Response:
     error = {"code": exc.http_status, "status": exc.status, "message": exc.message}
+    error["details"] = exc.details()
     return JSONResponse({"error": error}, status_code=exc.http_status)
 
 
