@@ -751,8 +751,8 @@ def card(agent_id: str, base_url: str) -> dict[str, Any]:
         "defaultOutputModes": ["text/plain"],
         "skills": [
             {
-                "id": "chat",
-                "name": "Chat",
+                "id": "answer",
+                "name": "Answer",
                 "description": "Thinks, then streams an answer token by token.",
                 "tags": ["demo", "llm"],
                 "examples": ["summarise the fleet's latency"],
