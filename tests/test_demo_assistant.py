@@ -525,3 +525,48 @@ def test_assistant_without_a2a_protocol_is_refused() -> None:
     agent = Agent("x", "assistant", f"http://127.0.0.1:{free_port()}", demo=demo)
     with pytest.raises(LatcliError, match="needs protocol: a2a"):
         Fleet([agent]).start()
+
+
+# -- the inventory's demo: keys ---------------------------------------------------------------
+
+
+def test_inventory_reads_the_assistant_keys(tmp_path: Path) -> None:
+    from latcli.inventory import load_inventory
+
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "version: 1\nagents:\n"
+        '  - {id: a, type: assistant, url: "http://127.0.0.1:9", protocol: a2a,\n'
+        '     demo: {app: assistant, ttft: "lognormal 300ms 0.4", tokens_per_s: 20,\n'
+        "            chunk_tokens: 2, answer_tokens: 9, fail_tasks: 10%, input_required: 0.05,\n"
+        "            rate_limited: 30s, seed: 4}}\n"
+    )
+    [agent] = load_inventory(path, {}).agents
+    assert agent.demo == DemoConfig(
+        app="assistant",
+        ttft="lognormal 300ms 0.4",
+        tokens_per_s=20,
+        chunk_tokens=2,
+        answer_tokens=9,
+        fail_tasks=0.1,
+        input_required=0.05,
+        rate_limited=30.0,
+        seed=4,
+    )
+
+
+def test_inventory_names_bad_assistant_keys_by_line(tmp_path: Path) -> None:
+    from latcli.inventory import InventoryError, load_inventory
+
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "version: 1\nagents:\n"
+        '  - id: a\n    type: assistant\n    url: "http://127.0.0.1:9"\n'
+        '    demo: {app: robot, ttft: "whenever then", fail_tasks: 150%}\n'
+    )
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path, {})
+    text = str(info.value)
+    assert "agents.yaml:6 agents[0].demo.app: must be one of agent, assistant" in text
+    assert "agents[0].demo.ttft: not a latency distribution" in text
+    assert "agents[0].demo.fail_tasks: percentage out of range" in text
