@@ -64,6 +64,7 @@ STATE = {
 }
 TERMINAL = frozenset({"completed", "failed", "canceled"})
 SETTLED = TERMINAL | {"input-required"}  # a unary call or a stream stops here
+_SETTLED_ON_THE_WIRE = frozenset(STATE[s] for s in SETTLED)
 
 FAILED_TEXT = "model overloaded"
 QUESTION_TEXT = "Which one do you mean? Please say more."
@@ -380,6 +381,7 @@ class TaskRecord:
     context_id: str
     request: dict[str, Any]  # the user's message, as history
     text: str  # its text
+    arrived: float  # time.monotonic() the message came in: the schedule counts from here
     state: str = "submitted"
     timestamp: str | None = None
     status_message: str | None = None
@@ -509,6 +511,7 @@ class Assistant:
 
     def create(self, params: object) -> tuple[TaskRecord, bool]:
         """A new task for ``params.message``, not started yet; and whether not to wait."""
+        arrived = time.monotonic()
         message, text, immediate = _message(params)
         if self.state.rng.random() < self.state.behaviour.errors:
             raise A2aError(-32603, 500, "INTERNAL", "INTERNAL_ERROR", "injected")
@@ -517,13 +520,13 @@ class Assistant:
         if not isinstance(context_id, str) or not context_id:
             context_id = str(uuid.uuid4())
         history = {**message, "contextId": context_id, "taskId": task_id}
-        record = TaskRecord(task_id, context_id, history, text)
+        record = TaskRecord(task_id, context_id, history, text, arrived)
         self._keep(record)
         return record, immediate
 
     def start(self, record: TaskRecord) -> None:
         plan = plan_task(self.state.behaviour, self.state.rng, self.id, record.text)
-        record.runner = asyncio.create_task(_run(record, plan, time.monotonic()))
+        record.runner = asyncio.create_task(_run(record, plan, record.arrived))
 
     async def send(self, params: object) -> dict[str, Any]:
         """SendMessage: the task once settled, or once working when asked not to wait."""
@@ -546,7 +549,7 @@ class Assistant:
                 event = await queue.get()
                 yield event
                 status = event.get("statusUpdate", {}).get("status", {})
-                if status.get("state") in {STATE[s] for s in SETTLED}:
+                if status.get("state") in _SETTLED_ON_THE_WIRE:
                     return
         finally:
             record.listeners.remove(queue)
