@@ -55,6 +55,7 @@ BASE: dict[str, Any] = {
     "rate_limited": False,
     "down": False,
     "seed": 11,
+    "concurrency_limit": 0,
 }
 S = a2a_pb2.TaskState
 
@@ -164,7 +165,8 @@ def test_same_seed_same_tasks() -> None:
         ({"rate_limited": "forever"}, "not a duration"),
         ({"down": "yes"}, "down must be true or false"),
         ({"seed": 1.5}, "seed must be a whole number"),
-        ({"concurrency_limit": 2}, "unknown fault keys"),
+        ({"concurrency": 2}, "unknown fault keys"),
+        ({"concurrency_limit": -1}, "concurrency_limit must be a whole number"),
         ({"ttft": "50ms", "fail_tasks": 2}, "out of range"),  # the good key is not applied
     ],
 )
@@ -384,6 +386,33 @@ def test_fault_changes_take_effect_at_run_time(url: str) -> None:
     assert state["ttft"] == "lognormal 400ms 0.01" and state["tokens_per_s"] == 30
     slow = _artifact_times(asyncio.run(_timed_stream(url, "a")))[0]
     assert fast < 0.2 and 0.38 <= slow <= 0.6
+
+
+def test_concurrency_limit_queues_tasks_as_submitted_until_a_slot_is_free(url: str) -> None:
+    _fault(url, ttft="200ms", answer_tokens=1, concurrency_limit=1)
+
+    async def run() -> list[list[tuple[float, dict[str, Any]]]]:
+        return list(await asyncio.gather(*(_timed_stream(url, f"q{i}") for i in range(3))))
+
+    try:
+        streams = asyncio.run(run())
+        load = httpx.get(url + "/admin/load", trust_env=False).json()
+    finally:
+        _fault(url, concurrency_limit=0)
+    firsts = sorted(_artifact_times(events)[0] for events in streams)
+    # One at a time, 200 ms each: the second waits for the first, the third for both.
+    assert firsts[0] == pytest.approx(0.2, abs=0.1)
+    assert firsts[1] - firsts[0] == pytest.approx(0.2, abs=0.06)
+    assert firsts[2] - firsts[1] == pytest.approx(0.2, abs=0.06)
+    working = sorted(t for events in streams for t, ev in events if _state(ev) == "WORKING")
+    assert working[1] > 0.15 and working[2] > 0.35  # queued tasks stay submitted
+    assert load["served"] == 3 and load["peak_in_service"] == 1
+    assert load["mean_service_ms"] == pytest.approx(200, abs=5)
+
+
+def _state(event: dict[str, Any]) -> str | None:
+    state = event.get("statusUpdate", {}).get("status", {}).get("state")
+    return None if state is None else str(state).removeprefix("TASK_STATE_")
 
 
 # -- rate limits, errors, availability ----------------------------------------------------

@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from latcli.demo.agent import Slots
 from latcli.demo.distribution import Distribution, parse_distribution
 from latcli.units import parse_duration, parse_percent
 
@@ -142,6 +143,7 @@ class AssistantState:
     rng: random.Random
     down: bool = False
     rate_limited_until: float = 0.0  # time.monotonic(); math.inf: until switched off
+    concurrency_limit: int | None = None  # tasks generating at once, the rest queued
 
     def retry_after(self, now: float) -> int | None:
         """Seconds a client should wait, or None when not rate limited at ``now``."""
@@ -171,6 +173,7 @@ class AssistantState:
             "latency": str(b.latency),
             "down": self.down,
             "rate_limited": limited,  # false, true (until lifted) or seconds left
+            "concurrency_limit": self.concurrency_limit,
         }
 
 
@@ -187,6 +190,7 @@ FAULT_KEYS = frozenset(
         "down",
         "rate_limited",
         "seed",
+        "concurrency_limit",
     }
 )
 
@@ -195,7 +199,8 @@ def apply_fault(state: AssistantState, change: Mapping[str, Any], now: float) ->
     """Apply a fault change (keys of :data:`FAULT_KEYS`; a missing or null key is unchanged).
 
     ``rate_limited`` is a duration (``"10s"``: HTTP 429 for ten seconds from ``now``), true
-    (until switched off) or false / ``0``; ``seed`` restarts the random source.
+    (until switched off) or false / ``0``; ``seed`` restarts the random source;
+    ``concurrency_limit`` caps the tasks generating at once (0: no cap).
     Validates everything before changing anything. Raises ValueError.
     """
     unknown = set(change) - FAULT_KEYS
@@ -210,6 +215,9 @@ def apply_fault(state: AssistantState, change: Mapping[str, Any], now: float) ->
     seed = given.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be a whole number: {seed!r}")
+    limit = given.get("concurrency_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"concurrency_limit must be a whole number >= 0 (0: none): {limit!r}")
     state.behaviour = behaviour
     if down is not None:
         state.down = down
@@ -217,6 +225,8 @@ def apply_fault(state: AssistantState, change: Mapping[str, Any], now: float) ->
         state.rate_limited_until = until
     if seed is not None:
         state.rng.seed(seed)
+    if limit is not None:
+        state.concurrency_limit = limit or None
 
 
 def _behaviour_values(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -460,6 +470,17 @@ async def _run(record: TaskRecord, plan: Plan, start: float) -> None:
             record.set_state(step.state, step.message)
 
 
+async def _run_in_slot(record: TaskRecord, plan: Plan, slots: Slots) -> None:
+    """:func:`_run` once a slot is free, counting from the slot's start: a queued task stays
+    ``submitted`` and its wait adds to its time to first token, as on a saturated model server.
+    """
+    start = await slots.acquire()
+    try:
+        await _run(record, plan, start)
+    finally:
+        slots.release(start, min(time.monotonic(), start + timeline(plan)[-1].at))
+
+
 # -- the agent ------------------------------------------------------------------------
 
 
@@ -506,6 +527,7 @@ class Assistant:
         self.id = agent_id
         self.state = state
         self.tasks: OrderedDict[str, TaskRecord] = OrderedDict()
+        self.slots = Slots(state.concurrency_limit)
 
     # -- tasks, binding-free -------------------------------------------------------
 
@@ -526,13 +548,22 @@ class Assistant:
 
     def start(self, record: TaskRecord) -> None:
         plan = plan_task(self.state.behaviour, self.state.rng, self.id, record.text)
-        record.runner = asyncio.create_task(_run(record, plan, record.arrived))
+        if self.slots.limit is None:
+            run = _run(record, plan, record.arrived)
+        else:
+            run = _run_in_slot(record, plan, self.slots)
+        record.runner = asyncio.create_task(run)
 
     async def send(self, params: object) -> dict[str, Any]:
-        """SendMessage: the task once settled, or once working when asked not to wait."""
+        """SendMessage: the task once settled, or when asked not to wait, once working (or at
+        once, ``submitted``, when it has to queue for a slot)."""
         record, immediate = self.create(params)
+        queues = self.slots.limit is not None and (
+            self.slots.busy >= self.slots.limit or bool(self.slots.waiters)
+        )
         self.start(record)
-        await (record.started if immediate else record.settled).wait()
+        if not (immediate and queues):
+            await (record.started if immediate else record.settled).wait()
         return record.as_task()
 
     async def stream(self, record: TaskRecord) -> AsyncIterator[Event]:
@@ -682,6 +713,9 @@ class Assistant:
         await asyncio.sleep(self.state.behaviour.latency.sample(self.state.rng))
         return JSONResponse(card(self.id, str(request.base_url).rstrip("/")))
 
+    async def get_load(self, request: Request) -> Response:
+        return JSONResponse({"agent": self.id, **self.slots.as_json()})
+
     async def get_fault(self, request: Request) -> Response:
         return JSONResponse(self.state.as_json(self.id, time.monotonic()))
 
@@ -693,6 +727,8 @@ class Assistant:
             apply_fault(self.state, change, time.monotonic())
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+        if change.get("concurrency_limit") is not None:
+            self.slots.set_limit(self.state.concurrency_limit)
         return JSONResponse(self.state.as_json(self.id, time.monotonic()))
 
     def guarded(self, handler: Handler) -> Handler:
@@ -784,6 +820,7 @@ def make_app(
         Route("/tasks/{id}", g(agent.rest_get), methods=["GET"]),
         Route("/admin/fault", agent.get_fault, methods=["GET"]),
         Route("/admin/fault", agent.set_fault, methods=["POST"]),
+        Route("/admin/load", agent.get_load, methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
@@ -802,6 +839,8 @@ def starting_fault(demo: DemoConfig) -> dict[str, Any]:
     }
     if demo.rate_limited > 0:
         fault["rate_limited"] = demo.rate_limited
+    if demo.concurrency_limit is not None:
+        fault["concurrency_limit"] = demo.concurrency_limit
     return fault
 
 
@@ -841,7 +880,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Serve one assistant until SIGTERM/SIGINT. Logs only warnings; nothing per request."""
     import uvicorn
 
-    from latcli.demo.agent import _exit_with_parent
+    from latcli.demo.agent import _exit_with_parent  # the fleet's children all die with it
 
     args = _parse_args(argv)
     try:
