@@ -18,7 +18,7 @@ import httpx
 import pytest
 from a2a.client import A2AClientError, Client, ClientConfig, create_client
 from a2a.types import a2a_pb2
-from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
+from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError
 
 from latcli.cli.app import main
 from latcli.demo.assistant import (
@@ -324,6 +324,40 @@ def test_input_required_stops_the_stream_with_a_question(url: str) -> None:
     status = events[-1].status_update.status
     assert status.state == S.TASK_STATE_INPUT_REQUIRED
     assert status.message.role == a2a_pb2.ROLE_AGENT and "?" in status.message.parts[0].text
+
+
+@pytest.mark.parametrize("binding", [JSONRPC, HTTP_JSON])
+def test_an_answer_to_input_required_resumes_the_task(url: str, binding: str) -> None:
+    _fault(url, input_required=1.0)
+
+    async def run() -> tuple[list[Any], a2a_pb2.Task]:
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+            sdk = await _client(http, url, binding)
+            first = [
+                ev
+                async for ev in sdk.send_message(
+                    a2a_pb2.SendMessageRequest(message=_message("book it"))
+                )
+            ]
+            task_id = first[0].task.id
+            answer = _message("the dentist")
+            answer.task_id = task_id
+            second = [
+                ev async for ev in sdk.send_message(a2a_pb2.SendMessageRequest(message=answer))
+            ]
+            got = await sdk.get_task(a2a_pb2.GetTaskRequest(id=task_id))
+            with pytest.raises(InvalidParamsError):  # a completed task takes no more messages
+                [ev async for ev in sdk.send_message(a2a_pb2.SendMessageRequest(message=answer))]
+            answer.task_id = "no-such-task"
+            with pytest.raises(TaskNotFoundError):
+                [ev async for ev in sdk.send_message(a2a_pb2.SendMessageRequest(message=answer))]
+            return first + second, got
+
+    events, got = asyncio.run(run())
+    assert events[-1].status_update.status.state == S.TASK_STATE_COMPLETED
+    assert {ev.status_update.task_id for ev in events if ev.HasField("status_update")} == {got.id}
+    assert [m.parts[0].text for m in got.history] == ["book it", "the dentist"]
+    assert "".join(p.text for p in got.artifacts[0].parts) == _answer("the dentist")
 
 
 def test_failed_share_over_many_tasks_is_near_the_setting(url: str) -> None:

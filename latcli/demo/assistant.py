@@ -389,9 +389,9 @@ class TaskRecord:
 
     id: str
     context_id: str
-    request: dict[str, Any]  # the user's message, as history
-    text: str  # its text
-    arrived: float  # time.monotonic() the message came in: the schedule counts from here
+    history: list[dict[str, Any]]  # the user's messages
+    text: str  # the last one's text
+    arrived: float  # time.monotonic() it came in: the schedule counts from here
     state: str = "submitted"
     timestamp: str | None = None
     status_message: str | None = None
@@ -409,7 +409,7 @@ class TaskRecord:
             parts = [{"text": c} for c in self.chunks]
             task["artifacts"] = [{"artifactId": self.artifact_id, "name": "answer", "parts": parts}]
         if history_length is None or history_length > 0:
-            task["history"] = [self.request]
+            task["history"] = self.history[-history_length:] if history_length else self.history
         return task
 
     def _status(self) -> dict[str, Any]:
@@ -537,17 +537,35 @@ class Assistant:
         message, text, immediate = _message(params)
         if self.state.rng.random() < self.state.behaviour.errors:
             raise A2aError(-32603, 500, "INTERNAL", "INTERNAL_ERROR", "injected")
+        if message.get("taskId") is not None:
+            return self._resume(message, text, arrived), immediate
         task_id = str(uuid.uuid4())
         context_id = message.get("contextId")
         if not isinstance(context_id, str) or not context_id:
             context_id = str(uuid.uuid4())
-        history = {**message, "contextId": context_id, "taskId": task_id}
+        history = [{**message, "contextId": context_id, "taskId": task_id}]
         record = TaskRecord(task_id, context_id, history, text, arrived)
         self._keep(record)
         return record, immediate
 
+    def _resume(self, message: dict[str, Any], text: str, arrived: float) -> TaskRecord:
+        """The user's answer to a task at ``input-required``: the task goes on (a2a-sdk's
+        multi-turn); any other task id is refused as the SDK refuses it."""
+        record = self.tasks.get(str(message["taskId"]))
+        if record is None:
+            raise _task_not_found()
+        if record.state != "input-required":
+            raise _invalid_params(f"Task {record.id} is {record.state}: it takes no message")
+        record.history.append({**message, "contextId": record.context_id})
+        record.text, record.arrived, record.state = text, arrived, "submitted"
+        record.started, record.settled = asyncio.Event(), asyncio.Event()
+        return record
+
     def start(self, record: TaskRecord) -> None:
-        plan = plan_task(self.state.behaviour, self.state.rng, self.id, record.text)
+        behaviour = self.state.behaviour
+        if len(record.history) > 1:  # it was answered once: it does not ask again
+            behaviour = replace(behaviour, input_required=0.0)
+        plan = plan_task(behaviour, self.state.rng, self.id, record.text)
         if self.slots.limit is None:
             run = _run(record, plan, record.arrived)
         else:
