@@ -5,8 +5,10 @@ speak (JSON-RPC ``SendMessage`` / ``SendStreamingMessage`` / ``GetTask`` / ``Can
 ``POST /``, and HTTP+JSON ``POST /message:send``, ``POST /message:stream``, ``GET /tasks/{id}``,
 ``POST /tasks/{id}:cancel``). A task thinks for a ``ttft`` draw, then streams its answer as
 artifact chunks of ``chunk_tokens`` tokens at ``tokens_per_s``, and completes; a share of
-tasks fail ("model overloaded") or stop at ``input-required`` after the think time.
-``rate_limited`` answers new messages HTTP 429 with ``Retry-After`` for a while (card GETs,
+tasks fail ("model overloaded") or stop at ``input-required`` after the think time (a message
+carrying that task's id answers it and the task goes on). ``concurrency_limit`` caps the tasks
+generating at once, the rest wait as ``submitted`` (a model server's batch: a stream capacity
+known by construction; ``GET /admin/load`` counts). ``rate_limited`` answers new messages HTTP 429 with ``Retry-After`` for a while (card GETs,
 ``GetTask`` and ``CancelTask`` still work, so tasks in flight can be finished or cancelled).
 
 Everything is switchable at run time through ``POST /admin/fault`` (the keys of
