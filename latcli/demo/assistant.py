@@ -8,8 +8,9 @@ artifact chunks of ``chunk_tokens`` tokens at ``tokens_per_s``, and completes; a
 tasks fail ("model overloaded") or stop at ``input-required`` after the think time (a message
 carrying that task's id answers it and the task goes on). ``concurrency_limit`` caps the tasks
 generating at once, the rest wait as ``submitted`` (a model server's batch: a stream capacity
-known by construction; ``GET /admin/load`` counts). ``rate_limited`` answers new messages HTTP 429 with ``Retry-After`` for a while (card GETs,
-``GetTask`` and ``CancelTask`` still work, so tasks in flight can be finished or cancelled).
+known by construction; ``GET /admin/load`` counts). ``rate_limited`` answers new messages
+HTTP 429 with ``Retry-After`` for a while (card GETs, ``GetTask`` and ``CancelTask`` still work,
+so tasks in flight can be finished or cancelled).
 
 Everything is switchable at run time through ``POST /admin/fault`` (the keys of
 :data:`FAULT_KEYS`), as on the other demo agents. The plan of a task is drawn up front by the
