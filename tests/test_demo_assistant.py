@@ -444,6 +444,46 @@ def test_concurrency_limit_queues_tasks_as_submitted_until_a_slot_is_free(url: s
     assert load["mean_service_ms"] == pytest.approx(200, abs=5)
 
 
+def test_a_queued_task_answers_submitted_at_once_and_can_be_cancelled(url: str) -> None:
+    _fault(url, ttft="5s", concurrency_limit=1)
+
+    async def run() -> tuple[list[str], dict[str, Any], float]:
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+            later = {**_params("x"), "configuration": {"returnImmediately": True}}
+            start = time.monotonic()
+            replies = [await _rpc(http, url, "SendMessage", later) for _ in range(2)]
+            took = time.monotonic() - start
+            tasks = [r["result"]["task"] for r in replies]
+            for task in tasks:
+                await _rpc(http, url, "CancelTask", {"id": task["id"]})
+            load = (await http.get(url + "/admin/load")).json()
+            return [t["status"]["state"] for t in tasks], load, took
+
+    try:
+        states, load, took = asyncio.run(run())
+    finally:
+        _fault(url, concurrency_limit=0)
+    assert states == ["TASK_STATE_WORKING", "TASK_STATE_SUBMITTED"] and took < 1.0
+    assert load["in_service"] == 0 and load["queued"] == 0
+
+
+def test_same_seed_same_outcomes_on_the_wire_whatever_the_health_checks(url: str) -> None:
+    def outcomes(checks: int) -> list[str]:
+        _fault(url, ttft="1ms", answer_tokens=1, fail_tasks=0.4, input_required=0.2, seed=42)
+        _fault(url, latency="normal 1ms 0.5ms")  # card GETs draw a latency each
+        with httpx.Client(trust_env=False, timeout=5) as http:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": _params("s")}
+            replies = []
+            for _ in range(30):
+                for _ in range(checks):
+                    http.get(url + "/.well-known/agent-card.json")
+                replies.append(http.post(url, json=body, headers=V1).json())
+        return [r["result"]["task"]["status"]["state"] for r in replies]
+
+    first = outcomes(checks=0)
+    assert len(set(first)) == 3 and outcomes(checks=2) == first
+
+
 def _state(event: dict[str, Any]) -> str | None:
     state = event.get("statusUpdate", {}).get("status", {}).get("state")
     return None if state is None else str(state).removeprefix("TASK_STATE_")

@@ -147,6 +147,9 @@ class AssistantState:
     down: bool = False
     rate_limited_until: float = 0.0  # time.monotonic(); math.inf: until switched off
     concurrency_limit: int | None = None  # tasks generating at once, the rest queued
+    # Card GETs (health checks) draw from their own source: how often watch checks must not
+    # change which tasks fail, or a seeded run would not repeat.
+    card_rng: random.Random = field(default_factory=random.Random)
 
     def retry_after(self, now: float) -> int | None:
         """Seconds a client should wait, or None when not rate limited at ``now``."""
@@ -228,6 +231,7 @@ def apply_fault(state: AssistantState, change: Mapping[str, Any], now: float) ->
         state.rate_limited_until = until
     if seed is not None:
         state.rng.seed(seed)
+        state.card_rng.seed(seed)
     if limit is not None:
         state.concurrency_limit = limit or None
 
@@ -731,7 +735,7 @@ class Assistant:
     # -- card, faults ----------------------------------------------------------------
 
     async def card(self, request: Request) -> Response:
-        await asyncio.sleep(self.state.behaviour.latency.sample(self.state.rng))
+        await asyncio.sleep(self.state.behaviour.latency.sample(self.state.card_rng))
         return JSONResponse(card(self.id, str(request.base_url).rstrip("/")))
 
     async def get_load(self, request: Request) -> Response:
@@ -828,7 +832,7 @@ def make_app(
 
     Raises ValueError on a bad ``fault``.
     """
-    state = AssistantState(Behaviour(), random.Random(seed))
+    state = AssistantState(Behaviour(), random.Random(seed), card_rng=random.Random(seed))
     apply_fault(state, fault or {}, time.monotonic())
     agent = Assistant(agent_id, state)
     g = agent.guarded
