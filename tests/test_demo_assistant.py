@@ -56,6 +56,7 @@ BASE: dict[str, Any] = {
     "down": False,
     "seed": 11,
     "concurrency_limit": 0,
+    "latency": "1ms",
 }
 S = a2a_pb2.TaskState
 
