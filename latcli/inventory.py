@@ -30,6 +30,7 @@ from latcli.units import parse_duration, parse_percent
 
 Protocol = Literal["http", "a2a"]
 PROTOCOLS: tuple[str, ...] = ("http", "a2a")
+DEMO_APPS: tuple[str, ...] = ("agent", "assistant")
 STRATEGIES: tuple[str, ...] = ("p2c", "fastest", "round_robin", "least_loaded", "weighted")
 A2ABinding = Literal["jsonrpc", "http+json"]
 A2A_BINDINGS: tuple[A2ABinding, ...] = ("jsonrpc", "http+json")
@@ -83,6 +84,17 @@ class DemoConfig:
     # At most this many messages in service at once, the rest queued: capacity is known by
     # construction (concurrency_limit / latency), what `latcli capacity` is checked against.
     concurrency_limit: int | None = None
+    # `app: assistant` runs latcli.demo.assistant, an LLM-like A2A 1.0 agent; the keys
+    # below are its behaviour (the other demo agents ignore them).
+    app: Literal["agent", "assistant"] = "agent"
+    ttft: str = "lognormal 400ms 0.5"  # think time before the first token (a distribution)
+    tokens_per_s: float = 50.0
+    chunk_tokens: int = 5  # tokens per streamed artifact chunk
+    answer_tokens: int = 40
+    fail_tasks: float = 0.0  # share of tasks that end failed ("model overloaded")
+    input_required: float = 0.0  # share of tasks that stop at input-required
+    rate_limited: float = 0.0  # seconds of HTTP 429 + Retry-After from start
+    seed: int | None = None  # the assistant's random source, unless `latcli demo` gives one
 
 
 @dataclass(frozen=True)
@@ -267,6 +279,32 @@ class DemoSection(_Section):
         Annotated[AtLeastOne, Meta(description="Messages served at once; the rest queue.")]
         | UnsetType
     ) = UNSET
+    app: (
+        Annotated[
+            str,
+            Meta(
+                description="agent (default) or assistant: an LLM-like A2A 1.0 agent",
+                extra_json_schema={"enum": list(DEMO_APPS)},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    ttft: (
+        Annotated[str, Meta(description="Assistant's time to first token: lognormal 400ms 0.5")]
+        | UnsetType
+    ) = UNSET
+    tokens_per_s: Annotated[float, Meta(gt=0)] | UnsetType = UNSET
+    chunk_tokens: (
+        Annotated[AtLeastOne, Meta(description="Tokens per streamed chunk.")] | UnsetType
+    ) = UNSET
+    answer_tokens: AtLeastOne | UnsetType = UNSET
+    fail_tasks: Percent | UnsetType = UNSET
+    input_required: Percent | UnsetType = UNSET
+    rate_limited: (
+        Annotated[float | str, Meta(description="Answer HTTP 429 for this long from start.")]
+        | UnsetType
+    ) = UNSET
+    seed: int | UnsetType = UNSET
 
 
 class A2ASection(_Section):
@@ -816,6 +854,15 @@ _CHECKS: dict[str, Check] = {
     "binding": _binding,
     "allow_origins": _origins,
 }
+_CHECKS.update(  # the demo assistant's keys
+    {
+        "app": _one_of(DEMO_APPS),
+        "ttft": _latency,
+        "fail_tasks": _percent,
+        "input_required": _percent,
+        "rate_limited": _duration,
+    }
+)
 _NESTED: dict[str, type[Any]] = {
     "health": HealthConfig,
     "breaker": BreakerConfig,

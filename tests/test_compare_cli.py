@@ -84,7 +84,7 @@ def test_throughput_lower_is_slower(
 def test_several_runs_a_side_are_pooled(
     runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, doc = _compare(capsys, runs["base"], runs["again"], "vs", runs["slow"], "-m", "p90")
+    code, doc = _compare(capsys, runs["base"], runs["again"], "vs", runs["slow"], "--metric", "p90")
     one, _ = run_samples(json.loads(runs["base"].read_text()), parse_metric("p90"), "base")
     assert code == 1 and doc["metric"] == "p90"
     assert doc["baseline"]["files"] == [str(runs["base"]), str(runs["again"])]
@@ -154,9 +154,9 @@ def test_interval_percentiles_from_histograms_match_the_points(runs: dict[str, P
         (["{base}"], "one file"),
         (["{base}", "{again}", "{slow}"], "3 files"),
         (["{base}", "vs"], "each side"),
-        (["{base}", "{base}", "-m", "p101"], "unknown metric"),
-        (["{base}", "{base}", "-m", "latency"], "unknown metric"),
-        (["{base}", "{base}", "-m", "first_artifact.p95"], "no per-interval stream phases"),
+        (["{base}", "{base}", "--metric", "p101"], "unknown metric"),
+        (["{base}", "{base}", "--metric", "latency"], "unknown metric"),
+        (["{base}", "{base}", "--metric", "first_artifact.p95"], "no per-interval stream phases"),
         (["{base}", "pyproject.toml"], "pyproject.toml: neither"),
         (["{base}", "missing.json"], "missing.json: cannot read"),
         (["{base}", "{base}", "--threshold", "five"], "--threshold"),

@@ -36,6 +36,7 @@ from latcli.inventory import Agent, DemoConfig, load_inventory
 pytestmark = pytest.mark.timeout(60)
 
 IDS = ["weather-1", "weather-2", "calendar-1", "calendar-2", "flaky-1"]
+ASSISTANTS = ["assistant-1", "assistant-2"]  # latcli.demo.assistant: LLM-like A2A 1.0 agents
 
 
 def _demo_agents() -> tuple[Agent, ...]:
@@ -95,16 +96,22 @@ def test_demo_inventory_describes_the_five_agents_on_8001_to_8005() -> None:
     }
     agents = inventory.agents
     assert all((a.health.interval, a.health.timeout) == (2.0, 1.0) for a in agents)
-    assert [a.id for a in agents] == IDS
-    assert [a.url for a in agents] == [f"http://127.0.0.1:{p}" for p in range(8001, 8006)]
-    assert [a.protocol for a in agents] == ["http", "http", "a2a", "a2a", "http"]
+    assert [a.id for a in agents] == IDS + ASSISTANTS
+    assert [a.url for a in agents] == [f"http://127.0.0.1:{p}" for p in range(8001, 8008)]
+    assert [a.protocol for a in agents] == ["http", "http", "a2a", "a2a", "http", "a2a", "a2a"]
     versions = [a.demo.a2a_version for a in agents if a.demo and a.protocol == "a2a"]
-    assert versions == ["1.0", "0.3"]
+    assert versions == ["1.0", "0.3", "1.0", "1.0"]
     for agent in agents:
         assert agent.demo is not None
         parse_distribution(agent.demo.latency)  # raises on a bad distribution
-    assert agents[-1].type == "news" and agents[-1].demo is not None
-    assert agents[-1].demo.errors == pytest.approx(0.2)
+    flaky = agents[len(IDS) - 1]
+    assert flaky.type == "news" and flaky.demo is not None
+    assert flaky.demo.errors == pytest.approx(0.2)
+    one, two = (a.demo for a in agents[len(IDS) :])
+    assert one is not None and two is not None and one.app == two.app == "assistant"
+    assert {a.type for a in agents[len(IDS) :]} == {"assistant"}
+    # one replica is faster to first token: the pick by time to first token has a winner
+    assert parse_distribution(two.ttft).median < parse_distribution(one.ttft).median
 
 
 def test_top_level_agents_yaml_is_the_demo_inventory() -> None:
@@ -118,11 +125,23 @@ def test_top_level_agents_yaml_is_the_demo_inventory() -> None:
 
 def test_fleet_describes_where_each_agent_listens(fleet: Fleet) -> None:
     rows = fleet.describe()
-    assert [r[0] for r in rows] == IDS
+    assert [r[0] for r in rows] == IDS + ASSISTANTS
     assert rows[2][1:3] == ("calendar", "a2a 1.0")
     assert rows[3][2] == "a2a 0.3"
+    assert rows[5][1:3] == ("assistant", "a2a 1.0")
     assert all(url == fleet.urls[i] for i, _, _, url in rows)
-    assert set(fleet.pids) == set(IDS)
+    assert set(fleet.pids) == set(IDS + ASSISTANTS)
+
+
+@pytest.mark.parametrize("agent", ASSISTANTS)
+def test_assistants_stream_their_answer(fleet: Fleet, client: httpx.Client, agent: str) -> None:
+    card = client.get(fleet.urls[agent] + "/.well-known/agent-card.json").json()
+    assert card["capabilities"]["streaming"] is True
+    call = _v1_call("hello", method="SendStreamingMessage")
+    with client.stream("POST", fleet.urls[agent], json=call, headers=V1) as r:
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert '"task"' in events[0] and "TASK_STATE_" in events[-1]
 
 
 def test_children_run_in_their_own_session(fleet: Fleet) -> None:

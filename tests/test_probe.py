@@ -143,7 +143,12 @@ def test_probe_json_matches_the_contract_for_every_demo_agent(demo_fleet: Any) -
     assert doc["schema"] == "latcli.probe/v1"
     assert doc["ok"] is True
     assert [a["id"] for a in doc["agents"]] == [a.id for a in demo_fleet.agents]
-    versions = {"calendar-1": "1.0", "calendar-2": "0.3"}
+    versions = {
+        "calendar-1": "1.0",
+        "calendar-2": "0.3",
+        "assistant-1": "1.0",
+        "assistant-2": "1.0",
+    }
     for agent, got in zip(demo_fleet.agents, doc["agents"], strict=True):
         assert set(got) >= AGENT_KEYS, agent.id
         assert (got["id"], got["type"], got["url"]) == (agent.id, agent.type, agent.url)
@@ -191,7 +196,8 @@ def test_human_table_shows_every_agent_in_80_columns(
     assert main(["probe", "-i", str(demo_fleet.inventory_path), "--count", count]) == 0
     out = capsys.readouterr().out
     assert "\x1b[" not in out  # not a terminal: no colour codes
-    assert out.rstrip().splitlines()[-1] == "5/5 healthy"
+    n = len(demo_fleet.agents)
+    assert out.rstrip().splitlines()[-1] == f"{n}/{n} healthy"
     lines = [line for line in out.splitlines() if line.strip()]
     assert max(len(line) for line in lines) <= 80
     assert len(lines) == 2 + len(demo_fleet.agents) + 1  # header, rule, one line per agent

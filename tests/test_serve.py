@@ -125,7 +125,7 @@ def test_unknown_type_is_404_naming_the_types(gateway: str) -> None:
     assert r.status_code == 404
     assert r.json() == {
         "error": "unknown type 'nope'",
-        "types": ["calendar", "ghost", "news", "weather"],
+        "types": ["assistant", "calendar", "ghost", "news", "weather"],
     }
 
 

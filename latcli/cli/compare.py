@@ -34,7 +34,6 @@ def compare(
         str,
         typer.Option(
             "--metric",
-            "-m",
             help="p50, p90, p99 (any pNN), mean, rps, error_rate, or a stream phase such as "
             "first_artifact.p95.",
         ),

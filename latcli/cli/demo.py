@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -116,13 +117,67 @@ def fault(
             help="Serve at most N messages at once, queue the rest (0: no limit).",
         ),
     ] = None,
+    ttft: Annotated[
+        str | None,
+        typer.Option(
+            help="Assistants: time to first token, e.g. 'lognormal 400ms 0.5' or 300ms.",
+            show_default=False,
+        ),
+    ] = None,
+    tokens_per_s: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001, help="Assistants: tokens a second after the first.", show_default=False
+        ),
+    ] = None,
+    chunk_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help="Assistants: tokens per streamed chunk.", show_default=False),
+    ] = None,
+    answer_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help="Assistants: tokens in a whole answer.", show_default=False),
+    ] = None,
+    fail_tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Assistants: share of tasks that fail ('model overloaded'): 10% or 0.1.",
+            show_default=False,
+        ),
+    ] = None,
+    input_required: Annotated[
+        str | None,
+        typer.Option(
+            help="Assistants: share of tasks that stop at input-required: 5% or 0.05.",
+            show_default=False,
+        ),
+    ] = None,
+    rate_limited: Annotated[
+        str | None,
+        typer.Option(
+            help="Assistants: answer new messages HTTP 429 + Retry-After for this long (30s),"
+            " or 'on' until 'off'.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Assistants: restart the random source with this seed.", show_default=False
+        ),
+    ] = None,
     inventory: InventoryOpt = None,
 ) -> int:
-    """Change a running demo agent's latency, error rate, availability or concurrency limit.
+    """Change a running demo agent's latency, error rate, availability or concurrency limit,
+    or an assistant's think time, speed, failed tasks and rate limit.
 
     Prints the agent's state after the change. Example: `latcli demo fault weather-1 --latency
     20ms --concurrency-limit 4` makes weather-1 a 200 req/s agent by construction (4 / 20 ms),
     which `latcli capacity weather-1` should find.
+
+    Example: `latcli demo fault assistant-1 --ttft "lognormal 400ms 0.5" --tokens-per-s 30
+    --fail-tasks 10%` makes assistant-1 slower to start and to finish, and fail one task in ten;
+    `--rate-limited 20s` makes it answer 429 for twenty seconds.
     """
     import asyncio
 
@@ -139,6 +194,16 @@ def fault(
             rate = parse_percent(errors, bare=True)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--errors") from None
+    extra = _assistant_change(
+        ttft=ttft,
+        tokens_per_s=tokens_per_s,
+        chunk_tokens=chunk_tokens,
+        answer_tokens=answer_tokens,
+        fail_tasks=fail_tasks,
+        input_required=input_required,
+        rate_limited=rate_limited,
+        seed=seed,
+    )
     for a in target:
         try:
             state = asyncio.run(
@@ -149,6 +214,7 @@ def fault(
                     down=down,
                     concurrency_limit=concurrency_limit,
                     agent_id=a.id,
+                    extra=extra,
                 )
             )
         except LatcliError as exc:
@@ -157,3 +223,26 @@ def fault(
             raise LatcliError(f"{exc}: is `latcli demo` running?", exc.exit_code) from None
         print(fault_line(state))
     return 0
+
+
+def _assistant_change(**given: object) -> dict[str, object]:
+    """The assistant keys of a fault change, checked here so a typo is a usage error."""
+    from latcli.demo.assistant import parse_rate_limit, parse_share
+    from latcli.demo.distribution import parse_distribution
+
+    change = {k: v for k, v in given.items() if v is not None}
+    checks: dict[str, Callable[[Any], object]] = {
+        "ttft": parse_distribution,
+        "fail_tasks": parse_share,
+        "input_required": parse_share,
+        "rate_limited": parse_rate_limit,
+    }
+    for key, check in checks.items():
+        if key in change:
+            try:
+                parsed = check(change[key])
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--" + key.replace("_", "-")) from exc
+            if key != "ttft":  # the agent takes the distribution as text
+                change[key] = parsed
+    return change

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ async def set_fault(
     timeout: float = 2.0,
     agent_id: str | None = None,
     concurrency_limit: int | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Change the faults of the demo agent at ``url``; None leaves a setting unchanged.
 
@@ -29,12 +31,13 @@ async def set_fault(
     Returns the agent's fault state after the change.
     Raises LatcliError: unreachable agent (exit 1), a value the agent refused (exit 2).
     """
-    change = {
+    change: dict[str, object] = {
         "latency": latency,
         "errors": errors,
         "down": down,
         "concurrency_limit": concurrency_limit,
     }
+    change.update(extra or {})  # more keys, e.g. an assistant's (latcli.demo.assistant)
     body = {k: v for k, v in change.items() if v is not None}
     return await _call("POST", url, body, timeout, agent_id)
 

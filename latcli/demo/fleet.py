@@ -254,6 +254,8 @@ def _child_for(agent: Agent, port: int | None) -> _Child:
 
 def _command(child: _Child, seed: int | None) -> list[str]:
     demo = _demo(child.agent)
+    if demo.app == "assistant":  # an LLM-like A2A 1.0 agent: its own app
+        return _assistant_command(child, demo, seed)
     cmd = [sys.executable, "-m", "latcli.demo.agent", "--id", child.agent.id]
     cmd += ["--host", child.host, "--port", str(child.port)]
     cmd += ["--protocol", child.agent.protocol, "--a2a-version", demo.a2a_version]
@@ -264,6 +266,14 @@ def _command(child: _Child, seed: int | None) -> list[str]:
     if seed is not None:
         cmd += ["--seed", str(seed)]
     return cmd
+
+
+def _assistant_command(child: _Child, demo: DemoConfig, seed: int | None) -> list[str]:
+    from latcli.demo.assistant import command
+
+    if child.agent.protocol != "a2a":  # its health check is the card GET
+        raise LatcliError(f"demo agent {child.agent.id}: app assistant needs protocol: a2a")
+    return command(child.agent.id, child.host, child.port, demo, seed, os.getpid())
 
 
 def _check_ports(children: list[_Child]) -> None:

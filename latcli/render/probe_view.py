@@ -40,7 +40,9 @@ def probe_table(report: ProbeReport, count: int) -> RenderableType:
     show_tls = any(r.timings.tls is not None for r in rows)
     show_disc = any(r.discovery_ms is not None for r in rows)
     # One space between columns (the box's own): the demo fleet fits 80 columns even with --count.
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 0))
+    table = Table(
+        box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, padding=(0, 0), show_edge=False
+    )
     width = max((len(r.agent.id) for r in rows), default=5)
     table.add_column("agent", no_wrap=True, min_width=min(width, 24))
     table.add_column("type", no_wrap=True, min_width=4)
