@@ -378,7 +378,8 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     assert shunned and {t["picks"]["weather"] for t in shunned} == {"weather-2"}
 
     closed = [t for t in healed if _w1(t)["breaker"] == "closed"]
-    assert closed[0] is not healed[0]  # it was still open when the agent recovered
+    # Still open when the agent recovered (a trial can close it within the first healed tick).
+    assert _w1(failing[-1])["breaker"] in ("open", "half_open")
     assert _share(closed, "weather-1") >= 0.75  # the traffic came back
     assert (_w1(closed[-1])["state"], closed[-1] is healed[-1]) == ("healthy", True)
 

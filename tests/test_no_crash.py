@@ -121,7 +121,9 @@ def test_send_human_against_a_hostile_agent_is_one_decision_line(tmp_path: Path,
 def test_watch_keeps_checking_beside_a_hostile_agent(tmp_path: Path, deep: str) -> None:
     with fs.ok_server() as good:
         inv = _inventory(tmp_path, ("deep-1", deep, "a2a"), ("good-1", good.url, "http"))
-        proc = _run(tmp_path, "watch", "-i", str(inv), "--json", "-n", "4", "--interval", "0.2s")
+        proc = _run(
+            tmp_path, "watch", "-i", str(inv), "--json", "--count", "4", "--interval", "0.2s"
+        )
     _no_traceback(proc)
     assert proc.returncode == 1  # deep-1 is down
     ticks = [json.loads(line) for line in proc.stdout.splitlines()]

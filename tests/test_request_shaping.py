@@ -259,7 +259,7 @@ def test_watch_and_send_carry_the_header_too(
     inv = tmp_path / "agents.yaml"
     inv.write_text(f"version: 1\nagents:\n  - {{id: a, type: t, url: '{server.url}'}}\n")
     common = ["-i", str(inv), "-H", "X-Token: w"]
-    assert main(["watch", "a", "-n", "1", "--interval", "1s", "--no-state", "--json",
+    assert main(["watch", "a", "--count", "1", "--interval", "1s", "--no-state", "--json",
                  "--timeout", "500ms", *common]) == 0  # fmt: skip
     assert main(["send", "t", "hello", "--no-state", *common]) == 0
     got = [(r.method, r.path, dict(r.headers).get("x-token")) for r in seen]

@@ -82,7 +82,7 @@ def test_send_watch_and_bench_take_the_ca(tmp_path: Path, tls_agent: tuple[str, 
     sent = _run(tmp_path, "send", "-i", inv, "lab", "hi", "--cacert", ca)
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout) == {"ok": True}  # the agent's whole body is the reply
-    watched = _run(tmp_path, "watch", "-i", inv, "--json", "-n", "2", "--interval", "0.2s",
+    watched = _run(tmp_path, "watch", "-i", inv, "--json", "--count", "2", "--interval", "0.2s",
                    "--cacert", ca)  # fmt: skip
     assert watched.returncode == 0, watched.stderr
     assert json.loads(watched.stdout.splitlines()[-1])["agents"][0]["state"] == "healthy"
