@@ -303,6 +303,7 @@ class Watch:
 
     async def run(self, sink: Sink, count: int | None = None) -> WatchSnapshot | None:
         """Check and tick until ``count`` ticks were made (forever if None); the last snapshot."""
+        self._crash = None  # a run after a crashed one (serve restarts it) starts clean
         tasks = [asyncio.create_task(self._check_loop(t)) for t in self._tracked]
         for task in tasks:
             task.add_done_callback(self._watch_task)

@@ -124,7 +124,7 @@ def test_unknown_type_is_404_naming_the_types(gateway: str) -> None:
     r = httpx.post(gateway + "/route/nope", json={"message": "hi"})
     assert r.status_code == 404
     assert r.json() == {
-        "error": "unknown type 'nope'",
+        "error": {"kind": "not_found", "message": "unknown type 'nope'"},
         "types": ["calendar", "ghost", "news", "weather"],
     }
 
@@ -133,7 +133,8 @@ def test_no_replica_answering_is_503_with_the_attempts(gateway: str) -> None:
     r = httpx.post(gateway + "/route/ghost", json={"message": "hi"})
     assert r.status_code == 503
     body = r.json()
-    assert body["error"]
+    assert body["error"]["message"]
+    assert body["error"]["kind"] in {"connect", "breaker_open"}
     assert [a["agent"] for a in body["attempts"]] in ([], ["ghost-1"])
     assert all(a["outcome"] == "connect" for a in body["attempts"])
 
@@ -154,13 +155,13 @@ def test_no_replica_answering_is_503_with_the_attempts(gateway: str) -> None:
 def test_bad_bodies_are_400_with_a_reason(gateway: str, content: bytes, reason: str) -> None:
     r = httpx.post(gateway + "/route/weather", content=content)
     assert r.status_code == 400
-    assert reason in r.json()["error"]
+    assert reason in r.json()["error"]["message"]
 
 
 def test_a_body_over_1_mib_is_413(gateway: str) -> None:
     r = httpx.post(gateway + "/route/weather", json={"message": "x" * (1 << 20)})
     assert r.status_code == 413
-    assert "body over" in r.json()["error"]
+    assert "body over" in r.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +173,7 @@ def test_wrong_paths_and_methods_answer_json(
 ) -> None:
     r = httpx.request(method, gateway + path)
     assert r.status_code == status
-    assert r.json()["error"]
+    assert r.json()["error"]["message"]
 
 
 # -- GET /health, /agents, /metrics ------------------------------------------------------------
@@ -324,7 +325,10 @@ def test_an_unexpected_exception_is_500_json_and_one_line(
     finally:
         server.should_exit = True
         thread.join(10)
-    assert (r.status_code, r.json()) == (500, {"error": "internal error"})
+    assert (r.status_code, r.json()) == (
+        500,
+        {"error": {"kind": "internal", "message": "internal error"}},
+    )
     err = capfd.readouterr().err
     assert "POST /route/weather: RuntimeError: transport bug" in err
     assert "Traceback" not in err
