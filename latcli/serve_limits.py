@@ -40,6 +40,7 @@ IDLE_TIMEOUT = 5.0  # seconds between keep-alive requests: uvicorn's default
 MAX_IN_FLIGHT = 1024
 RETRY_AFTER = 1  # seconds a shed client is asked to wait
 MAX_TYPE_BYTES = 256
+MAX_URL = 65535  # httptools' parse_url refuses longer URLs
 
 LimitHook = Callable[[str], None]  # told the limit's name each time one is hit
 
@@ -170,9 +171,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()
 
     def send_400_response(self, msg: str) -> None:
-        """A request llhttp rejects: JSON like every other refusal."""
-        self._limit_hit("bad_request")
-        self.transport.write(raw_response(400, "bad_request", f"malformed HTTP request: {msg}"))
+        """A request llhttp rejects: JSON like every other refusal.
+
+        httptools >= 0.8 refuses a URL over 65,535 bytes instead of cutting it (0.7 cut it and
+        the gateway routed what was left): that one is a 414.
+        """
+        if len(self.url) > MAX_URL:
+            self._limit_hit("max_head")
+            message = f"URL over {MAX_URL} bytes"
+            self.transport.write(raw_response(414, "too_large", message))
+        else:
+            self._limit_hit("bad_request")
+            message = f"malformed HTTP request: {msg}"
+            self.transport.write(raw_response(400, "bad_request", message))
         self.transport.close()
 
     # ---- parser callbacks ----------------------------------------------------------------

@@ -25,13 +25,13 @@ from typing import IO
 
 from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
-from latcli.errors import LatcliError
+from latcli.errors import ErrorKind, LatcliError
 from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import NullStore, StateStore
-from latcli.transport.base import RequestSpec, Transport
+from latcli.transport.base import RequestSpec, Timings, Transport
 from latcli.watch_model import AgentRow, AgentState, EventKind, SlaStatus, WatchEvent, WatchSnapshot
 
 # HAProxy's defaults (`rise 2 fall 3`), as the inventory's `health.rise` / `health.fall` default.
@@ -284,7 +284,11 @@ class Watch:
         while True:
             await asyncio.sleep(delay)
             started = self._clock()
-            reply = await self.router.check(t.agent.id)
+            try:
+                reply = await self.router.check(t.agent.id)
+            except Exception as exc:  # one agent's bug is its failed check, not watch's end
+                elapsed = Timings(total=(self._clock() - started) * 1000.0)
+                reply = Reply(None, elapsed, ErrorKind.BAD_RESPONSE, f"{type(exc).__name__}: {exc}")
             self.record(t, reply)
             sleep = t.period * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
             delay = max(0.0, sleep - (self._clock() - started))
