@@ -584,7 +584,7 @@ def client_token(opts: ServeOptions, warn: Callable[[str], None]) -> str | None:
         return None
     if opts.token:
         return opts.token
-    if not is_loopback(opts.host):
+    if is_loopback(opts.host) is False:
         raise LatcliError(
             f"--host {opts.host} is reachable beyond this machine and no client token is set: "
             "set LATCLI_SERVE_TOKEN (clients send Authorization: Bearer TOKEN) or pass --no-auth"
@@ -592,16 +592,15 @@ def client_token(opts: ServeOptions, warn: Callable[[str], None]) -> str | None:
     return None
 
 
-def is_loopback(host: str) -> bool:
-    """Every address ``host`` names is a loopback one (``localhost``, 127.0.0.0/8, ::1)."""
+def is_loopback(host: str) -> bool | None:
+    """Every address ``host`` names is a loopback one (``localhost``, 127.0.0.0/8, ::1);
+    None when it names none (bind() will say what is wrong with it)."""
     try:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError:
-        return False  # bind() will say what is wrong with it
+        return None
     addresses = {str(info[4][0]) for info in found}
-    return bool(addresses) and all(
-        ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses
-    )
+    return all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 class _Server(uvicorn.Server):
