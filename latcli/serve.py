@@ -59,8 +59,10 @@ from latcli.protocols import loads
 from latcli.render.watch_json import agent_json, watch_dict
 from latcli.router import Router, RouteResult
 from latcli.serve_limits import (
+    CLIENT_GONE,
     MAX_TYPE_BYTES,
     RETRY_AFTER,
+    TASK,
     Limits,
     protocol_class,
 )
@@ -290,6 +292,7 @@ def _route_type(path: str) -> str | None:
 async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, send: Send) -> None:
     """One routed message: 200 with the reply, 503 when no replica answered, 4xx refusals."""
     extra: list[tuple[bytes, bytes]] = []
+    scope[TASK] = asyncio.current_task()  # the protocol cancels it if the client hangs up
     try:
         status, body = await _answer(gateway, type_, scope, receive)
     except BadRequest as exc:
@@ -300,6 +303,9 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
         gateway.metrics.cut.labels("client_disconnect").inc()
         return  # nobody to answer; the routed call, if any, was cancelled
     except asyncio.CancelledError:
+        if scope.get(CLIENT_GONE):
+            gateway.metrics.cut.labels("client_disconnect").inc()
+            return  # cancelled by the protocol (serve_limits): nobody to answer
         # uvicorn cancels what is left when the drain runs out: answer, do not re-raise (a
         # re-raise becomes uvicorn's plain-text 500 and a traceback in the log).
         gateway.cut_by_drain += 1
@@ -330,57 +336,25 @@ async def _answer(
         limit = gateway.limits.max_in_flight
         raise BadRequest(503, f"{limit} requests in flight (--max-in-flight)", "overloaded")
     text = _message(await _body(scope, receive))
-    status, body, agent = await _routed(gateway, type_, text, receive)
+    status, body, agent = await _routed(gateway, type_, text)
     scope["latcli.agent"] = agent  # for the access log
     return status, body
 
 
 async def _routed(
-    gateway: Gateway, type_: str, text: str, receive: Receive
+    gateway: Gateway, type_: str, text: str
 ) -> tuple[int, dict[str, Any], str | None]:
     started = time.perf_counter()
     gateway.in_flight += 1
     gateway.metrics.in_flight.inc()
     try:
-        async with _cancelled_on_disconnect(receive):
-            result = await gateway.router.send(type_, text)
+        result = await gateway.router.send(type_, text)
     finally:
         gateway.in_flight -= 1
         gateway.metrics.in_flight.dec()
     code = 200 if result.ok else 503
     gateway.metrics.observe(type_, code, time.perf_counter() - started)
     return code, _route_body(result), result.agent
-
-
-@contextlib.asynccontextmanager
-async def _cancelled_on_disconnect(receive: Receive) -> Any:
-    """Cancel the block when the client hangs up (``http.disconnect``); ClientDisconnect then.
-
-    With the body read, the server's next ``receive()`` only returns on a disconnect: one
-    waiting task beside the call, instead of running the call itself as a task.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    inside, gone = True, False
-
-    def on_message(waiter: asyncio.Future[Message]) -> None:
-        nonlocal gone
-        if inside and not waiter.cancelled() and waiter.exception() is None:
-            gone = waiter.result()["type"] == "http.disconnect"
-            if gone:
-                task.cancel()
-
-    waiter = asyncio.ensure_future(receive())
-    waiter.add_done_callback(on_message)
-    try:
-        yield
-    except asyncio.CancelledError:
-        if gone:
-            raise ClientDisconnect() from None
-        raise
-    finally:
-        inside = False  # a callback already queued must not cancel the answer being sent
-        waiter.cancel()
 
 
 async def _body(scope: Scope, receive: Receive) -> bytes:

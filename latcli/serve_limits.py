@@ -16,6 +16,11 @@ Which limit comes from where (uvicorn 0.54 with httptools, the gateway's server)
 * **open connections** (``max_connections``): uvicorn's ``limit_concurrency`` still
   accepts and keeps every connection (it only answers 503 to their requests), so the
   protocol closes a connection over the cap at once, after a 503.
+* **a client that hangs up**: uvicorn only tells an app that is reading (``http.disconnect``
+  from ``receive()``); a routed call awaits the agent instead. The app puts its task in the
+  scope (``TASK``) and the protocol cancels it when the connection is lost before the
+  response is complete, marking the scope (``CLIENT_GONE``). A waiting ``receive()`` task
+  beside each call would do the same in pure ASGI for ~15 µs a request.
 * **requests in flight** (``max_in_flight``), the body size, the type name's length and the
   JSON depth are the app's (:mod:`latcli.serve`): they need the route, not the socket.
 """
@@ -42,6 +47,8 @@ RETRY_AFTER = 1  # seconds a shed client is asked to wait
 MAX_TYPE_BYTES = 256
 MAX_URL = 65535  # httptools' parse_url refuses longer URLs
 
+TASK = "latcli.task"  # scope key: the task answering the request, to cancel on hang-up
+CLIENT_GONE = "latcli.client_gone"  # scope key set when that cancel was the client's doing
 LimitHook = Callable[[str], None]  # told the limit's name each time one is hit
 
 
@@ -147,6 +154,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_read()
         if self._refused:
             return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]
+            task: asyncio.Task[None] | None = scope.get(TASK)
+            if task is not None and not task.done():
+                scope[CLIENT_GONE] = True
+                task.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -260,12 +274,14 @@ def protocol_class(limits: Limits, on_limit: LimitHook | None = None) -> type[Ht
 
 
 __all__ = [
+    "CLIENT_GONE",
     "IDLE_TIMEOUT",
     "MAX_HEAD",
     "MAX_IN_FLIGHT",
     "MAX_TYPE_BYTES",
     "READ_TIMEOUT",
     "RETRY_AFTER",
+    "TASK",
     "LimitedHttpToolsProtocol",
     "Limits",
     "error_body",
