@@ -130,6 +130,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._read_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._max_head = self.limits.max_head
         self.timeout_keep_alive = self.limits.idle_timeout  # type: ignore[assignment]
 
     # ---- connection ----------------------------------------------------------------------
@@ -164,24 +165,33 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused or self.transport.is_closing():
+        if self._refused:
             return
         if self._read_timer is None:
             self._arm_read()
+        if self._reading is not Reading.BODY:
+            if self._head_bytes + len(data) >= self._max_head:
+                self._feed_head(data)
+                return
+            self._head_bytes += len(data)  # all of it fits the budget: one feed, as uvicorn
+        super().data_received(data)
+
+    def _feed_head(self, data: bytes) -> None:
+        """Feed the parser no more than the head budget left; refuse the head past it."""
         while data:
             if self._reading is Reading.BODY:
                 super().data_received(data)
                 return
-            room = self.limits.max_head - self._head_bytes
+            room = self._max_head - self._head_bytes
             if room <= 0:
                 self._refuse_head()
                 return
-            piece, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
+            piece, data = data[:room], data[room:]
             self._head_bytes += len(piece)
             super().data_received(piece)
             if self.transport.is_closing():
                 return
-        if self._reading is not Reading.BODY and self._head_bytes >= self.limits.max_head:
+        if self._reading is not Reading.BODY and self._head_bytes >= self._max_head:
             self._refuse_head()
 
     def send_400_response(self, msg: str) -> None:
