@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
-import resource
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -66,6 +65,10 @@ class Limits:
         """The connection cap; by default half the descriptors, the rest for the agents."""
         if self.max_connections is not None:
             return self.max_connections
+        try:
+            import resource
+        except ImportError:  # Windows: no descriptor limit to read
+            return 512
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         return max(16, min(soft, 65536) // 2)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,14 +24,18 @@ import httpx
 import pytest
 import yaml
 from conftest import DemoFleet
-from fault_servers import SlowAgent, deep_json_server, slow_agent_server
+from fault_servers import SlowAgent, deep_json_server, ok_server, slow_agent_server
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import Served, start_serve, stop_serve
 
 from latcli.cli.app import main
-from latcli.serve import ServeOptions, client_token, is_loopback
+from latcli.demo.fleet import free_port
+from latcli.inventory import Agent, HealthConfig, Inventory, load_inventory
+from latcli.serve import ServeOptions, client_token, is_loopback, run_serve
 from latcli.serve_limits import parse_size
 from latcli.serve_tasks import backoff, supervise
+from latcli.watch import Watch, WatchOptions, run_watch
+from latcli.watch_model import WatchSnapshot
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -508,6 +514,79 @@ def test_serve_keeps_routing_beside_an_agent_whose_card_is_nested_100k_deep(
             stop_serve(served)
     assert served.proc.returncode == 0
     assert "Traceback" not in served.err()
+
+
+def test_a_check_that_raises_is_that_agents_failed_check_and_watch_goes_on() -> None:
+    """Watch alone: the deep card (RecursionError without a depth bound, bad_response with
+    one) fails deep-1's checks every tick; ok-1 beside it stays healthy, no tick is lost."""
+    health = HealthConfig(interval=0.1, timeout=2.0)
+    with deep_json_server() as deep, ok_server(b'{"status": "ok"}') as ok:
+        agents = [
+            Agent("deep-1", "deep", deep.url, protocol="a2a", health=health),
+            Agent("ok-1", "ok", ok.url, health=health),
+        ]
+        seen: list[WatchSnapshot] = []
+        inv = Inventory(None, tuple(agents))
+        opts = WatchOptions(interval=0.1, no_state=True, count=8)
+        asyncio.run(run_watch(inv, agents, opts, seen.append, lambda _: None))
+    assert len(seen) == 8
+    rows = {a.id: a for a in seen[-1].agents}
+    assert rows["deep-1"].state == "down" and rows["deep-1"].last_error == "bad_response"
+    assert rows["deep-1"].checks >= 4
+    assert rows["ok-1"].state == "healthy"
+
+
+def test_serve_restarts_its_health_checks_when_they_die(
+    demo_fleet: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_serve in this process: the first tick raises (a bug in watch, injected), the
+    supervisor logs it and restarts the checks, and the gateway answers all along."""
+    real_tick = Watch.tick
+    ticks: list[int] = []
+
+    def tick(self: Watch, lag_ms: float = 0.0) -> WatchSnapshot:
+        ticks.append(1)
+        if len(ticks) == 1:
+            raise RuntimeError("a bug in tick")
+        return real_tick(self, lag_ms)
+
+    monkeypatch.setattr(Watch, "tick", tick)
+    inv = load_inventory(demo_fleet.inventory_path, {})
+    url = f"http://127.0.0.1:{free_port()}"
+    opts = ServeOptions(port=int(url.rsplit(":", 1)[1]), interval=0.2, no_state=True)
+    lines: list[str] = []
+    seen: dict[str, object] = {}
+
+    def client() -> None:
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any("restarting" in x for x in lines):
+                time.sleep(0.05)
+            seen["weather"] = httpx.post(url + "/route/weather", json={"message": "hi"})
+            while time.monotonic() < deadline:
+                agents = httpx.get(url + "/agents").json()
+                if agents["tick"] >= 1:
+                    seen["agents"] = agents
+                    seen["metrics"] = _metric(url, "latcli_gateway_task_restarts")
+                    break
+                time.sleep(0.05)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    code = asyncio.run(run_serve(inv, list(inv.agents), opts, lines.append))
+    thread.join(10)
+    assert code == 0
+    restarted = [x for x in lines if "restarting" in x]
+    assert restarted == [
+        "latcli serve: health checks died (RuntimeError: a bug in tick); restarting in 0.5s"
+        " (restart 1)"
+    ]
+    weather = seen["weather"]
+    assert isinstance(weather, httpx.Response) and weather.status_code == 200
+    assert "agents" in seen, "no tick after the restart"
+    assert seen["metrics"] == 1
 
 
 # -- the supervisor, alone --------------------------------------------------------------------
