@@ -114,7 +114,9 @@ class GatewayMetrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "latcli_gateway_in_flight", "Routed requests being answered.", registry=r
+            "latcli_gateway_in_flight",
+            "Routed requests being answered (their body read, or their call under way).",
+            registry=r,
         )
         self.shed = Counter(
             "latcli_gateway_shed",
@@ -174,7 +176,7 @@ class Gateway:
     limits: Limits = field(default_factory=Limits)
     token: str | None = None  # a client must send ``Authorization: Bearer TOKEN``
     latest: WatchSnapshot | None = None
-    in_flight: int = 0  # routed calls under way (the --max-in-flight count)
+    in_flight: int = 0  # routed requests being answered (the --max-in-flight count)
     cut_by_drain: int = 0
 
     def __post_init__(self) -> None:
@@ -335,8 +337,15 @@ async def _answer(
         gateway.metrics.shed.labels("max_in_flight").inc()
         limit = gateway.limits.max_in_flight
         raise BadRequest(503, f"{limit} requests in flight (--max-in-flight)", "overloaded")
-    text = _message(await _body(scope, receive))
-    status, body, agent = await _routed(gateway, type_, text)
+    # The slot is taken before the body is read: slow bodies count against the limit too.
+    gateway.in_flight += 1
+    gateway.metrics.in_flight.inc()
+    try:
+        text = _message(await _body(scope, receive))
+        status, body, agent = await _routed(gateway, type_, text)
+    finally:
+        gateway.in_flight -= 1
+        gateway.metrics.in_flight.dec()
     scope["latcli.agent"] = agent  # for the access log
     return status, body
 
@@ -345,13 +354,7 @@ async def _routed(
     gateway: Gateway, type_: str, text: str
 ) -> tuple[int, dict[str, Any], str | None]:
     started = time.perf_counter()
-    gateway.in_flight += 1
-    gateway.metrics.in_flight.inc()
-    try:
-        result = await gateway.router.send(type_, text)
-    finally:
-        gateway.in_flight -= 1
-        gateway.metrics.in_flight.dec()
+    result = await gateway.router.send(type_, text)
     code = 200 if result.ok else 503
     gateway.metrics.observe(type_, code, time.perf_counter() - started)
     return code, _route_body(result), result.agent
