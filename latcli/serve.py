@@ -63,6 +63,7 @@ from latcli.serve_limits import (
     MAX_TYPE_BYTES,
     RETRY_AFTER,
     TASK,
+    LimitHit,
     Limits,
     protocol_class,
 )
@@ -157,7 +158,7 @@ class GatewayMetrics:
         timing.observe(seconds)
 
     def limit_hit(self, name: str) -> None:
-        """The protocol's hook (:mod:`latcli.serve_limits`): one count per limit hit."""
+        """One count per refusal of the protocol (:mod:`latcli.serve_limits`)."""
         if name == "max_connections":
             self.shed.labels(name).inc()
         else:
@@ -509,6 +510,13 @@ def access_line(scope: Scope, status: int, ms: float) -> str:
     return f"{stamp}Z {who} {scope.get('method', '-')} {shown} {status or 499} {ms:.1f}ms {agent}"
 
 
+def refusal_line(hit: LimitHit) -> str:
+    """An access line for what the protocol refused before any app saw it; the limit last."""
+    who = f"{hit.client[0]}:{hit.client[1]}" if hit.client else "-"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    return f"{stamp}Z {who} - - {hit.status} - - {hit.limit}"
+
+
 def _logged(app: ASGIApp, write: Callable[[str], None]) -> ASGIApp:
     async def logged(scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -726,13 +734,17 @@ def _types(agents: list[Agent]) -> str:
 
 def _config(gateway: Gateway, opts: ServeOptions, warn: Callable[[str], None]) -> uvicorn.Config:
     """uvicorn with the limited httptools protocol (:mod:`latcli.serve_limits`)."""
-    access = None
-    if opts.access_log:
-        access = warn
+    access = warn if opts.access_log else None
+
+    def on_limit(hit: LimitHit) -> None:
+        gateway.metrics.limit_hit(hit.limit)
+        if access is not None:
+            access(refusal_line(hit))
+
     logging.getLogger("uvicorn.error").addFilter(_drain_line)
     return uvicorn.Config(
         make_app(gateway, access),
-        http=protocol_class(opts.limits, gateway.metrics.limit_hit),
+        http=protocol_class(opts.limits, on_limit),
         log_level="warning",
         access_log=False,
         lifespan="off",

@@ -48,7 +48,18 @@ MAX_URL = 65535  # httptools' parse_url refuses longer URLs
 
 TASK = "latcli.task"  # scope key: the task answering the request, to cancel on hang-up
 CLIENT_GONE = "latcli.client_gone"  # scope key set when that cancel was the client's doing
-LimitHook = Callable[[str], None]  # told the limit's name each time one is hit
+
+
+@dataclass(frozen=True)
+class LimitHit:
+    """One refusal by the protocol, for the metrics and the access log."""
+
+    limit: str  # max_head, read_timeout, bad_request, max_connections
+    status: int  # what the client was answered
+    client: tuple[str, int] | None
+
+
+LimitHook = Callable[[LimitHit], None]
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.connections) >= self.cap:
             self._refused = True
             self.transport = transport
-            self._limit_hit("max_connections")
+            self._limit_hit("max_connections", 503, transport.get_extra_info("peername"))
             message = f"too many open connections (over {self.cap}); retry later"
             after = b"retry-after: %d\r\n" % RETRY_AFTER
             transport.write(raw_response(503, "overloaded", message, after))
@@ -204,11 +215,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         the gateway routed what was left): that one is a 414.
         """
         if len(self.url) > MAX_URL:
-            self._limit_hit("max_head")
+            self._limit_hit("max_head", 414)
             message = f"URL over {MAX_URL} bytes"
             self.transport.write(raw_response(414, "too_large", message))
         else:
-            self._limit_hit("bad_request")
+            self._limit_hit("bad_request", 400)
             message = f"malformed HTTP request: {msg}"
             self.transport.write(raw_response(400, "bad_request", message))
         self.transport.close()
@@ -232,18 +243,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     # ---- limits --------------------------------------------------------------------------
 
-    def _limit_hit(self, name: str) -> None:
+    def _limit_hit(self, name: str, status: int, client: Any = None) -> None:
         hook = type(self).on_limit
         if hook is not None:
-            hook(name)
+            hook(LimitHit(name, status, self.client if client is None else client))
 
     def _refuse_head(self) -> None:
-        self._limit_hit("max_head")
         limit = self.limits.max_head
         if len(self.url) * 2 > limit:
             status, message = 414, f"URL over {limit} bytes (the request head limit)"
         else:
             status, message = 431, f"request head over {limit} bytes"
+        self._limit_hit("max_head", status)
         self._answer_and_close(status, "too_large", message)
 
     def _arm_read(self) -> None:
@@ -262,7 +273,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if answering and self._reading is not Reading.BODY:
             self._arm_read()  # a pipelined head waits behind a response still being made
             return
-        self._limit_hit("read_timeout")
+        self._limit_hit("read_timeout", 408)
         seconds = f"{self.limits.read_timeout:g}"
         self._answer_and_close(408, "timeout", f"request not received within {seconds}s")
 
@@ -295,6 +306,7 @@ __all__ = [
     "READ_TIMEOUT",
     "RETRY_AFTER",
     "TASK",
+    "LimitHit",
     "LimitedHttpToolsProtocol",
     "Limits",
     "error_body",

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -261,6 +262,8 @@ def test_the_refusals_are_counted(limited: Served) -> None:
     _raw(limited.url, b"GET /health HTTP/1.1\r\nhost: x\r\n")
     assert _metric(limited.url, "latcli_gateway_refused", limit="max_head") >= 1
     assert _metric(limited.url, "latcli_gateway_refused", limit="read_timeout") >= 1
+    assert re.search(r"Z 127\.0\.0\.1:\d+ - - 431 - - max_head$", limited.wait_for(" 431 "))
+    assert re.search(r"Z 127\.0\.0\.1:\d+ - - 408 - - read_timeout$", limited.wait_for(" 408 "))
 
 
 # -- the connection cap -----------------------------------------------------------------------
