@@ -196,13 +196,17 @@ def main() -> int:
                 for n in range(args.rounds):
                     print(f"round {n + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                     direct = bench(direct_url, args.rate, args.duration, inventory)
-                    via, cpu = routed_bench(gateway, gateway_url, args, inventory)
-                    cpu_per_request.append(cpu)
-                    pairs.append((direct, via))
-                    if old is not None:
-                        was, cpu = routed_bench(old[0], f"{old[1]}/route/echo", args, inventory)
-                        olds.append(was)
-                        old_cpu.append(cpu)
+                    # today's and the baseline's turns alternate: neither always runs second
+                    turns = ["today", "baseline"] if n % 2 == 0 else ["baseline", "today"]
+                    for turn in turns if old is not None else ["today"]:
+                        if turn == "today":
+                            via, cpu = routed_bench(gateway, gateway_url, args, inventory)
+                            cpu_per_request.append(cpu)
+                            pairs.append((direct, via))
+                        elif old is not None:
+                            was, cpu = routed_bench(old[0], f"{old[1]}/route/echo", args, inventory)
+                            olds.append(was)
+                            old_cpu.append(cpu)
                     if peer is not None:
                         peers.append(bench(peer[1], args.rate, args.duration, inventory))
             finally:
