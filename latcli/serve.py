@@ -67,7 +67,7 @@ from latcli.serve_limits import (
     Limits,
     protocol_class,
 )
-from latcli.serve_tasks import supervise
+from latcli.serve_tasks import printable, supervise
 from latcli.transport.base import Transport
 from latcli.transport.select import Engine
 from latcli.watch import Watch, tick_interval
@@ -316,7 +316,10 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
         status, body = 503, {"error": {"kind": "unavailable", "message": _DRAINED}}
         extra = [(b"connection", b"close")]
     except Exception as exc:  # the one place nothing gets past: one line, a JSON 500
-        print(f"latcli serve: POST {scope['path']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        where = printable(f"POST {scope['path'][:200]}")
+        print(
+            f"latcli serve: {where}: {type(exc).__name__}: {printable(str(exc))}", file=sys.stderr
+        )
         status, body = 500, {"error": {"kind": "internal", "message": "internal error"}}
     await _send_json(send, status, body, extra)
 
@@ -481,8 +484,11 @@ def _guarded(handler: Handler) -> Handler:
         except ClientDisconnect:
             return _error(400, "bad_request", "client disconnected")
         except Exception as exc:  # the one place nothing gets past
-            where = f"{request.method} {request.url.path}"
-            print(f"latcli serve: {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            where = printable(f"{request.method} {request.url.path[:200]}")
+            print(
+                f"latcli serve: {where}: {type(exc).__name__}: {printable(str(exc))}",
+                file=sys.stderr,
+            )
             return _error(500, "internal", "internal error")
 
     return guarded
@@ -496,11 +502,12 @@ _SHOWN_PATH = 200  # characters of a path an access line shows
 def access_line(scope: Scope, status: int, ms: float) -> str:
     """``TIME CLIENT METHOD PATH STATUS MS AGENT``; 499 when the client left unanswered (nginx).
 
-    The path is escaped (a client can put ESC in it with %1b) and cut, the query left out
-    (it may carry secrets).
+    The path is the one sent (%-encoded), escaped and cut; the query is left out (it may
+    carry secrets).
     """
-    path = scope.get("path", "")
-    shown = path[:_SHOWN_PATH].encode("unicode_escape").decode("ascii")
+    raw = scope.get("raw_path")  # as sent, still %-encoded: one field, as nginx logs it
+    path = raw.decode("latin-1") if raw is not None else scope.get("path", "")
+    shown = printable(path[:_SHOWN_PATH])
     if len(path) > _SHOWN_PATH:
         shown += f"…({len(path.encode())} bytes)"
     client = scope.get("client")

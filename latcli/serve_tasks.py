@@ -60,8 +60,16 @@ async def supervise(
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = printable(" ".join(str(exc).split()))
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-__all__ = ["backoff", "supervise"]
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``): it may come from a client or an
+    agent, and goes to a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+__all__ = ["backoff", "printable", "supervise"]

@@ -35,7 +35,7 @@ from latcli.demo.fleet import free_port
 from latcli.inventory import Agent, HealthConfig, Inventory, load_inventory
 from latcli.serve import ServeOptions, client_token, is_loopback, run_serve
 from latcli.serve_limits import parse_size
-from latcli.serve_tasks import backoff, supervise
+from latcli.serve_tasks import backoff, printable, supervise
 from latcli.watch import Watch, WatchOptions, run_watch
 from latcli.watch_model import WatchSnapshot
 
@@ -389,9 +389,9 @@ def test_access_log_has_method_path_status_ms_and_agent(limited: Served) -> None
     agent = r.json()["agent"]
     line = limited.wait_for("POST /route/weather 200 ", since=seen)
     assert line.rstrip().endswith(f"ms {agent}")
-    httpx.get(limited.url + "/route/%1b]0;owned%07")
-    escaped = limited.wait_for("GET /route/")
-    assert "\x1b" not in escaped and "\\x1b" in escaped
+    httpx.get(limited.url + "/route/%1b]0;owned%07 x")
+    shown = limited.wait_for("GET /route/")
+    assert "\x1b" not in shown and " /route/%1b]0;owned%07%20x 405 " in shown
 
 
 def test_no_access_log_by_default(demo_fleet: DemoFleet) -> None:
@@ -660,3 +660,11 @@ def test_a_bad_size_option_is_one_line_and_exit_2(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--max-head-size" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("plain é", "plain é"), ("a\x1b[2Jb", "a\\x1b[2Jb"), ("\x07\x9b", "\\x07\\x9b")],
+)
+def test_printable_escapes_control_characters(text: str, shown: str) -> None:
+    assert printable(text) == shown
