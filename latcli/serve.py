@@ -5,28 +5,40 @@ very router whose EWMA, windows and breakers the health checks feed, and ``GET /
 answers with the latest tick in watch's JSON. Endpoints:
 
 * ``POST /route/{type}`` ``{"message": TEXT}`` → 200 ``{"agent","reply","latency_ms",
-  "attempts"}``; 400 bad body, 404 unknown type, 503 no replica answered; errors are JSON
-  ``{"error": REASON, ...}``, never a trace. ``POST /route/{type}/message/send`` is the same
+  "attempts"}``; 400 bad body (or JSON nested too deep, or a type name over 256 bytes),
+  404 unknown type, 413 body over 1 MiB, 503 no replica answered, 503 ``overloaded`` with
+  ``Retry-After`` past ``--max-in-flight``. ``POST /route/{type}/message/send`` is the same
   route spelled as a plain http agent's message endpoint, so ``http://gw/route/weather`` is
   itself an agent (``latcli bench URL --endpoint message``, an inventory entry).
-* ``GET /agents`` the latest watch tick (``latcli.watch/v1``), ``GET /metrics`` Prometheus,
-  ``GET /health`` ``{"status": "ok"}``.
+* ``GET /agents`` the latest watch tick (``latcli.watch/v1``; agents not checked yet are
+  ``unknown``), ``GET /metrics`` Prometheus, ``GET /health`` ``{"status": "ok"}``.
+
+Every error is JSON ``{"error": {"kind": KIND, "message": TEXT}, ...}``, never a trace.
+KIND is ``bad_request``, ``unauthorized``, ``not_found``, ``method_not_allowed``,
+``too_large``, ``timeout`` (the request was not received in time), ``overloaded`` (shed),
+``unavailable`` (shutting down), ``internal``, or the last attempt's error kind when no
+replica answered. With ``LATCLI_SERVE_TOKEN`` set, every endpoint but ``/health`` wants
+``Authorization: Bearer TOKEN``. The socket-level limits are :mod:`latcli.serve_limits`'.
 
 SIGTERM or SIGINT stops accepting, lets in-flight requests finish (at most ``drain``
-seconds), stops the checks and saves the routing state.
+seconds; past it they are answered 503 and counted), stops the checks and saves the
+routing state. The health checks run under a supervisor: if they die they are restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
+import logging
 import math
 import signal
 import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +50,28 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
 from latcli.protocols import loads
-from latcli.render.watch_json import watch_dict
+from latcli.render.watch_json import agent_json, watch_dict
 from latcli.router import Router, RouteResult
+from latcli.serve_limits import (
+    CLIENT_GONE,
+    MAX_TYPE_BYTES,
+    RETRY_AFTER,
+    TASK,
+    LimitHit,
+    Limits,
+    protocol_class,
+)
+from latcli.serve_tasks import printable, supervise
 from latcli.transport.base import Transport
 from latcli.transport.select import Engine
 from latcli.watch import Watch, tick_interval
-from latcli.watch_model import WatchSnapshot
+from latcli.watch_model import AgentRow, WatchSnapshot
 
 MAX_BODY = 1 << 20  # 1 MiB of request body; the agents' own reply cap is the same
 # Connections to one agent. A bulkhead, not a throttle: by Little's law 500 req/s at 20 ms
@@ -62,11 +84,12 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class BadRequest(Exception):
-    """A request the gateway refuses: ``status`` and a one-line reason for the JSON body."""
+    """A request the gateway refuses: ``status``, an error ``kind`` and a one-line reason."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, kind: str = "bad_request") -> None:
         super().__init__(reason)
         self.status = status
+        self.kind = kind
 
 
 # ---- state the endpoints share -----------------------------------------------------------------
@@ -92,8 +115,37 @@ class GatewayMetrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "latcli_gateway_in_flight", "Routed requests being answered.", registry=r
+            "latcli_gateway_in_flight",
+            "Routed requests being answered (their body read, or their call under way).",
+            registry=r,
         )
+        self.shed = Counter(
+            "latcli_gateway_shed",
+            "Requests and connections shed with 503 overloaded, by the limit that shed them.",
+            ("limit",),
+            registry=r,
+        )
+        self.refused = Counter(
+            "latcli_gateway_refused",
+            "Requests refused before routing: head too large, not received in time, malformed.",
+            ("limit",),
+            registry=r,
+        )
+        self.cut = Counter(
+            "latcli_gateway_cut",
+            "Routed calls cancelled: the client disconnected, or the drain ran out.",
+            ("reason",),
+            registry=r,
+        )
+        self.restarts = Counter(
+            "latcli_gateway_task_restarts",
+            "Background tasks (the health checks) restarted after they died.",
+            ("task",),
+            registry=r,
+        )
+        # Zero series from the start: an alert on rate(shed) needs the series before the first shed.
+        for limit in ("max_in_flight", "max_connections"):
+            self.shed.labels(limit)
         self._counts: dict[tuple[str, int], Counter] = {}
         self._timings: dict[str, Histogram] = {}
 
@@ -108,46 +160,106 @@ class GatewayMetrics:
         count.inc()
         timing.observe(seconds)
 
+    def limit_hit(self, name: str) -> None:
+        """One count per refusal of the protocol (:mod:`latcli.serve_limits`)."""
+        if name == "max_connections":
+            self.shed.labels(name).inc()
+        else:
+            self.refused.labels(name).inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.watch.registry)
 
 
+@dataclass
 class Gateway:
-    """What the endpoints read: the router, the latest watch tick and the metrics."""
+    """What the endpoints read and count: the router, the latest watch tick, the limits."""
 
-    def __init__(self, router: Router, metrics: GatewayMetrics | None = None) -> None:
-        self.router = router
-        self.metrics = metrics or GatewayMetrics()
-        self.types = frozenset(router.types)
-        self.latest: WatchSnapshot | None = None
+    router: Router
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    limits: Limits = field(default_factory=Limits)
+    token: str | None = None  # a client must send ``Authorization: Bearer TOKEN``
+    latest: WatchSnapshot | None = None
+    in_flight: int = 0  # routed requests being answered (the --max-in-flight count)
+    cut_by_drain: int = 0
+
+    def __post_init__(self) -> None:
+        self.types = frozenset(self.router.types)
+        self._bearer = None if self.token is None else b"Bearer " + self.token.encode()
 
     def sink(self, snapshot: WatchSnapshot) -> None:
         """Watch's sink: keep the tick for ``GET /agents`` and update the gauges."""
         self.latest = snapshot
         self.metrics.watch.update(snapshot)
 
+    def authorized(self, scope: Scope) -> bool:
+        """No token asked, or the request carries it (compared in constant time)."""
+        if self._bearer is None:
+            return True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return hmac.compare_digest(value, self._bearer)
+        return False
+
+    def agents_json(self) -> dict[str, Any]:
+        """``GET /agents``: the latest tick, or the agents as ``unknown`` before the first."""
+        if self.latest is None:
+            return self._before_first_tick()
+        doc = watch_dict(self.latest)
+        for row in doc["agents"]:
+            if not row["checks"]:  # no verdict yet: "down" would be a guess
+                row["state"] = "unknown"
+        return doc
+
+    def _before_first_tick(self) -> dict[str, Any]:
+        rows = []
+        for replica in self.router.view():
+            a = replica.agent
+            row = AgentRow(
+                id=a.id, type=a.type, url=a.url, protocol=a.protocol, state="down",
+                ewma_ms=None, p50_ms=None, p99_ms=None, success_rate=None,
+                breaker=replica.breaker.value, retry_in_s=None, in_flight=0,
+                last_error=None, checks=0, recent_ms=(), sla=(),
+            )  # fmt: skip
+            rows.append({**agent_json(row), "state": "unknown"})
+        picks = {t: None for t in sorted(self.types)}
+        return {"schema": "latcli.watch/v1", "t": round(time.time(), 3), "tick": 0,
+                "strategy": self.router.strategy_name, "agents": rows, "picks": picks,
+                "events": [], "notes": []}  # fmt: skip
+
 
 # ---- the app -----------------------------------------------------------------------------------
 
 
-def make_app(gateway: Gateway) -> ASGIApp:
+def make_app(gateway: Gateway, access_log: Callable[[str], None] | None = None) -> ASGIApp:
     """The gateway's ASGI app over ``gateway``; no lifecycle of its own (see :func:`run_serve`).
 
     ``POST /route/{type}`` is the hot path and is served in plain ASGI: starlette's middleware,
     route matching, Request and JSONResponse cost ~0.2 ms a call, a fifth of the gateway's CPU
     per routed request. Everything else (and the 405 for a GET on a route) is starlette's.
+    ``access_log``, when given, is handed one line per request (:func:`access_line`).
     """
     site = _starlette_app(gateway)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] != "http":
+            return
+        if not (scope["path"] == "/health" or gateway.authorized(scope)):
+            await _send_json(send, 401, _unauthorized(), [(b"www-authenticate", b"Bearer")])
+            return
+        if scope["method"] == "POST":
             type_ = _route_type(scope["path"])
             if type_ is not None:
                 await _route(gateway, type_, scope, receive, send)
                 return
         await site(scope, receive, send)
 
-    return app
+    return app if access_log is None else _logged(app, access_log)
+
+
+def _unauthorized() -> dict[str, Any]:
+    message = "missing or wrong bearer token (Authorization: Bearer $LATCLI_SERVE_TOKEN)"
+    return {"error": {"kind": "unauthorized", "message": message}}
 
 
 def _starlette_app(gateway: Gateway) -> Starlette:
@@ -155,10 +267,7 @@ def _starlette_app(gateway: Gateway) -> Starlette:
         raise HTTPException(405)
 
     async def agents(request: Request) -> Response:
-        snapshot = gateway.latest
-        if snapshot is None:
-            return _error(503, "no health snapshot yet: the first tick is still to come")
-        return JSONResponse(watch_dict(snapshot))
+        return JSONResponse(gateway.agents_json())
 
     async def metrics(request: Request) -> Response:
         return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
@@ -188,39 +297,81 @@ def _route_type(path: str) -> str | None:
 
 async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, send: Send) -> None:
     """One routed message: 200 with the reply, 503 when no replica answered, 4xx refusals."""
+    extra: list[tuple[bytes, bytes]] = []
+    scope[TASK] = asyncio.current_task()  # the protocol cancels it if the client hangs up
     try:
-        if type_ not in gateway.types:
-            status, body = 404, {"error": f"unknown type {type_!r}", "types": sorted(gateway.types)}
-        else:
-            text = _message(await _body(scope, receive))
-            status, body = await _routed(gateway, type_, text)
+        status, body = await _answer(gateway, type_, scope, receive)
     except BadRequest as exc:
-        status, body = exc.status, {"error": str(exc)}
+        status, body = exc.status, {"error": {"kind": exc.kind, "message": str(exc)}}
+        if exc.kind == "overloaded":
+            extra = [(b"retry-after", b"%d" % RETRY_AFTER)]
     except ClientDisconnect:
-        return  # nobody to answer
+        gateway.metrics.cut.labels("client_disconnect").inc()
+        return  # nobody to answer; the routed call, if any, was cancelled
+    except asyncio.CancelledError:
+        if scope.get(CLIENT_GONE):
+            gateway.metrics.cut.labels("client_disconnect").inc()
+            return  # cancelled by the protocol (serve_limits): nobody to answer
+        # uvicorn cancels what is left when the drain runs out: answer, do not re-raise (a
+        # re-raise becomes uvicorn's plain-text 500 and a traceback in the log).
+        gateway.cut_by_drain += 1
+        gateway.metrics.cut.labels("drain").inc()
+        status, body = 503, {"error": {"kind": "unavailable", "message": _DRAINED}}
+        extra = [(b"connection", b"close")]
     except Exception as exc:  # the one place nothing gets past: one line, a JSON 500
-        print(f"latcli serve: POST {scope['path']}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        status, body = 500, {"error": "internal error"}
-    await _send_json(send, status, body)
+        where = printable(f"POST {scope['path'][:200]}")
+        print(
+            f"latcli serve: {where}: {type(exc).__name__}: {printable(str(exc))}", file=sys.stderr
+        )
+        status, body = 500, {"error": {"kind": "internal", "message": "internal error"}}
+    await _send_json(send, status, body, extra)
 
 
-async def _routed(gateway: Gateway, type_: str, text: str) -> tuple[int, dict[str, Any]]:
-    started = time.perf_counter()
+_DRAINED = "the gateway is shutting down and its drain time ran out before an answer"
+
+
+async def _answer(
+    gateway: Gateway, type_: str, scope: Scope, receive: Receive
+) -> tuple[int, dict[str, Any]]:
+    """The checks in order of cost, then the routed call; refusals raise BadRequest."""
+    if len(type_.encode()) > MAX_TYPE_BYTES:
+        raise BadRequest(400, f"type name over {MAX_TYPE_BYTES} bytes")
+    if type_ not in gateway.types:
+        message = f"unknown type {type_!r}"
+        error = {"kind": "not_found", "message": message}
+        return 404, {"error": error, "types": sorted(gateway.types)}
+    if gateway.in_flight >= gateway.limits.max_in_flight:
+        gateway.metrics.shed.labels("max_in_flight").inc()
+        limit = gateway.limits.max_in_flight
+        raise BadRequest(503, f"{limit} requests in flight (--max-in-flight)", "overloaded")
+    # The slot is taken before the body is read: slow bodies count against the limit too.
+    gateway.in_flight += 1
     gateway.metrics.in_flight.inc()
     try:
-        result = await gateway.router.send(type_, text)
+        text = _message(await _body(scope, receive))
+        status, body, agent = await _routed(gateway, type_, text)
     finally:
+        gateway.in_flight -= 1
         gateway.metrics.in_flight.dec()
+    scope["latcli.agent"] = agent  # for the access log
+    return status, body
+
+
+async def _routed(
+    gateway: Gateway, type_: str, text: str
+) -> tuple[int, dict[str, Any], str | None]:
+    started = time.perf_counter()
+    result = await gateway.router.send(type_, text)
     code = 200 if result.ok else 503
     gateway.metrics.observe(type_, code, time.perf_counter() - started)
-    return code, _route_body(result)
+    return code, _route_body(result), result.agent
 
 
 async def _body(scope: Scope, receive: Receive) -> bytes:
     """The request body, refused (413) past MAX_BODY whether declared or streamed."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
-            raise BadRequest(413, f"body over {MAX_BODY} bytes")
+            raise BadRequest(413, f"body over {MAX_BODY} bytes", "too_large")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -230,15 +381,22 @@ async def _body(scope: Scope, receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise BadRequest(413, f"body over {MAX_BODY} bytes")
+            raise BadRequest(413, f"body over {MAX_BODY} bytes", "too_large")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-async def _send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
+async def _send_json(
+    send: Send,
+    status: int,
+    body: Mapping[str, Any],
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     data = msgspec.json.encode(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    if extra:
+        headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
@@ -254,7 +412,9 @@ def _route_body(result: RouteResult) -> dict[str, Any]:
         for a in result.attempts
     ]
     if not result.ok:
-        return {"error": result.error or "no replica answered", "attempts": attempts}
+        kind = result.attempts[-1].outcome if result.attempts else "breaker_open"
+        message = result.error or "no replica answered"
+        return {"error": {"kind": kind, "message": message}, "attempts": attempts}
     return {
         "agent": result.agent,
         "reply": result.reply,
@@ -269,6 +429,8 @@ def _message(raw: bytes) -> str:
         raise BadRequest(400, 'empty body: expected JSON {"message": TEXT}')
     try:
         doc = loads(raw)
+    except RecursionError:  # json's fallback on what msgspec refuses as too deep
+        raise BadRequest(400, "body is not valid JSON: nested too deep") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
         raise BadRequest(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
@@ -294,37 +456,94 @@ def _kind(value: object) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _error(status: int, reason: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": reason, **extra}, status_code=status)
+def _error(status: int, kind: str, reason: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"kind": kind, "message": reason}, **extra}, status_code=status)
+
+
+_KINDS = {404: "not_found", 405: "method_not_allowed"}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (no such path) and 405 (wrong method), as JSON."""
     assert isinstance(exc, HTTPException)
     reason = {404: f"no such endpoint: {request.url.path}"}.get(exc.status_code, exc.detail)
-    return JSONResponse({"error": reason}, status_code=exc.status_code, headers=exc.headers)
+    kind = _KINDS.get(exc.status_code, "bad_request")
+    body = {"error": {"kind": kind, "message": reason}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def _guarded(handler: Handler) -> Handler:
     """Refusals become their JSON answer; anything unexpected a 500 and one line on stderr.
 
     Starlette's ServerErrorMiddleware would re-raise for the server to log a traceback; the
-    gateway's callers get ``{"error": "internal error"}`` and the operator one line instead.
+    gateway's callers get ``{"error": {"kind": "internal", ...}}`` and the operator one line.
     """
 
     async def guarded(request: Request) -> Response:
         try:
             return await handler(request)
         except BadRequest as exc:
-            return _error(exc.status, str(exc))
+            return _error(exc.status, exc.kind, str(exc))
         except ClientDisconnect:
-            return _error(400, "client disconnected")
+            return _error(400, "bad_request", "client disconnected")
         except Exception as exc:  # the one place nothing gets past
-            where = f"{request.method} {request.url.path}"
-            print(f"latcli serve: {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return _error(500, "internal error")
+            where = printable(f"{request.method} {request.url.path[:200]}")
+            print(
+                f"latcli serve: {where}: {type(exc).__name__}: {printable(str(exc))}",
+                file=sys.stderr,
+            )
+            return _error(500, "internal", "internal error")
 
     return guarded
+
+
+# ---- the access log (--access-log) -------------------------------------------------------------
+
+_SHOWN_PATH = 200  # characters of a path an access line shows
+
+
+def access_line(scope: Scope, status: int, ms: float) -> str:
+    """``TIME CLIENT METHOD PATH STATUS MS AGENT``; 499 when the client left unanswered (nginx).
+
+    The path is the one sent (%-encoded), escaped and cut; the query is left out (it may
+    carry secrets).
+    """
+    raw = scope.get("raw_path")  # as sent, still %-encoded: one field, as nginx logs it
+    path = raw.decode("latin-1") if raw is not None else scope.get("path", "")
+    shown = printable(path[:_SHOWN_PATH])
+    if len(path) > _SHOWN_PATH:
+        shown += f"…({len(path.encode())} bytes)"
+    client = scope.get("client")
+    who = f"{client[0]}:{client[1]}" if client else "-"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    agent = scope.get("latcli.agent") or "-"
+    return f"{stamp}Z {who} {scope.get('method', '-')} {shown} {status or 499} {ms:.1f}ms {agent}"
+
+
+def refusal_line(hit: LimitHit) -> str:
+    """An access line for what the protocol refused before any app saw it; the limit last."""
+    who = f"{hit.client[0]}:{hit.client[1]}" if hit.client else "-"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    return f"{stamp}Z {who} - - {hit.status} - - {hit.limit}"
+
+
+def _logged(app: ASGIApp, write: Callable[[str], None]) -> ASGIApp:
+    async def logged(scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 0
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, sent)
+        finally:
+            write(access_line(scope, status, (time.perf_counter() - started) * 1000.0))
+
+    return logged
 
 
 # ---- one gateway run ---------------------------------------------------------------------------
@@ -343,6 +562,41 @@ class ServeOptions:
     state: Path | None = None
     no_state: bool = False
     verify: bool | str = True  # TLS to the agents: default trust store, a CA file, or off
+    limits: Limits = field(default_factory=Limits)
+    token: str | None = None  # LATCLI_SERVE_TOKEN
+    no_auth: bool = False  # serve beyond loopback without a token, knowingly
+    access_log: bool = False
+
+
+def client_token(opts: ServeOptions, warn: Callable[[str], None]) -> str | None:
+    """The token clients must send, or None; LatcliError when the gateway must not start.
+
+    Bound beyond loopback, a gateway without a token lets anyone on the network spend the
+    agents' credentials: it needs ``LATCLI_SERVE_TOKEN`` or an explicit ``--no-auth``.
+    """
+    if opts.no_auth:
+        if opts.token:
+            warn("latcli serve: --no-auth: LATCLI_SERVE_TOKEN is set but not checked")
+        return None
+    if opts.token:
+        return opts.token
+    if is_loopback(opts.host) is False:
+        raise LatcliError(
+            f"--host {opts.host} is reachable beyond this machine and no client token is set: "
+            "set LATCLI_SERVE_TOKEN (clients send Authorization: Bearer TOKEN) or pass --no-auth"
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool | None:
+    """Every address ``host`` names is a loopback one (``localhost``, 127.0.0.0/8, ::1);
+    None when it names none (bind() will say what is wrong with it)."""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return None
+    addresses = {str(info[4][0]) for info in found}
+    return all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 class _Server(uvicorn.Server):
@@ -440,6 +694,7 @@ async def run_serve(
 
     from latcli.state import NullStore, StateStore, default_state_path
 
+    token = client_token(opts, warn)
     path = opts.state or default_state_path(os.environ)
     store = NullStore() if opts.no_state else StateStore(path, warn=warn)
     own_transport = transport is None
@@ -456,27 +711,23 @@ async def run_serve(
         on_check=metrics.watch.observe_check,
         fixed_interval=opts.interval is not None,
     )
-    gateway = Gateway(watch.router, metrics)
+    gateway = Gateway(watch.router, metrics, opts.limits, token)
     sock = bind(opts.host, opts.port)
-    config = uvicorn.Config(
-        make_app(gateway),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=math.ceil(opts.drain),
-        server_header=False,
-        proxy_headers=False,  # the gateway reads no client address
-    )
-    types = len({a.type for a in agents})
     server = _Server(
-        config, lambda: warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {types} types)")
+        _config(gateway, opts, warn),
+        lambda: warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})"),
     )
-    checks = asyncio.create_task(watch.run(gateway.sink))
-    checks.add_done_callback(lambda _: setattr(server, "should_exit", True))
+    checks = asyncio.create_task(
+        supervise(
+            "health checks",
+            lambda: watch.run(gateway.sink),
+            warn,
+            on_restart=metrics.restarts.labels("health_checks").inc,
+        )
+    )
     try:
         await server.serve(sockets=[sock])
-        if checks.done() and not checks.cancelled() and checks.exception() is not None:
-            raise checks.exception()  # type: ignore[misc]
+        await _settle(server)
     finally:
         checks.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -485,11 +736,58 @@ async def run_serve(
         if own_transport:
             await transport.aclose()
         sock.close()
-    if server.stopped_by == signal.SIGINT:
-        warn("latcli serve: interrupted; in-flight requests drained, state saved")
-        return ExitCode.INTERRUPTED
-    warn("latcli serve: stopped; in-flight requests drained, state saved")
-    return ExitCode.OK
+    warn(_final_line(server.stopped_by, gateway.cut_by_drain, opts.drain))
+    return ExitCode.INTERRUPTED if server.stopped_by == signal.SIGINT else ExitCode.OK
+
+
+def _types(agents: list[Agent]) -> str:
+    n = len({a.type for a in agents})
+    return f"{n} type{'' if n == 1 else 's'}"
+
+
+def _config(gateway: Gateway, opts: ServeOptions, warn: Callable[[str], None]) -> uvicorn.Config:
+    """uvicorn with the limited httptools protocol (:mod:`latcli.serve_limits`)."""
+    access = warn if opts.access_log else None
+
+    def on_limit(hit: LimitHit) -> None:
+        gateway.metrics.limit_hit(hit.limit)
+        if access is not None:
+            access(refusal_line(hit))
+
+    logging.getLogger("uvicorn.error").addFilter(_drain_line)
+    return uvicorn.Config(
+        make_app(gateway, access),
+        http=protocol_class(opts.limits, on_limit),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=math.ceil(opts.drain),
+        server_header=False,
+        proxy_headers=False,  # the gateway reads no client address
+    )
+
+
+def _drain_line(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's "Cancel N running task(s)" line: the final line counts them instead."""
+    return not record.getMessage().startswith("Cancel ")
+
+
+async def _settle(server: uvicorn.Server, most: float = 2.0) -> None:
+    """Let the requests uvicorn cut when the drain ran out send their 503 before the end."""
+    tasks = set(server.server_state.tasks)
+    if tasks:
+        await asyncio.wait(tasks, timeout=most)
+
+
+def _final_line(stopped_by: int | None, cut: int, drain: float) -> str:
+    how = "interrupted" if stopped_by == signal.SIGINT else "stopped"
+    if cut:
+        calls = f"{cut} call{'' if cut == 1 else 's'}"
+        return (
+            f"latcli serve: {how}; the {drain:g}s drain ran out: {calls} cut "
+            "(answered 503), state saved"
+        )
+    return f"latcli serve: {how}; in-flight requests drained, state saved"
 
 
 __all__ = [
@@ -497,7 +795,10 @@ __all__ = [
     "Gateway",
     "GatewayMetrics",
     "ServeOptions",
+    "access_line",
     "bind",
+    "client_token",
+    "is_loopback",
     "make_app",
     "run_serve",
 ]

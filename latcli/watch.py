@@ -320,6 +320,7 @@ class Watch:
 
     async def run(self, sink: Sink, count: int | None = None) -> WatchSnapshot | None:
         """Check and tick until ``count`` ticks were made (forever if None); the last snapshot."""
+        self._crash = None  # a run after a crashed one (serve restarts it) starts clean
         tasks = [asyncio.create_task(self._check_loop(t)) for t in self._tracked]
         for task in tasks:
             task.add_done_callback(self._watch_task)
@@ -329,9 +330,7 @@ class Watch:
             if self._gc_before is not None:
                 gctune.restore(self._gc_before)
                 self._gc_before = None
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel_all(tasks)
 
     def _watch_task(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None and self._crash is None:
@@ -462,6 +461,20 @@ class Watch:
     async def aclose(self) -> None:
         """Save the routing state and close the store (the transport is the caller's)."""
         await self.router.aclose()
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again any that swallowed its cancel.
+
+    Python < 3.12's ``asyncio.wait_for`` turns a cancel into the inner result when both land
+    together (cpython#86296): a check against a refusing port then loops on, and a plain
+    gather after one cancel waited forever (``latcli serve`` hung on SIGINT 1 run in 10).
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
 
 
 # ---- sinks: events file, webhook ------------------------------------------------------------

@@ -13,8 +13,12 @@ hit by a noisy neighbour does not decide). The peer, when nginx is installed: ng
 keep-alive upstream) proxying to the same agent in the same rounds, i.e. what one HTTP hop costs
 on this machine when the proxy is written in C. Prints a Markdown table for docs/benchmarks.md.
 
+With ``--baseline REF`` (a git commit or branch), the gateway as it was at REF runs beside
+today's in the same rounds (its ``latcli/`` from ``git archive``), so a change to the gateway
+is measured against its own past on the same machine at the same minute.
+
 Usage: uv run python scripts/bench_gateway.py [--rate 500] [--duration 10s] [--rounds 3]
-       [--agent-latency "fixed 2ms"]
+       [--agent-latency "fixed 2ms"] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -54,9 +58,10 @@ def write_inventory(path: Path, latency: str) -> Path:
     return path
 
 
-def start_gateway(inventory: Path) -> tuple[subprocess.Popen[str], str]:
+def start_gateway(inventory: Path, cwd: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`latcli serve` on a free port; from ``cwd``'s ``latcli/`` when given (the baseline)."""
     cmd = [sys.executable, "-m", "latcli", "serve", "-i", str(inventory), "--port", "0"]
-    proc = subprocess.Popen([*cmd, "--no-state"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, "--no-state"], stderr=subprocess.PIPE, text=True, cwd=cwd)
     assert proc.stderr is not None
     found = re.search(r"(http://\S+) ", proc.stderr.readline())
     if found is None:
@@ -116,6 +121,15 @@ def start_nginx(tmp: Path, agent_url: str) -> tuple[subprocess.Popen[bytes], str
     return None
 
 
+def export_baseline(ref: str, into: Path) -> Path:
+    """``latcli/`` as it was at ``ref``, unpacked under ``into`` (python -m finds it first)."""
+    folder = into / "baseline"
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", ref, "latcli"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` (the gateway: noise-proof where latency is not)."""
     times = psutil.Process(pid).cpu_times()
@@ -131,6 +145,17 @@ def bench(url: str, rate: float, duration: str, inventory: Path) -> dict[str, An
         raise SystemExit(f"bench {url} failed ({done.returncode}): {done.stderr.strip()}")
     report: dict[str, Any] = json.loads(done.stdout)
     return report
+
+
+def routed_bench(
+    gateway: subprocess.Popen[str], url: str, args: argparse.Namespace, inventory: Path
+) -> tuple[dict[str, Any], float]:
+    """One bench through a gateway, and the gateway's CPU ms per routed request in it."""
+    before = cpu_seconds(gateway.pid)
+    report = bench(url, args.rate, args.duration, inventory)
+    # Warm-up requests went through the gateway too (bench's --warmup 2s).
+    routed = report["requests"] + round(args.rate * 2)
+    return report, (cpu_seconds(gateway.pid) - before) / routed * 1e3
 
 
 def row(name: str, r: dict[str, Any]) -> str:
@@ -149,6 +174,7 @@ def main() -> int:
     parser.add_argument("--duration", default="10s")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--agent-latency", default="fixed 2ms")
+    parser.add_argument("--baseline", help="git ref whose gateway runs beside today's")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -157,30 +183,37 @@ def main() -> int:
         agents = load_inventory(inventory, {}).agents
         with Fleet(agents, seed=1):
             gateway, base = start_gateway(inventory)
+            old = None
+            if args.baseline:
+                old = start_gateway(inventory, export_baseline(args.baseline, Path(tmp)))
             peer = start_nginx(Path(tmp), agents[0].url)
             if peer is None:
                 print("nginx not found: no peer rows", file=sys.stderr)
             try:
                 direct_url, gateway_url = agents[0].url, f"{base}/route/echo"
                 assert httpx.post(gateway_url, json={"message": "hi"}).status_code == 200
-                pairs, cpu_per_request, peers = [], [], []
+                pairs, cpu_per_request, peers, olds, old_cpu = [], [], [], [], []
                 for n in range(args.rounds):
                     print(f"round {n + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                     direct = bench(direct_url, args.rate, args.duration, inventory)
-                    before = cpu_seconds(gateway.pid)
-                    via = bench(gateway_url, args.rate, args.duration, inventory)
-                    # Warm-up requests went through the gateway too (bench's --warmup 2s).
-                    routed = via["requests"] + round(args.rate * 2)
-                    cpu_per_request.append((cpu_seconds(gateway.pid) - before) / routed * 1e3)
-                    pairs.append((direct, via))
+                    # today's and the baseline's turns alternate: neither always runs second
+                    turns = ["today", "baseline"] if n % 2 == 0 else ["baseline", "today"]
+                    for turn in turns if old is not None else ["today"]:
+                        if turn == "today":
+                            via, cpu = routed_bench(gateway, gateway_url, args, inventory)
+                            cpu_per_request.append(cpu)
+                            pairs.append((direct, via))
+                        elif old is not None:
+                            was, cpu = routed_bench(old[0], f"{old[1]}/route/echo", args, inventory)
+                            olds.append(was)
+                            old_cpu.append(cpu)
                     if peer is not None:
                         peers.append(bench(peer[1], args.rate, args.duration, inventory))
             finally:
-                gateway.terminate()
-                gateway.wait(15)
-                if peer is not None:
-                    peer[0].terminate()
-                    peer[0].wait(15)
+                for proc in (gateway, old[0] if old else None, peer[0] if peer else None):
+                    if proc is not None:
+                        proc.terminate()
+                        proc.wait(15)
     load_after = os.getloadavg()
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M %Z')} · {os.cpu_count()} CPUs · load average")
@@ -193,6 +226,8 @@ def main() -> int:
     for n, (direct, via) in enumerate(pairs, 1):
         print(row(f"{n} direct", direct))
         print(row(f"{n} gateway", via))
+        if olds:
+            print(row(f"{n} gateway@{args.baseline}", olds[n - 1]))
         if peers:
             print(row(f"{n} nginx proxy", peers[n - 1]))
         for p in diffs:
@@ -215,9 +250,24 @@ def main() -> int:
             ]
             each = ", ".join(f"{a:+.2f}" for a in added)
             print(f"nginx proxy adds at {p}: {statistics.median(added):+.2f} ms (pairs: {each})")
+    if olds:
+        for p in CRITERION:
+            added = [
+                w["latency_ms"][p] - d["latency_ms"][p]
+                for (d, _), w in zip(pairs, olds, strict=True)
+            ]
+            each = ", ".join(f"{a:+.2f}" for a in added)
+            print(f"gateway@{args.baseline} adds at {p}: {statistics.median(added):+.2f} ms "
+                  f"(pairs: {each})")  # fmt: skip
     each_cpu = ", ".join(f"{c:.3f}" for c in cpu_per_request)
     print(f"gateway CPU per routed request: {statistics.median(cpu_per_request):.3f} ms "
           f"(median; runs: {each_cpu})")  # fmt: skip
+    if old_cpu:
+        each_cpu = ", ".join(f"{c:.3f}" for c in old_cpu)
+        ratio = statistics.median(cpu_per_request) / statistics.median(old_cpu)
+        print(f"gateway@{args.baseline} CPU per routed request: "
+              f"{statistics.median(old_cpu):.3f} ms (median; runs: {each_cpu}); "
+              f"today / baseline = {ratio:.2f}")  # fmt: skip
     valid = all(r["generator"]["valid"] for pair in pairs for r in pair)
     if not valid:
         print("note: some runs could not hold the rate (invalid); see the table")

@@ -434,3 +434,55 @@ def delay_server(delay_s: float) -> contextlib.AbstractContextManager[RunningSer
             await writer.drain()
 
     return serve(handler)
+
+
+# --- agents for the gateway's limits (tests/test_serve_limits.py) --------------------------
+
+
+@dataclass
+class SlowAgent:
+    """A plain http agent that takes ``delay`` s to answer a message, and what became of each.
+
+    ``outcomes`` gets ``"answered"`` when it replied, ``"cancelled"`` when the caller closed
+    the connection first: a cancelled routed call is observed here, at the agent.
+    """
+
+    server: RunningServer
+    outcomes: list[str]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+async def _slow_agent(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float, outcomes: list[str]
+) -> None:
+    while (request := await read_request(reader)) is not None:
+        if request.method == "GET":  # the health check answers at once
+            writer.write(response_bytes(200, b'{"status": "ok"}', "application/json"))
+            await writer.drain()
+            continue
+        try:
+            early = await asyncio.wait_for(reader.read(1), delay)
+        except asyncio.TimeoutError:
+            outcomes.append("answered")
+            writer.write(response_bytes(200, b'{"reply": "slow"}', "application/json"))
+            await writer.drain()
+            continue
+        outcomes.append("cancelled" if early == b"" else "pipelined")
+        return
+
+
+@contextlib.contextmanager
+def slow_agent_server(delay: float) -> Iterator[SlowAgent]:
+    """A plain http agent: ``GET`` anything 200 at once, ``POST`` 200 after ``delay`` s."""
+    outcomes: list[str] = []
+    with serve(lambda r, w: _slow_agent(r, w, delay, outcomes)) as server:
+        yield SlowAgent(server, outcomes)
+
+
+def deep_json_server(depth: int = 100_000) -> contextlib.AbstractContextManager[RunningServer]:
+    """200 to everything with JSON nested ``depth`` deep (``[[[...]]]``): card and reply alike."""
+    reply = response_bytes(200, b"[" * depth + b"]" * depth, "application/json")
+    return serve(lambda r, w: _keepalive(r, w, lambda _: reply))

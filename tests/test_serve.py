@@ -42,8 +42,28 @@ READY = re.compile(r"latcli serve: (http://\S+) ")
 
 @dataclass
 class Served:
+    """A running ``latcli serve`` and its stderr, read by a thread as it comes."""
+
     url: str
     proc: subprocess.Popen[str]
+    lines: list[str]
+    reader: threading.Thread
+
+    def err(self) -> str:
+        """Stderr so far; all of it once the process has ended."""
+        if self.proc.poll() is not None:
+            self.reader.join(5)
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, seconds: float = 10.0, since: int = 0) -> str:
+        """The first stderr line from line ``since`` on that contains ``text``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for line in self.lines[since:]:
+                if text in line:
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} on stderr within {seconds}s:\n{self.err()}")
 
 
 def _inventory(demo_fleet: DemoFleet, path: Path) -> Path:
@@ -56,26 +76,32 @@ def _inventory(demo_fleet: DemoFleet, path: Path) -> Path:
     return path
 
 
-def _start(inventory: Path, *args: str) -> Served:
+def start_serve(inventory: Path, *args: str, env: dict[str, str] | None = None) -> Served:
     """``latcli serve --port 0``; waits for the line that names the bound URL."""
-    env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "latcli", "serve", "-i", str(inventory), "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
     )
     assert proc.stderr is not None
-    line = proc.stderr.readline()
-    found = READY.search(line)
-    if found is None:
+    seen: list[str] = []
+    for line in proc.stderr:
+        seen.append(line)
+        found = READY.search(line)
+        if found is not None:
+            break
+    else:
         proc.kill()
-        raise AssertionError(f"serve did not start: {line}{proc.stderr.read()}")
-    return Served(found.group(1), proc)
+        raise AssertionError(f"serve did not start: {''.join(seen)}")
+    lines = seen[:-1]
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    return Served(found.group(1), proc, lines, reader)
 
 
-def _stop(served: Served) -> None:
+def stop_serve(served: Served) -> None:
     if served.proc.poll() is None:
         served.proc.send_signal(signal.SIGTERM)
         try:
@@ -88,11 +114,11 @@ def _stop(served: Served) -> None:
 @pytest.fixture(scope="module")
 def gateway(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     inventory = _inventory(demo_fleet, tmp_path_factory.mktemp("serve") / "agents.yaml")
-    served = _start(inventory, "--interval", "0.2s", "--no-state")
+    served = start_serve(inventory, "--interval", "0.2s", "--no-state")
     try:
         yield served.url
     finally:
-        _stop(served)
+        stop_serve(served)
 
 
 # -- POST /route/{type} ------------------------------------------------------------------------
@@ -124,7 +150,7 @@ def test_unknown_type_is_404_naming_the_types(gateway: str) -> None:
     r = httpx.post(gateway + "/route/nope", json={"message": "hi"})
     assert r.status_code == 404
     assert r.json() == {
-        "error": "unknown type 'nope'",
+        "error": {"kind": "not_found", "message": "unknown type 'nope'"},
         "types": ["assistant", "calendar", "ghost", "news", "weather"],
     }
 
@@ -133,7 +159,8 @@ def test_no_replica_answering_is_503_with_the_attempts(gateway: str) -> None:
     r = httpx.post(gateway + "/route/ghost", json={"message": "hi"})
     assert r.status_code == 503
     body = r.json()
-    assert body["error"]
+    assert body["error"]["message"]
+    assert body["error"]["kind"] in {"connect", "breaker_open"}
     # the lone replica is retried once while its breaker admits (retries: 1), never when open
     assert [a["agent"] for a in body["attempts"]] in ([], ["ghost-1"], ["ghost-1"] * 2)
     assert all(a["outcome"] == "connect" for a in body["attempts"])
@@ -155,13 +182,13 @@ def test_no_replica_answering_is_503_with_the_attempts(gateway: str) -> None:
 def test_bad_bodies_are_400_with_a_reason(gateway: str, content: bytes, reason: str) -> None:
     r = httpx.post(gateway + "/route/weather", content=content)
     assert r.status_code == 400
-    assert reason in r.json()["error"]
+    assert reason in r.json()["error"]["message"]
 
 
 def test_a_body_over_1_mib_is_413(gateway: str) -> None:
     r = httpx.post(gateway + "/route/weather", json={"message": "x" * (1 << 20)})
     assert r.status_code == 413
-    assert "body over" in r.json()["error"]
+    assert "body over" in r.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -173,7 +200,7 @@ def test_wrong_paths_and_methods_answer_json(
 ) -> None:
     r = httpx.request(method, gateway + path)
     assert r.status_code == status
-    assert r.json()["error"]
+    assert r.json()["error"]["message"]
 
 
 # -- GET /health, /agents, /metrics ------------------------------------------------------------
@@ -243,7 +270,7 @@ def test_sigterm_drains_in_flight_requests_saves_state_and_exits_0(
     demo_fleet: DemoFleet, tmp_path: Path
 ) -> None:
     state = tmp_path / "state.db"
-    served = _start(demo_fleet.inventory_path, "--interval", "0.5s", "--state", str(state))
+    served = start_serve(demo_fleet.inventory_path, "--interval", "0.5s", "--state", str(state))
     try:
         assert httpx.post(served.url + "/route/weather", json={"message": "warm"}).is_success
         with (
@@ -265,19 +292,18 @@ def test_sigterm_drains_in_flight_requests_saves_state_and_exits_0(
             assert served.proc.wait(10) == 0
             assert time.monotonic() - started < 5
     finally:
-        _stop(served)
-    assert served.proc.stderr is not None
-    assert "drained, state saved" in served.proc.stderr.read()
+        stop_serve(served)
+    assert "drained, state saved" in served.err()
     assert state.stat().st_size > 0
 
 
 def test_sigint_exits_130(demo_fleet: DemoFleet) -> None:
-    served = _start(demo_fleet.inventory_path, "--no-state")
+    served = start_serve(demo_fleet.inventory_path, "--no-state")
     try:
         served.proc.send_signal(signal.SIGINT)
         assert served.proc.wait(10) == 130
     finally:
-        _stop(served)
+        stop_serve(served)
 
 
 def test_a_port_in_use_is_one_line_and_exit_2(
@@ -335,7 +361,10 @@ def test_an_unexpected_exception_is_500_json_and_one_line(
 ) -> None:
     agent = Agent("weather-1", "weather", f"http://127.0.0.1:{free_port()}")
     r = _post_once(_ExplodingRouter([agent]))
-    assert (r.status_code, r.json()) == (500, {"error": "internal error"})
+    assert (r.status_code, r.json()) == (
+        500,
+        {"error": {"kind": "internal", "message": "internal error"}},
+    )
     err = capfd.readouterr().err
     assert "POST /route/weather: RuntimeError: router bug" in err
     assert "Traceback" not in err

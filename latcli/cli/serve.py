@@ -17,6 +17,23 @@ from latcli.cli.options import (
     tls_verify,
 )
 
+LIMITS = "Limits (what a client can make the gateway hold)"
+AccessLogOpt = Annotated[
+    bool,
+    typer.Option(
+        "--access-log",
+        help="One line per request on stderr: time, client, method, path, status, ms, agent.",
+    ),
+]
+NoAuthOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-auth",
+        help="Serve on a non-loopback --host without LATCLI_SERVE_TOKEN (anyone who can reach "
+        "it may route messages with the agents' credentials).",
+    ),
+]
+
 
 def serve(
     agents: SelectorsArg = None,
@@ -34,11 +51,59 @@ def serve(
         str | None, typer.Option(help="Routing strategy. Default: the inventory's.")
     ] = None,
     drain: Annotated[
-        str, typer.Option(help="On SIGTERM/SIGINT, how long in-flight requests may finish.")
+        str,
+        typer.Option(
+            help="On SIGTERM/SIGINT, how long in-flight requests may finish; "
+            "past it they are answered 503."
+        ),
     ] = "10s",
     engine: Annotated[
         str, typer.Option(help="Client to the agents: raw (leanest) or httpx.")
     ] = "raw",
+    max_in_flight: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            rich_help_panel=LIMITS,
+            help="Routed requests under way at once; more are answered 503 overloaded "
+            "with Retry-After (counted in /metrics as latcli_gateway_shed_total).",
+        ),
+    ] = 1024,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            rich_help_panel=LIMITS,
+            help="Open client connections; more are closed at once after a 503. "
+            "Default: half the process's file descriptor limit.",
+            show_default=False,
+        ),
+    ] = None,
+    max_head_size: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel=LIMITS,
+            help="Request line and headers, e.g. 16KiB, 64k; larger heads are answered 431 "
+            "(414 for a long URL).",
+        ),
+    ] = "16KiB",
+    read_timeout: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel=LIMITS,
+            help="A request's head and body must arrive within this, from its first byte "
+            "(slow clients are answered 408 and closed).",
+        ),
+    ] = "10s",
+    idle_timeout: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel=LIMITS,
+            help="A connection with no request under way is closed after this.",
+        ),
+    ] = "5s",
+    no_auth: NoAuthOpt = False,
+    access_log: AccessLogOpt = False,
     state: StateOpt = None,
     no_state: NoStateOpt = False,
     inventory: InventoryOpt = None,
@@ -48,23 +113,36 @@ def serve(
     """Route messages over HTTP with the same router, breakers and health checks as watch.
 
     POST /route/{type} {"message": TEXT} -> {"agent","reply","latency_ms","attempts"}
-    (400 bad body, 404 unknown type, 503 no replica answered; errors are JSON with a reason).
-    GET /agents: the latest watch tick as JSON; GET /metrics: Prometheus; GET /health.
+    (400 bad body, 404 unknown type, 503 no replica answered or overloaded; errors are JSON
+    {"error": {"kind", "message"}}). GET /agents: the latest watch tick as JSON; GET /metrics:
+    Prometheus; GET /health. With LATCLI_SERVE_TOKEN set, every endpoint but /health wants
+    "Authorization: Bearer TOKEN"; a --host beyond loopback needs it (or --no-auth).
     SIGTERM drains in-flight requests, saves the routing state and exits 0; SIGINT exits 130.
     Example: `latcli serve --port 8000` then
     `curl -d '{"message":"hi"}' http://127.0.0.1:8000/route/weather`
     """
     import asyncio
+    import os
     import sys
 
     from latcli.cli.runtime import parse_seconds
     from latcli.inventory import load_inventory, select_agents
     from latcli.serve import ServeOptions, run_serve
+    from latcli.serve_limits import Limits
 
+    limits = Limits(
+        max_head=_size(max_head_size, "--max-head-size"),
+        read_timeout=parse_seconds(read_timeout, "--read-timeout") or 10.0,
+        idle_timeout=parse_seconds(idle_timeout, "--idle-timeout") or 5.0,
+        max_connections=max_connections,
+        max_in_flight=max_in_flight,
+    )
     opts = ServeOptions(
         host, port, parse_seconds(interval, "--interval"), strategy,
         drain=parse_seconds(drain, "--drain") or 10.0, engine=check_engine(engine),
-        state=state, no_state=no_state, verify=tls_verify(cacert, insecure),
+        state=state, no_state=no_state, verify=tls_verify(cacert, insecure), limits=limits,
+        token=os.environ.get("LATCLI_SERVE_TOKEN") or None, no_auth=no_auth,
+        access_log=access_log,
     )  # fmt: skip
     inv = load_inventory(inventory)
     chosen = select_agents(inv, agents or [], None)
@@ -77,3 +155,15 @@ def serve(
     except ImportError:  # not built for this platform (Windows): the standard loop
         return asyncio.run(run_serve(inv, list(chosen), opts, warn))
     return uvloop.run(run_serve(inv, list(chosen), opts, warn))
+
+
+def _size(text: str, option: str) -> int:
+    from latcli.serve_limits import parse_size
+
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+    if size < 1024:
+        raise typer.BadParameter("must be at least 1KiB", param_hint=option)
+    return size
