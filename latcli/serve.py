@@ -56,6 +56,7 @@ from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
 from latcli.protocols import loads
+from latcli.redact import redact_url
 from latcli.render.watch_json import agent_json, watch_dict
 from latcli.router import Router, RouteResult
 from latcli.serve_limits import (
@@ -216,7 +217,7 @@ class Gateway:
         for replica in self.router.view():
             a = replica.agent
             row = AgentRow(
-                id=a.id, type=a.type, url=a.url, protocol=a.protocol, state="down",
+                id=a.id, type=a.type, url=redact_url(a.url), protocol=a.protocol, state="down",
                 ewma_ms=None, p50_ms=None, p99_ms=None, success_rate=None,
                 breaker=replica.breaker.value, retry_in_s=None, in_flight=0,
                 last_error=None, checks=0, recent_ms=(), sla=(),
