@@ -444,6 +444,19 @@ class Router(AsyncClosing):
             call.done(reply)
         return reply
 
+    async def stream(self, agent_id: str, text: str) -> Reply:
+        """One streamed message to ``agent_id`` (``bench --endpoint stream`` picks with
+        :meth:`pick`), recorded like a call: EWMA, windows, breaker; no failover."""
+        replica = self._replicas[agent_id]
+        with _Call(self, replica, replica.breaker.allow(self._clock())) as call:
+            begun = self._clock()
+            try:
+                reply = await self.client.stream_message(replica.agent, text)
+            except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
+                reply = unexpected_reply(exc, agent_id, (self._clock() - begun) * 1000.0)
+            call.done(reply)
+        return reply
+
     # ---- sending ---------------------------------------------------------------------------
 
     async def send(self, type_: str, text: str, *, timeout: float | None = None) -> RouteResult:
