@@ -444,18 +444,24 @@ class Router(AsyncClosing):
             call.done(reply)
         return reply
 
-    async def stream(self, agent_id: str, text: str) -> Reply:
-        """One streamed message to ``agent_id`` (``bench --endpoint stream`` picks with
-        :meth:`pick`), recorded like a call: EWMA, windows, breaker; no failover."""
-        replica = self._replicas[agent_id]
-        with _Call(self, replica, replica.breaker.allow(self._clock())) as call:
+    async def stream(self, type_: str, text: str) -> tuple[str, Reply] | None:
+        """One streamed message to the replica of ``type_`` the strategy chooses (its turn
+        taken, its permit held), recorded like a call: EWMA, windows, breaker. No failover: a
+        stream half read cannot be replayed. None when no replica may be tried (all refuse)."""
+        now = self._clock()
+        chosen = self.choice(type_, now=now)
+        if chosen is None:
+            return None
+        permit = self._admit(type_, chosen, now)
+        replica = chosen.member
+        with _Call(self, replica, permit) as call:
             begun = self._clock()
             try:
                 reply = await self.client.stream_message(replica.agent, text)
             except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
-                reply = unexpected_reply(exc, agent_id, (self._clock() - begun) * 1000.0)
+                reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
             call.done(reply)
-        return reply
+        return replica.agent.id, reply
 
     # ---- sending ---------------------------------------------------------------------------
 

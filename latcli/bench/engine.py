@@ -733,7 +733,8 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
     ``message``: ``router.send`` (strategy, breakers, failover); the request is the whole routed
     call and belongs to the agent that answered (or was tried last). ``health``: the replica
     the strategy picks now, checked with ``router.check`` (feeds EWMA and breaker);
-    ``discovery``: the picked replica's card GET. When every breaker is open a health or
+    ``discovery``: the picked replica's card GET; ``stream``: ``router.stream`` (the strategy's
+    choice, breakers, EWMA; no failover). When every breaker is open a health or
     discovery request is not sent and counts as ``breaker_open``.
     """
     from latcli.router import Router
@@ -762,10 +763,10 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
         return agent.id, reply.error, reply.status, None
 
     async def stream() -> Answer:
-        agent = router.pick(type_)
-        if agent is None:
+        sent = await router.stream(type_, text)
+        if sent is None:
             return NO_AGENT, ErrorKind.BREAKER_OPEN, None, None
-        return _streamed(agent.id, await router.stream(agent.id, text))
+        return _streamed(*sent)
 
     if plan.endpoint == "stream":
         return stream
