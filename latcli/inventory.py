@@ -372,6 +372,7 @@ _SUBSECTIONS: dict[str, type[msgspec.Struct]] = {
     "ewma": EwmaSection,
     "demo": DemoSection,
     "a2a": A2ASection,
+    "stream": StreamSlaSection,
 }
 
 
