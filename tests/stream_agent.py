@@ -11,7 +11,8 @@ is answered from the moment its request is read (t0):
   when the message text contains ``fail`` (or every ``--fail-every``-th stream).
 
 ``GET /stats`` answers the agent's own account: how late it actually wrote each first artifact
-(µs past its due time, p50/p99/max), so a client's overhead can be told from the agent's.
+(µs past its due time, p50/p99/max), so a client's overhead can be told from the agent's;
+``GET /stats?reset`` answers it and starts a new count.
 
     python tests/stream_agent.py --port P [--first-ms 200] [--chunks 5] [--gap-ms 20]
 """
@@ -101,8 +102,10 @@ class Agent:
                 body = await reader.readexactly(length) if length else b""
                 if method == "GET" and target == CARD_PATH:
                     self._plain(writer, _card(self.base, self.streaming))
-                elif method == "GET" and target == "/stats":
+                elif method == "GET" and target in ("/stats", "/stats?reset"):
                     self._plain(writer, self._stats())
+                    if target.endswith("?reset"):  # between benchmark runs
+                        self.streams, self.late_us = 0, []
                 elif method == "POST":
                     await self._stream(writer, json.loads(body), t0)
                 else:
