@@ -20,7 +20,7 @@ Printed: per tool the median over rounds and the spread (min..max) of first_arti
 the agent's own first-artifact lateness in the same run, CPU µs per SSE event, and ratios.
 
 Usage: uv run python scripts/bench_stream.py [--rounds 3] [--duration 10] [-c 100] [--rate 1070]
-       [--skip locust,aiohttp]
+       [--skip locust,aiohttp] [--chunks 5] [--gap-ms 20]
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 FIRST_MS = 200.0
-EVENTS_PER_STREAM = 7  # working, 5 artifact chunks, completed
 
 
-def child_latcli(url: str, concurrency: int, rate: float, seconds: float) -> dict[str, Any]:
+def child_latcli(
+    url: str, concurrency: int, rate: float, seconds: float, chunks: int
+) -> dict[str, Any]:
     """One latcli run in this process (the child): the engine as `latcli bench` drives it."""
     from latcli.bench.engine import resolve_target, run_bench, streaming_target
     from latcli.bench.model import BenchPlan
@@ -69,7 +70,7 @@ def child_latcli(url: str, concurrency: int, rate: float, seconds: float) -> dic
     cpu = time.process_time() - cpu0
     assert result.phases is not None
     first = result.phases.hists["first_artifact"]
-    events = result.ok * EVENTS_PER_STREAM
+    events = result.ok * (chunks + 2)  # working, the chunks, completed
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
     return {
         "tool": "latcli open" if rate else "latcli",
@@ -104,7 +105,7 @@ def run_tool(tool: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     if tool in ("latcli", "open"):
         rate = str(args.rate if tool == "open" else 0)
-        cmd = [sys.executable, __file__, "--child", url, c, rate, d]
+        cmd = [sys.executable, __file__, "--child", url, c, rate, d, str(args.chunks)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
         return dict(json.loads(out.strip().splitlines()[-1]))
     if tool == "aiohttp":
@@ -115,11 +116,15 @@ def run_tool(tool: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as samples:
         cmd = ["uv", "run", "--quiet", "--with", "locust", "locust", "-f",
                str(ROOT / "scripts/locust_stream.py"), "--headless", "-u", c, "-r", c,
-               "-t", f"{args.duration}s", "-H", url, "--only-summary",
+               "-t", f"{args.duration:g}s", "-H", url, "--only-summary",
                "--loglevel", "ERROR"]  # fmt: skip
         env["LOCUST_STREAM_OUT"] = samples.name
-        subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.duration + 120)
-        doc = json.loads(Path(samples.name).read_text())
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=args.duration + 120)  # fmt: skip
+        text = Path(samples.name).read_text()
+        if not text:
+            raise SystemExit(f"locust wrote no samples: {done.stderr[-2000:]}")
+        doc = json.loads(text)
     firsts = sorted(s[0] for s in doc["samples"])
     totals = sorted(s[1] for s in doc["samples"])
 
@@ -155,18 +160,21 @@ def main() -> int:
     parser.add_argument("-c", "--concurrency", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1070.0)
     parser.add_argument("--skip", default="", help="comma-separated: latcli,aiohttp,locust,open")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--chunks", type=int, default=5, help="artifact chunks per stream")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="between chunks")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        url, c, rate, d = args.child
-        print(json.dumps(child_latcli(url, int(c), float(rate), float(d))))
+        url, c, rate, d, n = args.child
+        print(json.dumps(child_latcli(url, int(c), float(rate), float(d), int(n))))
         return 0
     from stream_agent import run_stream_agent
 
     tools = [t for t in ("latcli", "aiohttp", "locust", "open") if t not in args.skip.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     load = [os.getloadavg()[0]]
-    with run_stream_agent() as agent:
+    schedule = ("--chunks", str(args.chunks), "--gap-ms", str(args.gap_ms))
+    with run_stream_agent(*schedule) as agent:
         for r in range(args.rounds):
             order = tools[r % len(tools) :] + tools[: r % len(tools)]  # rotate: spread the noise
             for tool in order:
@@ -179,7 +187,8 @@ def main() -> int:
                 load.append(got["load"])
                 runs[tool].append(got)
                 print(f"round {r + 1} {tool}: " + json.dumps(got), file=sys.stderr, flush=True)
-    print(f"\nstream agent: first artifact at {FIRST_MS:g} ms, 5 chunks 20 ms apart; "
+    print(f"\nstream agent: first artifact at {FIRST_MS:g} ms, {args.chunks} chunks "
+          f"{args.gap_ms:g} ms apart; "
           f"{args.rounds} rounds x {args.duration:g} s; C={args.concurrency}; load average "
           f"{min(load):.1f}..{max(load):.1f} on {os.cpu_count()} cores")  # fmt: skip
     print("median (min..max) over rounds; first artifact in ms from the send; 'agent late' is "

@@ -12,6 +12,12 @@ interval), ``{"t_s", "length_s", "requests", "errors", "rps", "p50_ms", "p99_ms"
 from ``started_at``; each point's histogram travels in ``histograms.timeline`` so that merged
 points have exact percentiles too.
 
+``--endpoint stream`` adds ``phases_ms`` (first_event, first_artifact, gap, total: each the
+summary ``latency_ms`` has) overall, per agent and on every timeline point (``compare`` reads
+``timeline[i].phases_ms[PHASE]["pNN"]``), their histograms in ``histograms.phases``,
+``histograms.agent_phases`` and ``histograms.timeline_phases``; the ``.hlog`` has one tagged line
+per phase and interval (``Tag=first_artifact,...``). Other endpoints have ``phases_ms: null``.
+
 Merging adds histograms, never raw samples (DESIGN §5): the merge of two reports has the same
 counts, percentiles, min, max and mean as one run that recorded every value.
 """
