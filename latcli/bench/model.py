@@ -23,7 +23,8 @@ IN_FLIGHT_POLICY = (
 Endpoint = Literal["health", "discovery", "message", "stream"]
 # The phases of a streamed message that ``--endpoint stream`` keeps as HDR histograms (DESIGN §6
 # ``phases_ms``). ``gap`` is each message's *longest* inter-chunk gap, one value per message:
-# the worst stall a reader saw, weighted per answer (every gap would let long answers dominate).
+# the worst stall a reader saw, weighted per answer (every gap would let long answers dominate);
+# an answer of one chunk has no gap, so the gap histogram may count fewer than the others.
 PHASES = ("first_event", "first_artifact", "gap", "total")
 PhaseValues = tuple[float | None, float | None, float | None, float | None]  # ms, PHASES order
 TargetKind = Literal["url", "agent", "type", "mix"]  # mix: a --targets file
