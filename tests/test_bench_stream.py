@@ -316,3 +316,20 @@ def test_compare_reads_a_phase_from_the_timeline(
     assert code in (0, 1)
     assert doc["metric"] == "first_artifact.p95"
     assert doc["baseline"]["median"] >= FIRST_MS - 1
+
+
+def test_the_httpx_engine_streams_too(
+    agent: RunningStreamAgent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, doc = bench(capsys, agent.url, "-c", "4", "-n", "16", "--engine", "httpx")
+    assert code == 0 and doc["ok"] == 16
+    check_schedule(doc["phases_ms"])
+
+
+def test_other_endpoints_have_no_phases(
+    agent: RunningStreamAgent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["bench", agent.url + "/.well-known/agent-card.json", "-n", "5", "--json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["phases_ms"] is None and doc["histograms"]["phases"] is None
+    assert all(p.get("phases_ms") is None for p in doc["timeline"])
