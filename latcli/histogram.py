@@ -263,11 +263,14 @@ class HlogWriter:
         legend = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
         self._out.write(legend + "\n")
 
-    def write_interval(self, start_s: float, length_s: float, hist: LatencyHistogram) -> None:
-        """One ``start,length,max,histogram`` line; ``start_s`` relative to the start time."""
+    def write_interval(
+        self, start_s: float, length_s: float, hist: LatencyHistogram, tag: str | None = None
+    ) -> None:
+        """One ``[Tag=T,]start,length,max,histogram`` line; ``start_s`` relative to the start."""
         max_text = format_log_ms(hist.max_us)
         payload = hist.encode().decode("ascii")
-        self._out.write(f"{start_s:.3f},{length_s:.3f},{max_text},{payload}\n")
+        head = f"Tag={tag}," if tag else ""
+        self._out.write(f"{head}{start_s:.3f},{length_s:.3f},{max_text},{payload}\n")
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,7 @@ class Interval:
     length_s: float
     max_ms: float  # as logged on the line
     histogram: LatencyHistogram
+    tag: str | None = None  # the line's Tag= (latcli: a stream phase), None for untagged
 
 
 def read_hlog(path: str | Path) -> list[Interval]:
@@ -312,4 +316,5 @@ def _interval(hdr: Any, start_s: float, max_ms: float) -> Interval:
     begin = hdr.get_start_time_stamp() / 1000.0
     length = hdr.get_end_time_stamp() / 1000.0 - begin
     hist = LatencyHistogram._from_hdr(hdr, None)
-    return Interval(round(begin - start_s, 6), round(length, 6), max_ms, hist)
+    tag = hdr.get_tag()
+    return Interval(round(begin - start_s, 6), round(length, 6), max_ms, hist, tag or None)

@@ -367,6 +367,15 @@ class RoutingSection(_Section):
     retry_budget: Percent | UnsetType = UNSET
 
 
+class StreamSlaSection(_Section):
+    """`bench --endpoint stream` targets per phase, e.g. first_artifact: `p95 < 1s`."""
+
+    first_event: str | UnsetType = UNSET
+    first_artifact: str | UnsetType = UNSET
+    gap: str | UnsetType = UNSET
+    total: str | UnsetType = UNSET
+
+
 class SlaSection(_Section):
     """SLA targets as expressions, e.g. `p99 < 100ms`, `>= 99.9%`."""
 
@@ -376,6 +385,7 @@ class SlaSection(_Section):
     coordination: str | UnsetType = UNSET
     availability: str | UnsetType = UNSET
     error_rate: str | UnsetType = UNSET
+    stream: StreamSlaSection | UnsetType = UNSET
 
 
 SLA_NAMES: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(SlaSection))
@@ -400,6 +410,7 @@ _SUBSECTIONS: dict[str, type[msgspec.Struct]] = {
     "ewma": EwmaSection,
     "demo": DemoSection,
     "a2a": A2ASection,
+    "stream": StreamSlaSection,
 }
 
 
@@ -985,10 +996,17 @@ def _sla(raw: object, report: _Report) -> dict[str, str]:
     if section is None or not isinstance(raw, dict):
         return {}
     # The file's order, not the Struct's: `bench --sla` reports targets in inventory order.
+    # The stream phases flatten to "stream.PHASE" keys (latcli.sla reads them back).
+    flat: dict[str, str] = {}
     for name, text in raw.items():
-        if not text.strip():
-            report.add(("sla", name), "empty expression")
-    return {name: text.strip() for name, text in raw.items()}
+        phases = text.items() if isinstance(text, dict) else [(None, text)]
+        for phase, expr in phases:
+            key, where = (name, ("sla", name)) if phase is None else (f"{name}.{phase}",
+                          ("sla", name, phase))  # fmt: skip
+            if not expr.strip():
+                report.add(where, "empty expression")
+            flat[key] = expr.strip()
+    return flat
 
 
 def _agents(data: dict[Any, Any], defaults: dict[Any, Any], report: _Report) -> tuple[Agent, ...]:

@@ -444,6 +444,25 @@ class Router(AsyncClosing):
             call.done(reply)
         return reply
 
+    async def stream(self, type_: str, text: str) -> tuple[str, Reply] | None:
+        """One streamed message to the replica of ``type_`` the strategy chooses (its turn
+        taken, its permit held), recorded like a call: EWMA, windows, breaker. No failover: a
+        stream half read cannot be replayed. None when no replica may be tried (all refuse)."""
+        now = self._clock()
+        chosen = self.choice(type_, now=now)
+        if chosen is None:
+            return None
+        permit = self._admit(type_, chosen, now)
+        replica = chosen.member
+        with _Call(self, replica, permit) as call:
+            begun = self._clock()
+            try:
+                reply = await self.client.stream_message(replica.agent, text)
+            except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
+                reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
+            call.done(reply)
+        return replica.agent.id, reply
+
     # ---- sending ---------------------------------------------------------------------------
 
     async def send(self, type_: str, text: str, *, timeout: float | None = None) -> RouteResult:

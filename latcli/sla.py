@@ -44,7 +44,9 @@ class MetricKind(str, Enum):
     THROUGHPUT = "throughput"  # requests per second
 
 
-ENDPOINTS = ("health", "discovery", "message", "coordination")
+ENDPOINTS = ("health", "discovery", "message", "coordination", "stream")
+# Stream phases a latency threshold may name: `first_artifact.p95<500ms` (bench --endpoint stream)
+PHASES = ("first_event", "first_artifact", "gap", "total")
 _NAMED_METRICS = {
     "mean": MetricKind.LATENCY,
     "min": MetricKind.LATENCY,
@@ -79,11 +81,14 @@ class Threshold:
     limit: float  # ms for latency, fraction for rates, req/s for rps
     expr: str  # normalized text, metric always explicit: "availability >= 99.9%"
     percentile: float | None = None  # set for pNN metrics only
+    phase: str | None = None  # a stream phase's latency: metric "first_artifact.p95"
 
     @property
     def kind(self) -> MetricKind:
         """The metric's unit family."""
-        return MetricKind.LATENCY if self.percentile is not None else _NAMED_METRICS[self.metric]
+        if self.percentile is not None or self.phase is not None:
+            return MetricKind.LATENCY
+        return _NAMED_METRICS[self.metric]
 
     def check(self, observed: float) -> bool:
         """True when ``observed`` (canonical unit) meets the target."""
@@ -140,15 +145,35 @@ def _limit(text: str, name: str | None, kind: MetricKind, value: str) -> float:
     return float(m.group(1))
 
 
-def parse_threshold(text: str, name: str | None = None) -> Threshold:
-    """Parse one expression; ``name`` labels it and may imply its metric.
+def _phase_of(text: str, name: str | None, raw: str | None) -> tuple[str | None, str | None]:
+    """``first_artifact.p95`` -> ("first_artifact", "p95"); a metric without a phase as is."""
+    if raw is None or "." not in raw or _PERCENTILE.match(raw.lower()):
+        return None, raw
+    head, _, tail = raw.partition(".")
+    if head.lower() not in PHASES:
+        why = f"unknown stream phase {head!r} (expected {', '.join(PHASES)})"
+        raise _fail(text, name, why)
+    if tail.lower() not in ("mean", "min", "max") and not _PERCENTILE.match(tail.lower()):
+        raise _fail(text, name, f"a phase takes a latency metric: {head}.p95, {head}.mean")
+    return head.lower(), tail
+
+
+def parse_threshold(text: str, name: str | None = None, phase: str | None = None) -> Threshold:
+    """Parse one expression; ``name`` labels it and may imply its metric. ``phase`` (the
+    inventory's ``sla.stream`` keys) makes a bare ``p95 < 1s`` a threshold on that phase.
 
     Raises :class:`SlaSyntaxError` with one line naming the text and what was expected.
     """
     m = _EXPR.match(text)
     if m is None:  # only a newline inside the text defeats the pattern
         raise _fail(text, name, "expected METRIC OP VALUE on one line, e.g. p99<100ms")
-    metric, percentile = _metric(text, name, m.group("metric"))
+    named_phase, raw_metric = _phase_of(text, name, m.group("metric"))
+    phase = phase or named_phase
+    if phase is not None and raw_metric is None:
+        raise _fail(text, name, "expected METRIC OP VALUE, e.g. p95 < 1s")
+    metric, percentile = _metric(text, name, raw_metric)
+    if phase is not None and percentile is None and metric not in ("mean", "min", "max"):
+        raise _fail(text, name, f"a phase takes a latency metric: {phase}.p95, {phase}.mean")
     op = m.group("op")
     if op is None:
         raise _fail(text, name, f"expected an operator < <= > >= after {metric!r}")
@@ -157,8 +182,10 @@ def parse_threshold(text: str, name: str | None = None) -> Threshold:
     kind = MetricKind.LATENCY if percentile is not None else _NAMED_METRICS[metric]
     value = m.group("value")
     limit = _limit(text, name, kind, value)
+    if phase is not None:
+        metric = f"{phase}.{metric}"
     expr = f"{metric} {op} {value}"
-    return Threshold(name or metric, metric, op, limit, expr, percentile)
+    return Threshold(name or metric, metric, op, limit, expr, percentile, phase)
 
 
 def thresholds_from_inventory(sla: Mapping[str, str], endpoint: str) -> list[Threshold]:
@@ -166,16 +193,20 @@ def thresholds_from_inventory(sla: Mapping[str, str], endpoint: str) -> list[Thr
 
     That is the endpoint's own latency entry (if any) plus every entry keyed by
     a metric name (``availability``, ``error_rate``, ...), in inventory order.
-    Entries for other endpoints are skipped. Raises SlaSyntaxError on a bad entry
-    or an unknown endpoint.
+    Entries for other endpoints are skipped. ``stream``: the ``stream.PHASE`` entries (the
+    inventory's ``sla: {stream: {first_artifact: "p95 < 1s"}}``), each on its phase. Raises
+    SlaSyntaxError on a bad entry or an unknown endpoint.
     """
     if endpoint not in ENDPOINTS:
         raise SlaSyntaxError(f"unknown SLA endpoint {endpoint!r} (expected {', '.join(ENDPOINTS)})")
-    return [
-        parse_threshold(str(text), key)
-        for key, text in sla.items()
-        if key == endpoint or key.lower() in _NAMED_METRICS
-    ]
+    out = []
+    for key, text in sla.items():
+        head, _, phase = key.partition(".")
+        if phase and head == endpoint == "stream":
+            out.append(parse_threshold(str(text), key, phase))
+        elif key == endpoint or key.lower() in _NAMED_METRICS:
+            out.append(parse_threshold(str(text), key))
+    return out
 
 
 def thresholds_from_args(
@@ -214,10 +245,15 @@ class Observation:
     errors: int
     requests: int
     rps: float | None
+    # bench --endpoint stream: each phase's answered streams, observed as above
+    phases: Mapping[str, Observation] | None = None
 
 
 def observe(threshold: Threshold, obs: Observation) -> float | None:
     """The observed value for ``threshold``'s metric in canonical units; None = nothing measured."""
+    if threshold.phase is not None:
+        inner = (obs.phases or {}).get(threshold.phase)
+        return None if inner is None or inner.samples <= 0 else _latency(threshold, inner)
     if threshold.kind is MetricKind.LATENCY:
         return _latency(threshold, obs) if obs.samples > 0 else None
     if obs.requests <= 0:
@@ -234,7 +270,8 @@ def observe(threshold: Threshold, obs: Observation) -> float | None:
 def _latency(threshold: Threshold, obs: Observation) -> float | None:
     if threshold.percentile is not None:
         return obs.percentile(threshold.percentile)
-    return {"mean": obs.mean_ms, "min": obs.min_ms, "max": obs.max_ms}[threshold.metric]
+    metric = threshold.metric.rpartition(".")[2]  # "first_artifact.mean" -> "mean"
+    return {"mean": obs.mean_ms, "min": obs.min_ms, "max": obs.max_ms}[metric]
 
 
 @dataclass(frozen=True)

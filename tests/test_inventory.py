@@ -232,8 +232,21 @@ CASES = [
         "version: 1\nsla:\n  latency: p99 < 1s\nagents:\n" + AGENT,
         [
             "agents.yaml:3 sla.latency: unknown key (expected one of: "
-            "health, discovery, message, coordination, availability, error_rate)"
+            "health, discovery, message, coordination, availability, error_rate, stream)"
         ],
+    ),
+    (
+        "unknown stream phase",
+        "version: 1\nsla:\n  stream:\n    ttft: p95 < 1s\nagents:\n" + AGENT,
+        [
+            "agents.yaml:4 sla.stream.ttft: unknown key (expected one of: "
+            "first_event, first_artifact, gap, total)"
+        ],
+    ),
+    (
+        "empty stream phase",
+        "version: 1\nsla:\n  stream:\n    total: ' '\nagents:\n" + AGENT,
+        ["agents.yaml:4 sla.stream.total: empty expression"],
     ),
     (
         "recursive alias",

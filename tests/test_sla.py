@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from latcli.errors import ExitCode, LatcliError
@@ -184,8 +186,30 @@ def test_inventory_bad_entry_names_its_key() -> None:
 
 
 def test_inventory_unknown_endpoint() -> None:
-    with pytest.raises(SlaSyntaxError, match="unknown SLA endpoint 'stream'"):
-        thresholds_from_inventory(SEED_SLA, "stream")
+    with pytest.raises(SlaSyntaxError, match="unknown SLA endpoint 'streaming'"):
+        thresholds_from_inventory(SEED_SLA, "streaming")
+
+
+def test_inventory_stream_phases_apply_to_stream_only() -> None:
+    sla = {**SEED_SLA, "stream.first_artifact": "p95 < 1s", "stream.total": "mean<10s"}
+    got = thresholds_from_inventory(sla, "stream")
+    phased = [(t.name, t.metric, t.phase, t.limit) for t in got if t.phase]
+    assert phased == [
+        ("stream.first_artifact", "first_artifact.p95", "first_artifact", 1000.0),
+        ("stream.total", "total.mean", "total", 10000.0),
+    ]
+    assert not any(t.phase for t in thresholds_from_inventory(sla, "message"))
+
+
+def test_a_phase_threshold_judges_its_phase_only() -> None:
+    t = parse_threshold("first_artifact.p50 < 250ms")
+    phase = _obs([200.0, 210.0, 220.0])
+    slow = _obs([900.0, 950.0])  # the whole-request latency must not be what is judged
+    obs = replace(slow, phases={"first_artifact": phase})
+    (v,) = evaluate([t], obs)
+    assert v.passed and v.observed == 210.0
+    (none,) = evaluate([t], slow)  # no phases measured: nothing to judge, fails
+    assert not none.passed and none.observed is None
 
 
 def _obs(

@@ -30,7 +30,15 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from latcli import gctune
-from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, TargetKind
+from latcli.bench.model import (
+    AgentTally,
+    BenchPlan,
+    BenchResult,
+    IntervalSample,
+    PhaseTally,
+    PhaseValues,
+    TargetKind,
+)
 from latcli.bench.schedule import Share, achieved_rate, open_share, split_evenly, validity
 from latcli.bench.targets import TargetLine
 from latcli.errors import ErrorKind, LatcliError
@@ -49,9 +57,10 @@ from latcli.protocols import (
     read_card,
     read_health,
     read_http_reply,
+    read_stream,
 )
 from latcli.shaping import RequestShape
-from latcli.transport.base import Outcome, RequestSpec, Transport
+from latcli.transport.base import Outcome, RequestSpec, Transport, can_stream
 
 DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
 PROGRESS_EVERY_S = 1.0
@@ -62,8 +71,8 @@ EARLY_S = 0.001
 MAX_INTERVALS = 3600  # an hour of 1 s intervals, encoded (~100 B each); then neighbours merge
 NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
 
-# (agent id, error kind or None, HTTP status or None) of one request.
-Answer = tuple[str, ErrorKind | None, int | None]
+# (agent id, error kind or None, HTTP status or None, stream phases or None) of one request.
+Answer = tuple[str, ErrorKind | None, int | None, PhaseValues | None]
 Sender = Callable[[], Awaitable[Answer]]
 
 
@@ -161,6 +170,7 @@ class _Tally:
     hist: LatencyHistogram = field(default_factory=LatencyHistogram)  # answered requests only
     errors: int = 0
     requests: int = 0
+    phases: PhaseTally | None = None  # --endpoint stream
 
 
 class _Run:
@@ -173,11 +183,14 @@ class _Run:
         if plan.model == "open":
             self.result.service_time = LatencyHistogram()
             self.result.schedule_lag = LatencyHistogram()
-        self.cur = _Tally()
+        self.streams = plan.endpoint == "stream"
+        if self.streams:
+            self.result.phases = PhaseTally()
+        self.cur = self._tally()
         # The interval tallies are recycled, not re-made: a 1 µs-1 h HDR histogram is ~186 KiB
         # inside a reference cycle, and with the GC tuned for the run (gctune) one new per
         # second piled up until a rare full collection (RSS +190 KiB/s at 2,000 req/s).
-        self.spare: _Tally | None = _Tally()
+        self.spare: _Tally | None = self._tally()
         self.interval_s = PROGRESS_EVERY_S
         self.stopping = False
         self.in_flight = 0
@@ -189,8 +202,17 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.progress_requests = 0
 
+    def _tally(self) -> _Tally:
+        return _Tally(phases=PhaseTally()) if self.streams else _Tally()
+
     def record(
-        self, begin: float, end: float, agent: str, error: ErrorKind | None, status: int | None
+        self,
+        begin: float,
+        end: float,
+        agent: str,
+        error: ErrorKind | None,
+        status: int | None,
+        phases: PhaseValues | None = None,
     ) -> None:
         """One measured request: latency from ``begin`` (the due time in the open model).
 
@@ -205,6 +227,8 @@ class _Run:
         if error is None:
             self.cur.hist.record_us(us if us > 0 else 0)
             result.ok += 1
+            if phases is not None and self.cur.phases is not None:
+                self.cur.phases.record(phases)
         else:
             result.errors[error.value] = result.errors.get(error.value, 0) + 1
             self.cur.errors += 1
@@ -215,6 +239,10 @@ class _Run:
             tally.requests += 1
             if error is None:
                 tally.latency.record_us(us if us > 0 else 0)
+                if phases is not None:
+                    if tally.phases is None:
+                        tally.phases = PhaseTally()
+                    tally.phases.record(phases)
         if end > self.last_done:
             self.last_done = end
 
@@ -224,10 +252,12 @@ class _Run:
         The ``final`` cut folds a tail shorter than half an interval into the last interval:
         a 40 ms tail would stand in the timeline as a point of a few requests and a wild rate.
         """
-        tally, self.cur = self.cur, self.spare or _Tally()
+        tally, self.cur = self.cur, self.spare or self._tally()
         self.spare = None  # until the ticker hands the read tally back (recycle)
         result = self.result
         result.latency.merge(tally.hist)
+        if result.phases is not None and tally.phases is not None:
+            result.phases.merge(tally.phases)
         begin = max(self.last_cut, self.measure_start)
         start, length = begin - self.measure_start, now - begin
         self.last_cut = now
@@ -236,11 +266,13 @@ class _Run:
         last = result.intervals[-1] if result.intervals else None
         short_tail = final and length < self.interval_s / 2
         if last is not None and (short_tail or last.length_s < self.interval_s - 1e-6):
-            last.absorb(tally.hist, tally.errors)
+            last.absorb(tally.hist, tally.errors, tally.phases)
             last.length_s = round(start + length - last.start_s, 6)
         else:
             result.intervals.append(
-                IntervalSample(round(start, 6), round(length, 6), tally.hist, tally.errors)
+                IntervalSample(
+                    round(start, 6), round(length, 6), tally.hist, tally.errors, tally.phases
+                )
             )
         if len(result.intervals) > MAX_INTERVALS:
             result.intervals = _halve(result.intervals)
@@ -250,6 +282,8 @@ class _Run:
     def recycle(self, tally: _Tally) -> None:
         """``tally`` was read (progress, worker tick): zero it for the next interval."""
         tally.hist.reset()
+        if tally.phases is not None:
+            tally.phases.reset()
         tally.errors = tally.requests = 0
         self.spare = tally
 
@@ -275,7 +309,7 @@ def _halve(intervals: list[IntervalSample]) -> list[IntervalSample]:
         first = intervals[i]
         if i + 1 < len(intervals):
             second = intervals[i + 1]
-            first.absorb(second.histogram, second.errors)
+            first.absorb(second.histogram, second.errors, second.phase_tally())
             first.length_s = round(second.start_s + second.length_s - first.start_s, 6)
         out.append(first)
     return out
@@ -457,11 +491,11 @@ async def _closed_loop(
             tickets[0] -= 1
         run.in_flight += 1
         try:
-            agent, error, status = await sender()
+            agent, error, status, phases = await sender()
         finally:
             run.in_flight -= 1
         if measured:
-            run.record(begin, clock(), agent, error, status)
+            run.record(begin, clock(), agent, error, status, phases)
         else:
             run.result.warmup_requests += 1
 
@@ -483,7 +517,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
             run.sent += 1
             run.last_send = sent
         try:
-            agent, error, status = await sender()
+            agent, error, status, phases = await sender()
         finally:
             run.in_flight -= 1
             slots.release()
@@ -492,7 +526,7 @@ async def _open_model(run: _Run, plan: BenchPlan, share: Share, sender: Sender, 
             service.record_us(max(0, int((done - sent) * 1e6)))
             # From the due time (wrk2), or from the send when it went out early (EARLY_S):
             # never shorter than the service time.
-            run.record(due if due < sent else sent, done, agent, error, status)
+            run.record(due if due < sent else sent, done, agent, error, status, phases)
         else:
             run.result.warmup_requests += 1
 
@@ -525,7 +559,10 @@ def _finish(run: _Run, plan: BenchPlan, target: Target, worker: int) -> None:
     """Per-agent tallies of single-agent targets, and the generator's verdict."""
     result = run.result
     if target.kind in ("url", "agent") and result.requests:
-        result.agents = {target.agents[0].id: AgentTally(result.requests, result.latency.copy())}
+        phases = result.phases.copy() if result.phases is not None else None
+        result.agents = {
+            target.agents[0].id: AgentTally(result.requests, result.latency.copy(), phases)
+        }
     if plan.model != "open" or plan.rate is None:
         return
     share = open_share(
@@ -566,6 +603,8 @@ async def make_sender(
     if target.kind == "mix":
         return _mix_sender(target, transport)
     agent = target.agents[0]
+    if plan.endpoint == "stream":
+        return await _stream_sender(agent, plan.message, transport)
     if plan.endpoint == "message":
         return await _message_sender(agent, plan.message, transport)
     if plan.endpoint == "health" and agent.protocol == "http":
@@ -593,7 +632,7 @@ def _mix_sender(target: Target, transport: Transport) -> Sender:
     async def one() -> Answer:
         name, key, spec = next(cycle)
         reply = read_health(await send(key, spec))
-        return name, reply.error, reply.status
+        return name, reply.error, reply.status, None
 
     return one
 
@@ -607,8 +646,8 @@ def _fixed_sender(
         try:
             reply = read(await send(key, spec))
         except Exception as exc:  # see _unexpected
-            return key, _unexpected(exc, key), None
-        return key, reply.error, reply.status
+            return key, _unexpected(exc, key), None, None
+        return key, reply.error, reply.status, None
 
     return one
 
@@ -632,7 +671,7 @@ async def _message_sender(agent: Agent, text: str, transport: Transport) -> Send
 
         async def rediscover() -> Answer:
             reply = await guarded(client.send_message(agent, text), agent.id)
-            return agent.id, reply.error, reply.status
+            return agent.id, reply.error, reply.status, None
 
         return rediscover
 
@@ -641,10 +680,51 @@ async def _message_sender(agent: Agent, text: str, transport: Transport) -> Send
         try:
             reply = read_a2a_reply(await transport.send(agent.id, spec), card.binding)
         except Exception as exc:  # see _unexpected
-            return agent.id, _unexpected(exc, agent.id), None
-        return agent.id, reply.error, reply.status
+            return agent.id, _unexpected(exc, agent.id), None, None
+        return agent.id, reply.error, reply.status, None
 
     return one
+
+
+async def _stream_sender(agent: Agent, text: str, transport: Transport) -> Sender:
+    """A streamed message per request (the card read once, as for ``message``): the phases
+    of each answered stream travel with its answer."""
+    client = ProtocolClient(transport)
+    found = await guarded(client.discover(agent), agent.id)
+    card = found.card
+    if card is None:  # no card now: every message rediscovers, and fails as discovery does
+
+        async def rediscover() -> Answer:
+            return _streamed(agent.id, await guarded(client.stream_message(agent, text), agent.id))
+
+        return rediscover
+    if not can_stream(transport):  # every engine streams today; a new one must say so
+        raise LatcliError(f"the {type(transport).__name__} engine cannot stream")
+    stream = transport.stream
+
+    async def one() -> Answer:
+        spec = a2a_message_request(agent, card, text, new_message_id(), stream=True)
+        try:
+            async with stream(agent.id, spec) as outcome:
+                reply = await read_stream(outcome, card)
+        except Exception as exc:  # see _unexpected
+            return agent.id, _unexpected(exc, agent.id), None, None
+        return _streamed(agent.id, reply)
+
+    return one
+
+
+def _streamed(agent_id: str, reply: Reply) -> Answer:
+    """An answered stream's phases in :data:`~latcli.bench.model.PHASES` order."""
+    s = reply.stream
+    if reply.error is not None or s is None:
+        return agent_id, reply.error, reply.status, None
+    return (
+        agent_id,
+        None,
+        reply.status,
+        (s.first_event_ms, s.first_artifact_ms, s.gap_ms_max, s.total_ms),
+    )
 
 
 def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
@@ -653,7 +733,8 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
     ``message``: ``router.send`` (strategy, breakers, failover); the request is the whole routed
     call and belongs to the agent that answered (or was tried last). ``health``: the replica
     the strategy picks now, checked with ``router.check`` (feeds EWMA and breaker);
-    ``discovery``: the picked replica's card GET. When every breaker is open a health or
+    ``discovery``: the picked replica's card GET; ``stream``: ``router.stream`` (the strategy's
+    choice, breakers, EWMA; no failover). When every breaker is open a health or
     discovery request is not sent and counts as ``breaker_open``.
     """
     from latcli.router import Router
@@ -666,22 +747,75 @@ def _routed_sender(plan: BenchPlan, type_: str, router: object) -> Sender:
         last = routed.attempts[-1] if routed.attempts else None
         status = last.status if last is not None else None
         if routed.ok:
-            return routed.agent or NO_AGENT, None, status
+            return routed.agent or NO_AGENT, None, status, None
         if last is None:
-            return NO_AGENT, ErrorKind.BREAKER_OPEN, None
-        return last.agent, ErrorKind(last.outcome), status
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None, None
+        return last.agent, ErrorKind(last.outcome), status, None
 
     async def health() -> Answer:
         agent = router.pick(type_)
         if agent is None:
-            return NO_AGENT, ErrorKind.BREAKER_OPEN, None
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None, None
         if plan.endpoint == "discovery":
             reply = await guarded(router.client.discover(agent), agent.id)
         else:
             reply = await router.check(agent.id)
-        return agent.id, reply.error, reply.status
+        return agent.id, reply.error, reply.status, None
 
+    async def stream() -> Answer:
+        sent = await router.stream(type_, text)
+        if sent is None:
+            return NO_AGENT, ErrorKind.BREAKER_OPEN, None, None
+        return _streamed(*sent)
+
+    if plan.endpoint == "stream":
+        return stream
     return message if plan.endpoint == "message" else health
+
+
+# ---- --endpoint stream: who can be benched ---------------------------------------------------
+
+
+def streaming_target(target: Target) -> Target:
+    """A URL benched with ``--endpoint stream`` is an A2A agent (its card at the URL's root)."""
+    if target.kind != "url":
+        return target
+    return replace(target, agents=tuple(replace(a, protocol="a2a") for a in target.agents))
+
+
+def stream_refusal(target: Target, verify: bool | str = True) -> str | None:
+    """Why ``target`` cannot take ``--endpoint stream`` (a usage error), or None.
+
+    A plain-HTTP agent, a ``--targets`` mix, or a card that does not say
+    ``capabilities.streaming`` is refused before any load; an agent whose card cannot be read
+    now is not: its run fails as discovery does, and the report says so.
+    """
+    if target.kind == "mix":
+        return "--endpoint stream sends A2A messages; a --targets file has its own requests"
+    plain = [a.id for a in target.agents if a.protocol != "a2a"]
+    if plain:
+        return f"--endpoint stream needs A2A agents; {', '.join(plain)} speaks plain HTTP"
+    return asyncio.run(_non_streaming(target.agents, verify))
+
+
+async def _non_streaming(agents: tuple[Agent, ...], verify: bool | str) -> str | None:
+    from latcli.transport.select import make_transport
+
+    transport = make_transport("raw", max_connections_per_key=1, verify=verify)
+    try:
+        client = ProtocolClient(transport)
+        found = await asyncio.gather(*(guarded(client.discover(a), a.id) for a in agents))
+    finally:
+        await transport.aclose()
+    refused = [a.id for a, r in zip(agents, found, strict=True) if r.card and not r.card.streaming]
+    if len(agents) == 1 and agents[0].adhoc and found[0].card is None:  # a URL: nothing else
+        return f"{agents[0].url}: no A2A agent card ({found[0].message or found[0].error})"
+    if refused:
+        return (
+            f"{', '.join(refused)}: the agent card does not say capabilities.streaming "
+            "(bench it with --endpoint message)"
+        )
+    return None
 
 
 # ---- the whole run in one process -----------------------------------------------------------

@@ -20,7 +20,13 @@ IN_FLIGHT_POLICY = (
     "counted; requests not yet sent are not sent; on Ctrl-C every outstanding request is "
     "cancelled, not counted, and reported as dropped_in_flight"
 )
-Endpoint = Literal["health", "discovery", "message"]
+Endpoint = Literal["health", "discovery", "message", "stream"]
+# The phases of a streamed message that ``--endpoint stream`` keeps as HDR histograms (DESIGN §6
+# ``phases_ms``). ``gap`` is each message's *longest* inter-chunk gap, one value per message:
+# the worst stall a reader saw, weighted per answer (every gap would let long answers dominate);
+# an answer of one chunk has no gap, so the gap histogram may count fewer than the others.
+PHASES = ("first_event", "first_artifact", "gap", "total")
+PhaseValues = tuple[float | None, float | None, float | None, float | None]  # ms, PHASES order
 TargetKind = Literal["url", "agent", "type", "mix"]  # mix: a --targets file
 
 
@@ -48,6 +54,35 @@ class BenchPlan:
         return "open" if self.rate is not None else "closed"
 
 
+class PhaseTally:
+    """One HDR histogram per stream phase (:data:`PHASES`), answered streams only."""
+
+    __slots__ = ("hists",)
+
+    def __init__(self, hists: dict[str, LatencyHistogram] | None = None) -> None:
+        self.hists = hists if hists is not None else {p: LatencyHistogram() for p in PHASES}
+
+    def record(self, values: PhaseValues) -> None:
+        for phase, ms in zip(PHASES, values, strict=True):
+            if ms is not None:
+                self.hists[phase].record_us(max(0, int(ms * 1000.0)))
+
+    def merge(self, other: PhaseTally) -> None:
+        for phase, hist in other.hists.items():
+            self.hists[phase].merge(hist)
+
+    def reset(self) -> None:
+        for hist in self.hists.values():
+            hist.reset()
+
+    def copy(self) -> PhaseTally:
+        return PhaseTally({p: h.copy() for p, h in self.hists.items()})
+
+    @property
+    def count(self) -> int:
+        return self.hists["total"].count
+
+
 @dataclass
 class AgentTally:
     """One agent's part of a run (a type target is routed: several agents): every request
@@ -55,6 +90,7 @@ class AgentTally:
 
     requests: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    phases: PhaseTally | None = None  # --endpoint stream
 
 
 class IntervalSample:
@@ -65,15 +101,33 @@ class IntervalSample:
     kept exactly beside the encoding.
     """
 
-    __slots__ = ("_count", "_encoded", "_extremes_us", "_sum_us", "errors", "length_s", "start_s")
+    __slots__ = (
+        "_count",
+        "_encoded",
+        "_extremes_us",
+        "_sum_us",
+        "errors",
+        "length_s",
+        "phases",
+        "start_s",
+    )
 
     def __init__(
-        self, start_s: float, length_s: float, histogram: LatencyHistogram, errors: int = 0
+        self,
+        start_s: float,
+        length_s: float,
+        histogram: LatencyHistogram,
+        errors: int = 0,
+        phases: PhaseTally | None = None,
     ) -> None:
         self.start_s = start_s  # since the run's start (after warm-up)
         self.length_s = length_s
         self.errors = errors
         self._pack(histogram)
+        # --endpoint stream: each phase's histogram of the interval, packed the same way
+        self.phases: dict[str, IntervalSample] | None = None
+        if phases is not None:
+            self.phases = {p: IntervalSample(start_s, length_s, h) for p, h in phases.hists.items()}
 
     def _pack(self, histogram: LatencyHistogram) -> None:
         self._encoded = histogram.encode()
@@ -90,12 +144,25 @@ class IntervalSample:
     def count(self) -> int:
         return self._count
 
-    def absorb(self, other: LatencyHistogram, errors: int = 0) -> None:
-        """Merge ``other``'s values (and ``errors``) into this interval."""
+    def absorb(
+        self, other: LatencyHistogram, errors: int = 0, phases: PhaseTally | None = None
+    ) -> None:
+        """Merge ``other``'s values (and ``errors``, and ``phases``) into this interval."""
         merged = self.histogram
         merged.merge(other)
         self._pack(merged)
         self.errors += errors
+        if phases is not None:
+            if self.phases is None:
+                self.phases = {p: IntervalSample(0, 0, LatencyHistogram()) for p in PHASES}
+            for phase, hist in phases.hists.items():
+                self.phases[phase].absorb(hist)
+
+    def phase_tally(self) -> PhaseTally | None:
+        """The interval's phase histograms, decoded (None: not a stream run)."""
+        if self.phases is None:
+            return None
+        return PhaseTally({p: iv.histogram for p, iv in self.phases.items()})
 
 
 @dataclass
@@ -126,6 +193,7 @@ class BenchResult:
     valid: bool = True
     invalid_reason: str | None = None
     warmup_requests: int = 0  # completed during the warm-up, excluded from everything above
+    phases: PhaseTally | None = None  # --endpoint stream: answered streams' phases
 
     @property
     def throughput_rps(self) -> float:

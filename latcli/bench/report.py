@@ -12,6 +12,12 @@ interval), ``{"t_s", "length_s", "requests", "errors", "rps", "p50_ms", "p99_ms"
 from ``started_at``; each point's histogram travels in ``histograms.timeline`` so that merged
 points have exact percentiles too.
 
+``--endpoint stream`` adds ``phases_ms`` (first_event, first_artifact, gap, total: each the
+summary ``latency_ms`` has) overall, per agent and on every timeline point (``compare`` reads
+``timeline[i].phases_ms[PHASE]["pNN"]``), their histograms in ``histograms.phases``,
+``histograms.agent_phases`` and ``histograms.timeline_phases``; the ``.hlog`` has one tagged line
+per phase and interval (``Tag=first_artifact,...``). Other endpoints have ``phases_ms: null``.
+
 Merging adds histograms, never raw samples (DESIGN §5): the merge of two reports has the same
 counts, percentiles, min, max and mean as one run that recorded every value.
 """
@@ -29,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from latcli.bench.model import IN_FLIGHT_POLICY as IN_FLIGHT_POLICY  # re-exported for callers
-from latcli.bench.model import BenchPlan, BenchResult
+from latcli.bench.model import PHASES, BenchPlan, BenchResult, PhaseTally
 from latcli.errors import ExitCode, LatcliError
 from latcli.histogram import LatencyHistogram, read_hlog
 from latcli.redact import redact_url
@@ -116,10 +122,41 @@ class _Hist:
         }
 
 
+Phases = dict[str, _Hist]  # --endpoint stream: PHASES -> histogram
+
+
+def _phases_of(tally: PhaseTally | None) -> Phases | None:
+    return None if tally is None else {p: _Hist.of(h) for p, h in tally.hists.items()}
+
+
+def _phases_summary(phases: Phases | None) -> dict[str, dict[str, float]] | None:
+    return None if phases is None else {p: phases[p].summary() for p in PHASES}
+
+
+def _phases_json(phases: Phases | None) -> dict[str, Any] | None:
+    return None if phases is None else {p: phases[p].as_json() for p in PHASES}
+
+
+def _phases_from_json(d: Mapping[str, Any] | None) -> Phases | None:
+    return None if not d else {p: _Hist.from_json(d[p]) for p in PHASES}
+
+
+def _merge_phases(parts: Iterable[Phases | None]) -> Phases | None:
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    out = {p: _Hist() for p in PHASES}
+    for phases in present:
+        for p in PHASES:
+            out[p].merge(phases[p])
+    return out
+
+
 @dataclass
 class _Agent:
     requests: int
     latency: _Hist
+    phases: Phases | None = None
 
 
 @dataclass
@@ -135,6 +172,8 @@ class _Point:
     latency: _Hist | None
     p50_ms: float | None = None
     p99_ms: float | None = None
+    phases: Phases | None = None
+    phases_ms: Any = None  # as a report without the phases' histograms gave them
 
     def percentile_ms(self, p: float) -> float | None:
         if self.latency is None:
@@ -150,7 +189,12 @@ class _Point:
             "rps": round(self.rps, 3),
             "p50_ms": self.percentile_ms(50.0),
             "p99_ms": self.percentile_ms(99.0),
+            **({"phases_ms": self._phases_ms()} if self.phases or self.phases_ms else {}),
         }
+
+    def _phases_ms(self) -> Any:
+        """Each phase's summary (min, pNN ..., max, mean): `compare` reads phases_ms[P]["p95"]."""
+        return _phases_summary(self.phases) if self.phases is not None else self.phases_ms
 
 
 @dataclass
@@ -185,6 +229,7 @@ class _Run:
     runs: int = 1
     timeline: list[_Point] = field(default_factory=list)
     status_codes: dict[str, int] = field(default_factory=dict)  # "200" -> count
+    phases: Phases | None = None  # --endpoint stream
 
     @property
     def requests(self) -> int:
@@ -221,6 +266,7 @@ def _document(run: _Run) -> dict[str, Any]:
         "throughput_rps": round(run.throughput_rps, 3),
         "goodput_rps": round(run.goodput_rps, 3),
         "latency_ms": run.latency.summary(),
+        "phases_ms": _phases_summary(run.phases),
         "service_time_ms": run.service_time.summary() if run.service_time else None,
         "agents": {
             agent_id: {
@@ -228,6 +274,7 @@ def _document(run: _Run) -> dict[str, Any]:
                 "answered": a.latency.hist.count,
                 "share": round(_per_s(a.requests, total), 6),
                 "latency_ms": a.latency.summary(),
+                "phases_ms": _phases_summary(a.phases),
             }
             for agent_id, a in run.agents.items()
         },
@@ -254,6 +301,13 @@ def _document(run: _Run) -> dict[str, Any]:
             "schedule_lag": run.schedule_lag.as_json() if run.schedule_lag else None,
             "agents": {agent_id: a.latency.as_json() for agent_id, a in run.agents.items()},
             "timeline": [p.latency.as_json() if p.latency else None for p in run.timeline],
+            "phases": _phases_json(run.phases),
+            "agent_phases": {
+                agent_id: _phases_json(a.phases) for agent_id, a in run.agents.items() if a.phases
+            },
+            "timeline_phases": [_phases_json(p.phases) for p in run.timeline]
+            if run.phases is not None
+            else None,
         },
     }
 
@@ -285,7 +339,10 @@ def build_report(
         latency=_Hist.of(result.latency),
         service_time=_Hist.of(result.service_time) if result.service_time else None,
         schedule_lag=_Hist.of(result.schedule_lag) if result.schedule_lag else None,
-        agents={k: _Agent(t.requests, _Hist.of(t.latency)) for k, t in result.agents.items()},
+        agents={
+            k: _Agent(t.requests, _Hist.of(t.latency), _phases_of(t.phases))
+            for k, t in result.agents.items()
+        },
         throughput_rps=result.throughput_rps,
         target_rate=target_rate,
         achieved_rate=achieved_rate,
@@ -299,18 +356,33 @@ def build_report(
         timeline=_coarsened(
             [
                 _point(
-                    iv.start_s, iv.length_s, iv.count + iv.errors, iv.errors, _Hist.of(iv.histogram)
+                    iv.start_s,
+                    iv.length_s,
+                    iv.count + iv.errors,
+                    iv.errors,
+                    _Hist.of(iv.histogram),
+                    _phases_of(iv.phase_tally()),
                 )
                 for iv in result.intervals
             ]
         ),
         status_codes={str(k): v for k, v in result.status_codes.items()},
+        phases=_phases_of(result.phases),
     )
     return _document(run)
 
 
-def _point(t_s: float, length_s: float, requests: int, errors: int, latency: _Hist) -> _Point:
-    return _Point(t_s, length_s, requests, errors, _per_s(requests, length_s), latency)
+def _point(
+    t_s: float,
+    length_s: float,
+    requests: int,
+    errors: int,
+    latency: _Hist,
+    phases: Phases | None = None,
+) -> _Point:
+    return _Point(
+        t_s, length_s, requests, errors, _per_s(requests, length_s), latency, phases=phases
+    )
 
 
 def _coarsened(points: list[_Point]) -> list[_Point]:
@@ -325,15 +397,36 @@ def observation(result: BenchResult) -> Observation:
     """What the SLA thresholds judge: latency of answered requests, ``rps`` as goodput
     (answered requests over the measured time), error rates over every request."""
     h = result.latency
+    errors, requests = sum(result.errors.values()), result.requests
+    phases = None
+    if result.phases is not None:
+        phases = {
+            p: _observe_hist(_Hist.of(x), errors, requests) for p, x in result.phases.hists.items()
+        }
     return Observation(
         samples=h.count,
         percentile=h.percentile_ms,
         mean_ms=h.mean_ms,
         min_ms=h.min_ms,
         max_ms=h.max_ms,
-        errors=sum(result.errors.values()),
-        requests=result.requests,
+        errors=errors,
+        requests=requests,
         rps=result.goodput_rps if result.elapsed_s > 0 else None,
+        phases=phases,
+    )
+
+
+def _observe_hist(h: _Hist, errors: int, requests: int) -> Observation:
+    n = h.hist.count
+    return Observation(
+        samples=n,
+        percentile=h.percentile_ms,
+        mean_ms=h.hist.mean_ms,
+        min_ms=h.min_us / 1000.0 if n else None,
+        max_ms=h.max_us / 1000.0 if n else None,
+        errors=errors,
+        requests=requests,
+        rps=None,
     )
 
 
@@ -349,6 +442,12 @@ def _observe(run: _Run) -> Observation:
         errors=sum(run.errors.values()),
         requests=run.requests,
         rps=run.goodput_rps if run.duration_s > 0 else None,
+        phases=None
+        if run.phases is None
+        else {
+            p: _observe_hist(h, sum(run.errors.values()), run.requests)
+            for p, h in run.phases.items()
+        },
     )
 
 
@@ -459,14 +558,19 @@ def write_hlog(path: str | Path, result: BenchResult) -> None:
     from latcli.files import open_private
     from latcli.histogram import HlogWriter
 
-    intervals = [(iv.start_s, iv.length_s, iv.histogram) for iv in result.intervals]
+    intervals = [
+        (iv.start_s, iv.length_s, iv.histogram, iv.phase_tally()) for iv in result.intervals
+    ]
     if not intervals and result.latency.count:
-        intervals = [(0.0, result.elapsed_s, result.latency)]
+        intervals = [(0.0, result.elapsed_s, result.latency, result.phases)]
     try:
         with open_private(path) as out:
             writer = HlogWriter(out, result.started_at)
-            for start_s, length_s, hist in intervals:
+            for start_s, length_s, hist, phases in intervals:
                 writer.write_interval(start_s, length_s, hist)
+                # --endpoint stream: one tagged line per phase (Tag=first_artifact,...)
+                for phase, phase_hist in phases.hists.items() if phases else ():
+                    writer.write_interval(start_s, length_s, phase_hist, tag=phase)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -474,7 +578,14 @@ def write_hlog(path: str | Path, result: BenchResult) -> None:
 def report_from_hlog(path: str | Path) -> dict[str, Any]:
     """A report from an ``.hlog`` (hdrh's reader): latency from all intervals merged, requests
     = recorded values, no error, agent or generator data (the ``note`` field says so)."""
-    intervals = read_hlog(path)
+    logged = read_hlog(path)
+    intervals = [iv for iv in logged if iv.tag is None]
+    tagged = [iv for iv in logged if iv.tag in PHASES]  # --endpoint stream's phases
+    phases = None
+    if tagged:
+        phases = {p: _Hist() for p in PHASES}
+        for iv in tagged:
+            phases[str(iv.tag)].merge(_logged_bounds(iv.histogram, iv.max_ms))
     bounded = [_logged_bounds(iv.histogram, iv.max_ms) for iv in intervals]
     latency = _Hist()
     for hist in bounded:
@@ -506,6 +617,7 @@ def report_from_hlog(path: str | Path) -> dict[str, Any]:
         valid=True,
         verdicts=[],
         note=HLOG_NOTE,
+        phases=phases,
         timeline=_coarsened(
             [
                 _point(iv.start_s - start, iv.length_s, h.hist.count, 0, h)
@@ -569,8 +681,13 @@ def _run_from_doc(doc: Mapping[str, Any], source: str = "report") -> _Run:
         hists = doc["histograms"]
         service, lag = hists.get("service_time"), hists.get("schedule_lag")
         gen = doc["generator"]
+        agent_phases = hists.get("agent_phases") or {}
         agents = {
-            str(k): _Agent(int(v["requests"]), _Hist.from_json(hists["agents"][k]))
+            str(k): _Agent(
+                int(v["requests"]),
+                _Hist.from_json(hists["agents"][k]),
+                _phases_from_json(agent_phases.get(k)),
+            )
             for k, v in doc["agents"].items()
         }
         return _Run(
@@ -602,6 +719,7 @@ def _run_from_doc(doc: Mapping[str, Any], source: str = "report") -> _Run:
             runs=int(doc.get("runs", 1)),
             timeline=_timeline_of(doc),
             status_codes={str(k): int(v) for k, v in (doc.get("status_codes") or {}).items()},
+            phases=_phases_from_json(hists.get("phases")),
         )
     except (KeyError, TypeError, ValueError, AttributeError, SlaSyntaxError) as exc:
         why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -611,6 +729,7 @@ def _run_from_doc(doc: Mapping[str, Any], source: str = "report") -> _Run:
 def _timeline_of(doc: Mapping[str, Any]) -> list[_Point]:
     points = doc.get("timeline") or []
     hists = doc["histograms"].get("timeline") or [None] * len(points)
+    phases = doc["histograms"].get("timeline_phases") or [None] * len(points)
     return [
         _Point(
             float(p["t_s"]),
@@ -621,8 +740,10 @@ def _timeline_of(doc: Mapping[str, Any]) -> list[_Point]:
             _Hist.from_json(h) if h else None,
             p.get("p50_ms"),
             p.get("p99_ms"),
+            _phases_from_json(ph),
+            p.get("phases_ms"),
         )
-        for p, h in zip(points, hists, strict=True)
+        for p, h, ph in zip(points, hists, phases, strict=True)
     ]
 
 
@@ -709,6 +830,7 @@ def _merge_runs(runs: Sequence[_Run]) -> _Run:
             mine = agents.setdefault(agent_id, _Agent(0, _Hist()))
             mine.requests += a.requests
             mine.latency.merge(a.latency)
+            mine.phases = _merge_phases((mine.phases, a.phases))
     requests = sum(r.requests for r in runs)
     if together:
         throughput = sum(r.throughput_rps for r in runs)
@@ -754,6 +876,7 @@ def _merge_runs(runs: Sequence[_Run]) -> _Run:
         runs=sum(r.runs for r in runs),
         timeline=_merged_timeline(runs, min(starts, default=0.0)),
         status_codes=statuses,
+        phases=_merge_phases(r.phases for r in runs),
     )
 
 
@@ -788,6 +911,7 @@ def _joined(group: Sequence[tuple[int, _Point]]) -> _Point:
     hists = [p.latency for p in points]
     known = [h for h in hists if h is not None]
     merged = _merge_hists(known) if len(known) == len(hists) else None
+    phased = [p.phases for p in points]
     return _Point(
         start,
         end - start,
@@ -795,4 +919,5 @@ def _joined(group: Sequence[tuple[int, _Point]]) -> _Point:
         sum(p.errors for p in points),
         rps,
         merged,
+        phases=_merge_phases(phased) if all(ph is not None for ph in phased) else None,
     )

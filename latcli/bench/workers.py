@@ -21,7 +21,7 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from latcli.bench.engine import Progress, ProgressSink, Target, run_share
-from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample
+from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, PhaseTally
 from latcli.bench.schedule import validity
 from latcli.errors import LatcliError
 from latcli.histogram import LatencyHistogram
@@ -40,6 +40,14 @@ def _dec(e: Encoded) -> LatencyHistogram:
     return LatencyHistogram.decode(e[0], e[1])
 
 
+def _enc_phases(t: PhaseTally | None) -> dict[str, Encoded] | None:
+    return None if t is None else {p: _enc(h) for p, h in t.hists.items()}
+
+
+def _dec_phases(e: dict[str, Encoded] | None) -> PhaseTally | None:
+    return None if e is None else PhaseTally({p: _dec(h) for p, h in e.items()})
+
+
 def pack(result: BenchResult) -> dict[str, Any]:
     """A worker's result as picklable plain values, histograms encoded."""
     return {
@@ -49,10 +57,15 @@ def pack(result: BenchResult) -> dict[str, Any]:
         "latency": _enc(result.latency),
         "service_time": _enc(result.service_time) if result.service_time else None,
         "schedule_lag": _enc(result.schedule_lag) if result.schedule_lag else None,
-        "agents": {k: (t.requests, _enc(t.latency)) for k, t in result.agents.items()},
+        "agents": {
+            k: (t.requests, _enc(t.latency), _enc_phases(t.phases))
+            for k, t in result.agents.items()
+        },
         "intervals": [
-            (iv.start_s, iv.length_s, _enc(iv.histogram), iv.errors) for iv in result.intervals
+            (iv.start_s, iv.length_s, _enc(iv.histogram), iv.errors, _enc_phases(iv.phase_tally()))
+            for iv in result.intervals
         ],
+        "phases": _enc_phases(result.phases),
         "elapsed_s": result.elapsed_s,
         "started_at": result.started_at,
         "dropped_in_flight": result.dropped_in_flight,
@@ -92,18 +105,30 @@ def _merge_one(out: BenchResult, part: dict[str, Any]) -> None:
         out.service_time.merge(_dec(part["service_time"]))
     if out.schedule_lag is not None and part["schedule_lag"]:
         out.schedule_lag.merge(_dec(part["schedule_lag"]))
-    for agent, (requests, enc) in part["agents"].items():
+    phases = _dec_phases(part["phases"])
+    if phases is not None:
+        if out.phases is None:
+            out.phases = PhaseTally()
+        out.phases.merge(phases)
+    for agent, (requests, enc, enc_phases) in part["agents"].items():
         tally = out.agents.setdefault(agent, AgentTally())
         tally.requests += requests
         tally.latency.merge(_dec(enc))
+        agent_phases = _dec_phases(enc_phases)
+        if agent_phases is not None:
+            if tally.phases is None:
+                tally.phases = PhaseTally()
+            tally.phases.merge(agent_phases)
     # Workers cut their intervals on the same clock from the same start: merged by position.
-    for i, (start, length, enc, errors) in enumerate(part["intervals"]):
+    for i, (start, length, enc, errors, enc_phases) in enumerate(part["intervals"]):
         if i < len(out.intervals):
             iv = out.intervals[i]
-            iv.absorb(_dec(enc), errors)
+            iv.absorb(_dec(enc), errors, _dec_phases(enc_phases))
             iv.length_s = max(iv.length_s, length)
         else:
-            out.intervals.append(IntervalSample(start, length, _dec(enc), errors))
+            out.intervals.append(
+                IntervalSample(start, length, _dec(enc), errors, _dec_phases(enc_phases))
+            )
     out.dropped_in_flight += part["dropped_in_flight"]
     out.interrupted = out.interrupted or part["interrupted"]
     out.warmup_requests += part["warmup_requests"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from latcli.shaping import RequestShape
     from latcli.sla import Threshold, Verdict
 
-_ENDPOINTS = ("health", "discovery", "message")
+_ENDPOINTS = ("health", "discovery", "message", "stream")
 _ENGINES = ("raw", "httpx")
 DEFAULT_DURATION_S = 10.0
 # hey's and oha's default (-c 50); wrk's is 10. A closed model needs no rate guess.
@@ -68,8 +68,17 @@ def bench(
     warmup: Annotated[
         str | None, typer.Option(help="Warm-up before measuring, excluded from results (2s).")
     ] = None,
-    endpoint: Annotated[str, typer.Option(help="health, discovery or message.")] = "health",
-    message: Annotated[str, typer.Option(help="Message text for --endpoint message.")] = "ping",
+    endpoint: Annotated[
+        str,
+        typer.Option(
+            help="health, discovery, message, or stream (A2A agents whose card says "
+            "capabilities.streaming: HDR histograms of the phases first_event, first_artifact, "
+            "gap = each message's longest wait between chunks, and total)."
+        ),
+    ] = "health",
+    message: Annotated[
+        str, typer.Option(help="Message text for --endpoint message and stream.")
+    ] = "ping",
     workers: Annotated[
         int, typer.Option(min=1, max=256, help="Processes; the rate is split across them.")
     ] = 1,
@@ -137,10 +146,19 @@ def bench(
     Exit 1 on an SLA breach, 2 on bad options.
 
     \b
+    --endpoint stream (A2A agents whose card says capabilities.streaming): per answered
+    stream, HDR histograms of first_event, first_artifact (time to first token), gap (that
+    message's longest wait between two chunks: one value per message, so a long answer
+    weighs as much as a short one) and total, timed from the message's send; a stream that
+    ends `failed` is an error of kind task_failed. SLA on a phase: 'first_artifact.p95<500ms';
+    a bare --sla uses the inventory's sla.stream.
+
+    \b
     Examples: `latcli bench http://127.0.0.1:8001/health -n 1000`
               `latcli bench --targets mix.txt -c 20 -d 30s`
               `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
               `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
+              `latcli bench assistant --endpoint stream -c 100 --sla 'first_artifact.p95<500ms'`
     """
     from dataclasses import replace
 
@@ -173,6 +191,13 @@ def bench(
     inv = load_inventory(inventory)
     resolved = _resolve(inv, target, targets, shape, strategy)
     plan = _with_kind(plan, resolved.kind)
+    if endpoint == "stream":
+        from latcli.bench.engine import stream_refusal, streaming_target
+
+        resolved = streaming_target(resolved)
+        refusal = stream_refusal(resolved, plan.verify)
+        if refusal is not None:
+            raise typer.BadParameter(refusal, param_hint="--endpoint")
     thresholds = _thresholds(sla or [], inv, endpoint)
     if quiet:
         result = run_bench(plan, resolved)
@@ -260,7 +285,7 @@ def _shape(
         )
     if endpoint != "health" and shaped:
         raise typer.BadParameter(
-            "-m/--body shape the health request; --endpoint message sends --message",
+            f"-m/--body shape the health request; --endpoint {endpoint} sends --message",
             param_hint="--method",
         )
     return shape

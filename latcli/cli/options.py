@@ -120,7 +120,7 @@ NoStateOpt = Annotated[
 
 # What may follow --sla as its value: an expression has a comparator; a word names the
 # inventory's targets (all of them, or one endpoint's).
-SLA_WORDS = frozenset({"inventory", "health", "discovery", "message", "coordination"})
+SLA_WORDS = frozenset({"inventory", "health", "discovery", "message", "coordination", "stream"})
 
 
 def bare_sla(argv: list[str]) -> list[str]:

@@ -81,6 +81,30 @@ def _spectrum(r: Mapping[str, Any]) -> Table:
     return table
 
 
+PHASE_LABELS = {
+    "first_event": "first event",
+    "first_artifact": "first artifact",
+    "gap": "gap (max/msg)",
+    "total": "total",
+}
+
+
+def _phases(r: Mapping[str, Any]) -> Table | None:
+    """--endpoint stream: the phases' spectrum over answered streams (None otherwise)."""
+    phases = r.get("phases_ms")
+    if not phases:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    table.add_column("stream ms", no_wrap=True)
+    for key in SUMMARY_KEYS:
+        table.add_column(key, justify="right", no_wrap=True)
+    for phase, label in PHASE_LABELS.items():
+        values = phases.get(phase) or {}
+        seen = int(r.get("ok", 0)) and any(values.get(k) for k in SUMMARY_KEYS)
+        table.add_row(label, *[_cell(values[k]) if seen else "-" for k in SUMMARY_KEYS])
+    return table
+
+
 def _errors(r: Mapping[str, Any]) -> Text:
     text = Text("errors     ", style="bold")
     errors = sorted(r["errors"].items(), key=lambda kv: -kv[1])
@@ -129,13 +153,19 @@ def _generator(r: Mapping[str, Any]) -> Text:
 def _agents(r: Mapping[str, Any]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     table.add_column("agent", no_wrap=True, max_width=40)
-    for name in ("share", "requests", "p50", "p99", "max"):
+    streams = bool(r.get("phases_ms"))
+    names = ["share", "requests", "p50", "p99", "max"]
+    names += ["first artifact p50", "first artifact p99"] if streams else []
+    for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     ranked = sorted(r["agents"].items(), key=lambda kv: -int(kv[1]["requests"]))
     for agent_id, a in ranked:
         lat = a["latency_ms"]
         has = int(a.get("answered", a["requests"])) > 0
         cells = [format_ms(lat[k]) if has else "-" for k in ("p50", "p99", "max")]
+        if streams:
+            first = (a.get("phases_ms") or {}).get("first_artifact") or {}
+            cells += [format_ms(first[k]) if has and first else "-" for k in ("p50", "p99")]
         table.add_row(
             Text(agent_id), format_percent(float(a["share"])), f"{a['requests']:,}", *cells
         )
@@ -196,6 +226,8 @@ def bench_summary(report: Mapping[str, Any]) -> RenderableType:
     HTTP status, generator health, the latency histogram, per-agent table and SLA verdicts;
     empty sections are left out."""
     parts: list[RenderableType] = [_header(report), *_remarks(report), fit(_spectrum(report))]
+    phases = _phases(report)
+    parts += [fit(phases)] if phases is not None else []
     statuses = _statuses(report)
     parts += [_errors(report), *([statuses] if statuses else []), _generator(report)]
     chart = latency_histogram(report)

@@ -259,6 +259,59 @@ def _spectrum_chart(doc: Mapping[str, Any]) -> str:
     return line_chart("Latency by percentile", series, x, y, marks=marks)
 
 
+_PHASE_NAMES = {
+    "first_event": "first event",
+    "first_artifact": "first artifact",
+    "gap": "gap (longest per message)",
+    "total": "total",
+}
+
+
+def _phase_doc(doc: Mapping[str, Any], phase: str) -> dict[str, Any]:
+    """One phase as a report of its own (its histogram in the ``latency`` slot)."""
+    hists = (doc.get("histograms") or {}).get("phases") or {}
+    return {
+        "ok": doc.get("ok"),
+        "latency_ms": (doc.get("phases_ms") or {}).get(phase),
+        "histograms": {"latency": hists.get(phase)},
+    }
+
+
+def _phase_chart(doc: Mapping[str, Any], phase: str) -> str:
+    """The spectrum of one stream phase, with the SLA limits set on that phase."""
+    points = _spectrum_points(_phase_doc(doc, phase), "latency")
+    name = _PHASE_NAMES[phase]
+    if not points:
+        return _empty(f"No answered stream: no {name} spectrum.")
+    series = [Series(name, tuple(points), "s1", dots=len(points) < 3)]
+    decades = max(math.ceil(max(x for x, _ in points) - 1e-9), 1)
+    x = Axis(0.0, float(decades), tuple((float(d), _pct_label(d)) for d in range(decades + 1)),
+             "percentile (log scale of 1/(1-p))")  # fmt: skip
+    y = linear_axis(0.0, max(y for _, y in points), name, _tick_ms)
+    own = [str(i["expr"]) for i in doc.get("sla") or [] if str(i["expr"]).startswith(phase + ".")]
+    marks = _latency_marks([e.split(".", 1)[1] for e in own], y.hi)
+    return line_chart(f"{name.capitalize()} by percentile", series, x, y, marks=marks)
+
+
+def _phases_section(doc: Mapping[str, Any]) -> str:
+    """--endpoint stream: a spectrum per phase and the phases' summary table ('' otherwise)."""
+    phases = doc.get("phases_ms")
+    if not phases:
+        return ""
+    none = not int(doc.get("ok") or 0)
+    body = [
+        [
+            esc(_PHASE_NAMES[p]),
+            *("-" if none else esc(format_ms(float(v[k]))) for k in SUMMARY_KEYS),
+        ]
+        for p, v in phases.items()
+        if p in _PHASE_NAMES
+    ]
+    table = _table(["", *SUMMARY_KEYS], body, set(range(1, len(SUMMARY_KEYS) + 1)))
+    charts = [_phase_chart(doc, p) for p in _PHASE_NAMES]
+    return _section("Stream phases (answered streams)", table, *charts)
+
+
 def _summary_table(doc: Mapping[str, Any]) -> str:
     rows = [("latency", doc.get("latency_ms"))]
     if doc.get("service_time_ms"):
@@ -468,6 +521,7 @@ def bench_html(doc: Mapping[str, Any]) -> str:
         _bench_header(doc),
         _bench_figures(doc),
         _section("Latency percentile spectrum", _spectrum_chart(doc), _summary_table(doc)),
+        _phases_section(doc),
         _section("Over time", _timeline_charts(doc)),
         _agents_section(doc),
         _errors_section(doc),

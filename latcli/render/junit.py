@@ -51,6 +51,9 @@ def junit_xml(report: Mapping[str, Any]) -> str:
     props = ET.SubElement(suite, "properties")
     valid, rate_text = _validity(report)
     facts = {"requests": report["requests"], "valid": str(valid).lower(), "rate": rate_text}
+    for phase, values in (report.get("phases_ms") or {}).items():  # --endpoint stream
+        for key in ("p50", "p95", "p99"):
+            facts[f"{phase}.{key}_ms"] = values.get(key)
     for key, value in facts.items():
         ET.SubElement(props, "property", name=key, value=_text(value))
     failures = 0
