@@ -19,6 +19,7 @@ import msgspec
 
 from latcli.errors import ErrorKind
 from latcli.inventory import A2ABinding, A2AConfig, Agent
+from latcli.ratelimit import parse_retry_after
 from latcli.transport.a2a import bindings
 from latcli.transport.a2a.lifecycle import TaskView, Verdict, read_result, verdict_of
 from latcli.transport.a2a.sse import SSEDecoder
@@ -35,8 +36,9 @@ from latcli.transport.base import (
 A2AVersion = Literal["0.3", "1.0"]
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
 _JSON = {"content-type": "application/json", "accept": "application/json"}
-# Kinds that say nothing about the agent's health (DESIGN §4: not failures).
-_NOT_FAILURES = {ErrorKind.HTTP_4XX, ErrorKind.BREAKER_OPEN}
+# Kinds that say nothing about the agent's health (DESIGN §4: not failures). A rate-limited
+# replica is set aside for its Retry-After instead (latcli.ratelimit), not counted as broken.
+_NOT_FAILURES = {ErrorKind.HTTP_4XX, ErrorKind.BREAKER_OPEN, ErrorKind.RATE_LIMITED}
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class Reply:
     state: str | None = None
     stream: StreamPhases | None = None  # phases of a streamed answer; None for a unary one
     task_id: str | None = field(default=None, compare=False, repr=False)
+    # The agent's Retry-After header as sent (rate_limited replies): the router reads it with
+    # its own wall clock (latcli.ratelimit.cooldown), since it may be an HTTP-date.
+    retry_after: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -90,19 +95,24 @@ class Reply:
 
     @property
     def is_failure(self) -> bool:
-        """Counts against the agent (breaker, success rate): DESIGN §4's list, 429 included."""
-        if self.error is None:
-            return False
-        return self.error not in _NOT_FAILURES or self.status == 429
+        """Counts against the agent (breaker, success rate): DESIGN §4's list, except that a
+        rate-limited answer (429, 503 + Retry-After) cools the replica instead (issue 12)."""
+        return self.error is not None and self.error not in _NOT_FAILURES
 
 
 # ---- classification -------------------------------------------------------------------------
 
 
-def status_error(status: int) -> tuple[ErrorKind, str] | None:
-    """HTTP status -> error, or None for 2xx. Redirects are not followed, so 3xx is a bad reply."""
+def status_error(status: int, retry_after: str | None = None) -> tuple[ErrorKind, str] | None:
+    """HTTP status -> error, or None for 2xx. Redirects are not followed, so 3xx is a bad reply.
+
+    429, and 503 with a readable ``Retry-After``, are ``rate_limited`` (the agent says when to
+    come back); a 503 without one is an outage (``http_5xx``).
+    """
     if 200 <= status < 300:
         return None
+    if status == 429 or (status == 503 and parse_retry_after(retry_after, 0.0) is not None):
+        return ErrorKind.RATE_LIMITED, f"HTTP {status} (rate limited)"
     if status >= 500:
         return ErrorKind.HTTP_5XX, f"HTTP {status}"
     if status >= 400:
@@ -185,8 +195,13 @@ def _transport_or_status(outcome: Outcome) -> Reply | None:
     if outcome.error is not None:
         return Reply(outcome.status, outcome.timings, outcome.error, outcome.message)
     assert outcome.status is not None
-    bad = status_error(outcome.status)
-    return _fail(outcome, *bad) if bad else None
+    retry_after = outcome.headers.get("retry-after")
+    bad = status_error(outcome.status, retry_after)
+    if bad is None:
+        return None
+    if bad[0] is ErrorKind.RATE_LIMITED:
+        return Reply(outcome.status, outcome.timings, *bad, retry_after=retry_after)
+    return _fail(outcome, *bad)
 
 
 def read_health(outcome: Outcome) -> Reply:

@@ -433,6 +433,7 @@ class Watch:
             recent_ms=tuple(t.window.recent),
             sla=sla,
             ewma_penalty=_penalised(stats, now),
+            cooling_s=self.router.cooling_s(t.agent.id, now),
         )
 
     def _diff(self, t: Tracked, row: AgentRow, wall: float) -> Iterable[WatchEvent]:

@@ -51,6 +51,8 @@ class AgentRow:
     last_message: str | None = None
     # The EWMA is above every latency measured: failures fed it their penalty (the timeout).
     ewma_penalty: bool = False
+    # Seconds left of a rate limit's cooldown (429/503 + Retry-After); None: not cooling.
+    cooling_s: float | None = None
 
     @property
     def sla_breached(self) -> bool:
