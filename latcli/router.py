@@ -23,7 +23,7 @@ from latcli.errors import ErrorKind, LatcliError
 from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import ProtocolClient, Reply, new_message_id
-from latcli.ratelimit import COOLING_DEFAULT_S, cooldown
+from latcli.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown
 from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
@@ -121,13 +121,14 @@ AdmitSink = Callable[[Choice[Replica], Permit | None], None]
 
 @dataclass
 class _Unsaved:
-    """What one save takes: replicas' journals and the types whose turn moved."""
+    """What one save takes: replicas' journals, the types whose turn moved, new cooldowns."""
 
     journals: list[tuple[Replica, list[Observation]]]
     turns: dict[str, str]
+    cooled: dict[str, float] = field(default_factory=dict)  # state key -> epoch end
 
     def __bool__(self) -> bool:
-        return bool(self.journals or self.turns)
+        return bool(self.journals or self.turns or self.cooled)
 
 
 class Router(AsyncClosing):
@@ -180,6 +181,7 @@ class Router(AsyncClosing):
         self._saving: asyncio.Task[float] | None = None
         self._open: dict[str, set[str]] = {}  # type -> ids whose breaker is not closed
         self._cooling: dict[str, set[str]] = {}  # type -> ids rate-limited (maybe expired)
+        self._cooled: dict[str, float] = {}  # state key -> epoch end: cooldowns to save
         self._replicas = {a.id: self._new_replica(a) for a in members}
         self._order = list(self._replicas.values())
         self._save_from = 0  # where the next partial save (start_save's limit) starts
@@ -285,13 +287,16 @@ class Router(AsyncClosing):
         """
         turns = {t: self._turns[t] for t in self._moved}
         self._moved.clear()
-        return _Unsaved(self._take_journals(limit), turns)
+        cooled, self._cooled = self._cooled, {}
+        return _Unsaved(self._take_journals(limit), turns, cooled)
 
     def _give_back(self, taken: _Unsaved) -> None:
         """Unsaved observations go back in front of those recorded since; turns are retaken."""
         for replica, journal in taken.journals:
             replica.journal[:0] = journal
         self._moved.update(taken.turns)  # the current turn, which may have moved on, is saved
+        for key, until in taken.cooled.items():
+            self._cooled[key] = max(until, self._cooled.get(key, until))
 
     def _take_journals(self, limit: int | None) -> list[tuple[Replica, list[Observation]]]:
         order = self._order
@@ -317,7 +322,7 @@ class Router(AsyncClosing):
             for r, j in taken.journals
         ]
         with self._flush_lock:
-            return self._store.flush(entries, now, wall, taken.turns)
+            return self._store.flush(entries, now, wall, taken.turns, taken.cooled)
 
     def _load_state(self) -> None:
         now, wall = self._clock(), self._wall()
@@ -326,6 +331,11 @@ class Router(AsyncClosing):
             if r.breaker.state(now) is not BreakerState.CLOSED:  # loaded open: no event fired
                 self._open.setdefault(r.agent.type, set()).add(r.agent.id)
         self._turns = self._store.load_turns(list(self._by_type))
+        cooled = self._store.load_cooling([r.key for r in self._replicas.values()], wall)
+        for r in self._replicas.values():
+            if r.key in cooled:  # another run was told to wait: this one waits the rest
+                r.cool_until = now + min(cooled[r.key] - wall, COOLING_MAX_S)
+                self._cooling.setdefault(r.agent.type, set()).add(r.agent.id)
         for type_, replicas in self._by_type.items():
             if type_ not in self._turns:  # a random start: runs without a stored turn rotate too
                 ids = sorted(r.agent.id for r in replicas)
@@ -649,11 +659,13 @@ class Router(AsyncClosing):
 
     def _cool(self, replica: Replica, reply: Reply, now: float) -> None:
         """Set ``replica`` aside for its answer's Retry-After (capped; 429 without: a default)."""
-        seconds = cooldown(reply.status, reply.retry_after, self._wall())
-        until = now + (COOLING_DEFAULT_S if seconds is None else seconds)
-        if until > replica.cool_until:
-            replica.cool_until = until
+        wall = self._wall()
+        seconds = cooldown(reply.status, reply.retry_after, wall)
+        seconds = COOLING_DEFAULT_S if seconds is None else seconds
+        if now + seconds > replica.cool_until:
+            replica.cool_until = now + seconds
             self._cooling.setdefault(replica.agent.type, set()).add(replica.agent.id)
+            self._cooled[replica.key] = wall + seconds
 
     def _succeeded(
         self, type_: str, winner: Replica, reply: Reply, attempts: list[Attempt], started: float

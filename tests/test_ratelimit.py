@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -353,3 +358,32 @@ def test_watch_shows_cooling_in_the_table_the_json_and_metrics() -> None:
         if s.name == "latcli_agent_cooling_seconds"
     }
     assert 29 < samples["c-a"] <= 30 and samples["c-b"] == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_latcli_send_loop_respects_a_cooldown_through_the_state_file(tmp_path: Path) -> None:
+    limited, fine = Limited("30", for_s=60), Limited(None, for_s=0)
+    state = tmp_path / "state.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATCLI_")}
+    env.update(LATCLI_STATE=str(state), NO_COLOR="1")
+    runs = []
+    with scripted(limited) as a, scripted(fine) as b:
+        inventory = tmp_path / "agents.yaml"
+        inventory.write_text(
+            "version: 1\nrouting: {strategy: round_robin}\nagents:\n"
+            f"  - {{id: l-a, type: t, url: '{a.url}'}}\n"
+            f"  - {{id: l-b, type: t, url: '{b.url}'}}\n"
+        )
+        for _ in range(4):
+            cmd = [sys.executable, "-m", "latcli", "send", "-i", str(inventory), "t", "hi"]
+            done = subprocess.run(
+                [*cmd, "--json"], capture_output=True, text=True, env=env, timeout=30
+            )
+            assert done.returncode == 0, done.stderr
+            runs.append(json.loads(done.stdout)["results"][0]["attempts"])
+    hit = [i for i, attempts in enumerate(runs) if attempts[0]["agent"] == "l-a"]
+    assert len(hit) == 1 and hit[0] < 2, runs  # the rotation reached l-a once, then never again
+    assert [x["outcome"] for x in runs[hit[0]]] == ["rate_limited", "ok"]
+    assert [x["status"] for x in runs[hit[0]]] == [429, 200]
+    assert all(x == [{**x[0], "agent": "l-b", "outcome": "ok"}] for x in runs[hit[0] + 1 :])
+    assert limited.limited == 1 and limited.answered == 0
