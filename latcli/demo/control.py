@@ -21,11 +21,13 @@ async def set_fault(
     timeout: float = 2.0,
     agent_id: str | None = None,
     concurrency_limit: int | None = None,
+    rate_limit: int | None = None,
 ) -> dict[str, object]:
     """Change the faults of the demo agent at ``url``; None leaves a setting unchanged.
 
     ``latency`` is a distribution (``"300ms"``, ``"lognormal 20ms 0.6"``), ``errors``
-    a fraction or ``"20%"``, ``concurrency_limit`` messages served at once (0: no limit).
+    a fraction or ``"20%"``, ``concurrency_limit`` messages served at once (0: no limit),
+    ``rate_limit`` the Retry-After seconds of a 429 every message gets (0: none).
     Returns the agent's fault state after the change.
     Raises LatcliError: unreachable agent (exit 1), a value the agent refused (exit 2).
     """
@@ -34,6 +36,7 @@ async def set_fault(
         "errors": errors,
         "down": down,
         "concurrency_limit": concurrency_limit,
+        "rate_limit": rate_limit,
     }
     body = {k: v for k, v in change.items() if v is not None}
     return await _call("POST", url, body, timeout, agent_id)
