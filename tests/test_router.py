@@ -613,7 +613,12 @@ class _SlowStore:
     def load_turns(self, types: Any) -> dict[str, str]:
         return {}
 
-    def flush(self, entries: Any, now: float, wall: float, turns: Any = None) -> bool:
+    def load_cooling(self, keys: Any, wall: float) -> dict[str, float]:
+        return {}
+
+    def flush(
+        self, entries: Any, now: float, wall: float, turns: Any = None, cooling: Any = None
+    ) -> bool:
         self.running += 1
         self.overlapped |= self.running > 1
         self.calls.append("flush")
