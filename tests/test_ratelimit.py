@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tests.fault_servers as fs
 from latcli.balance import Pool, choose
 from latcli.breaker import Breaker, BreakerState
 from latcli.errors import ErrorKind
 from latcli.inventory import Agent, BreakerConfig
-from latcli.protocols import read_health, read_http_reply, status_error
+from latcli.protocols import read_a2a_reply, read_health, read_http_reply, status_error
 from latcli.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown, parse_retry_after
 from latcli.router import Router
 from latcli.stats import ReplicaStats
@@ -108,6 +110,18 @@ def test_rate_limited_replies_keep_retry_after_and_are_no_failure(
         assert reply.retry_after == (header if kind is ErrorKind.RATE_LIMITED else None)
 
 
+@pytest.mark.parametrize("binding", ["jsonrpc", "http+json"])
+def test_an_a2a_agent_answering_429_is_rate_limited_on_either_binding(binding: str) -> None:
+    # A2A defines no rate-limit error (a2a-sdk 1.3.0's JSON-RPC codes have none): HTTP 429 it is
+    outcome = Outcome(429, b'{"error":"slow"}', Timings(total=2.0), headers={"retry-after": "9"})
+    reply = read_a2a_reply(outcome, binding)  # type: ignore[arg-type]
+    assert (reply.error, reply.retry_after, reply.is_failure) == (
+        ErrorKind.RATE_LIMITED,
+        "9",
+        False,
+    )
+
+
 # ---- the pure choice around cooling replicas -------------------------------------------------
 
 CFG = BreakerConfig(failures=1, open_for=10.0, open_max=60.0, half_open_probes=1)
@@ -176,6 +190,38 @@ def test_choice_skips_cooling_replicas_and_waits_for_the_earliest(
             assert got.member.id not in {*tried, *resting} and got.wait == 0.0
         else:
             assert (got.member.id, got.wait) == (want, pytest.approx(wait))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cooling=st.dictionaries(st.sampled_from(["m0", "m1", "m2", "m3"]), st.floats(90.0, 110.0)),
+    tried=st.sets(st.sampled_from(["m0", "m1", "m2", "m3"])),
+    again=st.booleans(),
+    strategy=st.sampled_from(sorted(STRATEGIES)),
+)
+def test_a_choice_never_sends_to_a_cooling_replica_without_waiting_it_out(
+    cooling: dict[str, float], tried: set[str], again: bool, strategy: str
+) -> None:
+    pool = pool_of(cooling, n=4)
+    got = choose(
+        pool,
+        make_strategy(strategy),
+        NOW,
+        random.Random(0),
+        tried=tried,
+        again=again,
+        cooling=list(cooling),
+    )
+    resting = {i: until for i, until in cooling.items() if until > NOW}
+    if got is None:
+        assert not again and set(tried) == {"m0", "m1", "m2", "m3"}
+        return
+    assert got.member.id not in resting or got.wait == pytest.approx(resting[got.member.id] - NOW)
+    if got.wait:  # only when nothing else may be tried now, and then the earliest
+        free = [m for m in pool.members if m.id not in resting and (again or m.id not in tried)]
+        assert not free
+        candidates = [u for i, u in resting.items() if again or i not in tried]
+        assert got.member.cool_until == min(candidates)
 
 
 def test_a_cooling_replica_due_for_its_trial_waits_too() -> None:
