@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 AgentState = Literal["healthy", "degraded", "down"]
-EventKind = Literal["state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos"]
+EventKind = Literal[
+    "state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos", "rate_limit"
+]
 BreakerName = Literal["closed", "open", "half_open"]
 
 

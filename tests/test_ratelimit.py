@@ -404,6 +404,10 @@ def test_watch_shows_cooling_in_the_table_the_json_and_metrics() -> None:
         if s.name == "latcli_agent_cooling_seconds"
     }
     assert 29 < samples["c-a"] <= 30 and samples["c-b"] == 0
+    events = [e for s in seen for e in s.events if e.kind == "rate_limit"]
+    assert [(e.agent, e.message, e.after) for e in events] == [
+        ("c-a", "c-a rate limited: set aside for 30 s", "cooling")
+    ]
 
 
 @pytest.mark.timeout(90)

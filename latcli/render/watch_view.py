@@ -318,6 +318,7 @@ _EVENT_LABELS = {
     "sla_recovery": "sla ok",
     "webhook": "webhook",
     "chaos": "chaos",
+    "rate_limit": "rate limit",
 }
 _AFTER_STYLES = {**_STATE_STYLES, **_BREAKER_STYLES, "half-open": "yellow"}
 
