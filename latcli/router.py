@@ -389,6 +389,7 @@ class Router(AsyncClosing):
 
     def pick(self, type_: str) -> Agent | None:
         """The replica ``send`` would try first now; None when it would panic (all refuse).
+        When every replica is cooling (rate-limited), the one ``send`` would wait for.
 
         A peek: the same :meth:`choice` ``send`` makes, with a copy of the rng, so nothing
         changes and the next ``send`` (at the same clock) tries exactly this replica.
