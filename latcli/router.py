@@ -531,7 +531,8 @@ class Router(AsyncClosing):
                 if timeout is not None and now + chosen.wait > started + timeout:
                     return self._failed(type_, attempts, started, _cooling_past(chosen, timeout))
                 limited += 1
-                await asyncio.sleep(chosen.wait)
+                # +1 ms: asyncio may wake a clock tick early, which would find it still cooling
+                await asyncio.sleep(chosen.wait + 0.001)
                 continue
             if attempts and not self._budget.try_retry(now):
                 return self._failed(type_, attempts, started, "retry budget exhausted")
