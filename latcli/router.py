@@ -493,11 +493,12 @@ class Router(AsyncClosing):
         self.replicas(type_)  # an unknown type is the usage error naming the known ones
         started = self._clock()
         attempts: list[Attempt] = []
-        sending = self._send(type_, text, attempts, started, timeout)
         try:
             if timeout is None:
-                return await sending
-            return await asyncio.wait_for(sending, timeout)
+                return await self._send(type_, text, attempts, started, timeout)
+            return await asyncio.wait_for(
+                self._send(type_, text, attempts, started, timeout), timeout
+            )
         except asyncio.TimeoutError:
             return self._failed(type_, attempts, started, f"no answer within {timeout:g}s")
 
