@@ -14,12 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 from latcli.hedge import Move, StreamRace
-from latcli.protocols import OnEvent, Reply
+from latcli.protocols import OnChunk, OnEvent, Reply
 from latcli.transport.a2a.stream import StreamReader
 
 __all__ = ["CANCEL_WAIT_S", "Hedged", "LegRun", "hedged_stream"]
 
-LegRun = Callable[[OnEvent], Awaitable[Reply]]
+# Runs one leg: ``client.stream_message(agent, text, message_id, on_chunk, on_event)`` inside
+# the router's attempt (its _Call and permit), passing on the two callbacks it is given.
+LegRun = Callable[[OnEvent, OnChunk], Awaitable[Reply]]
 # A loser's CancelTask usually ends while the winner streams; one still pending this long after
 # the answer is given up (the send returns; that agent's task then runs to its end).
 CANCEL_WAIT_S = 1.0
@@ -39,10 +41,12 @@ async def hedged_stream(
     hedge_at: float | None,
     cancel: Callable[[int, str], Awaitable[Reply]],
     clock: Callable[[], float] = time.monotonic,
+    on_chunk: OnChunk | None = None,
 ) -> Hedged:
     """Stream ``first``; if no answer text came by ``hedge_at`` (monotonic), start ``hedge()``
     too. The first leg to deliver answer text (or a whole answer) wins; the other is closed and
-    its task cancelled through ``cancel(leg, task_id)`` as soon as its id is known."""
+    its task cancelled through ``cancel(leg, task_id)`` as soon as its id is known.
+    ``on_chunk`` gets the winner's text only, as it arrives (a loser's never)."""
     race = StreamRace(hedge_at)
     changed = asyncio.Event()
     legs: list[asyncio.Task[Reply]] = []
@@ -56,7 +60,11 @@ async def hedged_stream(
             race.event(leg, clock(), reader.task_id, reader.answered)
             changed.set()
 
-        task = asyncio.ensure_future(run(on_event))
+        def relay(text: str) -> None:
+            if on_chunk is not None and race.winner == leg:
+                on_chunk(text)
+
+        task = asyncio.ensure_future(run(on_event, relay))
         task.add_done_callback(lambda _: changed.set())
         legs.append(task)
 

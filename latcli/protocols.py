@@ -523,10 +523,10 @@ async def _consume(
             for event in events:
                 kind, payload = split_event(loads(event.data), jsonrpc)
                 text = reader.event(at, kind, payload)
+                if on_event is not None:  # first: a hedged send commits before relaying text
+                    on_event(reader)
                 if text and on_chunk is not None:
                     on_chunk(text)
-                if on_event is not None:
-                    on_event(reader)
                 if reader.done:
                     return None
         except StreamError as exc:

@@ -17,6 +17,7 @@ from latcli.hedged_stream import Hedged, LegRun, hedged_stream
 from latcli.inventory import Agent
 from latcli.protocols import (
     Card,
+    OnChunk,
     OnEvent,
     ProtocolClient,
     Reply,
@@ -212,10 +213,11 @@ def test_cancelling_a_finished_task_is_a_clear_failure(fast: RunningAgent) -> No
 
 
 def race(
-    first: Agent, second: Agent | None, hedge_after: float
+    first: Agent, second: Agent | None, hedge_after: float, relayed: list[str] | None = None
 ) -> tuple[Hedged, float, list[str], dict[str, str | None]]:
     """Stream to ``first``; hedge onto ``second`` after ``hedge_after`` s. Returns the outcome,
-    its time, the hedges started and each leg's task state afterwards (by GetTask)."""
+    its time, the hedges started and each leg's task state afterwards (by GetTask); the text
+    relayed as it arrived goes to ``relayed``."""
     started: list[str] = []
 
     async def go() -> tuple[Hedged, float, dict[str, str | None]]:
@@ -225,14 +227,14 @@ def race(
             ids: dict[int, str] = {}
 
             def leg(i: int) -> LegRun:
-                def run(on_event: OnEvent) -> object:
+                def run(on_event: OnEvent, on_chunk: OnChunk) -> object:
                     def seen(reader: object) -> None:
                         task_id = getattr(reader, "task_id", None)
                         if task_id:
                             ids[i] = task_id
                         on_event(reader)  # type: ignore[arg-type]
 
-                    return client.stream_message(agents[i], "hi", on_event=seen)
+                    return client.stream_message(agents[i], "hi", None, on_chunk, seen)
 
                 return run  # type: ignore[return-value]
 
@@ -246,7 +248,8 @@ def race(
                 return await client.cancel_task(agents[i], task_id)
 
             began = time.monotonic()
-            outcome = await hedged_stream(leg(0), hedge, began + hedge_after, cancel)
+            sink = None if relayed is None else relayed.append
+            outcome = await hedged_stream(leg(0), hedge, began + hedge_after, cancel, on_chunk=sink)
             took = time.monotonic() - began
             states = {agents[i].id: await task_state(client, agents[i], t) for i, t in ids.items()}
             return outcome, took, states
@@ -259,8 +262,9 @@ def race(
 def test_a_slow_first_token_is_hedged_and_the_losing_task_cancelled(
     slow: RunningAgent, fast: RunningAgent
 ) -> None:
-    outcome, took, started, states = race(at(slow.url, "slow"), at(fast.url, "fast"), 0.3)
-    assert started == ["fast"]
+    relayed: list[str] = []
+    outcome, took, started, states = race(at(slow.url, "slow"), at(fast.url, "fast"), 0.3, relayed)
+    assert started == ["fast"] and "".join(relayed) == FAST_TEXT  # the winner's text only
     assert outcome.leg == 1 and outcome.reply.ok and outcome.reply.text == FAST_TEXT
     assert took < 2.5  # the fast stream's ~1.05 s after the 0.3 s hedge, not slow's 3 s
     cancelled = outcome.cancelled[0]
@@ -271,7 +275,9 @@ def test_a_slow_first_token_is_hedged_and_the_losing_task_cancelled(
 @pytest.mark.timeout(60)
 def test_after_the_first_token_no_hedge_starts(fast: RunningAgent, slow: RunningAgent) -> None:
     # fast's first token at ~50 ms, its stream runs ~1 s: past the 0.4 s hedge point, committed
-    outcome, took, started, states = race(at(fast.url, "fast"), at(slow.url, "slow"), 0.4)
+    relayed: list[str] = []
+    outcome, took, started, states = race(at(fast.url, "fast"), at(slow.url, "slow"), 0.4, relayed)
+    assert relayed[0] == "tok0" and "".join(relayed) == FAST_TEXT
     assert started == [] and outcome.leg == 0 and outcome.reply.text == FAST_TEXT
     assert outcome.cancelled == {} and states == {"fast": "completed"}
     assert took > 0.9  # it did stream on past the hedge point
