@@ -36,6 +36,11 @@ class Member(Protocol):
     @property
     def breaker(self) -> Breaker: ...
 
+    @property
+    def cool_until(self) -> float:
+        """Set aside until then (rate-limited, :mod:`latcli.ratelimit`); in the past: not."""
+        ...
+
 
 M = TypeVar("M", bound=Member)
 
@@ -56,12 +61,15 @@ class Choice(Generic[M]):
     half-open trial. ``again``: a replica this send already tried, because no other one is
     admissible (Envoy's and Finagle's retry on the same host). ``panic``: every breaker
     refuses, so the one whose open period ends first is tried without a permit.
+    ``wait`` > 0: every admissible replica is cooling (rate-limited) and this one's cooldown
+    ends first; the send waits that many seconds, then chooses again.
     """
 
     member: M
     trial: bool = False
     again: bool = False
     panic: bool = False
+    wait: float = 0.0
 
 
 class Seen(Generic[M]):
@@ -150,6 +158,7 @@ def choose(
     tried: Collection[str] = (),
     unsettled: Collection[str] = (),
     again: bool = True,
+    cooling: Collection[str] = (),
 ) -> Choice[M] | None:
     """The replica ``send`` tries next at ``now``; None when every replica was tried and none
     may be tried again.
@@ -158,29 +167,42 @@ def choose(
     ``tried``: ids this send already tried. ``unsettled``: ids whose breaker is not closed (the
     router tracks the few there are; a closed breaker always admits). ``again``: a tried
     replica may be chosen once no other one is admissible (retries yes, hedging no).
+    ``cooling``: ids that may be set aside (the router's few rate-limited ones); those whose
+    ``cool_until`` is past ``now`` are skipped like refusing ones.
     In order: a due half-open trial; the strategy over the admissible untried replicas; a
-    tried one again; panic. Only ``rng`` changes (the strategy's draws).
+    tried one again; a wait for the cooling replica free first; panic. Only ``rng`` changes.
     """
-    if not tried and not unsettled:  # the common case, kept O(1) and allocation-light
+    if not tried and not unsettled and not cooling:  # the common case, O(1), allocation-light
         return Choice(strategy.choose(MemberView(pool.members, (), now), rng, turn).member)
+    resting = {pool.position[i] for i in cooling if pool.members[pool.position[i]].cool_until > now}
     refusing: list[int] = []
     for position in sorted(pool.position[i] for i in unsettled if i not in tried):
         member = pool.members[position]
         if not member.breaker.admits(now):
             refusing.append(position)
+        elif position in resting:
+            continue
         elif member.breaker.state(now) is BreakerState.HALF_OPEN:
             # first, or p2c would weigh it by the failure penalty in its EWMA and send
             # the trial only once that decayed (several τ late)
             return Choice(member, trial=True)
-    skip = sorted({*refusing, *(pool.position[i] for i in tried)})
+    skip = sorted({*refusing, *resting, *(pool.position[i] for i in tried)})
     if len(skip) < len(pool.members):
         return Choice(strategy.choose(MemberView(pool.members, skip, now), rng, turn).member)
     if again:
         once = [pool.members[p] for p in sorted(pool.position[i] for i in tried)]
-        admissible = [m for m in once if m.breaker.admits(now)]
+        admissible = [m for m in once if m.breaker.admits(now) and m.cool_until <= now]
         if admissible:
             chosen = strategy.choose(MemberView(admissible, (), now), rng, turn)
             return Choice(chosen.member, again=True)
+    waiting = [
+        m
+        for m in (pool.members[p] for p in sorted(resting))
+        if (again or m.id not in tried) and m.breaker.admits(now)
+    ]
+    if waiting:  # every admissible replica is rate-limited: wait for the first one free
+        soonest = min(waiting, key=lambda m: m.cool_until)
+        return Choice(soonest, wait=soonest.cool_until - now)
     left = [m for m in pool.members if m.id not in tried]
     if not left:
         return None

@@ -68,6 +68,12 @@ class WatchMetrics:
             LABELS,
             registry=r,
         )
+        self.cooling = Gauge(
+            "latcli_agent_cooling_seconds",
+            "Seconds left of a rate limit's cooldown (429/503 + Retry-After); 0: not cooling.",
+            LABELS,
+            registry=r,
+        )
         self.sla_breached = Gauge(
             "latcli_agent_sla_breached",
             "1 while any SLA threshold fails over the sliding window.",
@@ -104,6 +110,7 @@ class WatchMetrics:
             for state in ("healthy", "degraded", "down"):
                 self.state.labels(*labels, state).set(1 if a.state == state else 0)
             self.breaker.labels(*labels).set(BREAKER_CODES[a.breaker])
+            self.cooling.labels(*labels).set(a.cooling_s or 0.0)
             self.sla_breached.labels(*labels).set(1 if a.sla_breached else 0)
 
     def serve(self, port: int) -> int:

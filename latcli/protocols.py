@@ -19,6 +19,7 @@ import msgspec
 
 from latcli.errors import ErrorKind
 from latcli.inventory import A2ABinding, A2AConfig, Agent
+from latcli.ratelimit import parse_retry_after
 from latcli.transport.a2a import bindings
 from latcli.transport.a2a.lifecycle import TaskView, Verdict, read_result, verdict_of
 from latcli.transport.a2a.sse import SSEDecoder
@@ -35,8 +36,9 @@ from latcli.transport.base import (
 A2AVersion = Literal["0.3", "1.0"]
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
 _JSON = {"content-type": "application/json", "accept": "application/json"}
-# Kinds that say nothing about the agent's health (DESIGN §4: not failures).
-_NOT_FAILURES = {ErrorKind.HTTP_4XX, ErrorKind.BREAKER_OPEN}
+# Kinds that say nothing about the agent's health (DESIGN §4: not failures). A rate-limited
+# replica is set aside for its Retry-After instead (latcli.ratelimit), not counted as broken.
+_NOT_FAILURES = {ErrorKind.HTTP_4XX, ErrorKind.BREAKER_OPEN, ErrorKind.RATE_LIMITED}
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class Reply:
     state: str | None = None
     stream: StreamPhases | None = None  # phases of a streamed answer; None for a unary one
     task_id: str | None = field(default=None, compare=False, repr=False)
+    # The agent's Retry-After header as sent (rate_limited replies): the router reads it with
+    # its own wall clock (latcli.ratelimit.cooldown), since it may be an HTTP-date.
+    retry_after: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -90,19 +95,24 @@ class Reply:
 
     @property
     def is_failure(self) -> bool:
-        """Counts against the agent (breaker, success rate): DESIGN §4's list, 429 included."""
-        if self.error is None:
-            return False
-        return self.error not in _NOT_FAILURES or self.status == 429
+        """Counts against the agent (breaker, success rate): DESIGN §4's list, except that a
+        rate-limited answer (429, 503 + Retry-After) cools the replica instead (issue 12)."""
+        return self.error is not None and self.error not in _NOT_FAILURES
 
 
 # ---- classification -------------------------------------------------------------------------
 
 
-def status_error(status: int) -> tuple[ErrorKind, str] | None:
-    """HTTP status -> error, or None for 2xx. Redirects are not followed, so 3xx is a bad reply."""
+def status_error(status: int, retry_after: str | None = None) -> tuple[ErrorKind, str] | None:
+    """HTTP status -> error, or None for 2xx. Redirects are not followed, so 3xx is a bad reply.
+
+    429, and 503 with a readable ``Retry-After``, are ``rate_limited`` (the agent says when to
+    come back); a 503 without one is an outage (``http_5xx``).
+    """
     if 200 <= status < 300:
         return None
+    if status == 429 or (status == 503 and parse_retry_after(retry_after, 0.0) is not None):
+        return ErrorKind.RATE_LIMITED, f"HTTP {status} (rate limited)"
     if status >= 500:
         return ErrorKind.HTTP_5XX, f"HTTP {status}"
     if status >= 400:
@@ -185,8 +195,13 @@ def _transport_or_status(outcome: Outcome) -> Reply | None:
     if outcome.error is not None:
         return Reply(outcome.status, outcome.timings, outcome.error, outcome.message)
     assert outcome.status is not None
-    bad = status_error(outcome.status)
-    return _fail(outcome, *bad) if bad else None
+    retry_after = outcome.headers.get("retry-after")
+    bad = status_error(outcome.status, retry_after)
+    if bad is None:
+        return None
+    if bad[0] is ErrorKind.RATE_LIMITED:
+        return Reply(outcome.status, outcome.timings, *bad, retry_after=retry_after)
+    return _fail(outcome, *bad)
 
 
 def read_health(outcome: Outcome) -> Reply:
@@ -370,6 +385,10 @@ _CALLS: dict[tuple[str, str, str], str] = {
     ("http+json", "0.3", "send"): "/v1/message:send",
     ("http+json", "0.3", "stream"): "/v1/message:stream",
     ("http+json", "0.3", "get"): "/v1/tasks/",
+    ("jsonrpc", "1.0", "cancel"): "CancelTask",
+    ("jsonrpc", "0.3", "cancel"): "tasks/cancel",
+    ("http+json", "1.0", "cancel"): "/tasks/",  # + quoted id + ":cancel"
+    ("http+json", "0.3", "cancel"): "/v1/tasks/",
 }
 _SSE = {"accept": "text/event-stream"}
 # A streamed answer is bounded in total by this, each event by the SSE decoder's 1 MiB: a 10k
@@ -427,6 +446,17 @@ def get_task_request(agent: Agent, card: Card, task_id: str, timeout: float) -> 
     return _spec(agent, "POST", card.rpc_url, timeout, body, _headers(card))
 
 
+def cancel_task_request(agent: Agent, card: Card, task_id: str, timeout: float) -> RequestSpec:
+    """``CancelTask`` / ``tasks/cancel`` / ``POST /tasks/{id}:cancel`` on the card's binding
+    (a hedge's losing stream: closing it does not stop an a2a-sdk task; this does)."""
+    call = _CALLS[(card.binding, card.version, "cancel")]
+    if card.binding == "http+json":
+        url = card.rpc_url.rstrip("/") + call + quote(task_id, safe="") + ":cancel"
+        return _spec(agent, "POST", url, timeout, b"{}", _headers(card))
+    body = _rpc_body(call, {"id": task_id}, new_message_id())
+    return _spec(agent, "POST", card.rpc_url, timeout, body, _headers(card))
+
+
 def new_message_id() -> str:
     return str(uuid.uuid4())
 
@@ -434,10 +464,16 @@ def new_message_id() -> str:
 # ---- reading a stream ------------------------------------------------------------------------
 
 OnChunk = Callable[[str], None]
+# Called after each event of a stream with its reader (task id so far, ``answered``): what a
+# hedged streamed send watches (latcli.hedge).
+OnEvent = Callable[[StreamReader], None]
 
 
 async def read_stream(
-    outcome: StreamingOutcome, card: Card, on_chunk: OnChunk | None = None
+    outcome: StreamingOutcome,
+    card: Card,
+    on_chunk: OnChunk | None = None,
+    on_event: OnEvent | None = None,
 ) -> Reply:
     """Read an SSE answer event by event until its terminal (or interrupted) state.
 
@@ -450,7 +486,7 @@ async def read_stream(
     if not 200 <= outcome.status < 300 or not content_type.startswith("text/event-stream"):
         return await _read_whole(outcome, card)
     reader = StreamReader(outcome.started)
-    failure = await _consume(outcome, reader, card.binding == "jsonrpc", on_chunk)
+    failure = await _consume(outcome, reader, card.binding == "jsonrpc", on_chunk, on_event)
     if failure is None and not reader.done:
         failure = _broke_off(outcome) or (
             ErrorKind.BAD_RESPONSE,
@@ -473,7 +509,11 @@ def _broke_off(outcome: StreamingOutcome) -> tuple[ErrorKind, str] | None:
 
 
 async def _consume(
-    outcome: StreamingOutcome, reader: StreamReader, jsonrpc: bool, on_chunk: OnChunk | None
+    outcome: StreamingOutcome,
+    reader: StreamReader,
+    jsonrpc: bool,
+    on_chunk: OnChunk | None,
+    on_event: OnEvent | None = None,
 ) -> tuple[ErrorKind, str] | None:
     """Feed every SSE event to ``reader`` until it is done; the failure that stopped it, if any."""
     decoder = SSEDecoder()
@@ -483,6 +523,8 @@ async def _consume(
             for event in events:
                 kind, payload = split_event(loads(event.data), jsonrpc)
                 text = reader.event(at, kind, payload)
+                if on_event is not None:  # first: a hedged send commits before relaying text
+                    on_event(reader)
                 if text and on_chunk is not None:
                     on_chunk(text)
                 if reader.done:
@@ -608,12 +650,14 @@ class ProtocolClient:
         text: str,
         message_id: str | None = None,
         on_chunk: OnChunk | None = None,
+        on_event: OnEvent | None = None,
     ) -> Reply:
         """Send one message and read the answer as a stream when the agent's card says
         ``capabilities.streaming`` (and the engine streams); else as :meth:`send_message`.
 
         The reply carries ``stream`` (phases) and ``state``; ``on_chunk`` is called with each
-        piece of text as it arrives. A stream that ends in ``failed`` is ``task_failed``.
+        piece of text as it arrives, ``on_event`` with the stream's reader after each event. A
+        stream that ends in ``failed`` is ``task_failed``.
         """
         if agent.protocol == "http":
             return await self.send_message(agent, text, message_id)
@@ -627,8 +671,25 @@ class ProtocolClient:
             return reply
         spec = a2a_message_request(agent, card, text, message_id or new_message_id(), stream=True)
         async with self.transport.stream(agent.id, spec) as outcome:
-            reply = await read_stream(outcome, card, on_chunk)
+            reply = await read_stream(outcome, card, on_chunk, on_event)
         return replace(reply, card=card)
+
+    async def cancel_task(self, agent: Agent, task_id: str, timeout: float | None = None) -> Reply:
+        """Ask ``agent`` to cancel task ``task_id``; ok when the agent says it is ``canceled``.
+
+        Anything else (already finished, an error, unreachable) is the failed reply, for the
+        caller to report; nothing is retried.
+        """
+        card = await self._card(agent)
+        if isinstance(card, Reply):
+            return card
+        spec = cancel_task_request(agent, card, task_id, timeout or agent.timeout)
+        reply = read_a2a_reply(await self.transport.send(agent.id, spec), card.binding)
+        if reply.state == "canceled":
+            return replace(reply, error=None, message=None, task_id=reply.task_id or task_id)
+        if reply.ok:
+            return replace(reply, error=ErrorKind.BAD_RESPONSE, message=f"task is {reply.state}")
+        return reply
 
 
 def _pending_failure(reply: Reply, started: float, kind: ErrorKind, reason: str) -> Reply:

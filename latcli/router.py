@@ -23,6 +23,7 @@ from latcli.errors import ErrorKind, LatcliError
 from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import ProtocolClient, Reply, new_message_id
+from latcli.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown
 from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
@@ -30,6 +31,9 @@ from latcli.strategies import Strategy, make_strategy
 from latcli.transport.base import AsyncClosing, Transport
 
 HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
+# Rate-limited answers and waits one send takes, per replica of the type, before it gives up
+# (the timeout usually ends it first); bounds a send without a timeout.
+RATE_LIMITED_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class ReplicaView:
     stats: StatsSnapshot
     breaker: BreakerState
     retry_in: float | None
+    cooling_s: float | None = None  # seconds left of a rate limit's cooldown; None: not cooling
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Replica:
     stats: ReplicaStats
     breaker: Breaker
     journal: list[Observation] = field(default_factory=list)
+    cool_until: float = 0.0  # monotonic: rate-limited, set aside until then (latcli.ratelimit)
 
     @property
     def id(self) -> str:
@@ -115,13 +121,14 @@ AdmitSink = Callable[[Choice[Replica], Permit | None], None]
 
 @dataclass
 class _Unsaved:
-    """What one save takes: replicas' journals and the types whose turn moved."""
+    """What one save takes: replicas' journals, the types whose turn moved, new cooldowns."""
 
     journals: list[tuple[Replica, list[Observation]]]
     turns: dict[str, str]
+    cooled: dict[str, float] = field(default_factory=dict)  # state key -> epoch end
 
     def __bool__(self) -> bool:
-        return bool(self.journals or self.turns)
+        return bool(self.journals or self.turns or self.cooled)
 
 
 class Router(AsyncClosing):
@@ -173,6 +180,8 @@ class Router(AsyncClosing):
         self._flush_lock = threading.Lock()  # one flush (or close) of the store at a time
         self._saving: asyncio.Task[float] | None = None
         self._open: dict[str, set[str]] = {}  # type -> ids whose breaker is not closed
+        self._cooling: dict[str, set[str]] = {}  # type -> ids rate-limited (maybe expired)
+        self._cooled: dict[str, float] = {}  # state key -> epoch end: cooldowns to save
         self._replicas = {a.id: self._new_replica(a) for a in members}
         self._order = list(self._replicas.values())
         self._save_from = 0  # where the next partial save (start_save's limit) starts
@@ -278,13 +287,16 @@ class Router(AsyncClosing):
         """
         turns = {t: self._turns[t] for t in self._moved}
         self._moved.clear()
-        return _Unsaved(self._take_journals(limit), turns)
+        cooled, self._cooled = self._cooled, {}
+        return _Unsaved(self._take_journals(limit), turns, cooled)
 
     def _give_back(self, taken: _Unsaved) -> None:
         """Unsaved observations go back in front of those recorded since; turns are retaken."""
         for replica, journal in taken.journals:
             replica.journal[:0] = journal
         self._moved.update(taken.turns)  # the current turn, which may have moved on, is saved
+        for key, until in taken.cooled.items():
+            self._cooled[key] = max(until, self._cooled.get(key, until))
 
     def _take_journals(self, limit: int | None) -> list[tuple[Replica, list[Observation]]]:
         order = self._order
@@ -310,7 +322,7 @@ class Router(AsyncClosing):
             for r, j in taken.journals
         ]
         with self._flush_lock:
-            return self._store.flush(entries, now, wall, taken.turns)
+            return self._store.flush(entries, now, wall, taken.turns, taken.cooled)
 
     def _load_state(self) -> None:
         now, wall = self._clock(), self._wall()
@@ -319,6 +331,11 @@ class Router(AsyncClosing):
             if r.breaker.state(now) is not BreakerState.CLOSED:  # loaded open: no event fired
                 self._open.setdefault(r.agent.type, set()).add(r.agent.id)
         self._turns = self._store.load_turns(list(self._by_type))
+        cooled = self._store.load_cooling([r.key for r in self._replicas.values()], wall)
+        for r in self._replicas.values():
+            if r.key in cooled:  # another run was told to wait: this one waits the rest
+                r.cool_until = now + min(cooled[r.key] - wall, COOLING_MAX_S)
+                self._cooling.setdefault(r.agent.type, set()).add(r.agent.id)
         for type_, replicas in self._by_type.items():
             if type_ not in self._turns:  # a random start: runs without a stored turn rotate too
                 ids = sorted(r.agent.id for r in replicas)
@@ -372,6 +389,7 @@ class Router(AsyncClosing):
 
     def pick(self, type_: str) -> Agent | None:
         """The replica ``send`` would try first now; None when it would panic (all refuse).
+        When every replica is cooling (rate-limited), the one ``send`` would wait for.
 
         A peek: the same :meth:`choice` ``send`` makes, with a copy of the rng, so nothing
         changes and the next ``send`` (at the same clock) tries exactly this replica.
@@ -394,16 +412,32 @@ class Router(AsyncClosing):
         No permit is taken and nothing changes but ``rng`` (default: the router's own).
         """
         pool = self._pools.get(type_)
+        now = self._clock() if now is None else now
         return choose(
             self._unknown(type_) if pool is None else pool,
             self._strategy,
-            self._clock() if now is None else now,
+            now,
             self._rng if rng is None else rng,
             turn=self._turns.get(type_),
             tried=tried,
             unsettled=self._open.get(type_, ()),
             again=again,
+            cooling=self._still_cooling(type_, now),
         )
+
+    def _still_cooling(self, type_: str, now: float) -> Collection[str]:
+        """``type_``'s rate-limited ids, forgetting those whose cooldown is over."""
+        cooling = self._cooling.get(type_)
+        if not cooling:
+            return ()
+        for agent_id in [i for i in cooling if self._replicas[i].cool_until <= now]:
+            cooling.discard(agent_id)
+        return cooling
+
+    def cooling_s(self, agent_id: str, now: float | None = None) -> float | None:
+        """Seconds left of ``agent_id``'s rate-limit cooldown; None when it is not cooling."""
+        left = self._replicas[agent_id].cool_until - (self._clock() if now is None else now)
+        return left if left > 0 else None
 
     def rotate_to(self, type_: str, agent_id: str) -> None:
         """Make ``agent_id`` the next turn of ``type_``'s rotation (round_robin's start).
@@ -420,7 +454,11 @@ class Router(AsyncClosing):
         now = self._clock()
         return [
             ReplicaView(
-                r.agent, r.stats.snapshot(now), r.breaker.state(now), r.breaker.retry_in(now)
+                r.agent,
+                r.stats.snapshot(now),
+                r.breaker.state(now),
+                r.breaker.retry_in(now),
+                self.cooling_s(r.agent.id, now),
             )
             for r in self._replicas.values()
         ]
@@ -476,8 +514,10 @@ class Router(AsyncClosing):
         attempts: list[Attempt] = []
         try:
             if timeout is None:
-                return await self._send(type_, text, attempts, started)
-            return await asyncio.wait_for(self._send(type_, text, attempts, started), timeout)
+                return await self._send(type_, text, attempts, started, timeout)
+            return await asyncio.wait_for(
+                self._send(type_, text, attempts, started, timeout), timeout
+            )
         except asyncio.TimeoutError:
             return self._failed(type_, attempts, started, f"no answer within {timeout:g}s")
 
@@ -494,29 +534,44 @@ class Router(AsyncClosing):
         return FanOut(tuple(results), elapsed, self.strategy_name)
 
     async def _send(
-        self, type_: str, text: str, attempts: list[Attempt], started: float
+        self, type_: str, text: str, attempts: list[Attempt], started: float, timeout: float | None
     ) -> RouteResult:
         self._budget.record_request(self._clock())
         # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
         message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
         tried: set[str] = set()
-        for n in range(self.retries + 1):
+        failed = limited = 0  # failed attempts (<= retries); rate-limited answers and waits
+        limit = RATE_LIMITED_TRIES * len(self._by_type[type_])
+        while failed <= self.retries and limited <= limit:
             now = self._clock()
             chosen = self.choice(type_, tried, now=now)
             if chosen is None:
                 break
-            if n and not self._budget.try_retry(now):
+            if chosen.wait:  # every replica cooling: wait for the first free, within the timeout
+                if timeout is not None and now + chosen.wait > started + timeout:
+                    return self._failed(type_, attempts, started, _cooling_past(chosen, timeout))
+                limited += 1
+                # +1 ms: asyncio may wake a clock tick early, which would find it still cooling
+                await asyncio.sleep(chosen.wait + 0.001)
+                continue
+            if attempts and not self._budget.try_retry(now):
                 return self._failed(type_, attempts, started, "retry budget exhausted")
             permit = self._admit(type_, chosen, now)
             tried.add(chosen.member.agent.id)
-            hedging = self.hedge and n == 0
+            hedging = self.hedge and not attempts
             reply, winner = await self._first_answer(
                 type_, chosen, permit, text, message_id, tried, attempts, hedging
             )
             if reply.ok:
                 return self._succeeded(type_, winner, reply, attempts, started)
-            if not reply.is_failure:  # a 4xx other than 429: the request, not the agent
+            if reply.error is ErrorKind.RATE_LIMITED:  # it cools; another replica, or a wait
+                limited += 1
+            elif not reply.is_failure:  # a 4xx other than 429: the request, not the agent
                 break
+            else:
+                failed += 1
+        if attempts and all(a.outcome == ErrorKind.RATE_LIMITED.value for a in attempts):
+            return self._failed(type_, attempts, started, "rate limited: every attempt")
         reason = "every attempt failed" if attempts else "no replica to try"
         return self._failed(type_, attempts, started, reason)
 
@@ -563,7 +618,7 @@ class Router(AsyncClosing):
             return primary.result(), first
         now = self._clock()
         second = self.choice(type_, tried, again=False, now=now)
-        if second is None or second.panic:  # never hedge onto a replica in panic
+        if second is None or second.panic or second.wait:  # nor onto one in panic or cooling
             return await primary, first
         other_permit = self._admit(type_, second, now)
         tried.add(second.member.agent.id)
@@ -607,6 +662,12 @@ class Router(AsyncClosing):
         self, replica: Replica, permit: Permit | None, reply: Reply, message: bool = True
     ) -> None:
         now = self._clock()
+        if reply.error is ErrorKind.RATE_LIMITED:  # set aside; no verdict, no EWMA sample
+            self._cool(replica, reply, now)
+            replica.stats.cancel()
+            if permit is not None:
+                replica.breaker.release(permit)
+            return
         healthy = not reply.is_failure
         # A failed call costs the EWMA as much as a timeout: a replica that fails *fast*
         # must not look fast to p2c (the breaker alone would let it take the next calls).
@@ -617,6 +678,16 @@ class Router(AsyncClosing):
         if reply.ok and message:  # hedging waits for the p95 of messages, not health checks
             self._type_latency[replica.agent.type].add(reply.latency_ms)
         replica.journal.append(Observation(self._wall(), reply.latency_ms, healthy, penalty))
+
+    def _cool(self, replica: Replica, reply: Reply, now: float) -> None:
+        """Set ``replica`` aside for its answer's Retry-After (capped; 429 without: a default)."""
+        wall = self._wall()
+        seconds = cooldown(reply.status, reply.retry_after, wall)
+        seconds = COOLING_DEFAULT_S if seconds is None else seconds
+        if now + seconds > replica.cool_until:
+            replica.cool_until = now + seconds
+            self._cooling.setdefault(replica.agent.type, set()).add(replica.agent.id)
+            self._cooled[replica.key] = wall + seconds
 
     def _succeeded(
         self, type_: str, winner: Replica, reply: Reply, attempts: list[Attempt], started: float
@@ -689,6 +760,13 @@ async def _race(tasks: dict[asyncio.Future[Reply], Replica]) -> tuple[Reply, Rep
                 await task
     assert last is not None
     return last
+
+
+def _cooling_past(chosen: Choice[Replica], timeout: float) -> str:
+    return (
+        f"rate limited: every replica cooling, {chosen.member.agent.id} free in"
+        f" {chosen.wait:.1f}s, past the {timeout:g}s timeout"
+    )
 
 
 def _default_transport() -> Transport:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import math
 import os
 import random
 import sqlite3
@@ -76,6 +77,8 @@ _CREATE = (
 )
 # added after v1 shipped: created in older v1 files too (they ignore it, so still v1)
 _CREATE_ROTATION = "CREATE TABLE IF NOT EXISTS rotation (type TEXT PRIMARY KEY, last TEXT NOT NULL)"
+# likewise: rate-limited replicas (row key -> epoch seconds the cooldown ends), issue 12
+_CREATE_COOLING = "CREATE TABLE IF NOT EXISTS cooling (key TEXT PRIMARY KEY, until REAL NOT NULL)"
 # what from_state and json raise on hand-edited or damaged rows (int(inf) overflows,
 # deep nesting recurses): such a row is skipped, never a crash
 _BAD_DATA = (ValueError, OverflowError, TypeError, RecursionError)
@@ -146,9 +149,12 @@ class Store(Protocol):
         now: float,
         wall: float,
         turns: Mapping[str, str] | None = None,
+        cooling: Mapping[str, float] | None = None,
     ) -> bool: ...
 
     def load_turns(self, types: Sequence[str]) -> dict[str, str]: ...
+
+    def load_cooling(self, keys: Sequence[str], wall: float) -> dict[str, float]: ...
 
     def close(self) -> None: ...
 
@@ -187,12 +193,17 @@ class NullStore(_Closing):
         now: float,
         wall: float,
         turns: Mapping[str, str] | None = None,
+        cooling: Mapping[str, float] | None = None,
     ) -> bool:
-        """Drops the journals and turns: True, the caller may clear them."""
+        """Drops the journals, turns and cooldowns: True, the caller may clear them."""
         return True
 
     def load_turns(self, types: Sequence[str]) -> dict[str, str]:
         """Never finds a turn: each run starts its rotation afresh."""
+        return {}
+
+    def load_cooling(self, keys: Sequence[str], wall: float) -> dict[str, float]:
+        """Never finds a cooldown."""
         return {}
 
     def close(self) -> None:
@@ -276,12 +287,19 @@ class StateStore(_Closing):
         found = self._run(lambda conn: _select_turns(conn, types))
         return found or {}
 
+    def load_cooling(self, keys: Sequence[str], wall: float) -> dict[str, float]:
+        """Row key -> epoch seconds its rate-limit cooldown ends, for those of ``keys`` still
+        cooling at ``wall``."""
+        found = self._run(lambda conn: _select_cooling(conn, keys, wall))
+        return found or {}
+
     def flush(
         self,
         entries: Sequence[FlushEntry],
         now: float,
         wall: float,
         turns: Mapping[str, str] | None = None,
+        cooling: Mapping[str, float] | None = None,
     ) -> bool:
         """Merge every entry's journal into its stored row, all in one transaction.
 
@@ -292,13 +310,15 @@ class StateStore(_Closing):
         are consumed — saved, or the store is disabled and never will save them — so the
         caller clears them; False when other runs held the lock past ``busy_timeout``
         and a later flush may succeed. ``turns`` (type -> id picked last) replace the
-        stored ones in the same transaction.
+        stored ones in the same transaction; ``cooling`` (row key -> epoch seconds a rate
+        limit's cooldown ends) extends the stored cooldowns.
         """
         work = [entry for entry in entries if entry.journal]
         turned = dict(turns or {})
-        if not work and not turned:
+        cooled = dict(cooling or {})
+        if not work and not turned and not cooled:
             return True
-        done = self._run(lambda conn: self._merge_all(conn, work, turned, now, wall))
+        done = self._run(lambda conn: self._merge_all(conn, work, turned, now, wall, cooled))
         return done is not None or self._disabled
 
     def close(self) -> None:
@@ -316,6 +336,7 @@ class StateStore(_Closing):
         turns: Mapping[str, str],
         now: float,
         wall: float,
+        cooling: Mapping[str, float],
     ) -> bool:
         # IMMEDIATE takes the write lock before the reads: the rows cannot change
         # between our read and our write, which is what makes the merge lossless.
@@ -330,6 +351,13 @@ class StateStore(_Closing):
             conn.executemany(
                 "INSERT OR REPLACE INTO rotation (type, last) VALUES (?, ?)", turns.items()
             )
+            if cooling:
+                conn.execute("DELETE FROM cooling WHERE until <= ?", (wall,))
+                conn.executemany(  # the later end wins: two runs may both have been told
+                    "INSERT INTO cooling (key, until) VALUES (?, ?) ON CONFLICT (key)"
+                    " DO UPDATE SET until = max(until, excluded.until)",
+                    cooling.items(),
+                )
         return True
 
     def _merged(
@@ -532,6 +560,7 @@ def _initialise(conn: sqlite3.Connection) -> str:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_CREATE_ROTATION)
+        conn.execute(_CREATE_COOLING)
     return verdict
 
 
@@ -610,6 +639,17 @@ def _select_turns(conn: sqlite3.Connection, types: Sequence[str]) -> dict[str, s
     rows = conn.execute("SELECT type, last FROM rotation").fetchall()
     # a hand-edited row of another type (a number, a blob) is no turn: skipped
     return {t: last for t, last in rows if t in wanted and isinstance(last, str)}
+
+
+def _select_cooling(conn: sqlite3.Connection, keys: Sequence[str], wall: float) -> dict[str, float]:
+    wanted = set(keys)
+    rows = conn.execute("SELECT key, until FROM cooling WHERE until > ?", (wall,)).fetchall()
+    # a hand-edited row (text, NaN) is no cooldown: skipped
+    return {
+        k: until
+        for k, until in rows
+        if k in wanted and isinstance(until, float) and math.isfinite(until)
+    }
 
 
 def _restore(

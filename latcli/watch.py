@@ -177,6 +177,7 @@ class Tracked:
     checks: int = 0
     state: AgentState | None = None  # at the previous tick; None before the first verdict
     sla_passed: dict[str, bool] = field(default_factory=dict)  # by threshold, previous tick
+    cooling: bool = False  # rate-limited (set aside) at the previous tick
 
 
 def agent_state(
@@ -432,6 +433,7 @@ class Watch:
             recent_ms=tuple(t.window.recent),
             sla=sla,
             ewma_penalty=_penalised(stats, now),
+            cooling_s=self.router.cooling_s(t.agent.id, now),
         )
 
     def _diff(self, t: Tracked, row: AgentRow, wall: float) -> Iterable[WatchEvent]:
@@ -444,6 +446,17 @@ class Watch:
             text = f"{row.id} {before or 'new'} → {row.state}{why}"
             yield WatchEvent(wall, "state", row.id, text, before, row.state)
         t.state = row.state
+        cooling = row.cooling_s is not None
+        if cooling != t.cooling:
+            t.cooling = cooling
+            if cooling:
+                assert row.cooling_s is not None
+                text = f"{row.id} rate limited: set aside for {math.ceil(row.cooling_s):,} s"
+                yield WatchEvent(wall, "rate_limit", row.id, text, "ready", "cooling")
+            else:
+                yield WatchEvent(
+                    wall, "rate_limit", row.id, f"{row.id} cooled down", "cooling", "ready"
+                )
         for s in row.sla:
             was = t.sla_passed.get(s.name)
             t.sla_passed[s.name] = s.passed

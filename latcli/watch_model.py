@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 AgentState = Literal["healthy", "degraded", "down"]
-EventKind = Literal["state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos"]
+EventKind = Literal[
+    "state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos", "rate_limit"
+]
 BreakerName = Literal["closed", "open", "half_open"]
 
 
@@ -51,6 +53,8 @@ class AgentRow:
     last_message: str | None = None
     # The EWMA is above every latency measured: failures fed it their penalty (the timeout).
     ewma_penalty: bool = False
+    # Seconds left of a rate limit's cooldown (429/503 + Retry-After); None: not cooling.
+    cooling_s: float | None = None
 
     @property
     def sla_breached(self) -> bool:

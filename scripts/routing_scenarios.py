@@ -67,6 +67,12 @@ h. one replica of its type (lognormal 40ms 0.8, ``set_fault(errors=0.2)``: HTTP 
    chance on a 20 % replica (5 failures in a row, or 5 of the first 10) and an open breaker is
    rightly not retried into, which is not what h measures. PASS: user-visible failures < 10 %
    (a retry on the same replica, as no other is admissible, leaves ~0.2² = 4 %; none ~20 %).
+i. ok1, ok2, limited (fixed 5ms); from 1 s to 4 s into the run ``limited`` answers every message
+   429 with ``Retry-After: 1`` (``set_fault(rate_limit=1)``); sends for 6 s at concurrency 4,
+   retries=1, default breaker (failures=5: without cooling, 429s would open it). PASS: 0
+   user-visible failures; limited's share of the admissions in [1.5 s, 4 s) < 5 % (it cools
+   for each 1 s it is told: about one 429 per second); in [5 s, 6 s) >= 25 % (3/4 of the fair
+   1/3: it comes back at once, its EWMA was not poisoned); its breaker never left closed.
 """
 
 from __future__ import annotations
@@ -98,7 +104,7 @@ TYPE = "work"
 HOST = "127.0.0.1"
 FLEET_SEED = 7
 TIMEOUT = 2.0  # the demo inventory's agent timeout
-SCENARIOS = "abcdefgh"
+SCENARIOS = "abcdefghi"
 
 _seq = itertools.count()  # orders admissions and breaker events exactly
 
@@ -846,6 +852,58 @@ async def scenario_h() -> list[Row]:
     return rows
 
 
+I_FROM, I_UNTIL, I_SECONDS = 1.0, 4.0, 6.0
+I_FAIR = 0.25
+
+
+async def scenario_i() -> list[Row]:
+    agents = [agent("ok1", "fixed 5ms"), agent("ok2", "fixed 5ms"), agent("limited", "fixed 5ms")]
+    ids = [a.id for a in agents]
+    note(
+        f"i: limited answers 429 + Retry-After: 1 from {I_FROM:g}s to {I_UNTIL:g}s;"
+        f" retries=1; default breaker (failures=5, failure_rate=50%, min_calls=10)"
+    )
+    rows = []
+    async with running(agents) as fleet:
+        url = fleet.urls["limited"]
+        for strategy in ("p2c", "round_robin", "least_loaded", "fastest"):
+
+            async def body(router: Router, run: Run) -> None:
+                deadline = time.monotonic() + I_SECONDS
+                stop = lambda: time.monotonic() > deadline  # noqa: E731
+                await asyncio.gather(
+                    drive(router, run, concurrency=4, stop=stop), rate_limit_for(url, run)
+                )
+
+            run = await timed_run(agents, strategy, body, retries=1)
+            rows.append(judge_rate_limit(run, ids))
+    return rows
+
+
+async def rate_limit_for(url: str, run: Run) -> None:
+    await asyncio.sleep(max(0.0, I_FROM - run.since(time.monotonic())))
+    await set_fault(url, latency=None, errors=None, down=None, rate_limit=1)
+    await asyncio.sleep(max(0.0, I_UNTIL - run.since(time.monotonic())))
+    await set_fault(url, latency=None, errors=None, down=None, rate_limit=0)
+
+
+def judge_rate_limit(run: Run, ids: Sequence[str]) -> Row:
+    before = window_share(run.admissions, "limited", 0.0, I_FROM) or 0.0
+    during = window_share(run.admissions, "limited", I_FROM + 0.5, I_UNTIL) or 0.0
+    after = window_share(run.admissions, "limited", I_UNTIL + 1.0, I_SECONDS) or 0.0
+    failures = sum(not r.ok for r in run.results)
+    limited = sum(a.outcome == "rate_limited" for r in run.results for a in r.attempts)
+    opened = [e for e in run.transitions if e.agent == "limited"]
+    passed = failures == 0 and during < 0.05 and after >= I_FAIR and not opened
+    measure = (
+        f"failures {failures} (= 0); limited's share before {before:.1%}, during"
+        f" [{I_FROM + 0.5:g}s, {I_UNTIL:g}s) {during:.2%} (< 5%), after [{I_UNTIL + 1:g}s,"
+        f" {I_SECONDS:g}s) {after:.1%} (>= {I_FAIR:.0%}); {limited} answers 429;"
+        f" breaker transitions {len(opened)} (= 0)"
+    )
+    return row_for("i", run, ids, passed, measure)
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 
@@ -858,6 +916,7 @@ RUNNERS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "f": scenario_f,
     "g": scenario_g,
     "h": scenario_h,
+    "i": scenario_i,
 }
 
 

@@ -108,7 +108,9 @@ def _build_app(kind: str, base_url: str, args: argparse.Namespace) -> Any:
             await updater.complete()
 
         async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-            return None
+            # CancelTask succeeds only once the executor reports the task canceled
+            assert context.task_id is not None and context.context_id is not None
+            await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
     binding = TransportProtocol.HTTP_JSON if kind == "rest" else TransportProtocol.JSONRPC
     interfaces = [

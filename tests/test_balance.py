@@ -24,6 +24,7 @@ class Member:
     stats: ReplicaStats
     breaker: Breaker
     weight: float = 1.0
+    cool_until: float = 0.0
 
 
 def members(n: int, seed: int = 0) -> list[Member]:

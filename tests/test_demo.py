@@ -387,6 +387,8 @@ def test_set_fault_on_a_dead_port_names_agent_and_reason() -> None:
         ({"down": "yes"}, "down must be true or false"),
         ({"errors": True}, "errors must be"),
         ({"speed": 1}, "unknown fault keys"),
+        ({"rate_limit": -1}, "rate_limit must be whole seconds"),
+        ({"rate_limit": "1s"}, "rate_limit must be whole seconds"),
     ],
 )
 def test_apply_fault_validates_before_changing(change: dict[str, Any], message: str) -> None:
@@ -394,6 +396,14 @@ def test_apply_fault_validates_before_changing(change: dict[str, Any], message: 
     with pytest.raises(ValueError, match=message):
         apply_fault(state, {"errors": 0.5, **change})
     assert state == FaultState(parse_distribution("5ms"), 0.1)
+
+
+def test_rate_limit_fault_is_set_shown_and_lifted() -> None:
+    state = FaultState(parse_distribution("5ms"), 0.0)
+    apply_fault(state, {"rate_limit": 3})
+    assert state.rate_limit == 3 and state.as_json("a")["rate_limit"] == 3
+    apply_fault(state, {"rate_limit": 0})
+    assert state.rate_limit is None and "rate_limit" not in state.as_json("a")
 
 
 # -- lifecycle: ports, startup, kill, stop -----------------------------------------

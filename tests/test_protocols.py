@@ -39,7 +39,7 @@ def outcome(body: object, status: int = 200) -> Outcome:
         (204, None),
         (302, ErrorKind.BAD_RESPONSE),
         (404, ErrorKind.HTTP_4XX),
-        (429, ErrorKind.HTTP_4XX),
+        (429, ErrorKind.RATE_LIMITED),
         (500, ErrorKind.HTTP_5XX),
         (503, ErrorKind.HTTP_5XX),
     ],
@@ -50,7 +50,7 @@ def test_status_classes(status: int, kind: ErrorKind | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "failure"), [(200, False), (404, False), (400, False), (429, True), (500, True)]
+    ("status", "failure"), [(200, False), (404, False), (400, False), (429, False), (500, True)]
 )
 def test_what_counts_against_an_agent(status: int, failure: bool) -> None:
     assert read_health(outcome({}, status)).is_failure is failure

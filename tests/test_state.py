@@ -495,3 +495,21 @@ def test_null_store_keeps_no_turn() -> None:
     with NullStore() as s:
         assert s.flush([], 0.0, W, {"t": "a"})
         assert s.load_turns(["t"]) == {}
+
+
+def test_cooldowns_persist_the_later_end_wins_and_expired_or_bad_rows_are_skipped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    with StateStore(path, warn=pytest.fail) as store:
+        assert store.flush([], 1.0, W, cooling={"a@x": W + 30, "b@x": W + 5, "c@x": W + 1})
+        assert store.flush([], 2.0, W + 1, cooling={"a@x": W + 10, "b@x": W + 20})
+        assert store.load_cooling(["a@x", "b@x", "c@x", "d@x"], W + 2) == {
+            "a@x": W + 30,  # the later end wins: an earlier report does not shorten it
+            "b@x": W + 20,
+        }  # c@x ended at W + 1
+        assert store.load_cooling(["a@x"], W + 40) == {}
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT OR REPLACE INTO cooling (key, until) VALUES ('b@x', 'soon')")
+    with StateStore(path, warn=pytest.fail) as store:
+        assert store.load_cooling(["a@x", "b@x"], W + 2) == {"a@x": W + 30}

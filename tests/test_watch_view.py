@@ -213,6 +213,22 @@ def test_breaker_text(breaker: str, retry_in: float | None, expected: str) -> No
     assert breaker_text(row(breaker=breaker, retry_in_s=retry_in)) == expected
 
 
+@pytest.mark.parametrize(
+    ("breaker", "cooling", "expected"),
+    [
+        ("closed", 11.2, "cooling 12 s"),  # rate-limited: set aside, breaker untouched
+        ("closed", 0.01, "cooling 1 s"),
+        ("closed", None, "closed"),
+        ("open", 11.2, "open 3 s"),  # an open breaker says more than a cooldown
+        ("half_open", 11.2, "half-open"),
+    ],
+)
+def test_breaker_text_shows_a_rate_limit_cooldown(
+    breaker: str, cooling: float | None, expected: str
+) -> None:
+    assert breaker_text(row(breaker=breaker, retry_in_s=2.5, cooling_s=cooling)) == expected
+
+
 def test_half_open_breaker_is_yellow_and_in_flight_shown() -> None:
     text, styled = render(snapshot())
     line = line_of(text, "calendar-2")

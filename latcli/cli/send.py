@@ -44,7 +44,10 @@ def send(
         ),
     ] = None,
     timeout: Annotated[
-        str | None, typer.Option(help="Bound on the whole send, failovers included, e.g. 3s.")
+        str | None,
+        typer.Option(
+            help="Bound on the whole send, failovers and rate-limit waits included, e.g. 3s."
+        ),
     ] = None,
     hedge: Annotated[
         bool, typer.Option(help="After the type's p95, also ask a second replica; first wins.")

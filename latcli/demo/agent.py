@@ -75,6 +75,7 @@ class FaultState:
     errors: float
     down: bool = False
     concurrency_limit: int | None = None  # messages served at once; None: no limit
+    rate_limit: int | None = None  # messages answer 429 + Retry-After: this many s; None: no
     baseline: Distribution | None = None  # the latency simulated at start (default: latency)
 
     def __post_init__(self) -> None:
@@ -98,6 +99,8 @@ class FaultState:
         }
         if self.concurrency_limit is not None:  # only limited agents show it: the shape stays
             doc["concurrency_limit"] = self.concurrency_limit
+        if self.rate_limit is not None:
+            doc["rate_limit"] = self.rate_limit
         return doc
 
 
@@ -295,29 +298,36 @@ class _Agent:
         return JSONResponse({"agent": self.id, **self.slots.as_json()})
 
     def guarded(self, handler: Handler) -> Handler:
-        """``handler``, except that a downed agent answers 503 at once."""
+        """``handler``, except that a downed agent answers 503 at once, and a rate-limited
+        one answers messages (POST) 429 with ``Retry-After`` at once."""
 
         async def guarded_handler(request: Request) -> Response:
             if self.state.down:
                 return JSONResponse({"error": "down"}, status_code=503)
+            if self.state.rate_limit is not None and request.method == "POST":
+                after = {"retry-after": str(self.state.rate_limit)}
+                return JSONResponse({"error": "rate limited"}, status_code=429, headers=after)
             return await handler(request)
 
         return guarded_handler
 
 
 def apply_fault(state: FaultState, change: dict[str, Any]) -> None:
-    """Apply ``{"latency", "errors", "down", "concurrency_limit"}``; a missing or null key is
-    left unchanged; ``concurrency_limit`` 0 lifts the limit.
+    """Apply ``{"latency", "errors", "down", "concurrency_limit", "rate_limit"}``; a missing or
+    null key is left unchanged; ``concurrency_limit`` / ``rate_limit`` 0 lift the limit.
 
     Validates everything before changing anything. Raises ValueError.
     """
-    unknown = set(change) - {"latency", "errors", "down", "concurrency_limit"}
+    unknown = set(change) - {"latency", "errors", "down", "concurrency_limit", "rate_limit"}
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}")
     latency, errors, down = change.get("latency"), change.get("errors"), change.get("down")
     limit = change.get("concurrency_limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"concurrency_limit must be a whole number >= 0 (0: none): {limit!r}")
+    rate = change.get("rate_limit")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 0):
+        raise ValueError(f"rate_limit must be whole seconds >= 0 (0: none): {rate!r}")
     if latency is not None and not isinstance(latency, str):
         raise ValueError(f"latency must be text like '300ms': {latency!r}")
     if errors is not None and (
@@ -333,6 +343,8 @@ def apply_fault(state: FaultState, change: dict[str, Any]) -> None:
         state.down = down
     if limit is not None:
         state.concurrency_limit = limit or None
+    if rate is not None:
+        state.rate_limit = rate or None
 
 
 def card_v1(agent_id: str, base_url: str) -> dict[str, Any]:

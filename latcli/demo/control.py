@@ -23,11 +23,13 @@ async def set_fault(
     agent_id: str | None = None,
     concurrency_limit: int | None = None,
     extra: Mapping[str, object] | None = None,
+    rate_limit: int | None = None,
 ) -> dict[str, object]:
     """Change the faults of the demo agent at ``url``; None leaves a setting unchanged.
 
     ``latency`` is a distribution (``"300ms"``, ``"lognormal 20ms 0.6"``), ``errors``
-    a fraction or ``"20%"``, ``concurrency_limit`` messages served at once (0: no limit).
+    a fraction or ``"20%"``, ``concurrency_limit`` messages served at once (0: no limit),
+    ``rate_limit`` the Retry-After seconds of a 429 every message gets (0: none).
     Returns the agent's fault state after the change.
     Raises LatcliError: unreachable agent (exit 1), a value the agent refused (exit 2).
     """
@@ -36,6 +38,7 @@ async def set_fault(
         "errors": errors,
         "down": down,
         "concurrency_limit": concurrency_limit,
+        "rate_limit": rate_limit,
     }
     change.update(extra or {})  # more keys, e.g. an assistant's (latcli.demo.assistant)
     body = {k: v for k, v in change.items() if v is not None}

@@ -31,6 +31,7 @@ def agent_json(a: AgentRow) -> dict[str, Any]:
         "url": a.url,
         "protocol": a.protocol,
         "retry_in_s": _r(a.retry_in_s),
+        "cooling_s": _r(a.cooling_s),  # rate-limited: set aside this long more; null: not
         "last_error": a.last_error,
         "last_message": a.last_message,
         "checks": a.checks,

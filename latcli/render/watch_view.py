@@ -45,13 +45,21 @@ def state_style(state: AgentState | str) -> str:
 
 
 def breaker_text(row: AgentRow) -> str:
-    """``closed``, ``half-open``, ``open`` or ``open 4.2s`` (time until the next probe)."""
+    """``closed``, ``half-open``, ``open`` or ``open 5 s`` (time until the next probe);
+    ``cooling 12 s`` for a closed replica set aside by a rate limit (issue 12)."""
+    if row.cooling_s is not None and row.breaker == "closed":
+        return f"cooling {math.ceil(max(0.0, row.cooling_s)):,} s"
     if row.breaker == "open":
         if row.retry_in_s is None:
             return "open"
         # Whole seconds, rounded up: a countdown that ticks every interval needs no decimals.
         return f"open {math.ceil(max(0.0, row.retry_in_s)):,} s"
     return "half-open" if row.breaker == "half_open" else "closed"
+
+
+def _breaker_style(row: AgentRow) -> str:
+    cooling = row.cooling_s is not None and row.breaker == "closed"
+    return "yellow" if cooling else _BREAKER_STYLES[row.breaker]
 
 
 def sparkline(values: Sequence[float], width: int = SPARK_WIDTH) -> str:
@@ -204,7 +212,7 @@ def _columns(rows: Sequence[AgentRow], recovered: set[str | None]) -> list[_Colu
         col("p50", (_metric_cell(format_ms(r.p50_ms), r, "p50") for r in rows), True),
         col("p99", (_metric_cell(format_ms(r.p99_ms), r, "p99") for r in rows), True),
         col("success", (_metric_cell(_percent(r.success_rate), r, "success") for r in rows), True),
-        col("breaker", (Text(breaker_text(r), style=_BREAKER_STYLES[r.breaker]) for r in rows)),
+        col("breaker", (Text(breaker_text(r), style=_breaker_style(r)) for r in rows)),
         col("in-flight", (Text(str(r.in_flight)) for r in rows), True),
         col("last error", (_error_cell(r.last_error) for r in rows)),
     ]
@@ -310,6 +318,7 @@ _EVENT_LABELS = {
     "sla_recovery": "sla ok",
     "webhook": "webhook",
     "chaos": "chaos",
+    "rate_limit": "rate limit",
 }
 _AFTER_STYLES = {**_STATE_STYLES, **_BREAKER_STYLES, "half-open": "yellow"}
 

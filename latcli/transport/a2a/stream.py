@@ -115,6 +115,9 @@ class StreamReader:
         self.events += 1
         if self._first_event is None:
             self._first_event = at
+        if self.task_id is None and kind in ("status-update", "artifact-update"):
+            found = payload.get("taskId")  # the id a hedge's loser is cancelled by
+            self.task_id = found if isinstance(found, str) and found else None
         if kind == "message":
             self._message = message_text(payload)
             self._finish(at)
@@ -179,6 +182,11 @@ class StreamReader:
     def _finish(self, at: float) -> None:
         self.done = True
         self._end = at
+
+    @property
+    def answered(self) -> bool:
+        """The first piece of answer text has arrived (the first token: the answer commits)."""
+        return self._chunks > 0
 
     def view(self) -> TaskView:
         """The answer so far: a Message's text, else the artifacts' texts (status text if none)."""
