@@ -16,12 +16,17 @@ if TYPE_CHECKING:
 
 
 async def run_probe(
-    agents: Sequence[Agent], count: int = 1, engine: Engine = "auto", verify: bool | str = True
+    agents: Sequence[Agent],
+    count: int = 1,
+    engine: Engine = "auto",
+    verify: bool | str = True,
+    message: str | None = None,
 ) -> ProbeReport:
-    """Probe ``agents`` over a fresh transport that is closed afterwards."""
+    """Probe ``agents`` over a fresh transport that is closed afterwards (``message``: also
+    send each one that real message)."""
     transport = make_transport(engine, len(agents), verify=verify)
     try:
-        return await probe_agents(ProtocolClient(transport), agents, count)
+        return await probe_agents(ProtocolClient(transport), agents, count, message=message)
     finally:
         await transport.aclose()
 

@@ -47,6 +47,16 @@ def probe(
     body: BodyOpt = None,
     body_file: BodyFileOpt = None,
     timeout: TimeoutOpt = None,
+    message: Annotated[
+        str | None,
+        typer.Option(
+            "--message",
+            metavar="TEXT",
+            help="Also send TEXT as a real message to each agent whose checks passed (streamed "
+            "when its card says so) and show its first token and total time: a failed task or "
+            "no answer within the agent's timeout makes it unhealthy.",
+        ),
+    ] = None,
 ) -> int:
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
@@ -54,6 +64,7 @@ def probe(
     origin (http://h:8001) gets the health path.
 
     Examples: `latcli probe` · `latcli probe weather -n 20` · `latcli probe http://127.0.0.1:8001`
+    · `latcli probe llm --message ping`
     """
     import asyncio
 
@@ -63,11 +74,13 @@ def probe(
     from latcli.inventory import load_inventory, select_agents
 
     kind = check_engine(engine)
+    if message is not None and not message.strip():
+        raise typer.BadParameter("give some text to send", param_hint="--message")
     verify = tls_verify(cacert, insecure)
     shape = request_shape_of(header, method, body, body_file, timeout)
     inv = load_inventory(inventory)
     chosen = shape.apply_all(select_agents(inv, agents or []))
-    report = asyncio.run(run_probe(chosen, count, kind, verify))
+    report = asyncio.run(run_probe(chosen, count, kind, verify, message))
     if json_out:
         from latcli.render.probe_json import probe_json
 
