@@ -1,0 +1,354 @@
+"""``latcli send`` and ``latcli probe --message`` against real a2a-sdk 1.3.0 agents
+(tests/a2a_sdk_agents.py) started here on loopback: the answer streamed to stdout as it
+arrives, the decision line, exit codes, ``--json`` fields, and routing on time to first token
+(issue 11 items 4-5, issue 12 item 1). Every latcli run is a subprocess, as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from a2a_sdk_agents import RunningAgent, run_sdk_agent
+
+from latcli.errors import ErrorKind
+from latcli.inventory import Agent, EwmaConfig, InventoryError, load_inventory
+from latcli.protocols import Reply
+from latcli.router import ewma_sample
+from latcli.transport.a2a.stream import StreamPhases
+from latcli.transport.base import Timings
+
+pytestmark = pytest.mark.timeout(180)
+
+RUN_TIMEOUT = 30  # seconds per latcli process
+THINK_MS, CHUNKS, GAP_MS = 200.0, 5, 100.0  # the stream agent's schedule
+TEXT = "tok0 tok1 tok2 tok3 tok4"
+DECISION = re.compile(
+    r"^→ (?P<agent>[\w-]+) · p2c · (?P<total>\d+(\.\d+)?) m?s"
+    r"(?: · first token (?P<ttft>\d+(\.\d+)?) ms · (?P<chunks>\d+) chunks?)?(?P<rest>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    inventory: Path
+    agents: dict[str, RunningAgent]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """A streaming agent, one whose tasks fail, one that asks for input; one inventory."""
+    schedule = ("--think-ms", str(THINK_MS), "--chunks", str(CHUNKS), "--gap-ms", str(GAP_MS))
+    with (
+        run_sdk_agent("stream", *schedule) as llm,
+        run_sdk_agent("fail", "--think-ms", "20") as bad,
+        run_sdk_agent("input", "--think-ms", "20") as ask,
+    ):
+        path = tmp_path_factory.mktemp("stream") / "agents.yaml"
+        entries = [
+            {"id": "llm-1", "type": "llm", "url": llm.url},
+            {"id": "bad-1", "type": "bad", "url": bad.url},
+            {"id": "ask-1", "type": "ask", "url": ask.url},
+            # the streaming agent with less time than its answer takes
+            {"id": "hasty-1", "type": "hasty", "url": llm.url, "timeout": "300ms"},
+        ]
+        doc = {"version": 1, "defaults": {"protocol": "a2a", "timeout": "10s"}, "agents": entries}
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        yield Fleet(path, {"llm": llm, "bad": bad, "ask": ask})
+
+
+def env() -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("LATCLI_")}
+    return {**kept, "NO_COLOR": "1", "COLUMNS": "160"}
+
+
+def latcli(inventory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    cmd = [sys.executable, "-m", "latcli", *args[:1], "-i", str(inventory), *args[1:]]
+    return subprocess.run(cmd, capture_output=True, env=env(), timeout=RUN_TIMEOUT, check=False)
+
+
+def send(fleet: Fleet, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return latcli(fleet.inventory, "send", "--state", str(tmp_path / "state.db"), *args)
+
+
+def err_lines(done: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return [line for line in done.stderr.decode().splitlines() if line.strip()]
+
+
+# ---- send: streamed to stdout --------------------------------------------------------------
+
+
+def test_the_answer_reaches_stdout_chunk_by_chunk_before_it_is_finished(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    cmd = [sys.executable, "-m", "latcli", "send", "-i", str(fleet.inventory)]
+    cmd += ["--state", str(tmp_path / "state.db"), "llm", "hi"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    assert proc.stdout is not None
+    arrivals: list[tuple[float, bytes]] = []
+    while piece := os.read(proc.stdout.fileno(), 4096):
+        arrivals.append((time.perf_counter(), piece))
+    stderr = proc.stderr.read() if proc.stderr else b""
+    assert proc.wait(timeout=RUN_TIMEOUT) == 0, stderr
+    # byte-exact when piped: the reply as the agent sent it, then one newline
+    assert b"".join(p for _, p in arrivals) == TEXT.encode() + b"\n"
+    first_token = next(t for t, p in arrivals if p.startswith(b"tok0"))
+    last_token = next(t for t, p in arrivals if b"tok4" in p)
+    # the chunks come GAP_MS apart: the first was written ~400 ms before the last
+    assert last_token - first_token >= (CHUNKS - 1) * GAP_MS / 1000.0 * 0.8
+    assert len(arrivals) >= 3
+    [decision] = [line for line in stderr.decode().splitlines() if line.strip()]
+    m = DECISION.match(decision)
+    assert m and m["agent"] == "llm-1", decision
+    assert m["chunks"] == str(CHUNKS) and m["rest"] == ""
+    assert THINK_MS <= float(m["ttft"]) < THINK_MS + 300
+
+
+def test_no_stream_asks_for_one_reply(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "llm", "hi", "--no-stream")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == TEXT.encode() + b"\n"
+    [decision] = err_lines(done)
+    m = DECISION.match(decision)
+    assert m and m["ttft"] is None and m["rest"] == "", decision
+    doc = json.loads(send(fleet, tmp_path, "llm", "hi", "--no-stream", "--json").stdout)
+    [result] = doc["results"]
+    assert (result["state"], result["stream"], result["reply"]) == ("completed", None, TEXT)
+
+
+def test_json_carries_the_state_and_the_phases(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "llm", "hi", "--json")
+    assert done.returncode == 0, done.stderr
+    assert err_lines(done) == []
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "latcli.send/v1" and doc["ok"] is True
+    [result] = doc["results"]
+    assert (result["agent"], result["reply"], result["state"]) == ("llm-1", TEXT, "completed")
+    phases = result["stream"]
+    assert set(phases) == {
+        "first_event_ms",
+        "working_ms",
+        "first_artifact_ms",
+        "gap_ms_max",
+        "events",
+        "total_ms",
+    }
+    assert phases["events"] == CHUNKS + 3  # task, working, the chunks, completed
+    assert 0 < phases["first_event_ms"] <= phases["working_ms"] <= phases["first_artifact_ms"]
+    assert THINK_MS <= phases["first_artifact_ms"] <= phases["total_ms"]
+    assert phases["total_ms"] >= THINK_MS + (CHUNKS - 1) * GAP_MS
+    assert phases["gap_ms_max"] >= GAP_MS - 5
+    [attempt] = result["attempts"]
+    assert (attempt["outcome"], attempt["message"]) == ("ok", None)
+
+
+def test_a_failed_task_exits_1_with_the_agents_message(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "bad", "hi")
+    assert done.returncode == 1
+    assert done.stdout == b""
+    err = err_lines(done)
+    assert err[0].startswith("✗ no answer"), err
+    # the inventory's default retries: 1 tries the lone replica twice; both say why
+    assert len(err) == 3, err
+    for line in err[1:]:
+        assert re.fullmatch(r"\s+bad-1: task_failed in \d+(\.\d+)? ms: .*model overloaded", line), (
+            err
+        )
+    doc = json.loads(send(fleet, tmp_path, "bad", "hi", "--json").stdout)
+    assert doc["ok"] is False
+    [result] = doc["results"]
+    assert (result["ok"], result["state"], result["reply"]) == (False, "failed", None)
+    assert [a["outcome"] for a in result["attempts"]] == [ErrorKind.TASK_FAILED.value] * 2
+    assert all("model overloaded" in a["message"] for a in result["attempts"])
+
+
+def test_input_required_is_an_answer_that_says_its_state(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "ask", "what's the weather?")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"which city?\n"
+    [decision] = err_lines(done)
+    m = DECISION.match(decision)
+    assert m and m["agent"] == "ask-1" and m["rest"] == " · input-required", decision
+    doc = json.loads(send(fleet, tmp_path, "ask", "hi", "--json").stdout)
+    assert doc["results"][0]["state"] == "input-required" and doc["ok"] is True
+
+
+def test_a_fan_out_writes_each_reply_whole(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "llm,ask,bad", "hi")
+    assert done.returncode == 1  # one type failed
+    assert done.stdout.decode().splitlines() == [f"llm: {TEXT}", "ask: which city?"]
+    err = err_lines(done)
+    assert err[0].startswith("llm → llm-1 · p2c") and f"· {CHUNKS} chunks" in err[0], err
+    assert err[1].endswith("· input-required"), err
+    assert err[2].startswith("bad ✗ no answer"), err
+    assert any("model overloaded" in line for line in err[3:]), err
+
+
+def test_a_stream_cut_by_the_timeout_is_a_failed_send(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "hasty", "hi", "--retries", "0")
+    assert done.returncode == 1
+    err = err_lines(done)
+    assert err[0].startswith("✗ no answer"), err
+    assert re.match(r"\s+hasty-1: timeout", err[1]), err
+
+
+# ---- probe --message -----------------------------------------------------------------------
+
+
+def probe_doc(fleet: Fleet, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    done = latcli(fleet.inventory, "probe", *args, "--json")
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "latcli.probe/v1"
+    return done.returncode, {a["id"]: a for a in doc["agents"]}
+
+
+def test_probe_shows_that_an_agent_streams_and_its_bindings(fleet: Fleet) -> None:
+    done = latcli(fleet.inventory, "probe", "llm")
+    assert done.returncode == 0, done.stderr
+    assert "a2a 1.0 · jsonrpc · streams" in done.stdout.decode()
+    rc, agents = probe_doc(fleet, "llm")
+    assert rc == 0
+    card = agents["llm-1"]["card"]
+    assert (card["binding"], card["bindings"], card["streaming"]) == ("jsonrpc", ["jsonrpc"], True)
+    assert agents["llm-1"]["answer"] is None  # no --message: no message sent
+
+
+def test_probe_message_is_a_semantic_health_check(fleet: Fleet) -> None:
+    rc, agents = probe_doc(fleet, "llm", "ask", "bad", "hasty", "--message", "ping")
+    assert rc == 1
+    llm = agents["llm-1"]
+    assert llm["healthy"] is True and llm["error"] is None
+    answer = llm["answer"]
+    assert (answer["ok"], answer["state"], answer["reply"]) == (True, "completed", TEXT)
+    assert THINK_MS <= answer["first_artifact_ms"] <= answer["latency_ms"]
+    assert answer["stream"]["events"] == CHUNKS + 3
+    # input-required answers; a failed task or a timeout does not
+    assert agents["ask-1"]["healthy"] is True
+    assert agents["ask-1"]["answer"]["state"] == "input-required"
+    for agent_id, kind in (("bad-1", "task_failed"), ("hasty-1", "timeout")):
+        got = agents[agent_id]
+        assert got["healthy"] is False and got["status"] == 200, got  # the card GET was fine
+        assert got["error"]["kind"] == kind and got["answer"]["ok"] is False
+    assert "model overloaded" in agents["bad-1"]["error"]["message"]
+
+
+def test_probe_message_table_shows_first_token_and_the_verdict(fleet: Fleet) -> None:
+    done = latcli(fleet.inventory, "probe", "llm", "bad", "ask", "--message", "ping")
+    assert done.returncode == 1
+    out = done.stdout.decode()
+    header = next(line for line in out.splitlines() if "agent" in line)
+    assert "1st token" in header and "answer" in header
+    llm = next(line for line in out.splitlines() if line.strip().startswith("llm-1"))
+    assert "healthy" in llm and "streams" in llm
+    assert "task_failed" in out and "model overloaded" in out and "input-required" in out
+    assert "2/3 healthy · unhealthy: bad-1" in out
+
+
+def test_probe_message_needs_text(fleet: Fleet) -> None:
+    done = latcli(fleet.inventory, "probe", "llm", "--message", " ")
+    assert done.returncode == 2
+    assert b"--message" in done.stderr and b"Traceback" not in done.stderr
+
+
+# ---- routing on time to first token (issue 12 item 1) --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def a_and_b() -> Iterator[tuple[RunningAgent, RunningAgent]]:
+    """A: first token at 50 ms, done at ~650 ms. B: first token at 300 ms, done at ~310 ms."""
+    with (
+        run_sdk_agent("stream", "--think-ms", "50", "--chunks", "7", "--gap-ms", "100") as a,
+        run_sdk_agent("stream", "--think-ms", "300", "--chunks", "2", "--gap-ms", "10") as b,
+    ):
+        yield a, b
+
+
+def picks(tmp_path: Path, a: RunningAgent, b: RunningAgent, signal: str | None) -> list[str]:
+    """The replica each of 8 consecutive ``latcli send`` processes chose (one state file)."""
+    # decay 60s: an idle replica's cost does not fade within the run (the signal is tested)
+    ewma = {"decay": "60s", **({"signal": signal} if signal else {})}
+    doc = {
+        "version": 1,
+        "defaults": {"protocol": "a2a", "timeout": "10s", "ewma": ewma},
+        "agents": [
+            {"id": "A", "type": "llm", "url": a.url},
+            {"id": "B", "type": "llm", "url": b.url},
+        ],
+    }
+    path = tmp_path / f"ab-{signal}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    state = str(tmp_path / f"ab-{signal}.db")
+    chosen = []
+    for _ in range(8):
+        done = latcli(path, "send", "--state", state, "llm", "hi", "--json")
+        assert done.returncode == 0, done.stderr
+        chosen.append(json.loads(done.stdout)["results"][0]["agent"])
+    return chosen
+
+
+def test_streamed_sends_route_on_time_to_first_token_and_total_on_request(
+    a_and_b: tuple[RunningAgent, RunningAgent], tmp_path: Path
+) -> None:
+    a, b = a_and_b
+    by_ttft = picks(tmp_path, a, b, None)  # the default for streamed sends: first_artifact
+    assert set(by_ttft[:2]) == {"A", "B"}  # each replica takes one request before it has history
+    assert by_ttft.count("A") >= 6, by_ttft
+    by_total = picks(tmp_path, a, b, "total")
+    assert set(by_total[:2]) == {"A", "B"}
+    assert by_total.count("B") >= 6, by_total
+
+
+# ---- the pure parts --------------------------------------------------------------------------
+
+
+def phases(first_artifact: float | None) -> StreamPhases:
+    return StreamPhases(1.0, 2.0, first_artifact, 10.0, 600.0, 8, 5)
+
+
+@pytest.mark.parametrize(
+    ("signal", "stream", "expected"),
+    [
+        (None, phases(50.0), 50.0),  # streamed: time to first token by default
+        (None, None, None),  # unary: its total (no replacement sample)
+        ("total", phases(50.0), None),
+        ("first_artifact", phases(50.0), 50.0),
+        ("first_artifact", None, None),  # nothing streamed: the total, whatever the setting
+        (None, phases(None), None),  # an answer without text: the total
+    ],
+)
+def test_ewma_sample_follows_the_signal(
+    signal: Any, stream: StreamPhases | None, expected: float | None
+) -> None:
+    agent = Agent("a", "t", "http://h:1", ewma=EwmaConfig(signal=signal))
+    reply = Reply(200, Timings(total=600.0), text="x", state="completed", stream=stream)
+    assert ewma_sample(agent, reply) == expected
+
+
+def test_inventory_ewma_signal_in_defaults_and_per_agent(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "version: 1\ndefaults:\n  ewma: {decay: 5s, signal: total}\nagents:\n"
+        '  - {id: a, type: t, url: "http://h:1"}\n'
+        '  - {id: b, type: t, url: "http://h:2", ewma: {signal: first_artifact}}\n'
+    )
+    a, b = load_inventory(path).agents
+    assert (a.ewma.decay, a.ewma.signal) == (5.0, "total")
+    assert (b.ewma.decay, b.ewma.signal) == (5.0, "first_artifact")
+    path.write_text(
+        'version: 1\nagents:\n  - {id: a, type: t, url: "http://h:1", ewma: {signal: ttft}}\n'
+    )
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}:3 agents[0].ewma.signal: must be one of first_artifact, total (got 'ttft')"
+    ]
