@@ -61,7 +61,8 @@ def probe(
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
     A URL with a path or a query is requested as given (http://h/health GETs /health); a bare
-    origin (http://h:8001) gets the health path.
+    origin (http://h:8001) gets the health path. The detail of an A2A agent is its card: the
+    spec version, the bindings unless JSON-RPC alone (http+json), "streams" when it streams.
 
     Examples: `latcli probe` · `latcli probe weather -n 20` · `latcli probe http://127.0.0.1:8001`
     · `latcli probe llm --message ping`

@@ -22,17 +22,18 @@ def _health(result: ProbeResult) -> Text:
 
 
 def _detail(result: ProbeResult) -> Text:
-    """The error message (agent text, shown as text), or the card's version, bindings (the one
-    latcli speaks first) and whether it streams; with ``--message``, a state short of
-    ``completed`` (``input-required``)."""
+    """The error message (agent text, shown as text), or the card's version, its bindings (the
+    one latcli speaks first) unless JSON-RPC alone, and ``streams`` when its card says so; with
+    ``--message``, a state short of ``completed`` (``input-required``)."""
     if result.message and not result.healthy:
         return agent_text(redact_text(result.message))
     text = Text("")
     card = result.card
     if card is not None:  # name and skills: see --json
+        # only what differs from plain JSON-RPC unary, so the demo fleet's table fits 80 columns
         spoken = [card.binding, *(b for b in card.bindings if b != card.binding)]
-        streams = "streams" if card.streaming else "no streaming"
-        text.append(f"a2a {card.version} · {', '.join(spoken)} · {streams}")
+        bindings = "" if spoken == ["jsonrpc"] else f" {','.join(spoken)}"
+        text.append(f"a2a {card.version}{bindings}{' streams' if card.streaming else ''}")
     state = result.answer.state if result.answer is not None else None
     if state not in (None, "completed"):
         text.append(f"{' · ' if text else ''}{state}")
