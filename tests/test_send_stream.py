@@ -6,9 +6,13 @@ arrives, the decision line, exit codes, ``--json`` fields, and routing on time t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import pty
 import re
+import select
 import subprocess
 import sys
 import time
@@ -20,11 +24,13 @@ from typing import Any
 import pytest
 import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
+from fault_servers import Request, RunningServer, _keepalive, response_bytes, serve
+from hostile_agents import EVIL
 
 from latcli.errors import ErrorKind
 from latcli.inventory import Agent, EwmaConfig, InventoryError, load_inventory
 from latcli.protocols import Reply
-from latcli.router import ewma_sample
+from latcli.router import Router, RouteResult, ewma_sample
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
 
@@ -79,6 +85,30 @@ def latcli(inventory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 def send(fleet: Fleet, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     return latcli(fleet.inventory, "send", "--state", str(tmp_path / "state.db"), *args)
+
+
+def on_a_terminal(args: list[str], environ: dict[str, str]) -> tuple[int, bytes]:
+    """Run latcli with stdout on a pseudo-terminal; (exit code, bytes written to it)."""
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "latcli", *args]
+    proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=environ)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(RUN_TIMEOUT), b"".join(chunks)
 
 
 def err_lines(done: subprocess.CompletedProcess[bytes]) -> list[str]:
@@ -352,3 +382,163 @@ def test_inventory_ewma_signal_in_defaults_and_per_agent(tmp_path: Path) -> None
     assert str(caught.value).splitlines() == [
         f"{path}:3 agents[0].ewma.signal: must be one of first_artifact, total (got 'ttft')"
     ]
+
+
+# ---- hand-written SSE agents: hostile text, a stream that fails after its first chunk -------
+
+
+def sse_agent(chunks: list[str], final: str, said: str = "") -> Any:
+    """A2A 0.3 agent whose ``message/stream`` answer is ``chunks`` as artifact updates, then a
+    final status ``final`` (with the message ``said``): written whole, read as SSE events."""
+    box: list[RunningServer] = []
+
+    def respond(request: Request) -> bytes:
+        if request.method == "GET":
+            card = {
+                "name": "sse",
+                "url": box[0].url + "/",
+                "version": "1",
+                "protocolVersion": "0.3.0",
+                "capabilities": {"streaming": True},
+            }
+            return response_bytes(200, json.dumps(card).encode(), "application/json")
+        rpc_id = json.loads(request.body).get("id")
+        events: list[dict[str, Any]] = [
+            {
+                "kind": "artifact-update",
+                "taskId": "t",
+                "contextId": "c",
+                "append": i > 0,
+                "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": text}]},
+            }
+            for i, text in enumerate(chunks)
+        ]
+        status: dict[str, Any] = {"state": final}
+        if said:
+            parts = [{"kind": "text", "text": said}]
+            status["message"] = {
+                "kind": "message",
+                "role": "agent",
+                "messageId": "m",
+                "parts": parts,
+            }
+        events.append(
+            {
+                "kind": "status-update",
+                "taskId": "t",
+                "contextId": "c",
+                "status": status,
+                "final": True,
+            }
+        )
+        body = b"".join(
+            b"data: " + json.dumps({"jsonrpc": "2.0", "id": rpc_id, "result": e}).encode() + b"\n\n"
+            for e in events
+        )
+        return response_bytes(200, body, "text/event-stream")
+
+    @contextlib.contextmanager
+    def running() -> Iterator[RunningServer]:
+        with serve(lambda r, w: _keepalive(r, w, respond)) as server:
+            box.append(server)
+            yield server
+
+    return running()
+
+
+def one_type(tmp_path: Path, *urls: str) -> Path:
+    path = tmp_path / "agents.yaml"
+    agents = [{"id": f"s{i}", "type": "llm", "url": url} for i, url in enumerate(urls)]
+    doc = {"version": 1, "defaults": {"protocol": "a2a"}, "agents": agents}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_streamed_chunks_are_escaped_on_a_terminal_and_exact_piped(tmp_path: Path) -> None:
+    halves = [EVIL[:20], EVIL[20:]]
+    with sse_agent(halves, "completed") as server:
+        inv = one_type(tmp_path, server.url)
+        args = ["send", "-i", str(inv), "--state", str(tmp_path / "s.db"), "llm", "hi"]
+        code, written = on_a_terminal(args, env())
+        piped = latcli(inv, "send", "--state", str(tmp_path / "s.db"), "llm", "hi")
+        raw_code, raw_written = on_a_terminal([*args, "--raw"], env())
+    assert code == 0 and piped.returncode == 0 and raw_code == 0, piped.stderr
+    shown = written.decode()
+    assert not any(c in shown for c in ("\x1b", "\u202e", "\x07"))
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in shown and "\\u202eevil\\x0d!" in shown
+    assert piped.stdout == EVIL.encode() + b"\n"  # byte-exact when piped
+    assert "\x1b]0;pwned\x07\x1b[2J" in raw_written.decode()
+    assert "first token" in piped.stderr.decode() and "2 chunks" in piped.stderr.decode()
+
+
+def test_a_stream_that_fails_after_its_first_chunk_is_not_retried_elsewhere() -> None:
+    """Once a chunk went out the answer is committed: another replica's answer after it would
+    be a mix of two answers. Without a chunk sink the failed task fails over as ever."""
+    with (
+        sse_agent(["half an ans"], "failed", "model overloaded") as broken,
+        sse_agent(["whole answer"], "completed") as good,
+    ):
+        agents = [
+            Agent("s0", "llm", broken.url, "a2a", timeout=5.0),
+            Agent("s1", "llm", good.url, "a2a", timeout=5.0),
+        ]
+
+        async def go(relay: bool) -> tuple[RouteResult, list[str]]:
+            chunks: list[str] = []
+            async with Router(agents, strategy="round_robin", retries=1, state=None) as router:
+                router.rotate_to("llm", "s0")  # the broken replica first
+                sink = chunks.append if relay else None
+                return await router.send("llm", "hi", stream=True, on_chunk=sink), chunks
+
+        committed, written = asyncio.run(go(relay=True))
+        whole, nothing = asyncio.run(go(relay=False))
+    assert written == ["half an ans"]
+    assert (committed.ok, committed.error, committed.state) == (
+        False,
+        "failed after its first chunk",
+        "failed",
+    )
+    [attempt] = committed.attempts
+    assert (attempt.agent, attempt.outcome) == ("s0", "task_failed")
+    assert attempt.message is not None and "model overloaded" in attempt.message
+    assert nothing == []
+    assert (whole.ok, whole.agent, whole.reply, whole.state) == (
+        True,
+        "s1",
+        "whole answer",
+        "completed",
+    )
+    assert [a.agent for a in whole.attempts] == ["s0", "s1"]
+    assert whole.stream is not None and whole.stream.chunks == 1
+
+
+# ---- the demo fleet: agents whose card does not stream -------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_an_agent_that_does_not_stream_answers_whole_by_default(
+    demo_fleet: Any, tmp_path: Path
+) -> None:
+    """The demo's A2A agents (capabilities.streaming false, spec 1.0 and 0.3) and plain http
+    agents: send asks for a stream and gets one reply, the decision line as before."""
+    for target in ("calendar", "weather"):
+        done = latcli(
+            demo_fleet.inventory_path, "send", "--state", str(tmp_path / "s.db"), target, "hi"
+        )
+        assert done.returncode == 0, done.stderr
+        [decision] = err_lines(done)
+        m = DECISION.match(decision)
+        assert m and m["ttft"] is None and m["rest"] == "", decision
+        assert done.stdout.endswith(b"\n") and done.stdout.count(b"\n") == 1
+        as_json = latcli(
+            demo_fleet.inventory_path,
+            "send",
+            "--state",
+            str(tmp_path / "s.db"),
+            target,
+            "hi",
+            "--json",
+        )
+        [result] = json.loads(as_json.stdout)["results"]
+        assert result["ok"] is True and result["stream"] is None
+        assert "state" in result  # a Message answer has none; a Task its own
