@@ -474,19 +474,16 @@ class Router(AsyncClosing):
         """
         self.replicas(type_)  # an unknown type is the usage error naming the known ones
         started = self._clock()
-        attempts: list[Attempt] = []
         # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
         message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
         relay = _Relay(on_chunk) if on_chunk is not None and stream and not self.hedge else None
-        ask = _Ask(text, message_id, stream, relay)
-        last: list[Reply] = []  # the latest attempt's reply, for a failed result's state
+        sending = _Sending(text, message_id, stream, relay)
         try:
             if timeout is None:
-                return await self._send(type_, ask, attempts, started, last)
-            return await asyncio.wait_for(self._send(type_, ask, attempts, started, last), timeout)
+                return await self._send(type_, sending, started)
+            return await asyncio.wait_for(self._send(type_, sending, started), timeout)
         except asyncio.TimeoutError:
-            reason = f"no answer within {timeout:g}s"
-            return self._failed(type_, attempts, started, reason, last[-1] if last else None)
+            return self._failed(type_, sending, started, f"no answer within {timeout:g}s")
 
     async def fan_out(
         self,
@@ -514,14 +511,7 @@ class Router(AsyncClosing):
         elapsed = (self._clock() - started) * 1000.0
         return FanOut(tuple(results), elapsed, self.strategy_name)
 
-    async def _send(
-        self,
-        type_: str,
-        ask: _Ask,
-        attempts: list[Attempt],
-        started: float,
-        last: list[Reply],
-    ) -> RouteResult:
+    async def _send(self, type_: str, sending: _Sending, started: float) -> RouteResult:
         self._budget.record_request(self._clock())
         tried: set[str] = set()
         for n in range(self.retries + 1):
@@ -530,21 +520,19 @@ class Router(AsyncClosing):
             if chosen is None:
                 break
             if n and not self._budget.try_retry(now):
-                return self._failed(type_, attempts, started, "retry budget exhausted")
+                return self._failed(type_, sending, started, "retry budget exhausted")
             permit = self._admit(type_, chosen, now)
             tried.add(chosen.member.agent.id)
             hedging = self.hedge and n == 0
-            reply, winner = await self._first_answer(
-                type_, chosen, permit, ask, tried, attempts, hedging, last
-            )
+            reply, winner = await self._first_answer(type_, chosen, permit, sending, tried, hedging)
             if reply.ok:
-                return self._succeeded(type_, winner, reply, attempts, started)
+                return self._succeeded(type_, winner, reply, sending.attempts, started)
             if not reply.is_failure:  # a 4xx other than 429: the request, not the agent
                 break
-            if ask.relay is not None and ask.relay.wrote:
-                return self._failed(type_, attempts, started, "failed after its first chunk", reply)
-        reason = "every attempt failed" if attempts else "no replica to try"
-        return self._failed(type_, attempts, started, reason, last[-1] if last else None)
+            if sending.relay is not None and sending.relay.wrote:
+                return self._failed(type_, sending, started, "failed after its first chunk")
+        reason = "every attempt failed" if sending.attempts else "no replica to try"
+        return self._failed(type_, sending, started, reason)
 
     def _admit(self, type_: str, chosen: Choice[Replica], now: float) -> Permit | None:
         """Take the permit ``chosen`` was made for (none in panic); a plain pick is the turn."""
@@ -563,11 +551,9 @@ class Router(AsyncClosing):
         type_: str,
         chosen: Choice[Replica],
         permit: Permit | None,
-        ask: _Ask,
+        sending: _Sending,
         tried: set[str],
-        attempts: list[Attempt],
         hedging: bool,
-        last: list[Reply],
     ) -> tuple[Reply, Replica]:
         """One attempt; with hedging, a second replica joins after the type's p95."""
         first = chosen.member
@@ -575,11 +561,9 @@ class Router(AsyncClosing):
         if delay is None:
             # Awaited in place, not as a task: in_flight rises before any other send can
             # pick, so an untried replica really takes one request until its first answer.
-            reply = await self._attempt(chosen, permit, ask, attempts, last, hedge=False)
+            reply = await self._attempt(chosen, permit, sending, hedge=False)
             return reply, first
-        primary = asyncio.ensure_future(
-            self._attempt(chosen, permit, ask, attempts, last, hedge=False)
-        )
+        primary = asyncio.ensure_future(self._attempt(chosen, permit, sending, hedge=False))
         try:
             done, _ = await asyncio.wait({primary}, timeout=delay)
         except asyncio.CancelledError:
@@ -593,9 +577,7 @@ class Router(AsyncClosing):
             return await primary, first
         other_permit = self._admit(type_, second, now)
         tried.add(second.member.agent.id)
-        backup = asyncio.ensure_future(
-            self._attempt(second, other_permit, ask, attempts, last, hedge=True)
-        )
+        backup = asyncio.ensure_future(self._attempt(second, other_permit, sending, hedge=True))
         return await _race({primary: first, backup: second.member})
 
     def _hedge_delay(self, type_: str) -> float | None:
@@ -609,9 +591,7 @@ class Router(AsyncClosing):
         self,
         chosen: Choice[Replica],
         permit: Permit | None,
-        ask: _Ask,
-        attempts: list[Attempt],
-        last: list[Reply],
+        sending: _Sending,
         hedge: bool,
     ) -> Reply:
         """Send once and record the verdict; cancellation releases the permit, no verdict."""
@@ -619,12 +599,12 @@ class Router(AsyncClosing):
         with _Call(self, replica, permit) as call:
             begun = self._clock()
             try:
-                reply = await self._ask(replica.agent, ask)
+                reply = await self._ask(replica.agent, sending)
             except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
                 reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
             call.done(reply)
         outcome = "ok" if reply.ok else (reply.error or ErrorKind.BAD_RESPONSE).value
-        attempts.append(
+        sending.attempts.append(
             Attempt(
                 replica.agent.id,
                 outcome,
@@ -635,14 +615,14 @@ class Router(AsyncClosing):
                 None if reply.ok else reply.message,
             )
         )
-        last.append(reply)
+        sending.last = reply
         return reply
 
-    async def _ask(self, agent: Agent, ask: _Ask) -> Reply:
-        if not ask.stream:
-            return await self.client.send_message(agent, ask.text, ask.message_id)
-        on_chunk = None if ask.relay is None else ask.relay.write
-        return await self.client.stream_message(agent, ask.text, ask.message_id, on_chunk)
+    async def _ask(self, agent: Agent, sending: _Sending) -> Reply:
+        if not sending.stream:
+            return await self.client.send_message(agent, sending.text, sending.message_id)
+        on_chunk = None if sending.relay is None else sending.relay.write
+        return await self.client.stream_message(agent, sending.text, sending.message_id, on_chunk)
 
     def _record(
         self, replica: Replica, permit: Permit | None, reply: Reply, message: bool = True
@@ -677,22 +657,16 @@ class Router(AsyncClosing):
             stream=reply.stream,
         )
 
-    def _failed(
-        self,
-        type_: str,
-        attempts: list[Attempt],
-        started: float,
-        reason: str,
-        last: Reply | None = None,
-    ) -> RouteResult:
+    def _failed(self, type_: str, sending: _Sending, started: float, reason: str) -> RouteResult:
         elapsed = (self._clock() - started) * 1000.0
+        last = sending.last
         return RouteResult(
             type_,
             False,
             None,
             None,
             elapsed,
-            tuple(attempts),
+            tuple(sending.attempts),
             self.strategy_name,
             reason,
             None if last is None else last.state,
@@ -714,14 +688,17 @@ def ewma_sample(agent: Agent, reply: Reply) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Ask:
-    """One message as every attempt of it sends it (a retry reuses ``message_id``)."""
+@dataclass
+class _Sending:
+    """One ``send`` under way: what each of its attempts sends (a retry reuses ``message_id``)
+    and what they gave back (``last``: the latest reply, whose state a failed result keeps)."""
 
     text: str
     message_id: str
     stream: bool
     relay: _Relay | None
+    attempts: list[Attempt] = field(default_factory=list)
+    last: Reply | None = None
 
 
 class _Relay:
