@@ -542,3 +542,16 @@ def test_an_agent_that_does_not_stream_answers_whole_by_default(
         [result] = json.loads(as_json.stdout)["results"]
         assert result["ok"] is True and result["stream"] is None
         assert "state" in result  # a Message answer has none; a Task its own
+
+
+@pytest.mark.timeout(60)
+def test_probe_message_to_demo_agents_answered_whole(demo_fleet: Any) -> None:
+    done = latcli(
+        demo_fleet.inventory_path, "probe", "weather-1", "calendar-1", "--message", "hi", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    for agent in json.loads(done.stdout)["agents"]:
+        answer = agent["answer"]
+        assert agent["healthy"] is True and answer["ok"] is True, agent
+        assert answer["stream"] is None and answer["first_artifact_ms"] is None
+        assert answer["reply"] and answer["latency_ms"] > 0

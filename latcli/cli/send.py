@@ -47,7 +47,11 @@ def send(
         str | None, typer.Option(help="Bound on the whole send, failovers included, e.g. 3s.")
     ] = None,
     hedge: Annotated[
-        bool, typer.Option(help="After the type's p95, also ask a second replica; first wins.")
+        bool,
+        typer.Option(
+            help="After the type's p95, also ask a second replica; first wins (a streamed "
+            "answer is then written whole, once it won)."
+        ),
     ] = False,
     stream: Annotated[
         bool,
