@@ -484,6 +484,9 @@ class Router(AsyncClosing):
             return await asyncio.wait_for(self._send(type_, sending, started), timeout)
         except asyncio.TimeoutError:
             return self._failed(type_, sending, started, f"no answer within {timeout:g}s")
+        except _SinkFailed as failed:
+            assert failed.__cause__ is not None
+            raise failed.__cause__ from None
 
     async def fan_out(
         self,
@@ -600,6 +603,8 @@ class Router(AsyncClosing):
             begun = self._clock()
             try:
                 reply = await self._ask(replica.agent, sending)
+            except _SinkFailed:
+                raise  # the caller's failure: no verdict on the agent (the _Call settles it)
             except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
                 reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
             call.done(reply)
@@ -703,7 +708,7 @@ class _Sending:
 
 class _Relay:
     """Hands a streamed answer's chunks on and remembers that some went out (the answer is
-    then committed to its replica)."""
+    then committed to its replica). What the sink raises is the caller's, not the agent's."""
 
     __slots__ = ("_sink", "wrote")
 
@@ -712,7 +717,16 @@ class _Relay:
 
     def write(self, text: str) -> None:
         self.wrote = True
-        self._sink(text)
+        try:
+            self._sink(text)
+        except Exception as exc:
+            raise _SinkFailed() from exc
+
+
+class _SinkFailed(Exception):
+    """The caller's ``on_chunk`` raised (its ``__cause__``): the attempt ends with no verdict
+    and ``send`` raises the caller's exception. Not a ValueError: the stream reader must not
+    take it for a bad event."""
 
 
 class _Call:

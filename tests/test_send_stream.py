@@ -555,3 +555,41 @@ def test_probe_message_to_demo_agents_answered_whole(demo_fleet: Any) -> None:
         assert agent["healthy"] is True and answer["ok"] is True, agent
         assert answer["stream"] is None and answer["first_artifact_ms"] is None
         assert answer["reply"] and answer["latency_ms"] > 0
+
+
+def test_a_reader_that_goes_away_ends_the_writing_not_the_send(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """``latcli send llm hi | head -c 3``: no traceback, no verdict against the agent."""
+    state = tmp_path / "state.db"
+    cmd = [sys.executable, "-m", "latcli", "send", "-i", str(fleet.inventory)]
+    cmd += ["--state", str(state), "llm", "hi"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    assert proc.stdout is not None and proc.stderr is not None
+    assert os.read(proc.stdout.fileno(), 3) == b"tok"
+    proc.stdout.close()  # the reader is gone while the answer still streams
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=RUN_TIMEOUT) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    [decision] = [line for line in stderr.splitlines() if line.strip()]
+    assert DECISION.match(decision) and f"· {CHUNKS} chunks" in decision, decision
+    doc = json.loads(send(fleet, tmp_path, "llm", "hi", "--json").stdout)
+    assert doc["ok"] is True  # the agent was not blamed: its breaker let the next send through
+
+
+def test_an_on_chunk_that_raises_is_the_callers_error_not_the_agents(fleet: Fleet) -> None:
+    llm = fleet.agents["llm"]
+    agent = Agent("llm-1", "llm", llm.url, "a2a", timeout=10.0)
+
+    def sink(text: str) -> None:
+        raise ValueError("my sink broke")
+
+    async def go() -> tuple[float, int]:
+        async with Router([agent], retries=1, state=None) as router:
+            with pytest.raises(ValueError, match="my sink broke"):
+                await router.send("llm", "hi", stream=True, on_chunk=sink)
+            stats = router.replica("llm-1").stats
+            return stats.success.calls(time.monotonic()), stats.in_flight
+
+    calls, in_flight = asyncio.run(go())
+    assert (calls, in_flight) == (0, 0)  # no verdict recorded, no retry, nothing left in flight

@@ -122,7 +122,7 @@ def send(
     if json_out:
         print(send_json(fan))
     elif live.wrote:  # the answer is out already; end its line
-        _write("\n")
+        live.write("\n")
     else:
         text = reply_text(fan)
         if text:
@@ -137,16 +137,36 @@ def send(
 
 class _Live:
     """Writes a streamed answer's chunks to stdout as they come (escaped as the whole reply
-    would be), remembering whether any went out."""
+    would be), remembering whether any went out. A reader that went away (``| head``) ends the
+    writing, not the send: the agent's answer is still read and judged."""
 
     def __init__(self, terminal: bool, raw: bool) -> None:
-        self.terminal, self.raw, self.wrote = terminal, raw, False
+        self.terminal, self.raw, self.wrote, self.gone = terminal, raw, False, False
 
     def chunk(self, text: str) -> None:
         from latcli.render.text import terminal_reply
 
         self.wrote = True
-        _write(terminal_reply(text, terminal=self.terminal, raw=self.raw))
+        self.write(terminal_reply(text, terminal=self.terminal, raw=self.raw))
+
+    def write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            _write(text)
+        except BrokenPipeError:
+            self.gone = True
+            _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's final flush must not fail on the pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _write(text: str) -> None:
