@@ -59,12 +59,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         run_sdk_agent("stream", *schedule) as llm,
         run_sdk_agent("fail", "--think-ms", "20") as bad,
         run_sdk_agent("input", "--think-ms", "20") as ask,
+        run_sdk_agent("rest", *schedule) as rest,
     ):
         path = tmp_path_factory.mktemp("stream") / "agents.yaml"
         entries = [
             {"id": "llm-1", "type": "llm", "url": llm.url},
             {"id": "bad-1", "type": "bad", "url": bad.url},
             {"id": "ask-1", "type": "ask", "url": ask.url},
+            {"id": "rest-1", "type": "rest", "url": rest.url},  # HTTP+JSON only
             # the streaming agent with less time than its answer takes
             {"id": "hasty-1", "type": "hasty", "url": llm.url, "timeout": "300ms"},
         ]
@@ -243,18 +245,33 @@ def probe_doc(fleet: Fleet, *args: str) -> tuple[int, dict[str, dict[str, Any]]]
 
 
 def test_probe_shows_that_an_agent_streams_and_its_bindings(fleet: Fleet) -> None:
-    done = latcli(fleet.inventory, "probe", "llm")
+    done = latcli(fleet.inventory, "probe", "llm", "rest")
     assert done.returncode == 0, done.stderr
-    assert "a2a 1.0 streams" in done.stdout.decode()
-    rc, agents = probe_doc(fleet, "llm")
+    rows = {line.split()[0]: line for line in done.stdout.decode().splitlines() if line.strip()}
+    assert rows["llm-1"].rstrip().endswith("a2a 1.0 streams")  # JSON-RPC alone goes unsaid
+    assert rows["rest-1"].rstrip().endswith("a2a 1.0 http+json streams")
+    rc, agents = probe_doc(fleet, "llm", "rest")
     assert rc == 0
     card = agents["llm-1"]["card"]
     assert (card["binding"], card["bindings"], card["streaming"]) == ("jsonrpc", ["jsonrpc"], True)
     assert agents["llm-1"]["answer"] is None  # no --message: no message sent
+    card = agents["rest-1"]["card"]
+    assert (card["binding"], card["bindings"]) == ("http+json", ["http+json"])
 
 
-def test_probe_message_is_a_semantic_health_check(fleet: Fleet) -> None:
-    rc, agents = probe_doc(fleet, "llm", "ask", "bad", "hasty", "--message", "ping")
+def test_an_http_json_agent_streams_too(fleet: Fleet, tmp_path: Path) -> None:
+    done = send(fleet, tmp_path, "rest", "hi")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == TEXT.encode() + b"\n"
+    [decision] = err_lines(done)
+    m = DECISION.match(decision)
+    assert m and m["agent"] == "rest-1" and m["chunks"] == str(CHUNKS), decision
+
+
+@pytest.mark.parametrize("engine", ["httpx", "raw"])
+def test_probe_message_is_a_semantic_health_check(fleet: Fleet, engine: str) -> None:
+    args = ("llm", "ask", "bad", "hasty", "--message", "ping", "--engine", engine)
+    rc, agents = probe_doc(fleet, *args)
     assert rc == 1
     llm = agents["llm-1"]
     assert llm["healthy"] is True and llm["error"] is None
