@@ -28,7 +28,13 @@ from fault_servers import Request, RunningServer, _keepalive, response_bytes, se
 from hostile_agents import EVIL
 
 from latcli.errors import ErrorKind
-from latcli.inventory import Agent, EwmaConfig, InventoryError, load_inventory
+from latcli.inventory import (
+    Agent,
+    EwmaConfig,
+    InventoryError,
+    inventory_json_schema,
+    load_inventory,
+)
 from latcli.protocols import Reply
 from latcli.router import Router, RouteResult, ewma_sample
 from latcli.transport.a2a.stream import StreamPhases
@@ -394,6 +400,8 @@ def test_inventory_ewma_signal_in_defaults_and_per_agent(tmp_path: Path) -> None
     path.write_text(
         'version: 1\nagents:\n  - {id: a, type: t, url: "http://h:1", ewma: {signal: ttft}}\n'
     )
+    schema = inventory_json_schema()["$defs"]["EwmaSection"]["properties"]  # type: ignore[index]
+    assert schema["signal"]["enum"] == ["first_artifact", "total"]
     with pytest.raises(InventoryError) as caught:
         load_inventory(path)
     assert str(caught.value).splitlines() == [
