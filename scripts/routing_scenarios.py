@@ -877,7 +877,7 @@ async def scenario_t() -> list[Row]:
                 Agent(k, TYPE, url, "a2a", timeout=5.0, ewma=EwmaConfig(signal=signal))
                 for k, url in urls.items()
             ]
-            for strategy in ("p2c", "fastest", "round_robin"):
+            for strategy in ("p2c", "fastest", "round_robin", "least_loaded", "weighted"):
                 rows.append(await ttft_run(agents, strategy, signal or "first_artifact", best))
     return rows
 
