@@ -36,7 +36,8 @@ from latcli.inventory import (
     load_inventory,
 )
 from latcli.protocols import Reply
-from latcli.router import Router, RouteResult, ewma_sample
+from latcli.render.send_view import decision_lines
+from latcli.router import Attempt, FanOut, Router, RouteResult, ewma_sample
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
 
@@ -618,3 +619,60 @@ def test_an_on_chunk_that_raises_is_the_callers_error_not_the_agents(fleet: Flee
 
     calls, in_flight = asyncio.run(go())
     assert (calls, in_flight) == (0, 0)  # no verdict recorded, no retry, nothing left in flight
+
+
+# ---- the decision line, as rendered ---------------------------------------------------------
+
+
+def routed(
+    ok: bool, *attempts: Attempt, state: str | None = None, stream: StreamPhases | None = None
+) -> FanOut:
+    agent = attempts[-1].agent if ok else None
+    result = RouteResult(
+        "llm",
+        ok,
+        agent,
+        "x" if ok else None,
+        612.0,
+        attempts,
+        "p2c",
+        None if ok else "every attempt failed",
+        state,
+        stream,
+    )
+    return FanOut((result,), 612.0, "p2c")
+
+
+@pytest.mark.parametrize(
+    ("fan", "expected"),
+    [
+        (routed(True, Attempt("a", "ok", 200, 600.0)), ["→ a · p2c · 612 ms"]),
+        (
+            routed(True, Attempt("a", "ok", 200, 600.0), state="completed", stream=phases(203.0)),
+            ["→ a · p2c · 612 ms · first token 203 ms · 5 chunks"],
+        ),
+        (
+            routed(True, Attempt("a", "ok", 200, 210.0), state="input-required"),
+            ["→ a · p2c · 612 ms · input-required"],
+        ),
+        (
+            routed(
+                False, Attempt("a", "task_failed", 200, 206.0, message="task failed: overloaded")
+            ),
+            [
+                "✗ no answer (every attempt failed) after 612 ms",
+                "    a: task_failed in 206 ms: task failed: overloaded",
+            ],
+        ),
+        (
+            routed(False, Attempt("a", "http_5xx", 500, 3.41, message="HTTP 500")),
+            [
+                "✗ no answer (every attempt failed) after 612 ms",
+                "    a: http_5xx HTTP 500 in 3.41 ms",
+            ],
+        ),
+    ],
+    ids=["plain", "streamed", "input-required", "task-failed", "http-500"],
+)
+def test_decision_lines(fan: FanOut, expected: list[str]) -> None:
+    assert decision_lines(fan) == expected
