@@ -676,3 +676,13 @@ def routed(
 )
 def test_decision_lines(fan: FanOut, expected: list[str]) -> None:
     assert decision_lines(fan) == expected
+
+
+def test_hedge_writes_the_streamed_answer_whole(fleet: Fleet, tmp_path: Path) -> None:
+    """Two hedged streams would interleave: the winner's answer is written once it won."""
+    done = send(fleet, tmp_path, "llm", "hi", "--hedge")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == TEXT.encode() + b"\n"
+    [decision] = err_lines(done)
+    m = DECISION.match(decision)
+    assert m and m["chunks"] == str(CHUNKS), decision  # streamed all the same: phases known
