@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from latcli.inventory import Agent, Inventory
 from latcli.probe import ProbeReport, probe_agents
-from latcli.protocols import ProtocolClient
+from latcli.protocols import OnChunk, ProtocolClient
 from latcli.transport.select import Engine, make_transport
 
 if TYPE_CHECKING:
@@ -16,12 +16,17 @@ if TYPE_CHECKING:
 
 
 async def run_probe(
-    agents: Sequence[Agent], count: int = 1, engine: Engine = "auto", verify: bool | str = True
+    agents: Sequence[Agent],
+    count: int = 1,
+    engine: Engine = "auto",
+    verify: bool | str = True,
+    message: str | None = None,
 ) -> ProbeReport:
-    """Probe ``agents`` over a fresh transport that is closed afterwards."""
+    """Probe ``agents`` over a fresh transport that is closed afterwards (``message``: also
+    send each one that real message)."""
     transport = make_transport(engine, len(agents), verify=verify)
     try:
-        return await probe_agents(ProtocolClient(transport), agents, count)
+        return await probe_agents(ProtocolClient(transport), agents, count, message=message)
     finally:
         await transport.aclose()
 
@@ -37,8 +42,13 @@ async def run_send(
     state_path: Path | None,
     no_state: bool,
     verify: bool | str = True,
+    *,
+    stream: bool = False,
+    on_chunk: OnChunk | None = None,
 ) -> FanOut:
-    """One ``latcli send``: a router over the inventory, state loaded before and saved after."""
+    """One ``latcli send``: a router over the inventory, state loaded before and saved after.
+
+    ``stream``: streamed where the agent can; ``on_chunk`` sees a lone type's answer arrive."""
     import os
     import sys
 
@@ -57,7 +67,9 @@ async def run_send(
         ) as router:
             for t in types:
                 router.replicas(t)
-            return await router.fan_out(types, message, timeout=timeout)
+            return await router.fan_out(
+                types, message, timeout=timeout, stream=stream, on_chunk=on_chunk
+            )
     finally:
         await transport.aclose()
 

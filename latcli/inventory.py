@@ -34,6 +34,8 @@ DEMO_APPS: tuple[str, ...] = ("agent", "assistant")
 STRATEGIES: tuple[str, ...] = ("p2c", "fastest", "round_robin", "least_loaded", "weighted")
 A2ABinding = Literal["jsonrpc", "http+json"]
 A2A_BINDINGS: tuple[A2ABinding, ...] = ("jsonrpc", "http+json")
+EwmaSignal = Literal["first_artifact", "total"]
+EWMA_SIGNALS: tuple[EwmaSignal, ...] = ("first_artifact", "total")
 ENV_VAR = "LATCLI_INVENTORY"
 DEMO_INVENTORY = Path(__file__).parent / "demo" / "agents.yaml"
 
@@ -65,6 +67,9 @@ class BreakerConfig:
 @dataclass(frozen=True)
 class EwmaConfig:
     decay: float = 10.0  # seconds (tau)
+    # What a message's sample is: None = first_artifact (time to first token) for a streamed
+    # send, total otherwise (LiteLLM's latency routing does the same for streaming).
+    signal: EwmaSignal | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,17 @@ class EwmaSection(_Section):
     """Peak EWMA latency with time decay tau."""
 
     decay: Duration | UnsetType = UNSET
+    signal: (
+        Annotated[
+            str,
+            Meta(
+                description="What a message teaches the EWMA: first_artifact (time to first "
+                "token) or total; default: first_artifact for streamed sends, total otherwise.",
+                extra_json_schema={"enum": list(EWMA_SIGNALS)},
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class DemoSection(_Section):
@@ -864,6 +880,7 @@ _CHECKS: dict[str, Check] = {
     "a2a_version": _a2a_version,
     "binding": _binding,
     "allow_origins": _origins,
+    "signal": _one_of(EWMA_SIGNALS),
 }
 _CHECKS.update(  # the demo assistant's keys
     {

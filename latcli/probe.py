@@ -11,7 +11,34 @@ from latcli.errors import ErrorKind
 from latcli.guard import guarded
 from latcli.inventory import Agent
 from latcli.protocols import Card, ProtocolClient, Reply
+from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
+
+
+@dataclass(frozen=True)
+class MessageCheck:
+    """``probe --message``: one real message's answer, streamed where the agent can (a
+    semantic health check: the card GET says an agent is up, not that its model answers)."""
+
+    ok: bool
+    latency_ms: float
+    state: str | None = None
+    stream: StreamPhases | None = None
+    reply: str | None = None
+    error: ErrorKind | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, reply: Reply) -> MessageCheck:
+        return cls(
+            reply.ok,
+            reply.latency_ms,
+            reply.state,
+            reply.stream,
+            reply.text,
+            reply.error,
+            reply.message,
+        )
 
 
 @dataclass(frozen=True)
@@ -29,6 +56,7 @@ class ProbeResult:
     card: Card | None = None
     error: ErrorKind | None = None
     message: str | None = None
+    answer: MessageCheck | None = None  # with --message, when the health checks passed
 
     @property
     def latency_ms(self) -> float | None:
@@ -61,8 +89,10 @@ async def probe_agents(
     agents: Sequence[Agent],
     count: int = 1,
     max_concurrent: int = MAX_CONCURRENT,
+    message: str | None = None,
 ) -> ProbeReport:
-    """Probe every agent concurrently, ``count`` sequential checks each.
+    """Probe every agent concurrently, ``count`` sequential checks each (then ``message``
+    sent once to each agent whose checks passed).
 
     At most ``max_concurrent`` agents are probed at once: one event loop spends ~1 ms of CPU
     per check, so 1,000 checks started together would all finish together, each measuring
@@ -72,22 +102,30 @@ async def probe_agents(
 
     async def one(agent: Agent) -> ProbeResult:
         async with gate:
-            return await probe_one(client, agent, count)
+            return await probe_one(client, agent, count, message)
 
     results = await asyncio.gather(*(one(a) for a in agents))
     return ProbeReport(tuple(results))
 
 
-async def probe_one(client: ProtocolClient, agent: Agent, count: int = 1) -> ProbeResult:
-    """``count`` health checks (the card GET for A2A agents). Healthy only if every check passed."""
+async def probe_one(
+    client: ProtocolClient, agent: Agent, count: int = 1, message: str | None = None
+) -> ProbeResult:
+    """``count`` health checks (the card GET for A2A agents), then ``message`` if given and
+    they passed. Healthy only if every check passed and the message was answered (a failed
+    task or a timeout is not an answer; ``input-required`` is)."""
     replies: list[Reply] = [await guarded(client.health(agent), agent.id) for _ in range(count)]
     answered = [r for r in replies if r.status is not None or r.ok]
     failed = [r for r in replies if not r.ok]
     last = failed[-1] if failed else replies[-1]
     card = next((r.card for r in replies if r.card is not None), None)
+    answer = None
+    if message is not None and not failed:
+        answer = MessageCheck.of(await guarded(client.stream_message(agent, message), agent.id))
+    broken = answer if answer is not None and not answer.ok else None
     return ProbeResult(
         agent=agent,
-        healthy=not failed,
+        healthy=not failed and broken is None,
         status=last.status,
         timings=last.timings,
         samples=tuple(r.latency_ms for r in answered),
@@ -95,6 +133,7 @@ async def probe_one(client: ProtocolClient, agent: Agent, count: int = 1) -> Pro
         failures=len(failed),
         discovery_ms=next((r.latency_ms for r in replies if r.card is not None), None),
         card=card,
-        error=last.error,
-        message=last.message,
+        error=broken.error if broken else last.error,
+        message=broken.message if broken else last.message,
+        answer=answer,
     )

@@ -22,12 +22,13 @@ from latcli.budget import RetryBudget
 from latcli.errors import ErrorKind, LatcliError
 from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
-from latcli.protocols import ProtocolClient, Reply, new_message_id
+from latcli.protocols import OnChunk, ProtocolClient, Reply, new_message_id
 from latcli.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown
 from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.strategies import Strategy, make_strategy
+from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import AsyncClosing, Transport
 
 HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
@@ -46,11 +47,16 @@ class Attempt:
     latency_ms: float
     hedge: bool = False
     panic: bool = False
+    message: str | None = None  # the reply's error text ("model overloaded"); agent text
 
 
 @dataclass(frozen=True)
 class RouteResult:
-    """The answer for one type: the winning agent and reply, or every failed attempt."""
+    """The answer for one type: the winning agent and reply, or every failed attempt.
+
+    ``state`` (A2A task state, 0.3 spelling) and ``stream`` (phases of a streamed answer) are
+    the winning reply's, or the last attempt's when none won.
+    """
 
     type: str
     ok: bool
@@ -60,6 +66,8 @@ class RouteResult:
     attempts: tuple[Attempt, ...]
     strategy: str
     error: str | None = None
+    state: str | None = None
+    stream: StreamPhases | None = None
 
     @property
     def failovers(self) -> int:
@@ -503,42 +511,70 @@ class Router(AsyncClosing):
 
     # ---- sending ---------------------------------------------------------------------------
 
-    async def send(self, type_: str, text: str, *, timeout: float | None = None) -> RouteResult:
+    async def send(
+        self,
+        type_: str,
+        text: str,
+        *,
+        timeout: float | None = None,
+        stream: bool = False,
+        on_chunk: OnChunk | None = None,
+    ) -> RouteResult:
         """Route ``text`` to one replica of ``type_``, failing over up to ``retries`` times.
 
         ``timeout`` bounds the whole call, failovers included; the attempt under way when it
-        expires is cancelled without a breaker verdict.
+        expires is cancelled without a breaker verdict. ``stream``: streamed where the agent
+        can (an A2A card with ``capabilities.streaming``), unary elsewhere; ``on_chunk`` gets
+        the answer's text as it arrives. Once a chunk went out the answer is committed: a
+        failure after it is not retried (its text would be mixed with another's). With
+        hedging, chunks are not relayed (two streams would interleave).
         """
         self.replicas(type_)  # an unknown type is the usage error naming the known ones
         started = self._clock()
-        attempts: list[Attempt] = []
+        # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
+        message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
+        relay = _Relay(on_chunk) if on_chunk is not None and stream and not self.hedge else None
+        sending = _Sending(text, message_id, stream, relay)
         try:
             if timeout is None:
-                return await self._send(type_, text, attempts, started, timeout)
-            return await asyncio.wait_for(
-                self._send(type_, text, attempts, started, timeout), timeout
-            )
+                return await self._send(type_, sending, started, timeout)
+            return await asyncio.wait_for(self._send(type_, sending, started, timeout), timeout)
         except asyncio.TimeoutError:
-            return self._failed(type_, attempts, started, f"no answer within {timeout:g}s")
+            return self._failed(type_, sending, started, f"no answer within {timeout:g}s")
+        except _SinkFailed as failed:
+            assert failed.__cause__ is not None
+            raise failed.__cause__ from None
 
     async def fan_out(
-        self, types: Iterable[str], text: str, *, timeout: float | None = None
+        self,
+        types: Iterable[str],
+        text: str,
+        *,
+        timeout: float | None = None,
+        stream: bool = False,
+        on_chunk: OnChunk | None = None,
     ) -> FanOut:
-        """Ask several types at once (the seed's coordination); all answers are gathered."""
+        """Ask several types at once (the seed's coordination); all answers are gathered.
+
+        ``stream`` streams where an agent can (for its phases). ``on_chunk`` is given the
+        answer's chunks only when one type is asked: several types' chunks would interleave,
+        so their replies come back whole.
+        """
         wanted = list(dict.fromkeys(types))
         for t in wanted:
             self.replicas(t)
+        relay = on_chunk if len(wanted) == 1 else None
         started = self._clock()
-        results = await asyncio.gather(*(self.send(t, text, timeout=timeout) for t in wanted))
+        results = await asyncio.gather(
+            *(self.send(t, text, timeout=timeout, stream=stream, on_chunk=relay) for t in wanted)
+        )
         elapsed = (self._clock() - started) * 1000.0
         return FanOut(tuple(results), elapsed, self.strategy_name)
 
     async def _send(
-        self, type_: str, text: str, attempts: list[Attempt], started: float, timeout: float | None
+        self, type_: str, sending: _Sending, started: float, timeout: float | None
     ) -> RouteResult:
         self._budget.record_request(self._clock())
-        # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
-        message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
         tried: set[str] = set()
         failed = limited = 0  # failed attempts (<= retries); rate-limited answers and waits
         limit = RATE_LIMITED_TRIES * len(self._by_type[type_])
@@ -549,31 +585,32 @@ class Router(AsyncClosing):
                 break
             if chosen.wait:  # every replica cooling: wait for the first free, within the timeout
                 if timeout is not None and now + chosen.wait > started + timeout:
-                    return self._failed(type_, attempts, started, _cooling_past(chosen, timeout))
+                    return self._failed(type_, sending, started, _cooling_past(chosen, timeout))
                 limited += 1
                 # +1 ms: asyncio may wake a clock tick early, which would find it still cooling
                 await asyncio.sleep(chosen.wait + 0.001)
                 continue
-            if attempts and not self._budget.try_retry(now):
-                return self._failed(type_, attempts, started, "retry budget exhausted")
+            if sending.attempts and not self._budget.try_retry(now):
+                return self._failed(type_, sending, started, "retry budget exhausted")
             permit = self._admit(type_, chosen, now)
             tried.add(chosen.member.agent.id)
-            hedging = self.hedge and not attempts
-            reply, winner = await self._first_answer(
-                type_, chosen, permit, text, message_id, tried, attempts, hedging
-            )
+            hedging = self.hedge and not sending.attempts
+            reply, winner = await self._first_answer(type_, chosen, permit, sending, tried, hedging)
             if reply.ok:
-                return self._succeeded(type_, winner, reply, attempts, started)
+                return self._succeeded(type_, winner, reply, sending.attempts, started)
+            if sending.relay is not None and sending.relay.wrote:
+                return self._failed(type_, sending, started, "failed after its first chunk")
             if reply.error is ErrorKind.RATE_LIMITED:  # it cools; another replica, or a wait
                 limited += 1
             elif not reply.is_failure:  # a 4xx other than 429: the request, not the agent
                 break
             else:
                 failed += 1
-        if attempts and all(a.outcome == ErrorKind.RATE_LIMITED.value for a in attempts):
-            return self._failed(type_, attempts, started, "rate limited: every attempt")
-        reason = "every attempt failed" if attempts else "no replica to try"
-        return self._failed(type_, attempts, started, reason)
+        limited_only = all(a.outcome == ErrorKind.RATE_LIMITED.value for a in sending.attempts)
+        if sending.attempts and limited_only:
+            return self._failed(type_, sending, started, "rate limited: every attempt")
+        reason = "every attempt failed" if sending.attempts else "no replica to try"
+        return self._failed(type_, sending, started, reason)
 
     def _admit(self, type_: str, chosen: Choice[Replica], now: float) -> Permit | None:
         """Take the permit ``chosen`` was made for (none in panic); a plain pick is the turn."""
@@ -592,10 +629,8 @@ class Router(AsyncClosing):
         type_: str,
         chosen: Choice[Replica],
         permit: Permit | None,
-        text: str,
-        message_id: str,
+        sending: _Sending,
         tried: set[str],
-        attempts: list[Attempt],
         hedging: bool,
     ) -> tuple[Reply, Replica]:
         """One attempt; with hedging, a second replica joins after the type's p95."""
@@ -604,11 +639,9 @@ class Router(AsyncClosing):
         if delay is None:
             # Awaited in place, not as a task: in_flight rises before any other send can
             # pick, so an untried replica really takes one request until its first answer.
-            reply = await self._attempt(chosen, permit, text, message_id, attempts, hedge=False)
+            reply = await self._attempt(chosen, permit, sending, hedge=False)
             return reply, first
-        primary = asyncio.ensure_future(
-            self._attempt(chosen, permit, text, message_id, attempts, hedge=False)
-        )
+        primary = asyncio.ensure_future(self._attempt(chosen, permit, sending, hedge=False))
         try:
             done, _ = await asyncio.wait({primary}, timeout=delay)
         except asyncio.CancelledError:
@@ -622,9 +655,7 @@ class Router(AsyncClosing):
             return await primary, first
         other_permit = self._admit(type_, second, now)
         tried.add(second.member.agent.id)
-        backup = asyncio.ensure_future(
-            self._attempt(second, other_permit, text, message_id, attempts, hedge=True)
-        )
+        backup = asyncio.ensure_future(self._attempt(second, other_permit, sending, hedge=True))
         return await _race({primary: first, backup: second.member})
 
     def _hedge_delay(self, type_: str) -> float | None:
@@ -638,9 +669,7 @@ class Router(AsyncClosing):
         self,
         chosen: Choice[Replica],
         permit: Permit | None,
-        text: str,
-        message_id: str,
-        attempts: list[Attempt],
+        sending: _Sending,
         hedge: bool,
     ) -> Reply:
         """Send once and record the verdict; cancellation releases the permit, no verdict."""
@@ -648,15 +677,32 @@ class Router(AsyncClosing):
         with _Call(self, replica, permit) as call:
             begun = self._clock()
             try:
-                reply = await self.client.send_message(replica.agent, text, message_id)
+                reply = await self._ask(replica.agent, sending)
+            except _SinkFailed:
+                raise  # the caller's failure: no verdict on the agent (the _Call settles it)
             except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
                 reply = unexpected_reply(exc, replica.agent.id, (self._clock() - begun) * 1000.0)
             call.done(reply)
         outcome = "ok" if reply.ok else (reply.error or ErrorKind.BAD_RESPONSE).value
-        attempts.append(
-            Attempt(replica.agent.id, outcome, reply.status, reply.latency_ms, hedge, chosen.panic)
+        sending.attempts.append(
+            Attempt(
+                replica.agent.id,
+                outcome,
+                reply.status,
+                reply.latency_ms,
+                hedge,
+                chosen.panic,
+                None if reply.ok else reply.message,
+            )
         )
+        sending.last = reply
         return reply
+
+    async def _ask(self, agent: Agent, sending: _Sending) -> Reply:
+        if not sending.stream:
+            return await self.client.send_message(agent, sending.text, sending.message_id)
+        on_chunk = None if sending.relay is None else sending.relay.write
+        return await self.client.stream_message(agent, sending.text, sending.message_id, on_chunk)
 
     def _record(
         self, replica: Replica, permit: Permit | None, reply: Reply, message: bool = True
@@ -672,6 +718,8 @@ class Router(AsyncClosing):
         # A failed call costs the EWMA as much as a timeout: a replica that fails *fast*
         # must not look fast to p2c (the breaker alone would let it take the next calls).
         penalty = None if healthy else max(reply.latency_ms, replica.agent.timeout * 1000.0)
+        if healthy and message:
+            penalty = ewma_sample(replica.agent, reply)
         replica.stats.finish(now, reply.latency_ms, healthy, cost_ms=penalty)
         if permit is not None:
             replica.breaker.record(now, permit, healthy)
@@ -694,16 +742,82 @@ class Router(AsyncClosing):
     ) -> RouteResult:
         elapsed = (self._clock() - started) * 1000.0
         return RouteResult(
-            type_, True, winner.agent.id, reply.text, elapsed, tuple(attempts), self.strategy_name
+            type_,
+            True,
+            winner.agent.id,
+            reply.text,
+            elapsed,
+            tuple(attempts),
+            self.strategy_name,
+            state=reply.state,
+            stream=reply.stream,
         )
 
-    def _failed(
-        self, type_: str, attempts: list[Attempt], started: float, reason: str
-    ) -> RouteResult:
+    def _failed(self, type_: str, sending: _Sending, started: float, reason: str) -> RouteResult:
         elapsed = (self._clock() - started) * 1000.0
+        last = sending.last
         return RouteResult(
-            type_, False, None, None, elapsed, tuple(attempts), self.strategy_name, reason
+            type_,
+            False,
+            None,
+            None,
+            elapsed,
+            tuple(sending.attempts),
+            self.strategy_name,
+            reason,
+            None if last is None else last.state,
+            None if last is None else last.stream,
         )
+
+
+def ewma_sample(agent: Agent, reply: Reply) -> float | None:
+    """What a successful message teaches the EWMA instead of its total time, if anything.
+
+    ``ewma.signal`` (default: ``first_artifact`` for a streamed answer, ``total`` otherwise):
+    a streamed answer's time to first token is what its user waits for, as LiteLLM's latency
+    routing measures streaming calls. No first token (an answer without text): the total.
+    """
+    phases = reply.stream
+    signal = agent.ewma.signal or ("first_artifact" if phases is not None else "total")
+    if signal == "first_artifact" and phases is not None:
+        return phases.first_artifact_ms
+    return None
+
+
+@dataclass
+class _Sending:
+    """One ``send`` under way: what each of its attempts sends (a retry reuses ``message_id``)
+    and what they gave back (``last``: the latest reply, whose state a failed result keeps)."""
+
+    text: str
+    message_id: str
+    stream: bool
+    relay: _Relay | None
+    attempts: list[Attempt] = field(default_factory=list)
+    last: Reply | None = None
+
+
+class _Relay:
+    """Hands a streamed answer's chunks on and remembers that some went out (the answer is
+    then committed to its replica). What the sink raises is the caller's, not the agent's."""
+
+    __slots__ = ("_sink", "wrote")
+
+    def __init__(self, sink: OnChunk) -> None:
+        self._sink, self.wrote = sink, False
+
+    def write(self, text: str) -> None:
+        self.wrote = True
+        try:
+            self._sink(text)
+        except Exception as exc:
+            raise _SinkFailed() from exc
+
+
+class _SinkFailed(Exception):
+    """The caller's ``on_chunk`` raised (its ``__cause__``): the attempt ends with no verdict
+    and ``send`` raises the caller's exception. Not a ValueError: the stream reader must not
+    take it for a bad event."""
 
 
 class _Call:
@@ -775,4 +889,4 @@ def _default_transport() -> Transport:
     return HttpxTransport()
 
 
-__all__ = ["Attempt", "FanOut", "ReplicaView", "RouteResult", "Router"]
+__all__ = ["Attempt", "FanOut", "ReplicaView", "RouteResult", "Router", "ewma_sample"]

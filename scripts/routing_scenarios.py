@@ -73,6 +73,12 @@ i. ok1, ok2, limited (fixed 5ms); from 1 s to 4 s into the run ``limited`` answe
    user-visible failures; limited's share of the admissions in [1.5 s, 4 s) < 5 % (it cools
    for each 1 s it is told: about one 429 per second); in [5 s, 6 s) >= 25 % (3/4 of the fair
    1/3: it comes back at once, its EWMA was not poisoned); its breaker never left closed.
+
+t. two real a2a-sdk 1.3.0 streaming agents of one type (tests/a2a_sdk_agents.py): A's first
+   token at 50 ms, its answer done at ~650 ms; B's first token at 300 ms, done at ~310 ms.
+   T_SENDS streamed sends one after another (``Router.send(stream=True)``), once with the
+   default EWMA signal (first_artifact for streamed sends) and once with ``ewma.signal:
+   total``. PASS: >= 75 % of the attempts on A with the default, on B with ``total``.
 """
 
 from __future__ import annotations
@@ -91,20 +97,22 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from latcli.balance import Choice
 from latcli.breaker import BreakerEvent, BreakerState, Permit
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port
-from latcli.inventory import Agent, BreakerConfig, DemoConfig, EwmaConfig
+from latcli.inventory import Agent, BreakerConfig, DemoConfig, EwmaConfig, EwmaSignal
 from latcli.router import Replica, Router, RouteResult
 
 TYPE = "work"
 HOST = "127.0.0.1"
 FLEET_SEED = 7
 TIMEOUT = 2.0  # the demo inventory's agent timeout
-SCENARIOS = "abcdefghi"
+SCENARIOS = "abcdefghit"
+
 
 _seq = itertools.count()  # orders admissions and breaker events exactly
 
@@ -904,6 +912,56 @@ def judge_rate_limit(run: Run, ids: Sequence[str]) -> Row:
     return row_for("i", run, ids, passed, measure)
 
 
+TESTS = str(Path(__file__).resolve().parent.parent / "tests")  # a2a_sdk_agents.py lives there
+T_SENDS = 20
+T_SCHEDULES = {  # a2a_sdk_agents.py stream schedules: think (first token), chunks, gap
+    "A": ("--think-ms", "50", "--chunks", "7", "--gap-ms", "100"),
+    "B": ("--think-ms", "300", "--chunks", "2", "--gap-ms", "10"),
+}
+
+
+async def scenario_t() -> list[Row]:
+    sys.path.insert(0, TESTS)
+    from a2a_sdk_agents import run_sdk_agent
+
+    note("t: A first token 50 ms, done ~650 ms; B first token 300 ms, done ~310 ms (a2a-sdk)")
+    rows = []
+    with contextlib.ExitStack() as stack:
+        eprint("  starting 2 a2a-sdk agents ...")
+        urls = {
+            k: stack.enter_context(run_sdk_agent("stream", *v)).url for k, v in T_SCHEDULES.items()
+        }
+        signals: tuple[tuple[EwmaSignal | None, str], ...] = ((None, "A"), ("total", "B"))
+        for signal, best in signals:
+            agents = [
+                Agent(k, TYPE, url, "a2a", timeout=5.0, ewma=EwmaConfig(signal=signal))
+                for k, url in urls.items()
+            ]
+            for strategy in ("p2c", "fastest", "round_robin", "least_loaded", "weighted"):
+                rows.append(await ttft_run(agents, strategy, signal or "first_artifact", best))
+    return rows
+
+
+async def ttft_run(agents: Sequence[Agent], strategy: str, signal: str, best: str) -> Row:
+    async def body(router: Router, run: Run) -> None:
+        for i in range(T_SENDS):
+            run.record(await router.send(TYPE, f"message {i}", stream=True))
+        run.elapsed = time.monotonic() - run.t0
+
+    run = await timed_run(agents, strategy, body)
+    ids = [a.id for a in agents]
+    share = shares_of(attempt_counts(run.results, ids))[best]
+    firsts: dict[str, list[float]] = {k: [] for k in ids}
+    for r in run.results:
+        if r.agent is not None and r.stream is not None and r.stream.first_artifact_ms:
+            firsts[r.agent].append(r.stream.first_artifact_ms)
+    ttft = {k: percentile(v, 50) for k, v in firsts.items()}
+    seen = " ".join(f"{k} {ms(v)}" for k, v in ttft.items())
+    measure = f"signal {signal}: {best} share {share:.1%} (>= 75%); first token p50 ms: {seen}"
+    row = row_for("t", run, ids, share >= 0.75, measure)
+    return replace(row, strategy=f"{strategy} {signal}")
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 
@@ -917,6 +975,7 @@ RUNNERS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "g": scenario_g,
     "h": scenario_h,
     "i": scenario_i,
+    "t": scenario_t,
 }
 
 

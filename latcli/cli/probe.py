@@ -47,13 +47,25 @@ def probe(
     body: BodyOpt = None,
     body_file: BodyFileOpt = None,
     timeout: TimeoutOpt = None,
+    message: Annotated[
+        str | None,
+        typer.Option(
+            "--message",
+            metavar="TEXT",
+            help="Also send TEXT as a real message to each agent whose checks passed (streamed "
+            "when its card says so) and show its first token and total time: a failed task or "
+            "no answer within the agent's timeout makes it unhealthy.",
+        ),
+    ] = None,
 ) -> int:
     """Probe agents concurrently: health latency by phase (connect, TLS, first byte, total),
     A2A card discovery, error kind. Exits 1 if any probed agent is unhealthy.
     A URL with a path or a query is requested as given (http://h/health GETs /health); a bare
-    origin (http://h:8001) gets the health path.
+    origin (http://h:8001) gets the health path. The detail of an A2A agent is its card: the
+    spec version, the bindings unless JSON-RPC alone (http+json), "streams" when it streams.
 
     Examples: `latcli probe` · `latcli probe weather -n 20` · `latcli probe http://127.0.0.1:8001`
+    · `latcli probe llm --message ping`
     """
     import asyncio
 
@@ -63,11 +75,13 @@ def probe(
     from latcli.inventory import load_inventory, select_agents
 
     kind = check_engine(engine)
+    if message is not None and not message.strip():
+        raise typer.BadParameter("give some text to send", param_hint="--message")
     verify = tls_verify(cacert, insecure)
     shape = request_shape_of(header, method, body, body_file, timeout)
     inv = load_inventory(inventory)
     chosen = shape.apply_all(select_agents(inv, agents or []))
-    report = asyncio.run(run_probe(chosen, count, kind, verify))
+    report = asyncio.run(run_probe(chosen, count, kind, verify, message))
     if json_out:
         from latcli.render.probe_json import probe_json
 

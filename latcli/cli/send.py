@@ -50,8 +50,21 @@ def send(
         ),
     ] = None,
     hedge: Annotated[
-        bool, typer.Option(help="After the type's p95, also ask a second replica; first wins.")
+        bool,
+        typer.Option(
+            help="After the type's p95, also ask a second replica; first wins (a streamed "
+            "answer is then written whole, once it won)."
+        ),
     ] = False,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Stream the answer to stdout as it arrives when the agent can (an A2A card "
+            "with capabilities.streaming); the decision line adds the first token's time. "
+            "--no-stream asks for one whole reply.",
+        ),
+    ] = True,
     raw: Annotated[
         bool,
         typer.Option(
@@ -72,8 +85,11 @@ def send(
     """Send MESSAGE to the fastest healthy replica of a type, failing over behind circuit
     breakers; or to one agent, by id or URL.
 
-    The reply goes to stdout, the decision to stderr (→ weather-2 · p2c · 41 ms). Several
-    targets fan out at once. Routing state (EWMA, breakers) is kept between runs. On a terminal
+    The reply goes to stdout, the decision to stderr (→ weather-2 · p2c · 41 ms). A streaming
+    A2A agent's answer is written as it arrives (→ llm-1 · p2c · 612 ms · first token 203 ms
+    · 5 chunks); a task that stops early says its state (input-required), a failed one exits 1
+    with the agent's message. Several targets fan out at once, each reply written whole.
+    Routing state (EWMA, breakers) is kept between runs. On a terminal
     the reply's control characters (escape sequences, bare CR) are shown escaped; piped, it is
     written as sent; --raw writes it as sent to a terminal too.
     Examples: `latcli send weather "will it rain?"` · `latcli send weather-2 hello` ·
@@ -97,21 +113,63 @@ def send(
     text = _message(message)
     loaded = load_inventory(inventory)
     inv, keys = send_targets(request_shape_of(header).apply_inventory(loaded), wanted)
+    terminal = sys.stdout.isatty()
+    live = _Live(terminal, raw)
     fan = asyncio.run(
-        run_send(inv, keys, text, strategy, retries, limit, hedge, state, no_state, verify)
+        run_send(
+            *(inv, keys, text, strategy, retries, limit, hedge, state, no_state, verify),
+            stream=stream,
+            on_chunk=None if json_out else live.chunk,
+        )
     )
     if json_out:
         print(send_json(fan))
+    elif live.wrote:  # the answer is out already; end its line
+        live.write("\n")
     else:
         text = reply_text(fan)
         if text:
-            _write(terminal_reply(text, terminal=sys.stdout.isatty(), raw=raw) + "\n")
+            _write(terminal_reply(text, terminal=terminal, raw=raw) + "\n")
     for line in decision_lines(fan) if not json_out else []:
         print(escape_controls(line) if sys.stderr.isatty() else line, file=sys.stderr)
     refused = any(a.outcome == "connect" for r in fan.results for a in r.attempts)
     if not fan.ok and refused and is_demo_fleet(loaded):
         print(f"latcli: {DEMO_HINT}", file=sys.stderr)
     return ExitCode.OK if fan.ok else ExitCode.FAILED
+
+
+class _Live:
+    """Writes a streamed answer's chunks to stdout as they come (escaped as the whole reply
+    would be), remembering whether any went out. A reader that went away (``| head``) ends the
+    writing, not the send: the agent's answer is still read and judged."""
+
+    def __init__(self, terminal: bool, raw: bool) -> None:
+        self.terminal, self.raw, self.wrote, self.gone = terminal, raw, False, False
+
+    def chunk(self, text: str) -> None:
+        from latcli.render.text import terminal_reply
+
+        self.wrote = True
+        self.write(terminal_reply(text, terminal=self.terminal, raw=self.raw))
+
+    def write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            _write(text)
+        except BrokenPipeError:
+            self.gone = True
+            _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's final flush must not fail on the pipe."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _write(text: str) -> None:

@@ -44,6 +44,28 @@ def agent_json(result: ProbeResult) -> dict[str, Any]:
         "p99_ms": _r(result.percentile(99)),
         "min_ms": _r(min(result.samples)) if result.samples else None,
         "max_ms": _r(max(result.samples)) if result.samples else None,
+        "answer": _answer(result),
+    }
+
+
+def _answer(result: ProbeResult) -> dict[str, Any] | None:
+    """``probe --message``: the answer's verdict, state and phases (null without it)."""
+    answer = result.answer
+    if answer is None:
+        return None
+    error = None
+    if answer.error is not None:
+        message = None if answer.message is None else redact_text(answer.message)
+        error = {"kind": answer.error.value, "message": message}
+    phases = None if answer.stream is None else answer.stream.to_json()
+    return {
+        "ok": answer.ok,
+        "state": answer.state,
+        "latency_ms": _r(answer.latency_ms),
+        "first_artifact_ms": _r(answer.stream.first_artifact_ms) if answer.stream else None,
+        "stream": None if phases is None else {k: _r(v) for k, v in phases.items()},
+        "reply": answer.reply,
+        "error": error,
     }
 
 

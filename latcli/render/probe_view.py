@@ -22,12 +22,22 @@ def _health(result: ProbeResult) -> Text:
 
 
 def _detail(result: ProbeResult) -> Text:
-    """The error message (agent text, shown as text), or the card's version."""
+    """The error message (agent text, shown as text), or the card's version, its bindings (the
+    one latcli speaks first) unless JSON-RPC alone, and ``streams`` when its card says so; with
+    ``--message``, a state short of ``completed`` (``input-required``)."""
     if result.message and not result.healthy:
         return agent_text(redact_text(result.message))
-    if result.card is not None:
-        return Text(f"a2a {result.card.version}")  # name and skills: see --json
-    return Text("")
+    text = Text("")
+    card = result.card
+    if card is not None:  # name and skills: see --json
+        # only what differs from plain JSON-RPC unary, so the demo fleet's table fits 80 columns
+        spoken = [card.binding, *(b for b in card.bindings if b != card.binding)]
+        bindings = "" if spoken == ["jsonrpc"] else f" {','.join(spoken)}"
+        text.append(f"a2a {card.version}{bindings}{' streams' if card.streaming else ''}")
+    state = result.answer.state if result.answer is not None else None
+    if state not in (None, "completed"):
+        text.append(f"{' · ' if text else ''}{state}")
+    return text
 
 
 def probe_table(report: ProbeReport, count: int) -> RenderableType:
@@ -52,6 +62,8 @@ def probe_table(report: ProbeReport, count: int) -> RenderableType:
     numeric = ["p50", "p99", "min", "max"] if count > 1 else ["latency", "connect"]
     numeric += (["tls"] if show_tls and phases else []) + (["ttfb"] if phases else [])
     numeric += ["discovery"] if show_disc else []
+    show_answer = any(r.answer is not None for r in rows)  # --message: its first token, total
+    numeric += ["1st token", "answer"] if show_answer else []
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True, min_width=max(len(name), 7))
     table.add_column("detail", overflow="fold", max_width=48)  # words wrap, digits never crop
@@ -64,9 +76,20 @@ def probe_table(report: ProbeReport, count: int) -> RenderableType:
         if phases:
             values += [t.connect] + ([t.tls] if show_tls else []) + [t.ttfb]
         values += [r.discovery_ms] if show_disc else []
+        if show_answer:
+            values += _answer_times(r)
         cells = [agent_text(r.agent.id), agent_text(r.agent.type), _health(r)]
         table.add_row(*cells, *(format_ms(v) for v in values), _detail(r))
     return fit(table)
+
+
+def _answer_times(result: ProbeResult) -> list[float | None]:
+    """``--message``'s time to first token (streamed answers) and total time."""
+    answer = result.answer
+    if answer is None:
+        return [None, None]
+    ttft = answer.stream.first_artifact_ms if answer.stream is not None else None
+    return [ttft, answer.latency_ms]
 
 
 def probe_summary(report: ProbeReport, demo_fleet: bool = False) -> Text:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from latcli.redact import redact_text
 from latcli.router import FanOut, RouteResult
 from latcli.units import format_ms, plural
 
@@ -19,6 +20,8 @@ def _result_json(r: RouteResult) -> dict[str, Any]:
         "reply": r.reply,
         "latency_ms": round(r.latency_ms, 3),
         "error": r.error,
+        "state": r.state,
+        "stream": None if r.stream is None else _rounded(r.stream.to_json()),
         "failovers": max(0, r.failovers),
         "attempts": [
             {
@@ -28,10 +31,15 @@ def _result_json(r: RouteResult) -> dict[str, Any]:
                 "latency_ms": round(a.latency_ms, 3),
                 "hedge": a.hedge,
                 "panic": a.panic,
+                "message": None if a.message is None else redact_text(a.message),
             }
             for a in r.attempts
         ],
     }
+
+
+def _rounded(phases: dict[str, float | int | None]) -> dict[str, float | int | None]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in phases.items()}
 
 
 def send_json(fan: FanOut) -> str:
@@ -52,8 +60,21 @@ def reply_text(fan: FanOut) -> str:
     return "\n".join(f"{r.type}: {r.reply}" for r in fan.results if r.ok)
 
 
+def _answer_notes(r: RouteResult) -> str:
+    """`` · first token 203 ms · 5 chunks`` for a streamed answer, `` · input-required`` for
+    one that stops early (a completed task or a plain reply says nothing more)."""
+    notes = ""
+    if r.stream is not None and r.stream.first_artifact_ms is not None:
+        notes += f" · first token {format_ms(r.stream.first_artifact_ms)}"
+        notes += f" · {plural(r.stream.chunks, 'chunk')}"
+    if r.state not in (None, "completed"):
+        notes += f" · {r.state}"
+    return notes
+
+
 def decision_lines(fan: FanOut) -> list[str]:
-    """For stderr: ``→ weather-2 · p2c · 41 ms · 1 failover`` per type, failures with attempts."""
+    """For stderr: ``→ weather-2 · p2c · 41 ms · 1 failover`` per type, failures with attempts
+    and the agent's own words (``task_failed in 212 ms: model overloaded``)."""
     lines = []
     for r in fan.results:
         prefix = f"{r.type} " if len(fan.results) > 1 else ""
@@ -62,13 +83,19 @@ def decision_lines(fan: FanOut) -> list[str]:
             hedged = " · hedged" if any(a.hedge for a in r.attempts) else ""
             lines.append(
                 f"{prefix}→ {r.agent} · {r.strategy} · {format_ms(r.latency_ms)}"
-                f"{extra if r.failovers else ''}{hedged}"
+                f"{_answer_notes(r)}{extra if r.failovers else ''}{hedged}"
             )
         else:
             lines.append(f"{prefix}✗ no answer ({r.error}) after {format_ms(r.latency_ms)}")
             for a in r.attempts:
-                status = f" HTTP {a.status}" if a.status else ""
-                lines.append(f"    {a.agent}: {a.outcome}{status} in {format_ms(a.latency_ms)}")
+                # a 2xx carrying a failed task or an RPC error: the status says nothing
+                status = f" HTTP {a.status}" if a.status and not 200 <= a.status < 300 else ""
+                # the agent's words or the transport's reason; "HTTP 500" would only repeat
+                told = a.message and a.message != f"HTTP {a.status}"
+                said = f": {redact_text(a.message)}" if a.message and told else ""
+                lines.append(
+                    f"    {a.agent}: {a.outcome}{status} in {format_ms(a.latency_ms)}{said}"
+                )
     if len(fan.results) > 1:
         lines.append(
             f"coordination: {format_ms(fan.latency_ms)} for {plural(len(fan.results), 'type')}"
