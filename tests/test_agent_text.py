@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from hostile_agents import EVIL, markup_error_agent, text_agent
+from pty_run import latcli_on_a_terminal
 from rich.console import Console
 
 from latcli.engine import run_probe
@@ -160,30 +158,7 @@ def _latcli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
     """Run latcli with stdout on a pseudo-terminal; (exit code, bytes written to it)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "latcli", *args],
-        stdout=slave,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    return proc.wait(RUN_TIMEOUT), b"".join(chunks)
+    return latcli_on_a_terminal(args, env, RUN_TIMEOUT)
 
 
 @pytest.mark.parametrize("protocol", ["http", "a2a"])

@@ -10,9 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 from fault_servers import Request, RunningServer, _keepalive, response_bytes, serve
 from hostile_agents import EVIL
+from pty_run import latcli_on_a_terminal
 
 from latcli.errors import ErrorKind
 from latcli.inventory import (
@@ -98,26 +97,7 @@ def send(fleet: Fleet, tmp_path: Path, *args: str) -> subprocess.CompletedProces
 
 def on_a_terminal(args: list[str], environ: dict[str, str]) -> tuple[int, bytes]:
     """Run latcli with stdout on a pseudo-terminal; (exit code, bytes written to it)."""
-    master, slave = pty.openpty()
-    cmd = [sys.executable, "-m", "latcli", *args]
-    proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL, env=environ)
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    return proc.wait(RUN_TIMEOUT), b"".join(chunks)
+    return latcli_on_a_terminal(args, environ, RUN_TIMEOUT)
 
 
 def err_lines(done: subprocess.CompletedProcess[bytes]) -> list[str]:

@@ -669,7 +669,10 @@ class RawTransport(AsyncClosing):
     async def _open_stream(
         self, key: str, spec: RequestSpec, start: float, deadline: float, sink: _Sink
     ) -> tuple[StreamingOutcome, _Connection | None, _Pool | None]:
-        """Send ``spec`` and wait for the head; a failure before it is the outcome's error."""
+        """Send ``spec`` and wait for the head; a failure before it is the outcome's error.
+
+        The pool and connect steps repeat :meth:`_attempt`'s on purpose: that hot path keeps
+        them inline (one coroutine frame less per request, and bench sends millions)."""
         loop = asyncio.get_running_loop()
         pool = self._pools.get(key) or self._new_pool(key)
         connect_ms: float | None = None
