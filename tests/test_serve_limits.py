@@ -27,6 +27,7 @@ import pytest
 import yaml
 from conftest import DemoFleet
 from fault_servers import SlowAgent, deep_json_server, ok_server, slow_agent_server
+from hostile_agents import interim_flood_agent
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import Served, start_serve, stop_serve
 
@@ -498,11 +499,16 @@ def test_no_auth_serves_beyond_loopback_without_a_token_and_says_a_set_one_is_ig
 def test_serve_keeps_routing_beside_an_agent_whose_card_is_nested_100k_deep(
     demo_fleet: DemoFleet, tmp_path: Path
 ) -> None:
-    with deep_json_server() as deep:
+    """Issue 10: beside a 100k-deep card and an agent sending 5,000 interim heads in one
+    write (once a RecursionError that ended serve's health loop), weather keeps routing."""
+    with deep_json_server() as deep, interim_flood_agent() as flood:
         inventory = _inventory(
             tmp_path / "agents.yaml",
             demo_fleet,
-            **{"deep-1": {"type": "deep", "url": deep.url, "protocol": "a2a"}},
+            **{
+                "deep-1": {"type": "deep", "url": deep.url, "protocol": "a2a"},
+                "flood-1": {"type": "flood", "url": flood.url},
+            },
         )
         served = start_serve(inventory, "--no-state", "--interval", "0.2s")
         try:
@@ -515,6 +521,7 @@ def test_serve_keeps_routing_beside_an_agent_whose_card_is_nested_100k_deep(
             rows = {a["id"]: a for a in httpx.get(served.url + "/agents").json()["agents"]}
             assert rows["deep-1"]["state"] != "healthy"
             assert rows["weather-1"]["state"] in {"healthy", "degraded"}
+            assert rows["flood-1"]["checks"] >= 1  # checked, and the loop went on
             deep_route = httpx.post(served.url + "/route/deep", json={"message": "hi"})
             assert deep_route.status_code in {500, 503}
             assert deep_route.json()["error"]["kind"]
