@@ -664,13 +664,8 @@ def url_of(sock: socket.socket) -> str:
 
 
 def gateway_transport(engine: Engine = "raw", verify: bool | str = True) -> Transport:
-    """The gateway's client to the agents; ``raw`` unless asked (``auto`` too).
-
-    Measured CPU per routed call on the 2-core dev box (Router.send to a demo agent): raw
-    253 µs, aiohttp 415 µs; adding little to each call is the gateway's point. Whatever the
-    engine, AGENT_CONNECTIONS per agent, and aiohttp without phase tracing (only totals are
-    used).
-    """
+    """The gateway's client to the agents: ``raw`` unless asked (``auto`` too), the engine with
+    the least CPU per call (docs/benchmarks.md "serve"); AGENT_CONNECTIONS per agent."""
     from latcli.transport.select import make_transport
 
     chosen: Engine = "raw" if engine == "auto" else engine

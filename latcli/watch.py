@@ -51,9 +51,8 @@ SAVE_SHARE = 0.05  # state saves may take up to 5 % of the wall time, no more
 # (~0.2-0.4 ms per agent): 1,000 at once slowed the loop for up to 1 s and ticks lagged
 # 300 ms; 100 at once, started right after a tick, are done long before the next one.
 SAVE_BATCH = 100
-# From this many agents watch checks over aiohttp. scripts/bench_watch.py, 1 s interval, on the
-# 2-core dev box: 10 agents: httpx 2.9 %, aiohttp 1.5 % of a core; 1,000 agents: httpx keeps up
-# with only ~430 checks/s at 96 %, aiohttp with all 1,000 at ~60 %.
+# From this many agents watch checks over the raw engine: httpx's CPU per check stops fitting
+# 1,000 checks a second in a core (docs/benchmarks.md "watch").
 LARGE_FLEET = 10
 
 Sink = Callable[[WatchSnapshot], None]
@@ -61,9 +60,8 @@ CheckHook = Callable[[Agent, Reply], None]
 
 
 def make_transport(agents: int, verify: bool | str = True) -> Transport:
-    """Watch's transport: raw from :data:`LARGE_FLEET` agents (1,000 agents at 1 s: 40 % of a
-    core, against 56 % with aiohttp), else httpx; without phase tracing (watch reads only
-    a check's total, ~15 % of a check's CPU). ``$LATCLI_TRANSPORT`` forces an engine (for
+    """Watch's transport: raw from :data:`LARGE_FLEET` agents, else httpx
+    (docs/benchmarks.md "watch"). ``$LATCLI_TRANSPORT`` forces an engine (for
     scripts/bench_watch.py).
     """
     import os
