@@ -21,8 +21,9 @@ from latcli.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.budget import RetryBudget
 from latcli.errors import ErrorKind, LatcliError
 from latcli.guard import unexpected_reply
+from latcli.hedged_stream import LegRun, hedged_stream
 from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
-from latcli.protocols import OnChunk, ProtocolClient, Reply, new_message_id
+from latcli.protocols import OnChunk, OnEvent, ProtocolClient, Reply, new_message_id
 from latcli.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown
 from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
@@ -200,6 +201,8 @@ class Router(AsyncClosing):
         self._turns: dict[str, str] = {}  # type -> id the strategy picked last (round_robin)
         self._moved: set[str] = set()  # types whose turn moved since the last save
         self._type_latency = {t: LatencyWindow(256) for t in self._by_type}
+        # A streamed send hedges on the type's time to first token (after it, it is committed).
+        self._type_first_token = {t: LatencyWindow(256) for t in self._by_type}
         self._a2a_types = {
             t: any(r.agent.protocol == "a2a" for r in rs) for t, rs in self._by_type.items()
         }
@@ -533,7 +536,7 @@ class Router(AsyncClosing):
         started = self._clock()
         # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
         message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
-        relay = _Relay(on_chunk) if on_chunk is not None and stream and not self.hedge else None
+        relay = _Relay(on_chunk) if on_chunk is not None and stream else None
         sending = _Sending(text, message_id, stream, relay)
         try:
             if timeout is None:
@@ -635,6 +638,12 @@ class Router(AsyncClosing):
     ) -> tuple[Reply, Replica]:
         """One attempt; with hedging, a second replica joins after the type's p95."""
         first = chosen.member
+        if sending.stream:
+            delay = self._hedge_delay(type_, self._type_first_token) if hedging else None
+            if delay is not None:
+                return await self._hedged_stream(type_, chosen, permit, sending, tried, delay)
+            reply = await self._attempt(chosen, permit, sending, hedge=False)
+            return reply, first
         delay = self._hedge_delay(type_) if hedging else None
         if delay is None:
             # Awaited in place, not as a task: in_flight rises before any other send can
@@ -658,8 +667,49 @@ class Router(AsyncClosing):
         backup = asyncio.ensure_future(self._attempt(second, other_permit, sending, hedge=True))
         return await _race({primary: first, backup: second.member})
 
-    def _hedge_delay(self, type_: str) -> float | None:
-        window = self._type_latency[type_]
+    async def _hedged_stream(
+        self,
+        type_: str,
+        chosen: Choice[Replica],
+        permit: Permit | None,
+        sending: _Sending,
+        tried: set[str],
+        delay: float,
+    ) -> tuple[Reply, Replica]:
+        """A streamed send hedged before its first token only (issue 12): a second replica
+        joins after the type's p95 time to first token, within the retry budget; the first to
+        give answer text wins, the other stream is closed and its A2A task cancelled."""
+        members = [chosen.member]
+
+        def leg(picked: Choice[Replica], held: Permit | None, hedge: bool) -> LegRun:
+            async def run(on_event: OnEvent, on_chunk: OnChunk) -> Reply:
+                return await self._attempt(picked, held, sending, hedge, on_event, on_chunk)
+
+            return run
+
+        def hedge() -> LegRun | None:
+            now = self._clock()
+            second = self.choice(type_, tried, again=False, now=now)
+            if second is None or second.panic or second.wait or not self._budget.try_retry(now):
+                return None  # nor onto one in panic or cooling, nor past the retry budget
+            held = self._admit(type_, second, now)
+            tried.add(second.member.agent.id)
+            members.append(second.member)
+            return leg(second, held, True)
+
+        async def cancel(index: int, task_id: str) -> Reply:
+            return await self.client.cancel_task(members[index].agent, task_id)
+
+        relay = sending.relay.write if sending.relay is not None else None
+        hedged = await hedged_stream(
+            leg(chosen, permit, False), hedge, time.monotonic() + delay, cancel, on_chunk=relay
+        )
+        return hedged.reply, members[hedged.leg]
+
+    def _hedge_delay(
+        self, type_: str, windows: dict[str, LatencyWindow] | None = None
+    ) -> float | None:
+        window = (windows or self._type_latency)[type_]
         if len(window.values()) < HEDGE_MIN_SAMPLES:
             return None
         p95 = window.percentile(95)
@@ -671,13 +721,16 @@ class Router(AsyncClosing):
         permit: Permit | None,
         sending: _Sending,
         hedge: bool,
+        on_event: OnEvent | None = None,
+        on_chunk: OnChunk | None = None,
     ) -> Reply:
-        """Send once and record the verdict; cancellation releases the permit, no verdict."""
+        """Send once and record the verdict; cancellation releases the permit, no verdict.
+        ``on_event``/``on_chunk``: a hedged stream's (the race relays the winner's text)."""
         replica = chosen.member
         with _Call(self, replica, permit) as call:
             begun = self._clock()
             try:
-                reply = await self._ask(replica.agent, sending)
+                reply = await self._ask(replica.agent, sending, on_event, on_chunk)
             except _SinkFailed:
                 raise  # the caller's failure: no verdict on the agent (the _Call settles it)
             except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
@@ -698,11 +751,20 @@ class Router(AsyncClosing):
         sending.last = reply
         return reply
 
-    async def _ask(self, agent: Agent, sending: _Sending) -> Reply:
+    async def _ask(
+        self,
+        agent: Agent,
+        sending: _Sending,
+        on_event: OnEvent | None = None,
+        on_chunk: OnChunk | None = None,
+    ) -> Reply:
         if not sending.stream:
             return await self.client.send_message(agent, sending.text, sending.message_id)
-        on_chunk = None if sending.relay is None else sending.relay.write
-        return await self.client.stream_message(agent, sending.text, sending.message_id, on_chunk)
+        if on_event is None and sending.relay is not None:
+            on_chunk = sending.relay.write
+        return await self.client.stream_message(
+            agent, sending.text, sending.message_id, on_chunk, on_event
+        )
 
     def _record(
         self, replica: Replica, permit: Permit | None, reply: Reply, message: bool = True
@@ -725,6 +787,9 @@ class Router(AsyncClosing):
             replica.breaker.record(now, permit, healthy)
         if reply.ok and message:  # hedging waits for the p95 of messages, not health checks
             self._type_latency[replica.agent.type].add(reply.latency_ms)
+            first = reply.stream.first_artifact_ms if reply.stream is not None else None
+            if first is not None:
+                self._type_first_token[replica.agent.type].add(first)
         replica.journal.append(Observation(self._wall(), reply.latency_ms, healthy, penalty))
 
     def _cool(self, replica: Replica, reply: Reply, now: float) -> None:

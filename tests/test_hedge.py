@@ -288,3 +288,33 @@ def test_no_replica_to_hedge_onto_means_the_first_stream_alone(slow: RunningAgen
     outcome, took, started, _ = race(at(slow.url, "slow"), None, 0.2)
     assert started == [] and outcome.leg == 0 and outcome.reply.ok
     assert outcome.reply.text == "tok0 tok1 tok2" and took > 3.0
+
+
+# ---- through the router: `latcli send --hedge` on a streaming type ---------------------------
+
+
+@pytest.mark.timeout(60)
+def test_the_router_hedges_a_slow_first_token_and_relays_the_winner_only(
+    slow: RunningAgent, fast: RunningAgent
+) -> None:
+    from latcli.router import HEDGE_MIN_SAMPLES, Router, RouteResult
+
+    agents = [at(slow.url, "slow"), at(fast.url, "fast")]
+
+    async def go() -> tuple[RouteResult, list[str]]:
+        async with Router(agents, strategy="round_robin", hedge=True, state=None) as router:
+            router.rotate_to("llm", "slow")  # slow is the first choice
+            window = router._type_first_token["llm"]
+            for _ in range(HEDGE_MIN_SAMPLES):  # as if earlier sends saw first tokens at 300 ms
+                window.add(300.0)
+            chunks: list[str] = []
+            result = await router.send("llm", "hi", stream=True, on_chunk=chunks.append)
+            return result, chunks
+
+    began = time.monotonic()
+    result, chunks = asyncio.run(go())
+    assert result.ok and result.agent == "fast", result
+    assert "".join(chunks) == FAST_TEXT  # the winner's text only, as it arrived
+    attempts = [(a.agent, a.outcome, a.hedge) for a in result.attempts]
+    assert attempts == [("fast", "ok", True)]  # the slow leg was closed: no verdict, no attempt
+    assert time.monotonic() - began < 2.8  # not slow's ~3 s answer

@@ -658,8 +658,8 @@ def test_decision_lines(fan: FanOut, expected: list[str]) -> None:
     assert decision_lines(fan) == expected
 
 
-def test_hedge_writes_the_streamed_answer_whole(fleet: Fleet, tmp_path: Path) -> None:
-    """Two hedged streams would interleave: the winner's answer is written once it won."""
+def test_hedge_writes_the_streamed_answer_once(fleet: Fleet, tmp_path: Path) -> None:
+    """Two hedged streams would interleave: only the winner's text is written."""
     done = send(fleet, tmp_path, "llm", "hi", "--hedge")
     assert done.returncode == 0, done.stderr
     assert done.stdout == TEXT.encode() + b"\n"
