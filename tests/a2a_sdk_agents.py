@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from processes import stop_process
+
 SCRIPT = Path(__file__)
 KINDS = ("stream", "fail", "input", "rest", "later")
 CARD_PATH = "/.well-known/agent-card.json"
@@ -214,13 +216,7 @@ def run_sdk_agent(kind: str, *extra: str, startup_s: float = 20.0) -> Iterator[R
             _wait_ready(proc, url, kind, startup_s, err)
             yield RunningAgent(url, proc.pid)
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop_process(proc)
 
 
 def _wait_ready(

@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from processes import stop_process
+
 SCRIPT = Path(__file__)
 CARD_PATH = "/.well-known/agent-card.json"
 
@@ -233,13 +235,7 @@ def run_stream_agent(*extra: str, startup_s: float = 20.0) -> Iterator[RunningSt
                 time.sleep(0.05)
             yield RunningStreamAgent(url, proc.pid)
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop_process(proc)
 
 
 if __name__ == "__main__":

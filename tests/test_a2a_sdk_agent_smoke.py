@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import stop_process
 
 AGENT_SCRIPT = Path(__file__).with_name("a2a_sdk_agent.py")
 CARD_PATH = "/.well-known/agent-card.json"
@@ -49,14 +50,7 @@ class Agent:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    return proc.returncode
+    return stop_process(proc)
 
 
 @contextlib.contextmanager

@@ -43,8 +43,8 @@ _JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2
 
 def json_safe(doc: str) -> str:
     """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with the characters above
-    written as ``\\uXXXX`` escapes: the same document, harmless on a terminal. These characters
-    can only be inside strings, where the escape means the same character."""
+    written as ``\\u`` escapes (four hex digits): the same document, harmless on a terminal.
+    These characters can only be inside strings, where the escape means the same character."""
     if not _JSON_RAW.search(doc):
         return doc
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", doc)
