@@ -56,8 +56,7 @@ from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
 from latcli.protocols import loads
-from latcli.redact import redact_url
-from latcli.render.watch_json import agent_json, watch_dict
+from latcli.render.watch_json import watch_dict
 from latcli.router import Router, RouteResult
 from latcli.serve_limits import (
     CLIENT_GONE,
@@ -72,7 +71,7 @@ from latcli.serve_tasks import printable, supervise
 from latcli.transport.base import Transport
 from latcli.transport.select import Engine
 from latcli.watch import Watch, tick_interval
-from latcli.watch_model import AgentRow, WatchSnapshot
+from latcli.watch_model import WatchSnapshot
 
 MAX_BODY = 1 << 20  # 1 MiB of request body; the agents' own reply cap is the same
 # Connections to one agent. A bulkhead, not a throttle: by Little's law 500 req/s at 20 ms
@@ -181,6 +180,7 @@ class Gateway:
     limits: Limits = field(default_factory=Limits)
     token: str | None = None  # a client must send ``Authorization: Bearer TOKEN``
     latest: WatchSnapshot | None = None
+    peek: Callable[[], WatchSnapshot] | None = None  # the watch's snapshot before its first tick
     in_flight: int = 0  # routed requests being answered (the --max-in-flight count)
     cut_by_drain: int = 0
 
@@ -203,30 +203,16 @@ class Gateway:
         return False
 
     def agents_json(self) -> dict[str, Any]:
-        """``GET /agents``: the latest tick, or the agents as ``unknown`` before the first."""
-        if self.latest is None:
-            return self._before_first_tick()
-        doc = watch_dict(self.latest)
+        """``GET /agents``: the latest tick (before the first, the agents as they stand); an
+        agent not yet checked is ``unknown``, not ``down`` (that would be a guess)."""
+        snapshot = self.latest or (self.peek() if self.peek is not None else None)
+        if snapshot is None:
+            return {"schema": "latcli.watch/v1", "agents": [], "picks": {}, "events": []}
+        doc = watch_dict(snapshot)
         for row in doc["agents"]:
-            if not row["checks"]:  # no verdict yet: "down" would be a guess
+            if not row["checks"]:
                 row["state"] = "unknown"
         return doc
-
-    def _before_first_tick(self) -> dict[str, Any]:
-        rows = []
-        for replica in self.router.view():
-            a = replica.agent
-            row = AgentRow(
-                id=a.id, type=a.type, url=redact_url(a.url), protocol=a.protocol, state="down",
-                ewma_ms=None, p50_ms=None, p99_ms=None, success_rate=None,
-                breaker=replica.breaker.value, retry_in_s=None, in_flight=0,
-                last_error=None, checks=0, recent_ms=(), sla=(),
-            )  # fmt: skip
-            rows.append({**agent_json(row), "state": "unknown"})
-        picks = {t: None for t in sorted(self.types)}
-        return {"schema": "latcli.watch/v1", "t": round(time.time(), 3), "tick": 0,
-                "strategy": self.router.strategy_name, "agents": rows, "picks": picks,
-                "events": [], "notes": []}  # fmt: skip
 
 
 # ---- the app -----------------------------------------------------------------------------------
@@ -707,7 +693,7 @@ async def run_serve(
         on_check=metrics.watch.observe_check,
         fixed_interval=opts.interval is not None,
     )
-    gateway = Gateway(watch.router, metrics, opts.limits, token)
+    gateway = Gateway(watch.router, metrics, opts.limits, token, peek=watch.peek)
     sock = bind(opts.host, opts.port)
     server = _Server(
         _config(gateway, opts, warn),

@@ -385,6 +385,17 @@ class Watch:
         for t, row in zip(self._tracked, rows, strict=True):
             events.extend(self._diff(t, row, wall))
         self._recent.extend(events)
+        return self._snapshot(wall, rows, events, lag_ms)
+
+    def peek(self) -> WatchSnapshot:
+        """The snapshot now without taking a tick: no events consumed, no state moved (serve's
+        ``GET /agents`` before the first tick)."""
+        now = self._clock()
+        return self._snapshot(self._wall(), [self._row(t, now) for t in self._tracked], [], 0.0)
+
+    def _snapshot(
+        self, wall: float, rows: list[AgentRow], events: list[WatchEvent], lag_ms: float
+    ) -> WatchSnapshot:
         picks: dict[str, str | None] = {}
         for type_ in self._types:
             chosen = self.router.pick(type_)
