@@ -96,3 +96,37 @@ def test_an_a2a_stream_reads_alike_through_the_raw_and_the_httpx_engines() -> No
     assert raw.stream.events == reference.stream.events == 4
     assert raw.stream.first_artifact_ms is not None and raw.stream.first_artifact_ms >= 40
     assert json.dumps(raw.stream.to_json())  # the send/v1 shape serialises
+
+
+def test_bad_framing_mid_stream_is_bad_response_and_gives_the_slot_back() -> None:
+    """A hostile agent breaks its chunked coding after the first event: the stream ends as
+    ``bad_response`` (llhttp's verdict), the connection is dropped, and with one connection
+    per key the next request still gets through."""
+    connections: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        while (request := await read_request(reader)) is not None:
+            if request.method == "POST":
+                head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                writer.write(head + b"transfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.02)
+                writer.write(b"zz\r\nnot a chunk\r\n")  # an invalid chunk size
+                await writer.drain()
+            else:
+                writer.write(response_bytes(200, b"ok", "text/plain"))
+                await writer.drain()
+
+    async def go(url: str) -> tuple[list[bytes], str | None, int | None]:
+        async with RawTransport(max_connections_per_key=1) as transport:
+            async with transport.stream("k", RequestSpec("POST", url, body=b"{}")) as outcome:
+                got = [data async for _, data in outcome]
+                kind = None if outcome.error is None else outcome.error.value
+            after = await transport.send("k", RequestSpec("GET", url, timeout=2.0))
+            return got, kind, after.status
+
+    with serve(handler) as server:
+        got, kind, status_after = asyncio.run(go(server.url + "/"))
+    assert b"".join(got) == b"data: 1\n\n" and kind == "bad_response"
+    assert status_after == 200 and len(connections) == 2  # never reused after the bad bytes
