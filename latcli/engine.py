@@ -24,7 +24,7 @@ async def run_probe(
 ) -> ProbeReport:
     """Probe ``agents`` over a fresh transport that is closed afterwards (``message``: also
     send each one that real message)."""
-    transport = make_transport(engine, len(agents), verify=verify)
+    transport = make_transport(engine, len(agents), use="probe", verify=verify)
     try:
         return await probe_agents(ProtocolClient(transport), agents, count, message=message)
     finally:
@@ -60,7 +60,7 @@ async def run_send(
 
     path = state_path or default_state_path(os.environ)
     store = NullStore() if no_state else StateStore(path, warn=warn)
-    transport = make_transport("httpx", verify=verify)  # the Router's own default engine
+    transport = make_transport("auto", use="send", verify=verify)
     try:
         async with Router(
             inv, strategy=strategy, retries=retries, hedge=hedge, state=store, transport=transport

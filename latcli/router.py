@@ -949,9 +949,9 @@ def _cooling_past(chosen: Choice[Replica], timeout: float) -> str:
 
 
 def _default_transport() -> Transport:
-    from latcli.transport.httpx_transport import HttpxTransport
+    from latcli.transport.select import make_transport
 
-    return HttpxTransport()
+    return make_transport("auto", use="send")
 
 
 __all__ = ["Attempt", "FanOut", "ReplicaView", "RouteResult", "Router", "ewma_sample"]

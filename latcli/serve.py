@@ -650,13 +650,16 @@ def url_of(sock: socket.socket) -> str:
 
 
 def gateway_transport(engine: Engine = "raw", verify: bool | str = True) -> Transport:
-    """The gateway's client to the agents: ``raw`` unless asked (``auto`` too), the engine with
-    the least CPU per call (docs/benchmarks.md "serve"); AGENT_CONNECTIONS per agent."""
+    """The gateway's client to the agents (transport/select.py's choice for "serve");
+    AGENT_CONNECTIONS per agent."""
     from latcli.transport.select import make_transport
 
-    chosen: Engine = "raw" if engine == "auto" else engine
     return make_transport(
-        chosen, max_connections_per_key=AGENT_CONNECTIONS, phases=False, verify=verify
+        engine,
+        use="serve",
+        max_connections_per_key=AGENT_CONNECTIONS,
+        phases=False,
+        verify=verify,
     )
 
 

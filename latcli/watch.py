@@ -37,6 +37,7 @@ from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_fro
 from latcli.state import NullStore, StateStore
 from latcli.stats import ReplicaStats
 from latcli.transport.base import RequestSpec, Transport
+from latcli.transport.select import make_transport
 from latcli.watch_model import AgentRow, AgentState, EventKind, SlaStatus, WatchEvent, WatchSnapshot
 
 # HAProxy's defaults (`rise 2 fall 3`), as the inventory's `health.rise` / `health.fall` default.
@@ -51,29 +52,8 @@ SAVE_SHARE = 0.05  # state saves may take up to 5 % of the wall time, no more
 # (~0.2-0.4 ms per agent): 1,000 at once slowed the loop for up to 1 s and ticks lagged
 # 300 ms; 100 at once, started right after a tick, are done long before the next one.
 SAVE_BATCH = 100
-# From this many agents watch checks over the raw engine: httpx's CPU per check stops fitting
-# 1,000 checks a second in a core (docs/benchmarks.md "watch").
-LARGE_FLEET = 10
-
 Sink = Callable[[WatchSnapshot], None]
 CheckHook = Callable[[Agent, Reply], None]
-
-
-def make_transport(agents: int, verify: bool | str = True) -> Transport:
-    """Watch's transport: raw from :data:`LARGE_FLEET` agents, else httpx
-    (docs/benchmarks.md "watch"). ``$LATCLI_TRANSPORT`` forces an engine (for
-    scripts/bench_watch.py).
-    """
-    import os
-
-    from latcli.transport.select import ENGINES
-    from latcli.transport.select import make_transport as select
-
-    forced = os.environ.get("LATCLI_TRANSPORT", "")
-    engine = next((e for e in ENGINES if e == forced), None)
-    if engine is None:
-        engine = "raw" if agents >= LARGE_FLEET else "httpx"
-    return select(engine, agents, phases=False, verify=verify)
 
 
 # ---- per-agent bookkeeping (no I/O) --------------------------------------------------------
@@ -691,7 +671,9 @@ async def run_watch(
     path = opts.state or default_state_path(os.environ)
     store = NullStore() if opts.no_state else StateStore(path, warn=warn)
     own_transport = transport is None
-    transport = transport or make_transport(len(agents), opts.verify)
+    transport = transport or make_transport(
+        "auto", len(agents), use="watch", phases=False, verify=opts.verify
+    )
     events = EventsFile(opts.events) if opts.events else None
     metrics = None
     if opts.metrics_port is not None:
@@ -762,7 +744,6 @@ __all__ = [
     "Webhook",
     "agent_state",
     "event_dict",
-    "make_transport",
     "run_watch",
     "tick_interval",
     "unhealthy",

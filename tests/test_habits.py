@@ -37,79 +37,8 @@ from latcli.render.layout import blocks, fit
 from latcli.render.probe_view import probe_summary, probe_table
 from latcli.stats import ReplicaStats
 from latcli.transport.exc import text as exc_text
-from latcli.units import (
-    format_duration,
-    format_ms,
-    format_ms_value,
-    format_percent,
-    format_rate,
-    parse_percent,
-    plural,
-)
+from latcli.units import format_ms, format_ms_value
 from latcli.watch import _penalised
-
-# -- one formatting module ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("ms", "text"),
-    [
-        (0.952, "952 µs"),
-        (24.06, "24.1 ms"),
-        (1514.0, "1.51 s"),
-        (9.996, "10.0 ms"),  # rounding moves the digits, never past three
-        (999.6, "1.00 s"),  # nor past the unit
-        (0.9996, "1.00 ms"),
-        (241.0, "241 ms"),
-        (1_234_000.0, "1,234 s"),
-        (0.0, "0 ms"),
-        (None, "-"),
-    ],
-)
-def test_durations_have_three_significant_digits_and_a_unit(ms: float | None, text: str) -> None:
-    assert format_ms(ms) == text
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(0.25, "250 ms"), (2.0, "2 s"), (1.5, "1.5 s"), (30.0, "30 s")]
-)
-def test_set_durations_have_no_padding_zeros(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
-
-
-@pytest.mark.parametrize(
-    ("fraction", "text"),
-    [
-        (0.0, "0%"),
-        (1.0, "100%"),
-        (0.6, "60%"),
-        (0.78571, "78.6%"),
-        (0.0525, "5.25%"),
-        (0.0005, "0.05%"),
-        (0.9995, "99.95%"),
-        (0.99996, "99.996%"),  # rounded down, to the first digit that is not a 9: never 100%
-        (0.999995, "99.9995%"),
-    ],
-)
-def test_percentages_one_style(fraction: float, text: str) -> None:
-    assert format_percent(fraction) == text
-
-
-def test_rates_counts_and_bare_numbers() -> None:
-    assert format_rate(2403.6) == "2,403.6 req/s"
-    assert format_rate(9.523) == "9.52 req/s"
-    assert plural(1, "request") == "1 request" and plural(2403, "request") == "2,403 requests"
-    assert plural(0, "replica") == "0 replicas"
-    assert [format_ms_value(v) for v in (0.952, 17.64, 1514.2)] == ["0.952", "17.6", "1,514"]
-
-
-def test_error_rates_take_a_percentage_or_a_fraction_where_asked() -> None:
-    assert parse_percent("50%") == parse_percent("0.5", bare=True) == 0.5
-    with pytest.raises(ValueError, match="try 50%"):
-        parse_percent("0.5")  # an SLA keeps "0.1" ambiguous: 10 % or 0.1 %?
-    with pytest.raises(ValueError, match="0-100%"):
-        parse_percent("1.5", bare=True)
-
 
 # -- nothing cropped ---------------------------------------------------------------------------
 

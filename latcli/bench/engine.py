@@ -365,11 +365,8 @@ def _make_transport(plan: BenchPlan) -> Transport:
         per_key = worker_cap(plan)
     from latcli.transport.select import ENGINES, Engine, make_transport
 
-    engine: Engine = "raw"  # the CLI checked plan.engine; "auto" means the default here
-    for known in ENGINES:
-        if known == plan.engine and known != "auto":
-            engine = known
-    return make_transport(engine, max_connections_per_key=per_key, verify=plan.verify)
+    engine: Engine = next((e for e in ENGINES if e == plan.engine), "auto")  # the CLI checked it
+    return make_transport(engine, use="bench", max_connections_per_key=per_key, verify=plan.verify)
 
 
 async def _drive(
@@ -801,7 +798,7 @@ def stream_refusal(target: Target, verify: bool | str = True) -> str | None:
 async def _non_streaming(agents: tuple[Agent, ...], verify: bool | str) -> str | None:
     from latcli.transport.select import make_transport
 
-    transport = make_transport("raw", max_connections_per_key=1, verify=verify)
+    transport = make_transport("auto", use="bench", max_connections_per_key=1, verify=verify)
     try:
         client = ProtocolClient(transport)
         found = await asyncio.gather(*(guarded(client.discover(a), a.id) for a in agents))

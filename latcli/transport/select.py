@@ -1,43 +1,63 @@
-"""The one place every command picks its load engine (probe, watch, serve, bench).
-
-Measured on the project's 2-core machine (docs/benchmarks.md; scripts/bench_engines.py and the
-side-by-side runs of the raw engine), CPU per request: httpx ~1-2 ms under load, raw ~85-110 µs.
+"""The one place every command picks its HTTP engine: :func:`choose_engine`'s table.
 
 * ``httpx``: the reference engine (HTTP/2-capable; every phase timed).
 * ``raw``: latcli's own lean HTTP/1.1 client, framing by llhttp (no HTTP/2, proxies or
-  decompression): the load generator's and the gateway's default.
-* ``auto``: httpx for small fleets (its cost is lost in process start-up), raw from
-  :data:`LARGE_FLEET` agents on, where CPU decides whether 1,000 checks fit in a timeout.
+  decompression), ~10x less CPU per request than httpx (docs/benchmarks.md "Strict framing").
+* ``auto``: per command, httpx for few agents and raw from :data:`RAW_FROM` agents on.
 
-There was an aiohttp engine: ~7x raw's CPU per request, lenient framing, and better at nothing
-measured (docs/benchmarks.md, "Strict framing"); removed.
+There was an aiohttp engine: removed, see docs/benchmarks.md "Strict framing".
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Literal
 
 from latcli.transport.base import Transport
 
 Engine = Literal["auto", "httpx", "raw"]
 ENGINES: tuple[Engine, ...] = ("auto", "httpx", "raw")
-LARGE_FLEET = 100  # agents
+Use = Literal["probe", "watch", "send", "serve", "bench"]
+
+# What ``auto`` means per command: httpx below this many agents, raw from it on (0: always raw,
+# None: always httpx). Figures behind each line: docs/benchmarks.md, the section named.
+RAW_FROM: Mapping[Use, int | None] = {
+    "probe": 100,  # below it httpx's cost is lost in start-up ("probe over 1,000 agents")
+    "watch": 10,  # from it httpx's CPU per check stops fitting a tick ("watch")
+    "send": None,  # one message: every phase timed, HTTP/2 where offered
+    "serve": 0,  # the gateway: least CPU per routed call ("serve")
+    "bench": 0,  # the load generator ("bench: speed and honesty against peers")
+}
+FORCE_ENV = "LATCLI_TRANSPORT"  # forces what auto picks (benchmark scripts compare engines)
+
+
+def choose_engine(
+    engine: Engine, use: Use, agents: int = 0, env: Mapping[str, str] = os.environ
+) -> Literal["httpx", "raw"]:
+    """The engine a command runs: an explicit one as asked, ``auto`` by :data:`RAW_FROM`."""
+    if engine != "auto":
+        return engine
+    forced = env.get(FORCE_ENV, "")
+    if forced in ("httpx", "raw"):
+        return "raw" if forced == "raw" else "httpx"
+    raw_from = RAW_FROM[use]
+    return "raw" if raw_from is not None and agents >= raw_from else "httpx"
 
 
 def make_transport(
     engine: Engine = "auto",
     agents: int = 0,
     *,
+    use: Use = "probe",
     max_connections_per_key: int = 8,
     phases: bool = True,
     verify: bool | str = True,
 ) -> Transport:
-    """A new transport (the caller closes it). ``phases``: accepted for its callers; no engine
-    left pays for timing phases, so none skips it. ``verify``: True (the system's
+    """A new transport for ``use`` (the caller closes it). ``phases``: accepted for its
+    callers; no engine left pays for timing phases, so none skips it. ``verify``: True (the system's
     ``$SSL_CERT_FILE`` or certifi), False (``--insecure``) or a CA file or directory."""
-    if engine == "auto":
-        engine = "raw" if agents >= LARGE_FLEET else "httpx"
-    if engine == "raw":
+    if choose_engine(engine, use, agents) == "raw":
         from latcli.transport.raw_transport import RawTransport
 
         return RawTransport(max_connections_per_key=max_connections_per_key, verify=verify)
