@@ -21,16 +21,13 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from latcli.stats import SuccessWindow
-
-if TYPE_CHECKING:  # only the fields are read: the core need not load the YAML machinery
-    from latcli.inventory import BreakerConfig
 
 __all__ = [
     "TRANSITIONS",
     "Breaker",
+    "BreakerConfig",
     "BreakerEvent",
     "BreakerState",
     "IllegalTransition",
@@ -75,6 +72,19 @@ TRANSITIONS: Mapping[tuple[BreakerState, Trigger], BreakerState] = {
     (_S.HALF_OPEN, _T.TRIAL_FAILURE): _S.OPEN,
 }
 """Every legal move, ``(from, trigger) -> to``; anything else raises."""
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """The breaker's parameters (the inventory's ``breaker`` section, DESIGN §4)."""
+
+    failures: int = 5
+    failure_rate: float = 0.5  # fraction
+    window: float = 30.0  # seconds
+    min_calls: int = 10
+    open_for: float = 5.0  # seconds
+    open_max: float = 60.0  # seconds
+    half_open_probes: int = 1
 
 
 class IllegalTransition(RuntimeError):

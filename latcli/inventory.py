@@ -23,6 +23,7 @@ import msgspec
 import yaml
 from msgspec import UNSET, Meta, UnsetType
 
+from latcli.breaker import BreakerConfig
 from latcli.demo.distribution import parse_distribution
 from latcli.errors import LatcliError
 from latcli.redact import redact_url
@@ -51,17 +52,6 @@ class HealthConfig:
     # row and down after 3 bad ones, so one lost packet does not flap it.
     rise: int = 2
     fall: int = 3
-
-
-@dataclass(frozen=True)
-class BreakerConfig:
-    failures: int = 5
-    failure_rate: float = 0.5  # fraction
-    window: float = 30.0  # seconds
-    min_calls: int = 10
-    open_for: float = 5.0  # seconds
-    open_max: float = 60.0  # seconds
-    half_open_probes: int = 1
 
 
 @dataclass(frozen=True)

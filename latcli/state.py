@@ -47,14 +47,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
-from latcli.breaker import Breaker
+from latcli.breaker import Breaker, BreakerConfig
 from latcli.redact import redact_text
 from latcli.stats import ReplicaStats
-
-if TYPE_CHECKING:  # only the fields are read, as in latcli.breaker
-    from latcli.inventory import BreakerConfig
 
 __all__ = [
     "SCHEMA",

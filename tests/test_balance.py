@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from latcli.balance import Choice, MemberView, Pool, choose
-from latcli.breaker import Breaker, BreakerState
-from latcli.inventory import BreakerConfig
+from latcli.breaker import Breaker, BreakerConfig, BreakerState
 from latcli.stats import ReplicaStats
 from latcli.strategies import STRATEGIES, make_strategy
 

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from latcli.breaker import (
     TRANSITIONS,
     Breaker,
+    BreakerConfig,
     BreakerEvent,
     BreakerState,
     IllegalTransition,
     Permit,
     Trigger,
 )
-from latcli.inventory import BreakerConfig
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from latcli.breaker import Breaker, BreakerState
-from latcli.inventory import BreakerConfig
+from latcli.breaker import Breaker, BreakerConfig, BreakerState
 from latcli.state import (
     SCHEMA,
     FlushEntry,
@@ -183,7 +182,7 @@ def test_empty_journals_are_not_rewritten(tmp_path: Path) -> None:
 WORKER = """
 import sys, time
 from pathlib import Path
-from latcli.inventory import BreakerConfig
+from latcli.breaker import BreakerConfig
 from latcli.state import FlushEntry, Observation, StateStore
 
 path, ready, go, tag = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
