@@ -53,13 +53,12 @@ async def run_send(
     import sys
 
     from latcli.router import Router
-    from latcli.state import NullStore, StateStore, default_state_path
+    from latcli.state import open_store
 
     def warn(text: str) -> None:
         print(text, file=sys.stderr)
 
-    path = state_path or default_state_path(os.environ)
-    store = NullStore() if no_state else StateStore(path, warn=warn)
+    store = open_store(state_path, enabled=not no_state, env=os.environ, warn=warn)
     transport = make_transport("auto", use="send", verify=verify)
     try:
         async with Router(

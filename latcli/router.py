@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
@@ -26,7 +27,7 @@ from latcli.inventory import Agent, Inventory, RoutingConfig, load_inventory
 from latcli.protocols import OnChunk, OnEvent, ProtocolClient, Reply, new_message_id
 from latcli.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown
 from latcli.redact import redact_url
-from latcli.state import FlushEntry, NullStore, Observation, StateStore, Store, default_state_path
+from latcli.state import FlushEntry, NullStore, Observation, Store, open_store
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.strategies import Strategy, make_strategy
 from latcli.transport.a2a.stream import StreamPhases
@@ -216,7 +217,7 @@ class Router(AsyncClosing):
         import os
 
         inv = load_inventory(path)
-        store = StateStore(default_state_path(os.environ) if state_path is None else state_path)
+        store = open_store(None if state_path is None else Path(state_path), env=os.environ)
         return cls(inv, state=store, **kwargs)  # type: ignore[arg-type]
 
     # ---- lifecycle -----------------------------------------------------------------------

@@ -677,11 +677,10 @@ async def run_serve(
     """
     import os
 
-    from latcli.state import NullStore, StateStore, default_state_path
+    from latcli.state import open_store
 
     token = client_token(opts, warn)
-    path = opts.state or default_state_path(os.environ)
-    store = NullStore() if opts.no_state else StateStore(path, warn=warn)
+    store = open_store(opts.state, enabled=not opts.no_state, env=os.environ, warn=warn)
     own_transport = transport is None
     transport = transport or gateway_transport(opts.engine, opts.verify)
     metrics = GatewayMetrics()

@@ -34,7 +34,7 @@ from latcli.redact import redact_text, redact_url, redact_webhook
 from latcli.render.text import json_safe
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
-from latcli.state import NullStore, StateStore
+from latcli.state import Store, open_store
 from latcli.stats import ReplicaStats
 from latcli.transport.base import RequestSpec, Transport
 from latcli.transport.select import make_transport
@@ -203,7 +203,7 @@ class Watch:
         routing: RoutingConfig | None = None,
         inventory: str = "",
         transport: Transport | None = None,
-        store: StateStore | NullStore | None = None,
+        store: Store | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -665,11 +665,8 @@ async def run_watch(
     """
     import os
 
-    from latcli.state import default_state_path
-
     thresholds = thresholds_from_inventory(inv.sla, "health") if inv.sla else []
-    path = opts.state or default_state_path(os.environ)
-    store = NullStore() if opts.no_state else StateStore(path, warn=warn)
+    store = open_store(opts.state, enabled=not opts.no_state, env=os.environ, warn=warn)
     own_transport = transport is None
     transport = transport or make_transport(
         "auto", len(agents), use="watch", phases=False, verify=opts.verify

@@ -31,7 +31,8 @@ from latcli.demo.fleet import Fleet, free_port
 from latcli.errors import LatcliError
 from latcli.inventory import Agent, BreakerConfig, DemoConfig
 from latcli.router import HEDGE_MIN_SAMPLES, Attempt, Router, RouteResult
-from latcli.state import NullStore, StateStore
+from latcli.state import NullStore
+from latcli.state_sqlite import StateStore
 from latcli.transport.base import Outcome, RequestSpec, Timings
 
 # open long enough to outlast any test: "no attempts while open" must not race the clock

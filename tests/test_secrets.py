@@ -21,7 +21,8 @@ from latcli.breaker import Breaker
 from latcli.inventory import BreakerConfig, load_inventory
 from latcli.redact import redact_text, redact_url, redact_webhook
 from latcli.router import Router
-from latcli.state import FlushEntry, Observation, StateStore
+from latcli.state import FlushEntry, Observation
+from latcli.state_sqlite import StateStore
 from latcli.stats import ReplicaStats
 
 SECRET = "s3cretPW"

@@ -22,7 +22,7 @@ import pytest
 from latcli.breaker import Breaker
 from latcli.demo.agent import answer
 from latcli.inventory import Agent
-from latcli.state import StateStore
+from latcli.state_sqlite import StateStore
 from latcli.stats import ReplicaStats
 
 RUN_TIMEOUT = 30  # seconds per latcli process: a hang fails the test instead of stalling it

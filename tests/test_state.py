@@ -16,15 +16,8 @@ from pathlib import Path
 import pytest
 
 from latcli.breaker import Breaker, BreakerConfig, BreakerState
-from latcli.state import (
-    SCHEMA,
-    FlushEntry,
-    NullStore,
-    Observation,
-    StateStore,
-    default_state_path,
-    open_store,
-)
+from latcli.state import FlushEntry, NullStore, Observation, default_state_path, open_store
+from latcli.state_sqlite import SCHEMA, StateStore
 from latcli.stats import ReplicaStats
 
 REPO = Path(__file__).resolve().parent.parent
@@ -183,7 +176,8 @@ WORKER = """
 import sys, time
 from pathlib import Path
 from latcli.breaker import BreakerConfig
-from latcli.state import FlushEntry, Observation, StateStore
+from latcli.state import FlushEntry, Observation
+from latcli.state_sqlite import StateStore
 
 path, ready, go, tag = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 warnings = []
