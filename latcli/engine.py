@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from latcli.inventory import Agent, Inventory
-from latcli.probe import ProbeReport, probe_agents
+from latcli.probe import probe_agents
+from latcli.probe_report import ProbeReport
 from latcli.protocols import OnChunk, ProtocolClient
 from latcli.transport.select import Engine, make_transport
 

@@ -3,83 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from latcli.errors import ErrorKind
 from latcli.guard import guarded
 from latcli.inventory import Agent
-from latcli.protocols import Card, ProtocolClient, Reply
-from latcli.transport.a2a.stream import StreamPhases
-from latcli.transport.base import Timings
-
-
-@dataclass(frozen=True)
-class MessageCheck:
-    """``probe --message``: one real message's answer, streamed where the agent can (a
-    semantic health check: the card GET says an agent is up, not that its model answers)."""
-
-    ok: bool
-    latency_ms: float
-    state: str | None = None
-    stream: StreamPhases | None = None
-    reply: str | None = None
-    error: ErrorKind | None = None
-    message: str | None = None
-
-    @classmethod
-    def of(cls, reply: Reply) -> MessageCheck:
-        return cls(
-            reply.ok,
-            reply.latency_ms,
-            reply.state,
-            reply.stream,
-            reply.text,
-            reply.error,
-            reply.message,
-        )
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """One agent's probe. Latencies are ms; ``samples`` holds every check's total time."""
-
-    agent: Agent
-    healthy: bool
-    status: int | None
-    timings: Timings
-    samples: tuple[float, ...]
-    checks: int
-    failures: int
-    discovery_ms: float | None = None
-    card: Card | None = None
-    error: ErrorKind | None = None
-    message: str | None = None
-    answer: MessageCheck | None = None  # with --message, when the health checks passed
-
-    @property
-    def latency_ms(self) -> float | None:
-        """The median check time; None when no check got an answer."""
-        return statistics.median(self.samples) if self.samples else None
-
-    def percentile(self, p: float) -> float | None:
-        """Nearest-rank percentile of the check times (exact for the small counts probe takes)."""
-        if not self.samples:
-            return None
-        ordered = sorted(self.samples)
-        rank = max(1, -(-len(ordered) * p // 100))
-        return ordered[int(rank) - 1]
-
-
-@dataclass(frozen=True)
-class ProbeReport:
-    results: tuple[ProbeResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.healthy for r in self.results)
-
+from latcli.probe_report import MessageCheck, ProbeReport, ProbeResult
+from latcli.protocols import ProtocolClient, Reply
 
 MAX_CONCURRENT = 128  # checks in flight at once; see probe_agents
 

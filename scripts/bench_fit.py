@@ -15,7 +15,7 @@ import time
 from rich.console import Console, RenderableType
 
 from latcli.inventory import Agent
-from latcli.probe import ProbeReport, ProbeResult
+from latcli.probe_report import ProbeReport, ProbeResult
 from latcli.protocols import Timings
 from latcli.render.layout import Fitted
 from latcli.render.probe_view import probe_table

@@ -30,7 +30,7 @@ from latcli.engine import run_probe
 from latcli.errors import ErrorKind
 from latcli.histogram import SUMMARY_KEYS
 from latcli.inventory import Agent, InventoryError, load_inventory
-from latcli.probe import ProbeReport, ProbeResult
+from latcli.probe_report import ProbeReport, ProbeResult
 from latcli.protocols import Timings
 from latcli.render.bench_view import bench_summary
 from latcli.render.layout import blocks, fit

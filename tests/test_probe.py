@@ -35,7 +35,8 @@ from latcli.demo.fleet import Fleet, free_port
 from latcli.engine import run_probe
 from latcli.errors import ErrorKind
 from latcli.inventory import Agent, HealthConfig, load_inventory
-from latcli.probe import ProbeReport, ProbeResult, probe_agents
+from latcli.probe import probe_agents
+from latcli.probe_report import ProbeReport, ProbeResult
 from latcli.protocols import ProtocolClient, Reply
 from latcli.transport.httpx_transport import HttpxTransport
 

@@ -83,7 +83,7 @@ def probe(
     chosen = shape.apply_all(select_agents(inv, agents or []))
     report = asyncio.run(run_probe(chosen, count, kind, verify, message))
     if json_out:
-        from latcli.render.probe_json import probe_json
+        from latcli.probe_report import probe_json
 
         print(probe_json(report))
     else:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from latcli.errors import ErrorKind
-from latcli.probe import ProbeReport, ProbeResult
+from latcli.probe_report import ProbeReport, ProbeResult
 from latcli.redact import redact_text
 from latcli.render.layout import fit
 from latcli.render.text import agent_text
