@@ -18,14 +18,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latcli.compare_report import CompareReport, Metric, Side
 from latcli.errors import ExitCode, LatcliError
 from latcli.stats_compare import (
-    UTest,
-    Verdict,
     bootstrap_ratio_ci,
     can_reject,
     decide,
@@ -34,7 +32,6 @@ from latcli.stats_compare import (
     min_samples_per_side,
 )
 
-SCHEMA = "latcli.compare/v1"
 PHASES = ("first_event", "working", "first_artifact", "gap", "total")
 METRICS_HELP = (
     "p50, p90, p99 (any pNN), mean, rps, error_rate, or a stream phase: first_artifact.p95"
@@ -53,20 +50,6 @@ class CompareError(LatcliError):
         super().__init__(message, ExitCode.USAGE)
 
 
-@dataclass(frozen=True)
-class Metric:
-    """What is compared; ``unit`` is "ms", "req/s" or "fraction"."""
-
-    name: str  # canonical: "p50", "mean", "rps", "error_rate", "first_artifact.p95"
-    unit: str
-    percentile: float | None = None
-    phase: str | None = None
-
-    @property
-    def higher_is_worse(self) -> bool:
-        return self.unit != "req/s"
-
-
 def parse_metric(text: str) -> Metric:
     """``--metric`` text as a Metric; CompareError naming the choices otherwise."""
     raw = text.strip().lower()
@@ -79,81 +62,6 @@ def parse_metric(text: str) -> Metric:
         p = float(m.group(1))
         return Metric(f"{phase}.p{p:g}" if phase else f"p{p:g}", "ms", p, phase)
     raise CompareError(f"unknown metric {text!r} (expected {METRICS_HELP})")
-
-
-@dataclass(frozen=True)
-class Side:
-    """One side of the comparison: its files and their pooled per-interval samples."""
-
-    files: tuple[str, ...]
-    samples: tuple[float, ...]
-    interval_s: float  # the usual interval length, for "run at least N s"
-    endpoints: frozenset[str] = frozenset()
-    warnings: tuple[str, ...] = ()  # runs whose numbers deserve doubt (invalid, interrupted)
-
-    @property
-    def n(self) -> int:
-        return len(self.samples)
-
-    def as_json(self) -> dict[str, Any]:
-        mid = median(self.samples) if self.samples else None
-        return {"files": list(self.files), "n": self.n, "median": _r(mid)}
-
-
-@dataclass(frozen=True)
-class CompareReport:
-    """The outcome; ``verdict`` None when ``reason`` says the data cannot decide."""
-
-    metric: Metric
-    baseline: Side
-    candidate: Side
-    confidence: float
-    threshold: float
-    seed: int
-    test: UTest | None
-    ratio: float | None
-    ci: tuple[float, float] | None
-    verdict: Verdict | None
-    reason: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def alpha(self) -> float:
-        return round(1.0 - self.confidence, 12)
-
-    def exit_code(self) -> ExitCode:
-        """1 slower, 0 same or faster, 2 when the data cannot decide."""
-        if self.verdict is None:
-            return ExitCode.USAGE
-        return ExitCode.FAILED if self.verdict is Verdict.SLOWER else ExitCode.OK
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "metric": self.metric.name,
-            "unit": self.metric.unit,
-            "baseline": self.baseline.as_json(),
-            "candidate": self.candidate.as_json(),
-            "ratio": _r(self.ratio, 6),
-            "ci": None if self.ci is None else [_r(self.ci[0], 6), _r(self.ci[1], 6)],
-            "p_value": None if self.test is None else self.test.p_value,
-            "verdict": None if self.verdict is None else self.verdict.value,
-            "reason": self.reason,
-            "test": "mann-whitney-u",
-            "method": None if self.test is None else self.test.method,
-            "alpha": self.alpha,
-            "confidence": self.confidence,
-            "threshold": self.threshold,
-            "seed": self.seed,
-            "notes": list(self.notes),
-        }
-
-
-def _r(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-# --- samples from reports ------------------------------------------------------------------
 
 
 def _percentile(doc: Mapping[str, Any], index: int, point: Mapping[str, Any], p: float) -> float:

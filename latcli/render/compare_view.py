@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.compare import CompareReport, Side
+from latcli.compare_report import CompareReport, Side
 from latcli.stats_compare import Verdict, median
 
 _STYLE = {Verdict.SLOWER: "bold red", Verdict.FASTER: "bold green", Verdict.SAME: "bold"}
