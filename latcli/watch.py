@@ -26,12 +26,12 @@ from typing import IO
 from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
 from latcli.errors import LatcliError
+from latcli.escape import json_safe
 from latcli.files import open_private
 from latcli.guard import unexpected_reply
 from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
 from latcli.redact import redact_text, redact_url, redact_webhook
-from latcli.render.text import json_safe
 from latcli.router import Router
 from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
 from latcli.state import Store, open_store

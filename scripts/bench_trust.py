@@ -28,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from latcli import inventory
+from latcli.escape import escape_controls
 from latcli.redact import redact_url
-from latcli.render.text import escape_controls
 from latcli.router import Router
 from latcli.transport.base import Outcome, RequestSpec, Timings
 

@@ -16,9 +16,10 @@ from pty_run import latcli_on_a_terminal
 from rich.console import Console
 
 from latcli.engine import run_probe
+from latcli.escape import escape_controls, json_safe, terminal_reply
 from latcli.inventory import adhoc_agent, load_inventory
 from latcli.render.probe_view import probe_table
-from latcli.render.text import agent_text, escape_controls, json_safe, terminal_reply
+from latcli.render.text import agent_text
 from latcli.render.watch_view import event_line
 from latcli.watch_model import WatchEvent
 

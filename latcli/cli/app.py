@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _error_line(text: str) -> None:
     """An error for stderr: URL passwords masked, an agent's control characters escaped."""
+    from latcli.escape import escape_controls
     from latcli.redact import redact_text
-    from latcli.render.text import escape_controls
 
     print(escape_controls(redact_text(text)), file=sys.stderr)
 
@@ -194,9 +194,9 @@ class _SafeFormatter(logging.Formatter):
         self.prefix = prefix
 
     def format(self, record: logging.LogRecord) -> str:
+        from latcli.escape import escape_controls
         from latcli.guard import debug_enabled
         from latcli.redact import redact_text
-        from latcli.render.text import escape_controls
 
         whole = debug_enabled()
         text = super().format(record) if whole else record.getMessage().partition("\n")[0]

@@ -101,9 +101,9 @@ def send(
     from latcli.cli.runtime import DEMO_HINT, is_demo_fleet, parse_seconds
     from latcli.engine import run_send, send_targets
     from latcli.errors import ExitCode
+    from latcli.escape import escape_controls, terminal_reply
     from latcli.inventory import load_inventory
     from latcli.render.send_view import decision_lines, reply_text, send_json
-    from latcli.render.text import escape_controls, terminal_reply
 
     wanted = [t.strip() for t in targets.split(",") if t.strip()]
     if not wanted:
@@ -147,7 +147,7 @@ class _Live:
         self.terminal, self.raw, self.wrote, self.gone = terminal, raw, False, False
 
     def chunk(self, text: str) -> None:
-        from latcli.render.text import terminal_reply
+        from latcli.escape import terminal_reply
 
         self.wrote = True
         self.write(terminal_reply(text, terminal=self.terminal, raw=self.raw))

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from latcli import __version__
 from latcli.histogram import SUMMARY_KEYS
 from latcli.render.svg import (
     Axis,
@@ -35,6 +34,7 @@ from latcli.render.svg import (
 from latcli.sla import SlaSyntaxError, parse_threshold
 from latcli.sla import format_percent as _percent
 from latcli.units import format_duration, format_ms
+from latcli.version import __version__
 
 _STEP = 0.05  # spectrum points per decade of 1/(1-p): 20, smooth at 1,000 px
 # Where the summary's percentiles sit on the spectrum's axis (a report without histograms).

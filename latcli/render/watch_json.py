@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from latcli.render.text import json_safe
+from latcli.escape import json_safe
 from latcli.watch import event_dict
 from latcli.watch_model import AgentRow, WatchSnapshot
 

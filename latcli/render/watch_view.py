@@ -21,7 +21,8 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
-from latcli.render.text import agent_text, escape_controls
+from latcli.escape import escape_controls
+from latcli.render.text import agent_text
 from latcli.units import format_duration, format_ms, format_percent
 from latcli.watch_model import AgentRow, AgentState, SlaStatus, WatchEvent, WatchSnapshot
 

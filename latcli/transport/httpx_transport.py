@@ -28,7 +28,6 @@ import httpcore  # noqa: F401
 import httpx
 import sniffio  # noqa: F401
 
-from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import (
     AsyncClosing,
@@ -43,6 +42,7 @@ from latcli.transport.exc import chain as _chain
 from latcli.transport.exc import first as _first
 from latcli.transport.exc import text as _text
 from latcli.transport.tls import shared_ssl_context
+from latcli.version import __version__
 
 _SAFE_HEADERS = {
     "user-agent": f"latcli/{__version__}",

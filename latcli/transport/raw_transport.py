@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mappin
 from typing import Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
-from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import (
     AsyncClosing,
@@ -36,6 +35,7 @@ from latcli.transport.base import (
 from latcli.transport.exc import text as _text
 from latcli.transport.raw_reader import ResponseReader, State
 from latcli.transport.tls import shared_ssl_context
+from latcli.version import __version__
 
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
 # server as we write to it, which would show as a reset the agent did not cause.
