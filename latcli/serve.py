@@ -9,7 +9,9 @@ answers with the latest tick in watch's JSON. Endpoints:
   404 unknown type, 413 body over 1 MiB, 503 no replica answered, 503 ``overloaded`` with
   ``Retry-After`` past ``--max-in-flight``. ``POST /route/{type}/message/send`` is the same
   route spelled as a plain http agent's message endpoint, so ``http://gw/route/weather`` is
-  itself an agent (``latcli bench URL --endpoint message``, an inventory entry).
+  itself an agent (``latcli bench URL --endpoint message``, an inventory entry). With
+  ``Accept: text/event-stream`` the answer is relayed as SSE as it arrives: the event
+  vocabulary is :mod:`latcli.serve_stream`'s.
 * ``GET /agents`` the latest watch tick (``latcli.watch/v1``; agents not checked yet are
   ``unknown``), ``GET /metrics`` Prometheus, ``GET /health`` ``{"status": "ok"}``.
 
