@@ -18,7 +18,8 @@ event carrying answer text (``artifactUpdate`` from the agent or nginx, ``chunk`
 gateway). The verdict takes per target the median over rounds, and the deltas over direct.
 
 Usage: uv run python scripts/bench_gateway_stream.py [--rounds 3] [--duration 10] [-c 100]
-       [--first-ms 200] [--chunks 5] [--gap-ms 20]
+       [--first-ms 200] [--chunks 5] [--gap-ms 20] [--lockstep]
+       [--profile gateway.prof]
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def start_nginx(tmp: Path, agent_url: str) -> tuple[subprocess.Popen[bytes], str
     return proc, url
 
 
-def start_gateway(tmp: Path, agent_url: str) -> tuple[subprocess.Popen[str], str]:
+def start_gateway(
+    tmp: Path, agent_url: str, profile: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
     inventory = tmp / "agents.yaml"
     inventory.write_text(
         "version: 1\n"
@@ -106,7 +109,8 @@ def start_gateway(tmp: Path, agent_url: str) -> tuple[subprocess.Popen[str], str
         f"agents:\n  - {{id: stream-1, type: stream, url: '{agent_url}'}}\n",
         encoding="utf-8",
     )
-    cmd = [sys.executable, "-m", "latcli", "serve", "-i", str(inventory), "--port", "0"]
+    python = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
+    cmd = [*python, "-m", "latcli", "serve", "-i", str(inventory), "--port", "0"]
     proc = subprocess.Popen([*cmd, "--no-state"], stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
@@ -168,14 +172,24 @@ async def one_stream(transport: RawTransport, key: str, spec: RequestSpec, mark:
 
 
 async def load(
-    transport: RawTransport, target: str, spec: RequestSpec, mark: str, c: int, seconds: float
+    transport: RawTransport,
+    target: str,
+    spec: RequestSpec,
+    mark: str,
+    c: int,
+    seconds: float,
+    period: float,
 ) -> Run:
+    """C workers, each a stream after another; worker i starts i/C of a stream's ``period``
+    late, so the streams are spread as independent users' are, not all in one lockstep burst
+    (with a fixed schedule, 100 first tokens would otherwise arrive in the same millisecond)."""
     run = Run(target)
     loop = asyncio.get_running_loop()
-    warm_until = loop.time() + 1.0
+    warm_until = loop.time() + 1.0 + period
     end = warm_until + seconds
 
-    async def worker() -> None:
+    async def worker(i: int) -> None:
+        await asyncio.sleep(i / c * period)
         while loop.time() < end:
             counted = loop.time() >= warm_until
             try:
@@ -188,7 +202,7 @@ async def load(
             if counted:
                 run.firsts.append(ms)
 
-    await asyncio.gather(*(worker() for _ in range(c)))
+    await asyncio.gather(*(worker(i) for i in range(c)))
     return run
 
 
@@ -217,8 +231,13 @@ async def specs(agent_url: str, nginx_url: str, gateway_url: str) -> dict[str, R
 
 
 def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """CPU time of ``pid`` and its children (nginx's worker is its master's child)."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for proc in [parent, *parent.children(recursive=True)]:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 async def rounds(
@@ -227,6 +246,7 @@ async def rounds(
     got: dict[str, list[Run]] = {t: [] for t in TARGETS}
     requests = await specs(urls["direct"], urls["nginx"], urls["gateway"])
     marks = {"direct": "artifactUpdate", "nginx": "artifactUpdate", "gateway": "chunk"}
+    period = (args.first_ms + (args.chunks - 1) * args.gap_ms) / 1000.0  # one stream's length
     async with RawTransport(max_connections_per_key=args.concurrency + 8) as transport:
         for r in range(args.rounds):
             order = TARGETS[r % 3 :] + TARGETS[: r % 3]  # rotate: no target always goes first
@@ -241,6 +261,7 @@ async def rounds(
                     marks[target],
                     args.concurrency,
                     args.duration,
+                    period if args.stagger else 0.0,
                 )
                 if pid and run.firsts:
                     run.cpu_ms_per_stream = (cpu_seconds(pid) - cpu0) / len(run.firsts) * 1e3
@@ -264,7 +285,7 @@ def report(args: argparse.Namespace, got: dict[str, list[Run]], load_avg: list[f
     )
     print(
         f"# agent: first artifact at {args.first_ms:g} ms, {args.chunks} chunks "
-        f"{args.gap_ms:g} ms apart"
+        f"{args.gap_ms:g} ms apart; workers {'spread over a stream' if args.stagger else 'in lockstep'}"
     )
     print()
     print("| target | round | streams | errors | fa p50 ms | fa p99 ms | agent late p99 ms "
@@ -309,6 +330,13 @@ def main() -> int:
     parser.add_argument("--first-ms", type=float, default=200.0)
     parser.add_argument("--chunks", type=int, default=5)
     parser.add_argument("--gap-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--lockstep",
+        dest="stagger",
+        action="store_false",
+        help="start every worker at once (all first tokens in one burst) instead of spread",
+    )
+    parser.add_argument("--profile", help="run the gateway under cProfile, its stats to FILE")
     args = parser.parse_args()
     from stream_agent import run_stream_agent
 
@@ -325,7 +353,7 @@ def main() -> int:
         tempfile.TemporaryDirectory() as tmp,
     ):
         nginx, nginx_url = start_nginx(Path(tmp), agent.url)
-        gateway, gateway_url = start_gateway(Path(tmp), agent.url)
+        gateway, gateway_url = start_gateway(Path(tmp), agent.url, args.profile)
         try:
             urls = {"direct": agent.url, "nginx": nginx_url, "gateway": gateway_url}
             pids = {"nginx": nginx.pid, "gateway": gateway.pid}
