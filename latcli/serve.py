@@ -54,6 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from latcli import gctune
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
@@ -812,10 +813,14 @@ async def run_serve(
     )
     gateway = Gateway(watch.router, metrics, opts.limits, token, peek=watch.peek)
     sock = bind(opts.host, opts.port)
-    server = _Server(
-        _config(gateway, opts, warn),
-        lambda: warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})"),
-    )
+    tuned: list[tuple[int, int, int]] = []
+
+    def started() -> None:
+        warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})")
+        # Full collections walk every module object: tens of ms with the loop stopped (gctune).
+        tuned.append(gctune.settle())
+
+    server = _Server(_config(gateway, opts, warn), started)
     checks = asyncio.create_task(
         supervise(
             "health checks",
@@ -836,6 +841,8 @@ async def run_serve(
         if own_transport:
             await transport.aclose()
         sock.close()
+        if tuned:
+            gctune.restore(tuned[0])
     warn(_final_line(server.stopped_by, gateway.cut_by_drain, opts.drain))
     return ExitCode.INTERRUPTED if server.stopped_by == signal.SIGINT else ExitCode.OK
 

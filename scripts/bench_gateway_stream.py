@@ -283,9 +283,10 @@ def report(args: argparse.Namespace, got: dict[str, list[Run]], load_avg: list[f
         f"{min(load_avg):.2f}..{max(load_avg):.2f} · C={args.concurrency} · "
         f"{args.rounds} rounds x {args.duration:g} s"
     )
+    workers = "spread over a stream" if args.stagger else "in lockstep"
     print(
         f"# agent: first artifact at {args.first_ms:g} ms, {args.chunks} chunks "
-        f"{args.gap_ms:g} ms apart; workers {'spread over a stream' if args.stagger else 'in lockstep'}"
+        f"{args.gap_ms:g} ms apart; workers {workers}"
     )
     print()
     print("| target | round | streams | errors | fa p50 ms | fa p99 ms | agent late p99 ms "

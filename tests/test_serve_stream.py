@@ -28,8 +28,10 @@ from fault_servers import Request, RunningServer, _keepalive, response_bytes, se
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import Served, start_serve, stop_serve
 
+from latcli.demo.fleet import free_port
 from latcli.inventory import Agent
 from latcli.protocols import ProtocolClient, get_task_request, read_a2a_reply
+from latcli.serve_stream import MAX_PENDING, SlowClient, SSEOut
 from latcli.transport.a2a.sse import SSEDecoder, SSEEvent
 from latcli.transport.httpx_transport import HttpxTransport
 
@@ -49,12 +51,13 @@ class Received:
     at: float
 
 
-def stream(url: str, type_: str, message: str = "hi") -> list[Received]:
+def stream(url: str, type_: str, message: str = "hi", path: str = "") -> list[Received]:
     """POST a streamed route and read it to its end with latcli's SSE decoder."""
     decoder, got = SSEDecoder(), []
+    target = f"{url}/route/{type_}{path}"
     with (
         httpx.Client(timeout=30) as client,
-        client.stream("POST", f"{url}/route/{type_}", json={"message": message}, headers=SSE) as r,
+        client.stream("POST", target, json={"message": message}, headers=SSE) as r,
     ):
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -190,6 +193,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
         agents.append(
             {"id": "weather-1", "type": "weather", "url": demo_fleet.agent("weather-1").url}
         )
+        agents.append({"id": "ghost-1", "type": "ghost", "url": f"http://127.0.0.1:{free_port()}"})
         doc = {
             "version": 1,
             "defaults": {"timeout": "10s", "health": {"interval": "1s"}},
@@ -289,6 +293,20 @@ def test_a_replica_failing_before_its_first_event_is_failed_over(gateway: Served
         assert names(events)[-1] == "done" and text_of(events) == "tok0 tok1 tok2 tok3 tok4"
     tried = [[(a["agent"], a["outcome"]) for a in e[-1].data["attempts"]] for e in runs]
     assert [("broken-1", "http_5xx"), ("llm-2", "ok")] in tried
+
+
+def test_the_message_send_alias_streams_too(gateway: Served) -> None:
+    events = stream(gateway.url, "llm", path="/message/send")
+    assert names(events)[0] == "route" and names(events)[-1] == "done"
+    assert text_of(events) == "tok0 tok1 tok2 tok3 tok4"
+
+
+def test_no_replica_answering_ends_with_an_error_event_and_no_route(gateway: Served) -> None:
+    events = stream(gateway.url, "ghost")
+    assert names(events) == ["error"]
+    end = events[0].data
+    assert end["error"]["kind"] in {"connect", "breaker_open"} and end["error"]["message"]
+    assert all(a["agent"] == "ghost-1" for a in end["attempts"])
 
 
 def test_agent_text_cannot_break_the_framing(gateway: Served) -> None:
@@ -475,3 +493,36 @@ def test_metrics_count_streams_phases_and_outcomes(gateway: Served) -> None:
     ) in found
     assert sample(found, "latcli_gateway_requests_total", type="bad", code="503") >= 1
     assert sample(found, "latcli_gateway_requests_total", type="llm", code="200") >= 1
+
+
+# ---- the relay's queue -----------------------------------------------------------------------
+
+
+def test_a_client_that_does_not_read_is_cut_past_the_queue_bound() -> None:
+    """The writer is stuck in ``send`` (flow control: the client reads nothing); what the
+    agent goes on writing queues up to MAX_PENDING bytes, then the stream is cut."""
+
+    async def go() -> tuple[int, int]:
+        sent: list[dict[str, Any]] = []
+        stuck = asyncio.Event()
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body":
+                await stuck.wait()  # never set: the client stopped reading
+
+        out = SSEOut(send)
+        await out.start()
+        piece = b"event: chunk\ndata: " + b"x" * 1000 + b"\n\n"
+        queued = 0
+        with pytest.raises(SlowClient):
+            while True:
+                out.put(piece)
+                queued += len(piece)
+                await asyncio.sleep(0)  # the writer takes the first frame and sticks
+        out.discard()
+        return queued, len(sent)
+
+    queued, sends = asyncio.run(go())
+    assert MAX_PENDING - 2000 < queued <= MAX_PENDING + 2000
+    assert sends == 2  # the head, then one body write that never finished
