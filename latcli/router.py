@@ -11,7 +11,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import NoReturn
@@ -125,8 +125,9 @@ class Replica:
 
 
 EventSink = Callable[[str, BreakerEvent], None]
-# A streamed send's relay of A2A events: the answering replica's id, the stream's reader.
-RelayEvent = Callable[[str, StreamReader], None]
+# A streamed send's relay of A2A events: the answering replica's id, the stream's reader; an
+# awaitable it returns (its write) is awaited before the stream's next event is read.
+RelayEvent = Callable[[str, StreamReader], Awaitable[None] | None]
 AdmitSink = Callable[[Choice[Replica], Permit | None], None]
 
 
@@ -893,14 +894,23 @@ class _Relay:
         if sink is None:
             return None
 
-        def event(reader: StreamReader) -> None:
+        def event(reader: StreamReader) -> Awaitable[None] | None:
             self.wrote = True
             try:
-                sink(agent_id, reader)
+                relayed = sink(agent_id, reader)
             except Exception as exc:
                 raise _SinkFailed() from exc
+            return None if relayed is None else _caller_s(relayed)
 
         return event
+
+
+async def _caller_s(relayed: Awaitable[None]) -> None:
+    """Await what a relay sink returned; what it raises is the caller's (``_SinkFailed``)."""
+    try:
+        await relayed
+    except Exception as exc:
+        raise _SinkFailed() from exc
 
 
 class _SinkFailed(Exception):

@@ -70,7 +70,7 @@ from latcli.serve_limits import (
     Limits,
     protocol_class,
 )
-from latcli.serve_stream import SlowClient, SSEOut, failure_frame, relay, wants_stream
+from latcli.serve_stream import SSEOut, failure_frame, relay, wants_stream
 from latcli.serve_tasks import printable, supervise
 from latcli.transport.base import Transport
 from latcli.transport.select import Engine
@@ -395,9 +395,6 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
     except ClientDisconnect:
         gateway.metrics.cut.labels("client_disconnect").inc()
         return  # nobody to answer; the routed call, if any, was cancelled
-    except SlowClient:
-        gateway.metrics.cut.labels("slow_client").inc()
-        return  # uvicorn closes a response left unfinished
     except asyncio.CancelledError:
         if scope.get(CLIENT_GONE):
             gateway.metrics.cut.labels("client_disconnect").inc()
@@ -420,9 +417,6 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
             await sse.end(failure_frame("internal", "internal error"))
             return
         status, body = 500, {"error": {"kind": "internal", "message": "internal error"}}
-    finally:
-        if sse is not None:
-            sse.discard()
     await _send_json(send, status, body, extra)
 
 

@@ -22,17 +22,17 @@ and re-serialised, never copied: nothing an agent sends can break the framing):
 
 One of ``done`` and ``error`` ends every stream the client stays for. A client that hangs up
 cancels the routed call: the agent's stream is closed and its A2A task cancelled
-(``CancelTask``), as is a task whose stream broke off. The router's callbacks are synchronous
-and ASGI's ``send`` is not: the callbacks queue frames, one writer task sends them (one loop
-pass later, whatever is queued by then in one write). A client that reads slower than the
-agent writes is cut once :data:`MAX_PENDING` bytes wait for it.
+(``CancelTask``), as is a task whose stream broke off. Each agent event is written in the
+task that reads the stream, before the next is read (the router awaits the relay's write): no
+queue, no extra loop pass, and a client slow to read slows the agent's stream instead of
+filling the gateway's memory (the attempt's timeout bounds how long).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,6 @@ from latcli.transport.a2a.stream import StreamReader
 if TYPE_CHECKING:
     from latcli.serve import Gateway
 
-MAX_PENDING = 1 << 20  # bytes queued for a client that does not read: an agent's whole reply
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -87,68 +86,27 @@ def chunk_frame(text: str) -> bytes:
     return _CHUNK + _encode(text) + b"}" + _END
 
 
-class SlowClient(Exception):
-    """The client left more than :data:`MAX_PENDING` bytes unread: the stream is cut."""
-
-
 class SSEOut:
-    """The response of one streamed route: frames queued by sync callbacks, sent by a writer."""
+    """The response of one streamed route: its head, then whole frames, then the end."""
 
-    __slots__ = ("_closing", "_frames", "_pending", "_send", "_wake", "_writer", "started")
+    __slots__ = ("_send", "started")
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self._frames: list[bytes] = []
-        self._pending = 0
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
         self.started = False
 
     async def start(self) -> None:
         message = {"type": "http.response.start", "status": 200, "headers": HEADERS}
         await self._send(message)
         self.started = True
-        self._writer = asyncio.ensure_future(self._write())
 
-    def put(self, data: bytes) -> None:
-        """Queue ``data`` (whole frames) for the writer; SlowClient past MAX_PENDING."""
-        self._frames.append(data)
-        self._pending += len(data)
-        if self._pending > MAX_PENDING:
-            raise SlowClient(f"over {MAX_PENDING} bytes unread by the client")
-        self._wake.set()
-
-    async def _write(self) -> None:
-        frames, wake, send = self._frames, self._wake, self._send
-        while True:
-            await wake.wait()
-            wake.clear()
-            if self._closing:
-                return
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
-            frames.clear()
-            self._pending = 0
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+    def write(self, data: bytes) -> Awaitable[None]:
+        """Send ``data`` (whole frames); flow control waits here for a client slow to read."""
+        return self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def end(self, last: bytes) -> None:
-        """Send what is queued and ``last``, and end the response."""
-        writer = self._writer
-        if writer is not None:
-            self._closing = True
-            self._wake.set()
-            await writer
-            self._writer = None
-        self._frames.append(last)
-        data = b"".join(self._frames)
-        self._frames.clear()
-        await self._send({"type": "http.response.body", "body": data, "more_body": False})
-
-    def discard(self) -> None:
-        """Stop the writer (the request ended another way: the client left, or a cut)."""
-        if self._writer is not None:
-            self._writer.cancel()
-            self._writer = None
+        """Send ``last`` and end the response."""
+        await self._send({"type": "http.response.body", "body": last, "more_body": False})
 
 
 @dataclass
@@ -163,15 +121,16 @@ class Relayed:
     reader: StreamReader | None = None
     started: float = field(default_factory=time.perf_counter)
 
-    def on_event(self, agent_id: str, reader: StreamReader) -> None:
-        """The router's relay callback: the route first, then the event and its text."""
-        if self.agent is None:
-            self.agent, self.reader = agent_id, reader
-            self.out.put(self.route(agent_id))
+    def on_event(self, agent_id: str, reader: StreamReader) -> Awaitable[None]:
+        """The router's relay callback: the event and its text (after the route, the first
+        time), written before the agent's next event is read."""
         data = _KINDS[reader.kind] + _json(reader.payload) + _END
         if reader.text:
             data += chunk_frame(reader.text)
-        self.out.put(data)
+        if self.agent is None:
+            self.agent, self.reader = agent_id, reader
+            data = self.route(agent_id) + data
+        return self.out.write(data)
 
     def route(self, agent_id: str) -> bytes:
         """The ``route`` event naming ``agent_id``."""
@@ -198,13 +157,14 @@ async def relay(gateway: Gateway, type_: str, text: str, out: SSEOut) -> tuple[i
     except BaseException:
         relayed.abandon()
         raise
+    last = frame("done", done_doc(result)) if result.ok else error_frame(result)
     if relayed.agent is None and result.ok and result.agent is not None:
-        out.put(relayed.route(result.agent))  # a unary answer: its whole reply, one chunk
-        if result.reply is not None:
-            out.put(chunk_frame(result.reply))
+        # a unary answer: the route, its whole reply as one chunk, the end, in one write
+        whole = b"" if result.reply is None else chunk_frame(result.reply)
+        last = relayed.route(result.agent) + whole + last
     relayed.abandon()  # a stream that broke off mid-way leaves a task running
     gateway.metrics.streamed(type_, result, time.perf_counter() - relayed.started)
-    await out.end(frame("done", done_doc(result)) if result.ok else error_frame(result))
+    await out.end(last)
     return (200 if result.ok else 503), result.agent
 
 
@@ -252,9 +212,7 @@ def failure_frame(kind: str, message: str) -> bytes:
 
 
 __all__ = [
-    "MAX_PENDING",
     "SSEOut",
-    "SlowClient",
     "chunk_frame",
     "failure_frame",
     "frame",

@@ -31,7 +31,6 @@ from test_serve import Served, start_serve, stop_serve
 from latcli.demo.fleet import free_port
 from latcli.inventory import Agent
 from latcli.protocols import ProtocolClient, get_task_request, read_a2a_reply
-from latcli.serve_stream import MAX_PENDING, SlowClient, SSEOut
 from latcli.transport.a2a.sse import SSEDecoder, SSEEvent
 from latcli.transport.httpx_transport import HttpxTransport
 
@@ -493,36 +492,3 @@ def test_metrics_count_streams_phases_and_outcomes(gateway: Served) -> None:
     ) in found
     assert sample(found, "latcli_gateway_requests_total", type="bad", code="503") >= 1
     assert sample(found, "latcli_gateway_requests_total", type="llm", code="200") >= 1
-
-
-# ---- the relay's queue -----------------------------------------------------------------------
-
-
-def test_a_client_that_does_not_read_is_cut_past_the_queue_bound() -> None:
-    """The writer is stuck in ``send`` (flow control: the client reads nothing); what the
-    agent goes on writing queues up to MAX_PENDING bytes, then the stream is cut."""
-
-    async def go() -> tuple[int, int]:
-        sent: list[dict[str, Any]] = []
-        stuck = asyncio.Event()
-
-        async def send(message: Any) -> None:
-            sent.append(message)
-            if message["type"] == "http.response.body":
-                await stuck.wait()  # never set: the client stopped reading
-
-        out = SSEOut(send)
-        await out.start()
-        piece = b"event: chunk\ndata: " + b"x" * 1000 + b"\n\n"
-        queued = 0
-        with pytest.raises(SlowClient):
-            while True:
-                out.put(piece)
-                queued += len(piece)
-                await asyncio.sleep(0)  # the writer takes the first frame and sticks
-        out.discard()
-        return queued, len(sent)
-
-    queued, sends = asyncio.run(go())
-    assert MAX_PENDING - 2000 < queued <= MAX_PENDING + 2000
-    assert sends == 2  # the head, then one body write that never finished
