@@ -24,7 +24,14 @@ import pytest
 import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 from conftest import DemoFleet
-from fault_servers import Request, RunningServer, _keepalive, response_bytes, serve
+from fault_servers import (
+    Request,
+    RunningServer,
+    _keepalive,
+    read_request,
+    response_bytes,
+    serve,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import Served, start_serve, stop_serve
 
@@ -160,9 +167,55 @@ def evil_agent() -> contextlib.AbstractContextManager[RunningServer]:
 
 
 @dataclass
+class BreakingAgent:
+    """An A2A 0.3 agent whose stream breaks off after its first event (the connection closed
+    mid-answer); it records the task ids it is asked to cancel."""
+
+    server: RunningServer
+    cancelled: list[str]
+
+
+@contextlib.contextmanager
+def breaking_agent() -> Iterator[BreakingAgent]:
+    box: list[RunningServer] = []
+    cancelled: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (request := await read_request(reader)) is not None:
+            if request.method == "GET":
+                card = {"name": "breaking", "url": box[0].url + "/", "version": "1",
+                        "protocolVersion": "0.3.0",
+                        "capabilities": {"streaming": True}}  # fmt: skip
+                writer.write(response_bytes(200, json.dumps(card).encode(), "application/json"))
+                continue
+            doc = json.loads(request.body)
+            if doc["method"] == "tasks/cancel":
+                cancelled.append(doc["params"]["id"])
+                task = {"kind": "task", "id": doc["params"]["id"], "contextId": "c",
+                        "status": {"state": "canceled"}}  # fmt: skip
+                body = json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": task}).encode()
+                writer.write(response_bytes(200, body, "application/json"))
+                continue
+            working = {"kind": "status-update", "taskId": "t-broken", "contextId": "c",
+                       "status": {"state": "working"}, "final": False}  # fmt: skip
+            event = json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": working})
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"connection: close\r\n\r\ndata: " + event.encode() + b"\n\n")  # fmt: skip
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.close()  # mid-answer: no terminal state
+            return
+
+    with serve(handle) as server:
+        box.append(server)
+        yield BreakingAgent(server, cancelled)
+
+
+@dataclass
 class Fleet:
     fast: RunningAgent  # 100 ms of thought, then 5 chunks 50 ms apart
     slow: RunningAgent  # 1.5 s of thought, then 3 chunks 300 ms apart
+    breaking: BreakingAgent
     inventory: Path
 
 
@@ -178,6 +231,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
         bad = stack.enter_context(run_sdk_agent("fail", "--think-ms", "50"))
         broken = stack.enter_context(broken_agent())
         evil = stack.enter_context(evil_agent())
+        breaking = stack.enter_context(breaking_agent())
         a2a = [
             ("llm-1", "llm", fast.url),
             ("slow-1", "slow", slow.url),
@@ -185,6 +239,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
             ("broken-1", "mixed", broken.url),
             ("llm-2", "mixed", fast.url),
             ("evil-1", "evil", evil.url),
+            ("breaking-1", "breaking", breaking.server.url),
         ]
         agents: list[dict[str, Any]] = [
             {"id": i, "type": t, "url": u, "protocol": "a2a"} for i, t, u in a2a
@@ -201,7 +256,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
         }
         path = tmp_path_factory.mktemp("serve-stream") / "agents.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        yield Fleet(fast, slow, path)
+        yield Fleet(fast, slow, breaking, path)
 
 
 @pytest.fixture(scope="module")
@@ -412,6 +467,19 @@ def test_a_client_that_hangs_up_closes_the_stream_and_cancels_the_task(
         == sample(before, cut, reason="client_disconnect") + 1
     )
     assert sample(after, "latcli_gateway_in_flight") == 0
+
+
+def test_a_stream_that_breaks_off_ends_with_an_error_event_and_its_task_is_cancelled(
+    gateway: Served, fleet: Fleet
+) -> None:
+    events = stream(gateway.url, "breaking")
+    assert names(events) == ["route", "status-update", "error"]
+    assert events[-1].data["error"]["kind"] in {"reset", "bad_response"}
+    assert events[-1].data["state"] == "working"
+    deadline = time.monotonic() + 5
+    while "t-broken" not in fleet.breaking.cancelled:
+        assert time.monotonic() < deadline, "the broken-off task was not cancelled"
+        time.sleep(0.05)
 
 
 # ---- limits and shutdown -----------------------------------------------------------------
