@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote
@@ -465,8 +465,9 @@ def new_message_id() -> str:
 
 OnChunk = Callable[[str], None]
 # Called after each event of a stream with its reader (task id so far, ``answered``): what a
-# hedged streamed send watches (latcli.hedge).
-OnEvent = Callable[[StreamReader], None]
+# hedged streamed send watches (latcli.hedge). An awaitable it returns is awaited before the
+# next event is read: a relay writes in place (no queue, and a slow reader slows the stream).
+OnEvent = Callable[[StreamReader], Awaitable[None] | None]
 
 
 async def read_stream(
@@ -524,7 +525,9 @@ async def _consume(
                 kind, payload = split_event(loads(event.data), jsonrpc)
                 text = reader.event(at, kind, payload)
                 if on_event is not None:  # first: a hedged send commits before relaying text
-                    on_event(reader)
+                    relayed = on_event(reader)
+                    if relayed is not None:
+                        await relayed
                 if text and on_chunk is not None:
                     on_chunk(text)
                 if reader.done:

@@ -11,7 +11,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +30,7 @@ from latcli.redact import redact_url
 from latcli.state import FlushEntry, NullStore, Observation, Store, open_store
 from latcli.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.strategies import Strategy, make_strategy
-from latcli.transport.a2a.stream import StreamPhases
+from latcli.transport.a2a.stream import StreamPhases, StreamReader
 from latcli.transport.base import AsyncClosing, Transport
 
 HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
@@ -126,6 +126,9 @@ class Replica:
 
 
 EventSink = Callable[[str, BreakerEvent], None]
+# A streamed send's relay of A2A events: the answering replica's id, the stream's reader; an
+# awaitable it returns (its write) is awaited before the stream's next event is read.
+RelayEvent = Callable[[str, StreamReader], Awaitable[None] | None]
 AdmitSink = Callable[[Choice[Replica], Permit | None], None]
 
 
@@ -523,21 +526,25 @@ class Router(AsyncClosing):
         timeout: float | None = None,
         stream: bool = False,
         on_chunk: OnChunk | None = None,
+        on_event: RelayEvent | None = None,
     ) -> RouteResult:
         """Route ``text`` to one replica of ``type_``, failing over up to ``retries`` times.
 
         ``timeout`` bounds the whole call, failovers included; the attempt under way when it
         expires is cancelled without a breaker verdict. ``stream``: streamed where the agent
         can (an A2A card with ``capabilities.streaming``), unary elsewhere; ``on_chunk`` gets
-        the answer's text as it arrives. Once a chunk went out the answer is committed: a
-        failure after it is not retried (its text would be mixed with another's). With
-        hedging, chunks are not relayed (two streams would interleave).
+        the answer's text as it arrives, ``on_event`` the answering replica's id and the
+        stream's reader after each A2A event (``reader.kind``, ``payload``, ``text``). Once a
+        chunk or an event went out the answer is committed: a failure after it is not retried
+        (its text would be mixed with another's). With hedging, only the winner's chunks are
+        relayed, no events (two streams would interleave).
         """
         self.replicas(type_)  # an unknown type is the usage error naming the known ones
         started = self._clock()
         # A2A: a retry reuses the messageId (DESIGN §2); plain http agents take none.
         message_id = new_message_id() if self._a2a_types.get(type_, True) else ""
-        relay = _Relay(on_chunk) if on_chunk is not None and stream else None
+        relayed = on_chunk is not None or on_event is not None
+        relay = _Relay(on_chunk, on_event) if relayed and stream else None
         sending = _Sending(text, message_id, stream, relay)
         try:
             if timeout is None:
@@ -762,7 +769,7 @@ class Router(AsyncClosing):
         if not sending.stream:
             return await self.client.send_message(agent, sending.text, sending.message_id)
         if on_event is None and sending.relay is not None:
-            on_chunk = sending.relay.write
+            on_chunk, on_event = sending.relay.write, sending.relay.events_of(agent.id)
         return await self.client.stream_message(
             agent, sending.text, sending.message_id, on_chunk, on_event
         )
@@ -864,20 +871,47 @@ class _Sending:
 
 
 class _Relay:
-    """Hands a streamed answer's chunks on and remembers that some went out (the answer is
-    then committed to its replica). What the sink raises is the caller's, not the agent's."""
+    """Hands a streamed answer's chunks and events on and remembers that some went out (the
+    answer is then committed to its replica). What a sink raises is the caller's, not the
+    agent's."""
 
-    __slots__ = ("_sink", "wrote")
+    __slots__ = ("_on_event", "_sink", "wrote")
 
-    def __init__(self, sink: OnChunk) -> None:
-        self._sink, self.wrote = sink, False
+    def __init__(self, sink: OnChunk | None, on_event: RelayEvent | None = None) -> None:
+        self._sink, self._on_event, self.wrote = sink, on_event, False
 
     def write(self, text: str) -> None:
         self.wrote = True
+        if self._sink is None:
+            return
         try:
             self._sink(text)
         except Exception as exc:
             raise _SinkFailed() from exc
+
+    def events_of(self, agent_id: str) -> OnEvent | None:
+        """The reader callback of one attempt on ``agent_id`` (None: no event sink)."""
+        sink = self._on_event
+        if sink is None:
+            return None
+
+        def event(reader: StreamReader) -> Awaitable[None] | None:
+            self.wrote = True
+            try:
+                relayed = sink(agent_id, reader)
+            except Exception as exc:
+                raise _SinkFailed() from exc
+            return None if relayed is None else _caller_s(relayed)
+
+        return event
+
+
+async def _caller_s(relayed: Awaitable[None]) -> None:
+    """Await what a relay sink returned; what it raises is the caller's (``_SinkFailed``)."""
+    try:
+        await relayed
+    except Exception as exc:
+        raise _SinkFailed() from exc
 
 
 class _SinkFailed(Exception):
@@ -955,4 +989,12 @@ def _default_transport() -> Transport:
     return make_transport("auto", use="send")
 
 
-__all__ = ["Attempt", "FanOut", "ReplicaView", "RouteResult", "Router", "ewma_sample"]
+__all__ = [
+    "Attempt",
+    "FanOut",
+    "RelayEvent",
+    "ReplicaView",
+    "RouteResult",
+    "Router",
+    "ewma_sample",
+]

@@ -9,7 +9,9 @@ answers with the latest tick in watch's JSON. Endpoints:
   404 unknown type, 413 body over 1 MiB, 503 no replica answered, 503 ``overloaded`` with
   ``Retry-After`` past ``--max-in-flight``. ``POST /route/{type}/message/send`` is the same
   route spelled as a plain http agent's message endpoint, so ``http://gw/route/weather`` is
-  itself an agent (``latcli bench URL --endpoint message``, an inventory entry).
+  itself an agent (``latcli bench URL --endpoint message``, an inventory entry). With
+  ``Accept: text/event-stream`` the answer is relayed as SSE as it arrives: the event
+  vocabulary is :mod:`latcli.serve_stream`'s.
 * ``GET /agents`` the latest watch tick (``latcli.watch/v1``; agents not checked yet are
   ``unknown``), ``GET /metrics`` Prometheus, ``GET /health`` ``{"status": "ok"}``.
 
@@ -37,7 +39,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from latcli import gctune
 from latcli.errors import ExitCode, LatcliError
 from latcli.inventory import Agent, Inventory
 from latcli.metrics import WatchMetrics
@@ -67,6 +70,7 @@ from latcli.serve_limits import (
     Limits,
     protocol_class,
 )
+from latcli.serve_stream import SSEOut, failure_frame, relay, wants_stream
 from latcli.serve_tasks import printable, supervise
 from latcli.transport.base import Transport
 from latcli.transport.select import Engine
@@ -80,6 +84,12 @@ AGENT_CONNECTIONS = 256
 DRAIN = 10.0  # seconds in-flight requests get to finish after SIGTERM
 # Routed calls on loopback take 1-100 ms, across a WAN up to seconds; timeouts are 2-5 s.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# An LLM's first token comes in 0.1-2 s, its answer in up to a minute.
+STREAM_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Outcomes whose series exist before the first one: alerts rate() them (deploy/prometheus).
+ZERO_OUTCOMES = ("ok", "task_failed", "rate_limited")
+LABELS = ("agent", "type")  # latcli.metrics' order
+CANCEL_WAIT = 1.0  # seconds a shutdown waits for the A2A cancels of abandoned streams
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -98,7 +108,9 @@ class BadRequest(Exception):
 class GatewayMetrics:
     """Watch's metric families plus the gateway's own, in one registry."""
 
-    def __init__(self, watch_metrics: WatchMetrics | None = None) -> None:
+    def __init__(
+        self, watch_metrics: WatchMetrics | None = None, agents: Iterable[Agent] = ()
+    ) -> None:
         self.watch = watch_metrics or WatchMetrics()
         r = self.watch.registry
         self.requests = Counter(
@@ -137,17 +149,50 @@ class GatewayMetrics:
             ("reason",),
             registry=r,
         )
+        self.task_cancels = Counter(
+            "latcli_gateway_task_cancels",
+            "A2A tasks of abandoned streams (client gone, stream broken) cancelled, by outcome.",
+            ("outcome",),
+            registry=r,
+        )
         self.restarts = Counter(
             "latcli_gateway_task_restarts",
             "Background tasks (the health checks) restarted after they died.",
             ("task",),
             registry=r,
         )
+        self.attempts = Counter(
+            "latcli_gateway_attempts",
+            "Attempts of routed requests by agent and outcome (ok or an error kind: task_failed, "
+            "rate_limited, timeout, ...); a request failed over makes several.",
+            (*LABELS, "outcome"),
+            registry=r,
+        )
+        self.first_artifact = Histogram(
+            "latcli_gateway_stream_first_artifact_seconds",
+            "Streamed routes: time to first token, from the request sent to the agent that "
+            "answered to its first answer text (a unary answer: its whole reply).",
+            LABELS,
+            buckets=STREAM_BUCKETS,
+            registry=r,
+        )
+        self.stream_total = Histogram(
+            "latcli_gateway_stream_total_seconds",
+            "Streamed routes: from the request sent to the agent that answered to its last event.",
+            LABELS,
+            buckets=STREAM_BUCKETS,
+            registry=r,
+        )
         # Zero series from the start: an alert on rate(shed) needs the series before the first shed.
         for limit in ("max_in_flight", "max_connections"):
             self.shed.labels(limit)
+        for agent in agents:
+            for outcome in ZERO_OUTCOMES:
+                self.attempts.labels(agent.id, agent.type, outcome)
         self._counts: dict[tuple[str, int], Counter] = {}
         self._timings: dict[str, Histogram] = {}
+        self._outcomes: dict[tuple[str, str, str], Counter] = {}
+        self._phases: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
 
     def observe(self, type_: str, code: int, seconds: float) -> None:
         # The labelled children, looked up once: labels() takes a lock and builds a key each call.
@@ -159,6 +204,36 @@ class GatewayMetrics:
             timing = self._timings[type_] = self.latency.labels(type_)
         count.inc()
         timing.observe(seconds)
+
+    def attempted(self, type_: str, result: RouteResult) -> None:
+        """One count per attempt of a routed request, by its agent and outcome."""
+        for a in result.attempts:
+            key = (a.agent, type_, a.outcome)
+            count = self._outcomes.get(key)
+            if count is None:
+                count = self._outcomes[key] = self.attempts.labels(*key)
+            count.inc()
+
+    def streamed(self, type_: str, result: RouteResult, seconds: float) -> None:
+        """A streamed route's count and time, its attempts, and the answering agent's phases."""
+        self.observe(type_, 200 if result.ok else 503, seconds)
+        self.attempted(type_, result)
+        if not result.ok or result.agent is None or not result.attempts:
+            return
+        phases = result.stream
+        whole = result.attempts[-1].latency_ms  # the answer's own attempt
+        first = whole if phases is None else phases.first_artifact_ms
+        total = whole if phases is None or phases.total_ms is None else phases.total_ms
+        key = (result.agent, type_)
+        pair = self._phases.get(key)
+        if pair is None:
+            pair = self._phases[key] = (
+                self.first_artifact.labels(*key),
+                self.stream_total.labels(*key),
+            )
+        if first is not None:
+            pair[0].observe(first / 1000.0)
+        pair[1].observe(total / 1000.0)
 
     def limit_hit(self, name: str) -> None:
         """One count per refusal of the protocol (:mod:`latcli.serve_limits`)."""
@@ -183,10 +258,31 @@ class Gateway:
     peek: Callable[[], WatchSnapshot] | None = None  # the watch's snapshot before its first tick
     in_flight: int = 0  # routed requests being answered (the --max-in-flight count)
     cut_by_drain: int = 0
+    cancels: set[asyncio.Task[Any]] = field(default_factory=set)  # A2A cancels under way
 
     def __post_init__(self) -> None:
         self.types = frozenset(self.router.types)
         self._bearer = None if self.token is None else b"Bearer " + self.token.encode()
+
+    def cancel_task(self, agent_id: str, task_id: str) -> None:
+        """Cancel an abandoned stream's A2A task in the background (its answer nobody reads)."""
+        agent = self.router.replica(agent_id).agent
+        task = asyncio.ensure_future(self.router.client.cancel_task(agent, task_id))
+        self.cancels.add(task)
+        task.add_done_callback(self._cancelled)
+
+    def _cancelled(self, task: asyncio.Task[Any]) -> None:
+        self.cancels.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            outcome = "ok" if task.result().ok else "failed"
+        else:
+            outcome = "failed"
+        self.metrics.task_cancels.labels(outcome).inc()
+
+    async def settle_cancels(self, most: float = CANCEL_WAIT) -> None:
+        """Let the cancels under way reach their agents before the transport closes."""
+        if self.cancels:
+            await asyncio.wait(set(self.cancels), timeout=most)
 
     def sink(self, snapshot: WatchSnapshot) -> None:
         """Watch's sink: keep the tick for ``GET /agents`` and update the gauges."""
@@ -283,11 +379,15 @@ def _route_type(path: str) -> str | None:
 
 
 async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, send: Send) -> None:
-    """One routed message: 200 with the reply, 503 when no replica answered, 4xx refusals."""
+    """One routed message: 200 with the reply, 503 when no replica answered, 4xx refusals;
+    with ``Accept: text/event-stream``, past the refusals, the answer as SSE (serve_stream)."""
     extra: list[tuple[bytes, bytes]] = []
     scope[TASK] = asyncio.current_task()  # the protocol cancels it if the client hangs up
+    sse = SSEOut(send) if wants_stream(scope) else None
     try:
-        status, body = await _answer(gateway, type_, scope, receive)
+        status, body = await _answer(gateway, type_, scope, receive, sse)
+        if sse is not None and sse.started:
+            return  # the stream ended itself
     except BadRequest as exc:
         status, body = exc.status, {"error": {"kind": exc.kind, "message": str(exc)}}
         if exc.kind == "overloaded":
@@ -303,6 +403,9 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
         # re-raise becomes uvicorn's plain-text 500 and a traceback in the log).
         gateway.cut_by_drain += 1
         gateway.metrics.cut.labels("drain").inc()
+        if sse is not None and sse.started:
+            await sse.end(failure_frame("unavailable", _DRAINED))
+            return
         status, body = 503, {"error": {"kind": "unavailable", "message": _DRAINED}}
         extra = [(b"connection", b"close")]
     except Exception as exc:  # the one place nothing gets past: one line, a JSON 500
@@ -310,6 +413,9 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
         print(
             f"latcli serve: {where}: {type(exc).__name__}: {printable(str(exc))}", file=sys.stderr
         )
+        if sse is not None and sse.started:
+            await sse.end(failure_frame("internal", "internal error"))
+            return
         status, body = 500, {"error": {"kind": "internal", "message": "internal error"}}
     await _send_json(send, status, body, extra)
 
@@ -318,9 +424,10 @@ _DRAINED = "the gateway is shutting down and its drain time ran out before an an
 
 
 async def _answer(
-    gateway: Gateway, type_: str, scope: Scope, receive: Receive
+    gateway: Gateway, type_: str, scope: Scope, receive: Receive, sse: SSEOut | None = None
 ) -> tuple[int, dict[str, Any]]:
-    """The checks in order of cost, then the routed call; refusals raise BadRequest."""
+    """The checks in order of cost, then the routed call (relayed through ``sse`` when given:
+    the body returned is then empty); refusals raise BadRequest."""
     if len(type_.encode()) > MAX_TYPE_BYTES:
         raise BadRequest(400, f"type name over {MAX_TYPE_BYTES} bytes")
     if type_ not in gateway.types:
@@ -336,7 +443,11 @@ async def _answer(
     gateway.metrics.in_flight.inc()
     try:
         text = _message(await _body(scope, receive))
-        status, body, agent = await _routed(gateway, type_, text)
+        if sse is None:
+            status, body, agent = await _routed(gateway, type_, text)
+        else:
+            status, agent = await relay(gateway, type_, text, sse)
+            body = {}
     finally:
         gateway.in_flight -= 1
         gateway.metrics.in_flight.dec()
@@ -351,6 +462,7 @@ async def _routed(
     result = await gateway.router.send(type_, text)
     code = 200 if result.ok else 503
     gateway.metrics.observe(type_, code, time.perf_counter() - started)
+    gateway.metrics.attempted(type_, result)
     return code, _route_body(result), result.agent
 
 
@@ -683,7 +795,7 @@ async def run_serve(
     store = open_store(opts.state, enabled=not opts.no_state, env=os.environ, warn=warn)
     own_transport = transport is None
     transport = transport or gateway_transport(opts.engine, opts.verify)
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(agents=agents)
     watch = Watch(
         agents,
         interval=tick_interval(agents, opts.interval),
@@ -697,10 +809,14 @@ async def run_serve(
     )
     gateway = Gateway(watch.router, metrics, opts.limits, token, peek=watch.peek)
     sock = bind(opts.host, opts.port)
-    server = _Server(
-        _config(gateway, opts, warn),
-        lambda: warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})"),
-    )
+    tuned: list[tuple[int, int, int]] = []
+
+    def started() -> None:
+        warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})")
+        # Full collections walk every module object: tens of ms with the loop stopped (gctune).
+        tuned.append(gctune.settle())
+
+    server = _Server(_config(gateway, opts, warn), started)
     checks = asyncio.create_task(
         supervise(
             "health checks",
@@ -716,10 +832,13 @@ async def run_serve(
         checks.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await checks
+        await gateway.settle_cancels()
         await watch.aclose()
         if own_transport:
             await transport.aclose()
         sock.close()
+        if tuned:
+            gctune.restore(tuned[0])
     warn(_final_line(server.stopped_by, gateway.cut_by_drain, opts.drain))
     return ExitCode.INTERRUPTED if server.stopped_by == signal.SIGINT else ExitCode.OK
 

@@ -240,6 +240,8 @@ def served_metrics(
         assert found, "serve did not start"
         url = found.group(1)
         httpx.post(url + "/route/weather", json={"message": "hi"}, timeout=10)
+        sse = {"accept": "text/event-stream"}  # a streamed route: the stream phase histograms
+        httpx.post(url + "/route/weather", json={"message": "hi"}, headers=sse, timeout=10)
         httpx.post(url + "/route/ghost", json={"message": "hi"}, timeout=10)
         yield _scrape(url)
     finally:

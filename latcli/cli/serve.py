@@ -114,12 +114,15 @@ def serve(
 
     POST /route/{type} {"message": TEXT} -> {"agent","reply","latency_ms","attempts"}
     (400 bad body, 404 unknown type, 503 no replica answered or overloaded; errors are JSON
-    {"error": {"kind", "message"}}). GET /agents: the latest watch tick as JSON; GET /metrics:
+    {"error": {"kind", "message"}}). With "Accept: text/event-stream" the answer is relayed
+    as it arrives (SSE events route, the A2A events, chunk, then done or error); a client that
+    hangs up cancels the agent's task. GET /agents: the latest watch tick as JSON; GET /metrics:
     Prometheus; GET /health. With LATCLI_SERVE_TOKEN set, every endpoint but /health wants
     "Authorization: Bearer TOKEN"; a --host beyond loopback needs it (or --no-auth).
     SIGTERM drains in-flight requests, saves the routing state and exits 0; SIGINT exits 130.
     Example: `latcli serve --port 8000` then
-    `curl -d '{"message":"hi"}' http://127.0.0.1:8000/route/weather`
+    `curl -d '{"message":"hi"}' http://127.0.0.1:8000/route/weather`, or streamed:
+    `curl -N -H 'accept: text/event-stream' -d '{"message":"hi"}' .../route/assistant`
     """
     import asyncio
     import os

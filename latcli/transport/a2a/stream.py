@@ -99,6 +99,10 @@ class StreamReader:
         self.task_id: str | None = None
         self.done = False
         self.events = 0
+        # The latest event as parsed (what a relay re-serialises) and the answer text it added.
+        self.kind = ""
+        self.payload: dict[str, Any] = {}
+        self.text = ""
         # artifactId -> its text pieces in arrival order (joined once, at the end: no O(n^2))
         self._artifacts: dict[str, list[str]] = {}
         self._message: str | None = None  # a Message answer ends the stream with its text
@@ -111,7 +115,13 @@ class StreamReader:
         self._end: float | None = None
 
     def event(self, at: float, kind: str, payload: dict[str, Any]) -> str:
-        """Take one event (see :func:`split_event`); returns the text it adds ('' if none)."""
+        """Take one event (see :func:`split_event`); returns the text it adds ('' if none),
+        also kept with the event in :attr:`kind`, :attr:`payload` and :attr:`text`."""
+        self.kind, self.payload = kind, payload
+        self.text = text = self._take(at, kind, payload)
+        return text
+
+    def _take(self, at: float, kind: str, payload: dict[str, Any]) -> str:
         self.events += 1
         if self._first_event is None:
             self._first_event = at
