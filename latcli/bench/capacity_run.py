@@ -64,7 +64,7 @@ def run_capacity(
                 concurrency=None, warmup_s=plan.warmup_s,
             )  # fmt: skip
             result = run_bench(bench, target)
-            measure = measure_step(rate, result, thresholds)
+            measure = replace(measure_step(rate, result, thresholds), window_s=plan.step_duration_s)
             step = judge_step(measure, phase, baseline(steps))
             steps.append(step)
             if on_step is not None:
@@ -96,6 +96,10 @@ def measure_step(rate: float, result: BenchResult, thresholds: Sequence[Threshol
         interval_p50_ms=_interval_p50s(result),
         replicas=max(1, len(took)),
         interrupted=result.interrupted,
+        phases=None
+        if result.phases is None
+        else {p: LatencySummary.of(h.summary()) for p, h in result.phases.hists.items()},
+        error_kinds={str(k): n for k, n in result.errors.items() if n},
     )
 
 
