@@ -130,6 +130,7 @@ class StepMeasure:
     invalid_reason: str | None = None
     sla: tuple[Verdict, ...] = ()
     interval_p50_ms: tuple[float, ...] = ()  # p50 of each ~1 s interval, in order
+    interval_first_token_p50_ms: tuple[float, ...] = ()  # streams: first_artifact's, likewise
     replicas: int = 1  # replicas that took traffic
     interrupted: bool = False
     # --endpoint stream: PHASES -> answered streams' latency from the send (None: not streams)
@@ -142,18 +143,24 @@ class StepMeasure:
         return self.errors / self.requests if self.requests else 0.0
 
     @property
+    def arrival_rps(self) -> float:
+        """λ of Little's law: the rate requests were sent at. Not the throughput, whose measured
+        time includes the drain after the last send (18.7/s at a held 19.9/s in 3 s steps)."""
+        return self.achieved_rps
+
+    @property
     def in_flight(self) -> float:
-        """Little's law, L = λ·W: throughput × mean latency (seconds)."""
-        return self.throughput_rps * self.latency.mean / 1000.0
+        """Little's law, L = λ·W: arrival rate × mean latency (seconds)."""
+        return self.arrival_rps * self.latency.mean / 1000.0
 
     @property
     def concurrent_streams(self) -> float | None:
         """Streams open at the agents, Little's law on the mean total time (from the send):
-        throughput × mean ``total``; None when this was not a stream step."""
+        arrival rate × mean ``total``; None when this was not a stream step."""
         total = self.phases.get("total") if self.phases is not None else None
         if total is None:
             return None
-        return self.throughput_rps * total.mean / 1000.0
+        return self.arrival_rps * total.mean / 1000.0
 
 
 @dataclass(frozen=True)
@@ -289,14 +296,21 @@ def _sla(m: StepMeasure) -> list[str]:
 
 
 def _settling(m: StepMeasure) -> list[str]:
-    """Latency climbing from the first to the last part of the step: a queue that grows."""
-    p50s = m.interval_p50_ms
+    """Latency climbing from the first to the last part of the step: a queue that grows
+    (streams: the time to first token too, where a queue shows first)."""
+    return _climbing("latency", m.interval_p50_ms) + _climbing(
+        f"{FIRST_TOKEN} p50", m.interval_first_token_p50_ms
+    )
+
+
+def _climbing(name: str, p50s: Sequence[float]) -> list[str]:
     half = len(p50s) // 2
     if half == 0:
         return []
     early, late = _median(p50s[:half]), _median(p50s[-half:])
     if late > early * SETTLE_FACTOR and late - early > LATENCY_FLOOR_MS:
-        return [f"latency kept rising during the step (p50 {_ms(early)} → {_ms(late)})"]
+        what = "p50 " if name == "latency" else ""
+        return [f"{name} kept rising during the step ({what}{_ms(early)} → {_ms(late)})"]
     return []
 
 
@@ -456,7 +470,7 @@ def reasoning(c: Capacity) -> list[str]:
     lines += _bound_lines(c, fail)
     lines.append(
         f"at the knee mean latency {_ms(knee.latency.mean)}, so by Little's law "
-        f"(L = λ·W = {format_sig(knee.throughput_rps)}/s × {format_ms(knee.latency.mean)}) "
+        f"(L = λ·W = {format_sig(knee.arrival_rps)}/s × {format_ms(knee.latency.mean)}) "
         f"~{knee.in_flight:.1f} requests are in flight"
         + (f" ({knee.in_flight / c.replicas:.1f} per replica)" if c.replicas > 1 else "")
     )
@@ -570,6 +584,7 @@ def step_json(step: Step, sustainable: float | None) -> dict[str, Any]:
         "generator_note": m.invalid_reason,
         "utilisation": None if not sustainable else round(m.rate / sustainable, 4),
         "interval_p50_ms": [round(v, 3) for v in m.interval_p50_ms],
+        "interval_first_artifact_p50_ms": [round(v, 3) for v in m.interval_first_token_p50_ms],
         "sla": [v.as_json() for v in m.sla],
         "interrupted": m.interrupted,
         "errors_by_kind": dict(sorted(m.error_kinds.items())),
@@ -595,7 +610,7 @@ def streams_json(c: Capacity) -> dict[str, Any] | None:
         "concurrent_at_knee": round(knee.concurrent_streams, 3),
         "per_replica": round(knee.concurrent_streams / max(1, c.replicas), 3),
         "method": "littles_law_mean_total",  # throughput × mean total time (from the send)
-        "throughput_rps": round(knee.throughput_rps, 3),
+        "arrival_rps": round(knee.arrival_rps, 3),
         "total_ms": total.as_json(),
         "first_artifact_ms": None if first is None else first.as_json(),
     }
@@ -628,6 +643,7 @@ def capacity_json(c: Capacity, *, target: str, endpoint: str, sla: Sequence[str]
         if knee is None
         else {
             "throughput_rps": round(knee.throughput_rps, 3),
+            "arrival_rps": round(knee.arrival_rps, 3),
             "mean_latency_ms": round(knee.latency.mean, 3),
             "in_flight": round(knee.in_flight, 3),
         },

@@ -71,6 +71,14 @@ BASE = stream_measure(8)
                 "first_artifact p50 517 ms is over 2× the 100 ms at the lowest step",
             ],
         ),
+        (  # a queue growing within the step shows in the first token before the whole answer
+            stream_measure(
+                20.9,
+                interval_p50_ms=(250.0, 290.0, 340.0),
+                interval_first_token_p50_ms=(150.0, 190.0, 240.0),
+            ),
+            ["first_artifact p50 kept rising during the step (150 ms → 240 ms)"],
+        ),
         (  # failed tasks are errors, named by kind
             stream_measure(20, errors=12, requests=100, error_kinds={"task_failed": 12}),
             ["errors rose to 12% (0% at the lowest step): task_failed 12"],
@@ -194,7 +202,8 @@ def test_the_knee_of_a_known_stream_capacity(
 ) -> None:
     """Truth 20 streams/s. Tolerance -25 %/+10 %: 1.5 s steps (the ±15 % figure with 5 s steps
     is scripts/capacity_check.py's `stream` case); the knee is the highest passing step, so
-    it errs low, and a step a few % over the truth can pass before its queue shows."""
+    it errs low, but a step ~5 % over the truth can pass before its queue shows: the queue
+    grows by ~1 stream a second, too little for 1.5 s to tell (3 s steps do)."""
     inv, _ = assistant
     code = main(
         ["capacity", "asst-1", "-i", str(inv), "--endpoint", "stream", "--json", "-q",
@@ -207,9 +216,10 @@ def test_the_knee_of_a_known_stream_capacity(
     assert doc["sla"] == ["first_artifact.p95 < 1s"]
     assert 0.75 * TRUTH <= doc["sustainable_rps"] <= 1.10 * TRUTH, doc["reasoning"]
     assert any(not s["pass"] for s in doc["steps"])  # it found where the assistant gives way
-    # At the knee the slots are nearly all busy: Little's law counts about N open streams.
+    # At the knee the slots are nearly all busy: Little's law counts about N open streams, and
+    # the few queued ones too when the knee passed a little over the truth (5.3 at 20.9/s).
     streams = doc["streams"]
-    assert 0.6 * LIMIT <= streams["concurrent_at_knee"] <= 1.3 * LIMIT, streams
+    assert 0.6 * LIMIT <= streams["concurrent_at_knee"] <= 1.5 * LIMIT, streams
     assert 90 <= streams["first_artifact_ms"]["p50"] <= 200, streams
     assert doc["replicas_needed"] >= 3  # 50 / (~20 × 0.7)
     knee = doc["steps"][doc["knee"]["index"]]
