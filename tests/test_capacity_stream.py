@@ -188,6 +188,8 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     agents = [
         {"id": "asst-1", "type": "asst", "url": f"http://127.0.0.1:{free_port()}",
          "protocol": "a2a", "demo": ASSISTANT},
+        {"id": "asst-2", "type": "asst", "url": f"http://127.0.0.1:{free_port()}",
+         "protocol": "a2a", "demo": ASSISTANT},
         {"id": "plain-1", "type": "plain", "url": f"http://127.0.0.1:{free_port()}",
          "demo": {"latency": "5ms"}},
     ]  # fmt: skip
@@ -224,6 +226,21 @@ def test_the_knee_of_a_known_stream_capacity(
     assert doc["replicas_needed"] >= 3  # 50 / (~20 × 0.7)
     knee = doc["steps"][doc["knee"]["index"]]
     assert set(knee["phases_ms"]) == {"first_event", "first_artifact", "gap", "total"}
+
+
+def test_a_type_is_routed_per_stream_and_counted_per_replica(
+    assistant: tuple[Path, Fleet], capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv, _ = assistant
+    code = main(["capacity", "asst", "-i", str(inv), "--endpoint", "stream", "--json", "-q",
+                 "--start-rate", "10", "--max-rate", "10", "--step-duration", "1s"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["limited_by"] == "max_rate", doc["reasoning"]
+    assert doc["replicas"] == doc["steps"][0]["replicas"] == 2
+    assert doc["per_replica_rps"] == 5.0
+    streams = doc["streams"]  # 10/s × ~200 ms: ~2 open, ~1 on each replica
+    assert 1.2 <= streams["concurrent_at_knee"] <= 3.0, streams
+    assert streams["per_replica"] == pytest.approx(streams["concurrent_at_knee"] / 2, abs=1e-3)
 
 
 def test_a_plain_http_agent_is_refused_before_any_load(
