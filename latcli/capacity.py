@@ -56,6 +56,7 @@ SETTLE_FACTOR = 1.5  # late-step p50 over 1.5 × early-step p50: a queue is grow
 LATENCY_FLOOR_MS = 5.0  # rises smaller than this are noise, whatever the ratio
 ERROR_RISE = 0.01  # error rate allowed above the lowest step's (or 3 standard errors)
 GENERATOR_RETRIES = 2  # reruns of a step that failed on the generator alone
+FIRST_TOKEN = "first_artifact"  # the stream phase users wait for (DESIGN §2)
 _EPS = 1e-9
 
 Phase = Literal["step", "refine", "retry"]
@@ -298,19 +299,17 @@ def _sla(m: StepMeasure) -> list[str]:
 def _settling(m: StepMeasure) -> list[str]:
     """Latency climbing from the first to the last part of the step: a queue that grows
     (streams: the time to first token too, where a queue shows first)."""
-    return _climbing("latency", m.interval_p50_ms) + _climbing(
-        f"{FIRST_TOKEN} p50", m.interval_first_token_p50_ms
-    )
+    first_token = _climbing(f"{FIRST_TOKEN} p50", "", m.interval_first_token_p50_ms)
+    return _climbing("latency", "p50 ", m.interval_p50_ms) + first_token
 
 
-def _climbing(name: str, p50s: Sequence[float]) -> list[str]:
+def _climbing(name: str, label: str, p50s: Sequence[float]) -> list[str]:
     half = len(p50s) // 2
     if half == 0:
         return []
     early, late = _median(p50s[:half]), _median(p50s[-half:])
     if late > early * SETTLE_FACTOR and late - early > LATENCY_FLOOR_MS:
-        what = "p50 " if name == "latency" else ""
-        return [f"{name} kept rising during the step ({what}{_ms(early)} → {_ms(late)})"]
+        return [f"{name} kept rising during the step ({label}{_ms(early)} → {_ms(late)})"]
     return []
 
 
@@ -336,9 +335,6 @@ def _knee(m: StepMeasure, base: StepMeasure) -> list[str]:
         if now is not None and was is not None and was.p50 > 0:
             reasons += _rose(f"{FIRST_TOKEN} p50", now.p50, was.p50)
     return reasons
-
-
-FIRST_TOKEN = "first_artifact"  # the stream phase users wait for (DESIGN §2)
 
 
 def _rose(name: str, p50: float, was: float) -> list[str]:
@@ -609,7 +605,7 @@ def streams_json(c: Capacity) -> dict[str, Any] | None:
     return {
         "concurrent_at_knee": round(knee.concurrent_streams, 3),
         "per_replica": round(knee.concurrent_streams / max(1, c.replicas), 3),
-        "method": "littles_law_mean_total",  # throughput × mean total time (from the send)
+        "method": "littles_law_mean_total",  # arrival rate × mean total time (from the send)
         "arrival_rps": round(knee.arrival_rps, 3),
         "total_ms": total.as_json(),
         "first_artifact_ms": None if first is None else first.as_json(),

@@ -212,11 +212,9 @@ def pick_targets(agents: Sequence[Agent], wanted: str | None) -> tuple[Agent, ..
         return (pick_target(agents, wanted),)
     plain = [a for a in agents if not is_assistant(a)]
     types = Counter(a.type for a in plain)
-    found = [a for a in (next((a for a in plain if types[a.type] > 1), None),) if a is not None]
-    assistant = pick_assistant(agents)
-    if assistant is not None:
-        found.append(assistant)
-    return tuple(found) if found else (pick_target(agents, None),)
+    first_plain = next((a for a in plain if types[a.type] > 1), None)
+    found = tuple(a for a in (first_plain, pick_assistant(agents)) if a is not None)
+    return found or (pick_target(agents, None),)
 
 
 def pick_assistant(agents: Sequence[Agent]) -> Agent | None:
