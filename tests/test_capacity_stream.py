@@ -243,6 +243,25 @@ def test_a_type_is_routed_per_stream_and_counted_per_replica(
     assert streams["per_replica"] == pytest.approx(streams["concurrent_at_knee"] / 2, abs=1e-3)
 
 
+def test_failed_tasks_fail_a_step_by_name(
+    assistant: tuple[Path, Fleet], capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv, fleet = assistant
+    url = fleet.urls["asst-2"] + "/admin/fault"
+    with httpx.Client(trust_env=False) as client:
+        assert client.post(url, json={"fail_tasks": 1.0}).status_code == 200
+        try:
+            code = main(["capacity", "asst-2", "-i", str(inv), "--endpoint", "stream", "--json",
+                         "-q", "--sla", "error_rate<1%", "--step-duration", "0.5s"])  # fmt: skip
+        finally:
+            client.post(url, json={"fail_tasks": 0.0})
+    doc = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.FAILED and doc["pass"] is False and doc["streams"] is None
+    step = doc["steps"][0]
+    assert set(step["errors_by_kind"]) == {"task_failed"} and step["error_rate"] == 1.0
+    assert step["reason"] == "SLA error_rate < 1% (observed 100%)"
+
+
 def test_a_plain_http_agent_is_refused_before_any_load(
     assistant: tuple[Path, Fleet], capsys: pytest.CaptureFixture[str]
 ) -> None:
