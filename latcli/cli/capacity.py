@@ -87,8 +87,9 @@ def capacity(
 
     --endpoint stream: every request is a streamed A2A message; a step also fails when the
     time to first token (first_artifact p50) more than doubles or climbs within the step, a
-    failed task is an error (task_failed), and the report adds the concurrent streams at the knee: Little's law on the
-    mean total time (arrival rate × mean; the mean, as a p50 undercounts long answers).
+    failed task is an error (task_failed), and the report adds the concurrent streams at the
+    knee: Little's law on the mean total time (arrival rate × mean; the mean, as a p50
+    undercounts long answers).
     `latcli capacity assistant --endpoint stream --sla 'first_artifact.p95<1s' --target-rps 50`
 
     Exit 0 when a sustainable rate was found (the target is advice: see target_met in the
