@@ -7,9 +7,13 @@ processes on free loopback ports), runs the real command (``latcli capacity TARG
 each case, and prints the estimate against the truth: PASS when within ±15 %.
 
 Cases: one agent of N=4 × 20 ms (200 req/s); a type of two such replicas (400 req/s, routed
-p2c); one agent of N=2 × 50 ms (40 req/s).
+p2c); one agent of N=2 × 50 ms (40 req/s); ``stream``: a demo assistant (LLM-like A2A agent)
+generating N=4 answers at once, each a fixed 100 ms to the first token then 2 chunks 100 ms
+apart (a slot held 200 ms: 20 streams/s), measured with ``--endpoint stream --sla
+'first_artifact.p95<1s'``; its row also gives the concurrent streams at the knee (Little's law
+on the mean total time) against N.
 
-Usage: uv run python scripts/capacity_check.py [--step-duration 5s] [--only single,pair,slow]
+Usage: uv run python scripts/capacity_check.py [--step-duration 5s] [--only single,pair,slow,stream]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Case:
     limit: int
     service_ms: float
     start_rate: float
+    ttft_ms: float | None = None  # a streaming assistant: think time, then chunks to service_ms
 
     @property
     def truth(self) -> float:
@@ -52,7 +57,20 @@ CASES = (
     Case("single", "cap-1", ("cap-1",), 4, 20.0, 10.0),
     Case("pair", "cap-pair", ("cap-2a", "cap-2b"), 4, 20.0, 10.0),
     Case("slow", "cap-3", ("cap-3",), 2, 50.0, 10.0),
+    Case("stream", "cap-4", ("cap-4",), 4, 200.0, 8.0, ttft_ms=100.0),
 )
+STREAM_SLA = "first_artifact.p95<1s"
+
+
+def demo_of(case: Case) -> dict[str, Any]:
+    """The agent's ``demo:`` key: a fixed-latency agent, or an assistant whose slot is held
+    ttft + (chunks - 1) × gap = service_ms (10 tokens, 5 a chunk: 2 chunks)."""
+    if case.ttft_ms is None:
+        return {"latency": f"fixed {case.service_ms:g}ms", "errors": 0.0}
+    gap_s = (case.service_ms - case.ttft_ms) / 1000.0
+    return {"app": "assistant", "ttft": f"{case.ttft_ms:g}ms", "tokens_per_s": 5 / gap_s,
+            "chunk_tokens": 5, "answer_tokens": 10, "fail_tasks": 0.0,
+            "input_required": 0.0}  # fmt: skip
 
 
 def write_inventory(path: Path, cases: tuple[Case, ...]) -> Path:
@@ -64,8 +82,9 @@ def write_inventory(path: Path, cases: tuple[Case, ...]) -> Path:
                     "id": agent_id,
                     "type": case.target if len(case.agents) > 1 else f"{case.name}-type",
                     "url": f"http://127.0.0.1:{free_port()}",
-                    "demo": {"latency": f"fixed {case.service_ms:g}ms", "errors": 0.0},
+                    "demo": demo_of(case),
                 }
+                | ({"protocol": "a2a", "timeout": "10s"} if case.ttft_ms is not None else {})
             )
     doc = {
         "version": 1,
@@ -96,6 +115,8 @@ def run_case(case: Case, inventory: Path, step: str) -> tuple[dict[str, Any], fl
     cmd = [sys.executable, "-m", "latcli", "capacity", case.target, "-i", str(inventory)]
     cmd += ["--json", "--step-duration", step, "--start-rate", f"{case.start_rate:g}"]
     cmd += ["--target-rps", f"{case.truth * 2:g}"]
+    if case.ttft_ms is not None:
+        cmd += ["--endpoint", "stream", "--sla", STREAM_SLA]
     began = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     took = time.monotonic() - began
@@ -140,6 +161,15 @@ def main() -> int:
             f"{'-' if error is None else f'{error:+.1%}'} | {len(doc['steps'])} | "
             f"{took:.0f} s | {'PASS' if ok else 'FAIL'} |"
         )
+    for case, doc, _, _ in rows:
+        streams = doc.get("streams")
+        if streams:
+            print(
+                f"\n{case.name}: concurrent streams at the knee {streams['concurrent_at_knee']:.2f}"
+                f" (N = {case.limit}); time to first token p50"
+                f" {streams['first_artifact_ms']['p50']:.1f} ms, p95"
+                f" {streams['first_artifact_ms']['p95']:.1f} ms (unqueued: {case.ttft_ms:g} ms)"
+            )
     for case, doc, _, _ in rows:
         print(f"\n{case.name}:")
         for line in doc["reasoning"]:

@@ -106,6 +106,7 @@ from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port
 from latcli.inventory import Agent, BreakerConfig, DemoConfig, EwmaConfig, EwmaSignal
 from latcli.router import Replica, Router, RouteResult
+from latcli.strategies import STRATEGIES
 
 TYPE = "work"
 HOST = "127.0.0.1"
@@ -874,7 +875,7 @@ async def scenario_i() -> list[Row]:
     rows = []
     async with running(agents) as fleet:
         url = fleet.urls["limited"]
-        for strategy in ("p2c", "round_robin", "least_loaded", "fastest"):
+        for strategy in STRATEGIES:  # every one, side by side with t (issue 12)
 
             async def body(router: Router, run: Run) -> None:
                 deadline = time.monotonic() + I_SECONDS
@@ -937,7 +938,7 @@ async def scenario_t() -> list[Row]:
                 Agent(k, TYPE, url, "a2a", timeout=5.0, ewma=EwmaConfig(signal=signal))
                 for k, url in urls.items()
             ]
-            for strategy in ("p2c", "fastest", "round_robin", "least_loaded", "weighted"):
+            for strategy in STRATEGIES:
                 rows.append(await ttft_run(agents, strategy, signal or "first_artifact", best))
     return rows
 

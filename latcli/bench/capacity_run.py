@@ -18,6 +18,7 @@ from latcli.bench.engine import NO_AGENT, Target, run_bench
 from latcli.bench.model import BenchPlan, BenchResult
 from latcli.bench.report import observation
 from latcli.capacity import (
+    FIRST_TOKEN,
     CapacityPlan,
     LatencySummary,
     Step,
@@ -64,7 +65,7 @@ def run_capacity(
                 concurrency=None, warmup_s=plan.warmup_s,
             )  # fmt: skip
             result = run_bench(bench, target)
-            measure = measure_step(rate, result, thresholds)
+            measure = replace(measure_step(rate, result, thresholds), window_s=plan.step_duration_s)
             step = judge_step(measure, phase, baseline(steps))
             steps.append(step)
             if on_step is not None:
@@ -94,8 +95,13 @@ def measure_step(rate: float, result: BenchResult, thresholds: Sequence[Threshol
         invalid_reason=result.invalid_reason,
         sla=tuple(evaluate(thresholds, observation(result))),
         interval_p50_ms=_interval_p50s(result),
+        interval_first_token_p50_ms=_interval_first_token_p50s(result),
         replicas=max(1, len(took)),
         interrupted=result.interrupted,
+        phases=None
+        if result.phases is None
+        else {p: LatencySummary.of(h.summary()) for p, h in result.phases.hists.items()},
+        error_kinds={str(k): n for k, n in result.errors.items() if n},
     )
 
 
@@ -104,6 +110,18 @@ def _interval_p50s(result: BenchResult) -> tuple[float, ...]:
     for iv in result.intervals:
         if iv.count and iv.length_s >= MIN_INTERVAL_S:
             p50 = iv.histogram.percentile_ms(50.0)
+            if p50 is not None:
+                out.append(p50)
+    return tuple(out)
+
+
+def _interval_first_token_p50s(result: BenchResult) -> tuple[float, ...]:
+    """--endpoint stream: each interval's first_artifact p50, as :func:`_interval_p50s`."""
+    out = []
+    for iv in result.intervals:
+        first = iv.phases.get(FIRST_TOKEN) if iv.phases is not None else None
+        if first is not None and first.count and iv.length_s >= MIN_INTERVAL_S:
+            p50 = first.histogram.percentile_ms(50.0)
             if p50 is not None:
                 out.append(p50)
     return tuple(out)

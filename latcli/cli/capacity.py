@@ -23,12 +23,13 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from latcli.bench.engine import Target
     from latcli.bench.model import Endpoint
     from latcli.capacity import CapacityPlan
     from latcli.inventory import Inventory
     from latcli.sla import Threshold
 
-_ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message")
+_ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message", "stream")
 
 
 def capacity(
@@ -41,8 +42,17 @@ def capacity(
             "inventory's sla for --endpoint."
         ),
     ] = None,
-    endpoint: Annotated[str, typer.Option(help="health, discovery or message.")] = "message",
-    message: Annotated[str, typer.Option(help="Message text for --endpoint message.")] = "ping",
+    endpoint: Annotated[
+        str,
+        typer.Option(
+            help="health, discovery, message, or stream (A2A agents whose card says "
+            "capabilities.streaming: steps judged on the phase SLAs, e.g. "
+            "'first_artifact.p95<1s', and on failed tasks)."
+        ),
+    ] = "message",
+    message: Annotated[
+        str, typer.Option(help="Message text for --endpoint message and stream.")
+    ] = "ping",
     target_rps: Annotated[
         float | None, typer.Option(help="Plan replicas for this total rate (req/s).")
     ] = None,
@@ -75,6 +85,13 @@ def capacity(
     behind. Reports the knee, the rate per replica and in total, Little's law at the knee and,
     with --target-rps, the replicas needed so that each runs at most at (1 - headroom).
 
+    --endpoint stream: every request is a streamed A2A message; a step also fails when the
+    time to first token (first_artifact p50) more than doubles or climbs within the step, a
+    failed task is an error (task_failed), and the report adds the concurrent streams at the
+    knee: Little's law on the mean total time (arrival rate × mean; the mean, as a p50
+    undercounts long answers).
+    `latcli capacity assistant --endpoint stream --sla 'first_artifact.p95<1s' --target-rps 50`
+
     Exit 0 when a sustainable rate was found (the target is advice: see target_met in the
     JSON), 1 when even the first step failed, 2 on bad options, 130 on Ctrl-C (what was
     measured is still reported). Report paths are checked before any load is sent. A URL with
@@ -100,12 +117,25 @@ def capacity(
             check_writable(path)
     inv = load_inventory(inventory)
     resolved = shaped_target(inv, target, shape, strategy)
+    if point == "stream":
+        resolved = _streaming(resolved, verify)
     thresholds = _thresholds(sla, inv, endpoint)
     shown = redact_url(target)  # reports show it: never a URL's password
     template = BenchPlan(shown, resolved.kind, point, rate=1.0, message=message, verify=verify)
     run = run_capacity(plan, template, resolved, thresholds, None if quiet else _step_line)
     result = summarize(plan, run.steps, len(resolved.agents), run.interrupted)
     return _report(result, shown, endpoint, thresholds, json_out, output, html)
+
+
+def _streaming(resolved: Target, verify: bool | str) -> Target:
+    """``resolved`` as stream targets, or the usage error bench gives (before any load)."""
+    from latcli.bench.engine import stream_refusal, streaming_target
+
+    resolved = streaming_target(resolved)
+    refusal = stream_refusal(resolved, verify)
+    if refusal is not None:
+        raise typer.BadParameter(refusal, param_hint="--endpoint")
+    return resolved
 
 
 def _endpoint(value: str) -> Endpoint:

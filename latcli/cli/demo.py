@@ -28,14 +28,18 @@ def demo(
         typer.Option(
             "--chaos",
             help="Degrade one agent and bring it back on a schedule: slow (10× latency),"
-            " then failing (503), then healthy, repeating; the start line shows the times.",
+            " then failing (503), then healthy, repeating; with two or more demo assistants"
+            " of a type, also the one fastest to its first token: rate limited (429 +"
+            " Retry-After), then 10× time to first token, then healthy. The start line shows"
+            " the times.",
         ),
     ] = False,
     chaos_agent: Annotated[
         str | None,
         typer.Option(
-            help="The agent --chaos degrades. Default: the first whose type has another"
-            " replica (weather-1 in the demo fleet).",
+            help="The one agent --chaos degrades. Default: the first whose type has another"
+            " replica (weather-1 in the demo fleet) and the assistant fastest to its first"
+            " token (assistant-2).",
             show_default=False,
         ),
     ] = None,
@@ -51,7 +55,7 @@ def demo(
         float | None,
         typer.Option(
             min=0,
-            help="Messages a second --chaos routes to the agent's type through watch's"
+            help="Messages a second --chaos routes to each degraded type through watch's"
             " router, so in-flight, EWMA and breakers move with real traffic and each chaos"
             " event says where the last phase's went; 0 for none. Default: 2.",
             show_default=False,
@@ -70,8 +74,11 @@ def demo(
     Or let chaos do it: `latcli demo --chaos --interval 1s` slows weather-1, then fails it,
     then lets it recover, over and over; watch's picks move to weather-2 and back, the
     breaker opens and closes, and each change is a "chaos" event saying where the last
-    phase's messages went. Chaos routes a trickle of messages (--chaos-rate) through watch's
-    router.
+    phase's messages went. At the same time assistant-2 answers 429 with Retry-After (watch
+    shows it cooling, "rate_limit" events), then gets 10× slower to its first token, then
+    recovers: the assistant pick moves to assistant-1 and back, twice. Chaos routes a trickle of
+    messages (--chaos-rate) to each degraded type through watch's router, streamed to
+    assistants so routing learns their time to first token.
 
     For scripts: `latcli demo --chaos --json --count 60` prints one latcli.watch/v1 object per
     tick and exits 1 if the last tick had an agent down or an SLA breached, as watch does.

@@ -1,11 +1,14 @@
 """``latcli demo --chaos``: one agent degrades and recovers on a schedule, so that watch shows
-the router moving traffic away from it and back.
+the router moving traffic away from it and back; with an assistant type of two or more demo
+assistants, one assistant too: rate limited (HTTP 429 + ``Retry-After``), then slower to its
+first token, then healthy.
 
-The schedule is data, in one place (:data:`SCHEDULE`), read by the pure
-:meth:`Schedule.phase_at`. :func:`run_chaos` applies each phase to the agent through its
-``/admin/fault`` endpoint and reports every change; :class:`Trickle` routes a few messages a
-second to the agent's type, so in-flight counts, EWMAs and breakers move with real traffic
-and each change can say where the traffic went.
+The schedules are data, in one place (:data:`SCHEDULE`, :data:`ASSISTANT_SCHEDULE`), read by
+the pure :meth:`Schedule.phase_at`. :func:`run_chaos` applies each phase to the agent through
+its ``/admin/fault`` endpoint and reports every change; :class:`Trickle` routes a few messages
+a second to the agent's type (streamed to assistants, so the router learns their time to first
+token), so in-flight counts, EWMAs, breakers and cooldowns move with real traffic and each
+change can say where the traffic went.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from latcli.inventory import Agent, DemoConfig
 from latcli.router import Router
 from latcli.units import format_duration
 
-PhaseName = Literal["healthy", "slow", "failing"]
+PhaseName = Literal["healthy", "slow", "failing", "rate_limited"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,16 @@ class Phase:
     seconds: float
     latency_factor: float = 1.0  # × the agent's own latency distribution
     down: bool = False  # 503 to everything, health checks included
+    ttft_factor: float = 1.0  # assistants: × their think time before the first token
+    rate_limited: bool = False  # assistants: new messages get 429 + Retry-After (phase's end)
 
     def describe(self) -> str:
         if self.down:
             return "503 to everything"
+        if self.rate_limited:
+            return "429 + Retry-After to new messages"
+        if self.ttft_factor != 1.0:
+            return f"{self.ttft_factor:g}× time to first token"
         if self.latency_factor != 1.0:
             return f"{self.latency_factor:g}× latency"
         return "normal"
@@ -117,6 +126,22 @@ SCHEDULE = Schedule(
 )
 
 
+# The same period as SCHEDULE, so one --chaos-period scales both. Rate limited first, while the
+# assistant is the pick: new messages get 429 with the phase's remaining seconds as Retry-After,
+# the router sets it aside that long (no breaker, no EWMA sample: watch shows it cooling) and takes
+# it back at once after. Then slow, 10× the time to first token (the demo's assistant-2, 150 ms,
+# becomes 1.5 s: behind assistant-1's 400 ms); the card GET (the health check) keeps its latency,
+# only streamed messages tell. Healthy lasts long enough for its EWMA to forget the slow phase.
+ASSISTANT_SCHEDULE = Schedule(
+    warmup=15.0,
+    cycle=(
+        Phase("rate_limited", 15.0, rate_limited=True),
+        Phase("slow", 20.0, ttft_factor=10.0),
+        Phase("healthy", 40.0),
+    ),
+)
+
+
 # ---- what a phase asks of the agent (pure) ---------------------------------------------------
 
 
@@ -127,6 +152,15 @@ class Fault:
     latency: str  # a distribution as /admin/fault takes it
     errors: float
     down: bool
+    ttft: str | None = None  # assistants only: their think-time distribution
+    rate_limited: float | None = None  # assistants only: seconds of 429 from now (0: lifted)
+
+    def extra(self) -> dict[str, object] | None:
+        """The assistant keys of ``/admin/fault`` (None for other agents)."""
+        if self.ttft is None:
+            return None
+        limited: object = f"{self.rate_limited:g}s" if self.rate_limited else False
+        return {"ttft": self.ttft, "rate_limited": limited}
 
 
 def scale(dist: Distribution, factor: float) -> Distribution:
@@ -136,9 +170,23 @@ def scale(dist: Distribution, factor: float) -> Distribution:
 
 
 def fault_for(phase: Phase, baseline: DemoConfig) -> Fault:
-    """The fault state of an agent simulated as ``baseline`` during ``phase``."""
+    """The fault state of an agent simulated as ``baseline`` during ``phase`` (an assistant's
+    rate limit lasts the phase)."""
     latency = scale(parse_distribution(baseline.latency), phase.latency_factor)
-    return Fault(str(latency), baseline.errors, phase.down)
+    if baseline.app != "assistant":
+        return Fault(str(latency), baseline.errors, phase.down)
+    ttft = scale(parse_distribution(baseline.ttft), phase.ttft_factor)
+    limited = phase.seconds if phase.rate_limited else 0.0
+    return Fault(str(latency), baseline.errors, phase.down, str(ttft), limited)
+
+
+def schedule_for(agent: Agent) -> Schedule:
+    """The schedule an agent's chaos follows: assistants have their own."""
+    return ASSISTANT_SCHEDULE if is_assistant(agent) else SCHEDULE
+
+
+def is_assistant(agent: Agent) -> bool:
+    return agent.demo is not None and agent.demo.app == "assistant"
 
 
 def pick_target(agents: Sequence[Agent], wanted: str | None) -> Agent:
@@ -155,6 +203,33 @@ def pick_target(agents: Sequence[Agent], wanted: str | None) -> Agent:
     if found is None:
         raise LatcliError("--chaos needs a type with two or more agents, or --chaos-agent ID")
     return found
+
+
+def pick_targets(agents: Sequence[Agent], wanted: str | None) -> tuple[Agent, ...]:
+    """Who ``--chaos`` degrades: ``wanted`` alone; else the first plain agent with a peer and
+    the assistant :func:`pick_assistant` names, each when there is one. Raises LatcliError."""
+    if wanted is not None:
+        return (pick_target(agents, wanted),)
+    plain = [a for a in agents if not is_assistant(a)]
+    types = Counter(a.type for a in plain)
+    first_plain = next((a for a in plain if types[a.type] > 1), None)
+    found = tuple(a for a in (first_plain, pick_assistant(agents)) if a is not None)
+    return found or (pick_target(agents, None),)
+
+
+def pick_assistant(agents: Sequence[Agent]) -> Agent | None:
+    """The demo assistant with a peer of its type that is fastest to its first token (the one
+    routing on time to first token prefers, so slowing it moves the pick); None without one."""
+    types = Counter(a.type for a in agents if is_assistant(a))
+    paired = [a for a in agents if is_assistant(a) and types[a.type] > 1]
+    if not paired:
+        return None
+
+    def ttft_median(agent: Agent) -> float:
+        assert agent.demo is not None
+        return parse_distribution(agent.demo.ttft).median
+
+    return min(paired, key=ttft_median)
 
 
 # ---- the driver ------------------------------------------------------------------------------
@@ -216,6 +291,7 @@ async def _apply(agent: Agent, fault: Fault) -> str | None:
             errors=fault.errors,
             down=fault.down,
             agent_id=agent.id,
+            extra=fault.extra(),
         )
     except LatcliError as exc:
         return str(exc)
@@ -230,16 +306,20 @@ TRICKLE_TEXT = "chaos trickle"
 
 
 class Trickle:
-    """Routes ``rate`` messages a second to ``type_`` through ``router`` until cancelled.
+    """Routes ``rate`` messages a second to ``type_`` through ``router`` until cancelled;
+    ``stream``: streamed where the agent can, so the router learns the time to first token.
 
     Counts the attempts each replica received (failovers included): :meth:`take` returns
     them and starts afresh, so each chaos change can say where the last phase's traffic went.
     """
 
-    def __init__(self, router: Router, type_: str, rate: float = TRICKLE_RATE) -> None:
+    def __init__(
+        self, router: Router, type_: str, rate: float = TRICKLE_RATE, *, stream: bool = False
+    ) -> None:
         if not rate > 0:
             raise ValueError("the trickle rate must be more than zero")
         self._router, self._type, self._every = router, type_, 1.0 / rate
+        self._stream = stream
         self._tally: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -265,7 +345,7 @@ class Trickle:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _send(self) -> None:
-        result = await self._router.send(self._type, TRICKLE_TEXT)
+        result = await self._router.send(self._type, TRICKLE_TEXT, stream=self._stream)
         self._tally.update(a.agent for a in result.attempts)
 
 
@@ -276,6 +356,7 @@ def traffic_line(type_: str, phase: str, tally: dict[str, int], agents: Sequence
 
 
 __all__ = [
+    "ASSISTANT_SCHEDULE",
     "SCHEDULE",
     "ChaosChange",
     "Fault",
@@ -283,8 +364,12 @@ __all__ = [
     "Schedule",
     "Trickle",
     "fault_for",
+    "is_assistant",
+    "pick_assistant",
     "pick_target",
+    "pick_targets",
     "run_chaos",
     "scale",
+    "schedule_for",
     "traffic_line",
 ]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from latcli.demo.chaos import SCHEDULE, TRICKLE_RATE, Schedule, pick_target
+from latcli.demo.chaos import TRICKLE_RATE, Schedule, is_assistant, pick_targets, schedule_for
 from latcli.errors import ExitCode
 from latcli.inventory import Agent, Inventory
 from latcli.units import format_duration, format_rate
@@ -26,9 +26,9 @@ CHAOS_EVENT: EventKind = "chaos"
 class ChaosOptions:
     """What ``--chaos`` was asked; None: the default."""
 
-    agent: str | None = None  # the agent to degrade; default: pick_target's choice
-    period: float | None = None  # seconds of one cycle; default: SCHEDULE's own
-    rate: float | None = None  # background messages a second to its type (0: none)
+    agent: str | None = None  # the agent to degrade; default: pick_targets' choice
+    period: float | None = None  # seconds of one cycle; default: each schedule's own
+    rate: float | None = None  # background messages a second to each target's type (0: none)
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,18 @@ class DemoOptions:
 
 
 @dataclass(frozen=True)
-class _Chaos:
-    """A resolved ``--chaos``: whom, when, how much traffic."""
+class _Track:
+    """One degraded agent and its schedule."""
 
     target: Agent
     schedule: Schedule
+
+
+@dataclass(frozen=True)
+class _Chaos:
+    """A resolved ``--chaos``: whom, when, how much traffic (to each target's type)."""
+
+    tracks: tuple[_Track, ...]
     rate: float
 
 
@@ -76,9 +83,14 @@ def run_demo(inv: Inventory, opts: DemoOptions) -> int:
 def _resolve(inv: Inventory, opts: ChaosOptions | None) -> _Chaos | None:
     if opts is None:
         return None
-    schedule = SCHEDULE if opts.period is None else SCHEDULE.scaled(opts.period)
     rate = TRICKLE_RATE if opts.rate is None else opts.rate
-    return _Chaos(pick_target(inv.agents, opts.agent), schedule, rate)
+    tracks = []
+    for target in pick_targets(inv.agents, opts.agent):
+        schedule = schedule_for(target)
+        tracks.append(
+            _Track(target, schedule if opts.period is None else schedule.scaled(opts.period))
+        )
+    return _Chaos(tuple(tracks), rate)
 
 
 def _banner(interval: float, chaos: _Chaos | None) -> str:
@@ -88,13 +100,16 @@ def _banner(interval: float, chaos: _Chaos | None) -> str:
             " `latcli demo fault AGENT --latency 300ms | --errors 20% | --down`"
             " · Ctrl-C stops every agent"
         )
-    rate = format_rate(chaos.rate, f"{chaos.target.type} messages/s")
-    traffic = f" · {rate} routed" if chaos.rate else ""
-    return (
-        f"watching every {format_duration(interval)} · chaos on {chaos.target.id}: healthy"
-        f" {format_duration(chaos.schedule.warmup)}, then {chaos.schedule.describe()}{traffic}"
-        " · Ctrl-C stops every agent"
-    )
+    parts = [f"watching every {format_duration(interval)}"]
+    for track in chaos.tracks:
+        what = "streamed messages/s" if is_assistant(track.target) else "messages/s"
+        rate = format_rate(chaos.rate, f"{track.target.type} {what}")
+        traffic = f" · {rate} routed" if chaos.rate else ""
+        parts.append(
+            f"chaos on {track.target.id}: healthy {format_duration(track.schedule.warmup)},"
+            f" then {track.schedule.describe()}{traffic}"
+        )
+    return " · ".join([*parts, "Ctrl-C stops every agent"])
 
 
 def _watch(inv: Inventory, opts: DemoOptions, chaos: _Chaos | None) -> WatchSnapshot | None:
@@ -135,17 +150,29 @@ async def _run(
 def _start_chaos(
     watch: Watch, chaos: _Chaos, agents: tuple[Agent, ...]
 ) -> list[asyncio.Task[None]]:
+    tasks = []
+    for track in chaos.tracks:
+        tasks += _start_track(watch, track, chaos.rate, agents)
+    return tasks
+
+
+def _start_track(
+    watch: Watch, track: _Track, rate: float, agents: tuple[Agent, ...]
+) -> list[asyncio.Task[None]]:
     from latcli.demo.chaos import Trickle, run_chaos
 
-    trickle = Trickle(watch.router, chaos.target.type, chaos.rate) if chaos.rate else None
-    report = _reporter(watch, chaos, trickle, [a.id for a in agents if a.type == chaos.target.type])
-    tasks = [asyncio.create_task(run_chaos(chaos.target, chaos.schedule, report))]
+    target = track.target
+    trickle = None
+    if rate:  # streamed to assistants: routing learns their time to first token from it
+        trickle = Trickle(watch.router, target.type, rate, stream=is_assistant(target))
+    report = _reporter(watch, track, trickle, [a.id for a in agents if a.type == target.type])
+    tasks = [asyncio.create_task(run_chaos(target, track.schedule, report))]
     if trickle is not None:
         tasks.append(asyncio.create_task(trickle.run()))
 
     def crashed(task: asyncio.Task[None]) -> None:  # a bug in chaos must not pass unseen
         if not task.cancelled() and task.exception() is not None:
-            watch.post(CHAOS_EVENT, chaos.target.id, f"chaos stopped: {task.exception()!r}")
+            watch.post(CHAOS_EVENT, target.id, f"chaos stopped: {task.exception()!r}")
 
     for task in tasks:
         task.add_done_callback(crashed)
@@ -153,7 +180,7 @@ def _start_chaos(
 
 
 def _reporter(
-    watch: Watch, chaos: _Chaos, trickle: Trickle | None, peers: list[str]
+    watch: Watch, track: _Track, trickle: Trickle | None, peers: list[str]
 ) -> Callable[[ChaosChange], None]:
     """Each change as one watch event; with the trickle, where the ended phase's traffic went."""
     from latcli.demo.chaos import traffic_line
@@ -162,9 +189,9 @@ def _reporter(
         text = change.message()
         tally = trickle.take() if trickle is not None else None
         if change.before is None:
-            text += f", then {chaos.schedule.describe()}"
+            text += f", then {track.schedule.describe()}"
         elif tally is not None:
-            text += f" · {traffic_line(chaos.target.type, change.before.name, tally, peers)}"
+            text += f" · {traffic_line(track.target.type, change.before.name, tally, peers)}"
         before = change.before.name if change.before else None
         watch.post(CHAOS_EVENT, change.agent, text, before, change.phase.name)
 

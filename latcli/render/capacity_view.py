@@ -58,28 +58,44 @@ def _verdict(step: Mapping[str, Any], is_knee: bool) -> Text:
 def _steps(doc: Mapping[str, Any]) -> Table:
     """Steps in the order they ran; the knee row is marked and bold."""
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, collapse_padding=True)
+    streams = doc.get("endpoint") == "stream"
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("phase", no_wrap=True)
-    for name in ("req/s", "sent/s", "p50 ms", "p99 ms", "errors", "in flight"):
+    names = ["req/s", "sent/s", "p50 ms"]  # streams: time to first token instead of the p99
+    names += ["ttft p95", "errors", "streams"] if streams else ["p99 ms", "errors", "in flight"]
+    for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     knee = _knee_index(doc)
     for i, step in enumerate(doc["steps"]):
         lat = step["latency_ms"]
         has = int(step.get("requests", 1)) > 0
-        table.add_row(
+        cells = [
             str(i + 1),
             str(step.get("phase", "")),
             _rate(float(step["rate"])),
             format_sig(float(step["achieved_rps"])),
             _ms(float(lat["p50"])) if has else "-",
-            _ms(float(lat["p99"])) if has else "-",
-            format_percent(float(step["error_rate"])),
-            f"{float(step['in_flight']):.1f}",
-            _verdict(step, i == knee),
-            style="bold" if i == knee else None,
-        )
+        ]
+        if streams:
+            cells += [_first_token_p95(step), format_percent(float(step["error_rate"]))]
+            cells.append(_one_decimal(step.get("concurrent_streams")))
+        else:
+            cells += [_ms(float(lat["p99"])) if has else "-"]
+            cells += [format_percent(float(step["error_rate"])), _one_decimal(step["in_flight"])]
+        table.add_row(*cells, _verdict(step, i == knee), style="bold" if i == knee else None)
     return table
+
+
+def _first_token_p95(step: Mapping[str, Any]) -> str:
+    """The step's time to first token p95 (answered streams), or ``-`` without any."""
+    phases = step.get("phases_ms") or {}
+    first = phases.get("first_artifact")
+    return _ms(float(first["p95"])) if first and float(first["p95"]) > 0 else "-"
+
+
+def _one_decimal(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
 
 
 def _reasons(doc: Mapping[str, Any]) -> list[Text]:
@@ -100,6 +116,9 @@ def _outcome(doc: Mapping[str, Any]) -> Text:
     if replicas > 1:
         text.append(f" in total · {_rate(float(doc['per_replica_rps']))} req/s per replica")
         text.append(f" ({replicas} replicas)")
+    streams = doc.get("streams")
+    if streams:
+        text.append(f" · ~{float(streams['concurrent_at_knee']):.1f} concurrent streams")
     if doc.get("replicas_needed") is not None:
         needed = plural(int(doc["replicas_needed"]), "replica")
         text.append(f" · {needed} for {_rate(float(doc['target_rps']))}")
