@@ -31,12 +31,12 @@ def judge(reply: Reply, canary: CanaryConfig) -> Reply:
     if not reply.ok:
         return reply
     if reply.state not in (None, "completed"):
-        return _failed(reply, f"canary answer stopped at {reply.state}")
+        return _failed(reply, f"answer stopped at {reply.state}")
     pattern = canary.expect
     if pattern is not None and pattern.search(reply.text or "") is None:
         text = reply.text or ""
         shown = text if len(text) <= SHOWN_TEXT else text[: SHOWN_TEXT - 1] + "…"
-        return _failed(reply, f"canary answer does not match /{pattern.pattern}/: {shown!r}")
+        return _failed(reply, f"answer does not match /{pattern.pattern}/: {shown!r}")
     return reply
 
 

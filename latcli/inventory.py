@@ -683,6 +683,7 @@ _TYPE_WORDS = {
     "null": "null",
     "array": "a list",
     "object": "a mapping",
+    "object | null": "a mapping or null",
     "float | str": "a number or a string",
     "str | float": "a string or a number",
 }

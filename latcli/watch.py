@@ -602,8 +602,8 @@ def _canary_events(canary: Canary, row: AgentRow, wall: float) -> Iterator[Watch
         text = f"{row.id} canary ok again ({format_ms(now.total_ms)}{ttft})"
         yield WatchEvent(wall, "canary", row.id, text, "failed", "ok")
         return
-    why = f": {now.message}" if now.message else ""
-    text = f"{row.id} canary failed: {now.error}{why}"
+    why = f"{now.message} ({now.error})" if now.message else now.error
+    text = f"{row.id} canary failed: {why}"
     yield WatchEvent(wall, "canary", row.id, text, None if was is None else "ok", "failed")
 
 
