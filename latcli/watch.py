@@ -359,7 +359,9 @@ class Watch:
     async def _canary_loop(self, t: Tracked, canary: Canary) -> None:
         # Its own schedule beside the checks; awaiting each answer keeps one in flight at most.
         every = canary.config.every
-        delay = self._rng.uniform(0.0, JITTER * min(every, t.period))
+        # the first after the agent's first check, which fetched the card: one discovery, and
+        # a cold agent is not asked for a card and an answer at the same instant
+        delay = t.period * self._rng.uniform(0.5, 1.0)
         while True:
             await asyncio.sleep(delay)
             started = self._clock()

@@ -551,7 +551,7 @@ def test_ttft_column_shows_the_latest_canary() -> None:
     assert ttft("assistant-3") == "-" and ttft("weather-1") == "-"  # none yet; no canary
     assert "412 ms!" in line_of(text, "assistant-4")  # its canary SLA marks the ttft cell
     assert "SLA assistant-4 canary first_artifact.p95 < 300ms: 412 ms" in text
-    assert "ttft: canary time to first token" in text
+    assert "ttft: canary first token" in text
 
 
 @pytest.mark.parametrize("width", [140, 100, 90, 80, 60])

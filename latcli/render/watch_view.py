@@ -305,7 +305,7 @@ def legend(rows: Sequence[AgentRow]) -> Text:
     (a fast-failing agent would otherwise show a slow EWMA with no hint why)."""
     text = Text(LEGEND, style="dim")
     if any(r.has_canary for r in rows):
-        text.append(" · ttft: canary time to first token", style="dim")
+        text.append(" · ttft: canary first token", style="dim")
     penalised = [r.id for r in rows if r.ewma_penalty]
     if penalised:
         text.append(
