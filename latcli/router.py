@@ -513,7 +513,15 @@ class Router(AsyncClosing):
             except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
                 reply = unexpected_reply(exc, agent.id, (self._clock() - begun) * 1000.0)
             call.done(reply if judge is None else judge(reply))
+        if reply.error is ErrorKind.TIMEOUT and reply.task_id is not None:
+            await self._cancel_quietly(agent, reply.task_id)
         return call.reply
+
+    async def _cancel_quietly(self, agent: Agent, task_id: str) -> None:
+        """Cancel a task given up on (a timed-out canary must not leave a model generating);
+        best effort, within the health timeout: its outcome changes no verdict."""
+        with contextlib.suppress(Exception):
+            await self.client.cancel_task(agent, task_id, agent.health.timeout)
 
     async def stream(self, type_: str, text: str) -> tuple[str, Reply] | None:
         """One streamed message to the replica of ``type_`` the strategy chooses (its turn

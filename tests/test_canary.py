@@ -554,3 +554,21 @@ def test_the_demo_assistants_show_their_time_to_first_token(demo_fleet: Any) -> 
     text = console.export_text()
     header = next(line for line in text.splitlines() if line.startswith("agent "))
     assert "ttft" in header and "ttft: canary first token" in text
+
+
+@pytest.mark.timeout(30)
+def test_a_timed_out_canary_task_is_cancelled() -> None:
+    """The model must not go on generating for a canary nobody waits for any more."""
+    import httpx
+
+    async def go(agent: Agent) -> Reply:
+        async with Router([agent], state=None) as router:
+            return await router.canary(agent, "ping", lambda r: judge(r, CanaryConfig()))
+
+    with run_sdk_agent("stream", "--think-ms", "3000") as running:
+        url = running.url
+        got = asyncio.run(go(Agent("slow-1", "llm", url, protocol="a2a", timeout=1.0)))
+        assert got.error is ErrorKind.TIMEOUT and got.task_id, got
+        call = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": got.task_id}}
+        answer = httpx.post(url + "/", json=call, headers={"A2A-Version": "1.0"}, timeout=5)
+    assert answer.json()["result"]["status"]["state"] == "TASK_STATE_CANCELED", answer.json()
