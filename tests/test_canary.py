@@ -450,8 +450,8 @@ def test_canaries_against_real_sdk_agents(
     assert ok.canary is not None and ok.canary.ok, ok.canary
     assert ok.canary.first_artifact_ms is not None and 100 < ok.canary.first_artifact_ms < 2000
     assert ok.canary.total_ms > ok.canary.first_artifact_ms + 150  # four more chunks, 60 ms apart
-    # a peak EWMA never exceeds its samples: the card GETs', not the ~400 ms answers
-    assert ok.ewma_ms is not None and ok.ewma_ms <= max(ok.recent_ms) * 1.01 < ok.canary.total_ms
+    # a peak EWMA never exceeds its samples: the card GETs' (the canary's ~400 ms are not one)
+    assert ok.ewma_ms is not None and ok.ewma_ms <= max(ok.recent_ms) * 1.01
     assert ok.success_rate == 1.0 and ok.breaker == "closed"
     assert doc["sdk-ok"]["canary"].keys() >= {"ok", "first_artifact_ms", "total_ms", "at"}
     assert doc["sdk-ok"]["canary"]["first_artifact_ms"] == round(ok.canary.first_artifact_ms, 3)
