@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from urllib.parse import SplitResult, urlsplit
 
 import msgspec
@@ -42,6 +42,20 @@ DEMO_INVENTORY = Path(__file__).parent / "demo" / "agents.yaml"
 
 
 @dataclass(frozen=True)
+class CanaryConfig:
+    """A real message sent beside the health checks (issue 12 item 5): the card GET says an
+    agent is up, the canary that its model answers."""
+
+    message: str = "ping"
+    every: float = 30.0  # seconds between canaries (one in flight at most)
+    # Searched in the answer's text (re.search); None: any completed answer passes.
+    expect: re.Pattern[str] | None = None
+    # Whole canary, first byte to last chunk; None: the agent's message ``timeout`` (an LLM
+    # answers in seconds: the 1 s health timeout would fail every canary).
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     path: str = "/health"  # may carry a ?query (an ad-hoc URL's)
     interval: float = 5.0  # seconds
@@ -52,6 +66,7 @@ class HealthConfig:
     # row and down after 3 bad ones, so one lost packet does not flap it.
     rise: int = 2
     fall: int = 3
+    canary: CanaryConfig | None = None  # None: health checks only
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,29 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_de
     pass
 
 
+class CanarySection(_Section):
+    """A real message watch sends on its own schedule; a failed task, a timeout or an answer
+    that does not match `expect` is a failed check."""
+
+    message: (
+        Annotated[str, Meta(min_length=1, description="The text sent (default: ping).")] | UnsetType
+    ) = UNSET
+    every: (
+        Annotated[float | str, Meta(description="Time between canaries, e.g. 30s (default).")]
+        | UnsetType
+    ) = UNSET
+    expect: (
+        Annotated[str, Meta(description="A regular expression the answer's text must contain.")]
+        | UnsetType
+    ) = UNSET
+    timeout: (
+        Annotated[
+            float | str, Meta(description="Whole canary; default: the agent's message timeout.")
+        ]
+        | UnsetType
+    ) = UNSET
+
+
 class HealthSection(_Section):
     """Health check: GET {url}{path} (a2a agents: the agent-card GET)."""
 
@@ -239,6 +277,7 @@ class HealthSection(_Section):
         Annotated[AtLeastOne, Meta(description="Bad checks in a row before watch says down.")]
         | UnsetType
     ) = UNSET
+    canary: CanarySection | UnsetType | None = UNSET  # null: no canary (overrides defaults)
 
 
 class BreakerSection(_Section):
@@ -382,6 +421,10 @@ class StreamSlaSection(_Section):
     total: str | UnsetType = UNSET
 
 
+class CanarySlaSection(StreamSlaSection):
+    """`watch` targets on canary phases, e.g. first_artifact: `p95 < 1s`."""
+
+
 class SlaSection(_Section):
     """SLA targets as expressions, e.g. `p99 < 100ms`, `>= 99.9%`."""
 
@@ -392,6 +435,7 @@ class SlaSection(_Section):
     availability: str | UnsetType = UNSET
     error_rate: str | UnsetType = UNSET
     stream: StreamSlaSection | UnsetType = UNSET
+    canary: CanarySlaSection | UnsetType = UNSET
 
 
 SLA_NAMES: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(SlaSection))
@@ -417,6 +461,7 @@ _SUBSECTIONS: dict[str, type[msgspec.Struct]] = {
     "demo": DemoSection,
     "a2a": A2ASection,
     "stream": StreamSlaSection,
+    "canary": CanarySection,
 }
 
 
@@ -628,6 +673,7 @@ _TYPE_WORDS = {
     "null": "null",
     "array": "a list",
     "object": "a mapping",
+    "object | null": "a mapping or null",
     "float | str": "a number or a string",
     "str | float": "a string or a number",
 }
@@ -692,10 +738,30 @@ def _keys_at(kind: object, inner: KeyPath) -> list[str]:
     """The keys the Struct at ``inner`` (a path inside ``kind``) accepts."""
     for part in inner:
         if isinstance(part, str):
-            kind = _SUBSECTIONS.get(part, kind)
+            kind = _field_struct(kind, part) or _SUBSECTIONS.get(part, kind)
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
         return [f.encode_name for f in msgspec.structs.fields(kind)]
     return []
+
+
+def _field_struct(kind: object, name: str) -> type[msgspec.Struct] | None:
+    """The Struct field ``name`` of ``kind`` holds (``canary`` is one section under ``health``
+    and another under ``sla``); None when ``kind`` has no such field."""
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        for f in msgspec.structs.fields(kind):
+            if f.encode_name == name:
+                return _struct_in(f.type)
+    return None
+
+
+def _struct_in(annotation: object) -> type[msgspec.Struct] | None:
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    for arg in get_args(annotation):
+        found = _struct_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _unknown_key(key: str, known: Sequence[str]) -> str:
@@ -816,6 +882,15 @@ def _latency(value: str, path: KeyPath, report: _Report) -> str | None:
     return value
 
 
+def _regex(value: str, path: KeyPath, report: _Report) -> re.Pattern[str] | None:
+    """Compiled once, here: a bad pattern is an inventory problem, not a failed canary."""
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        report.add(path, f"not a regular expression: {exc}")
+        return None
+
+
 def _binding(value: str, path: KeyPath, report: _Report) -> str | None:
     if value in A2A_BINDINGS:
         return value
@@ -855,7 +930,16 @@ def _a2a_version(value: str | float, path: KeyPath, report: _Report) -> str | No
 # Keyed by field name: a name means the same thing wherever it appears.
 _CHECKS: dict[str, Check] = {
     **dict.fromkeys(
-        ("timeout", "connect_timeout", "interval", "window", "open_for", "open_max", "decay"),
+        (
+            "timeout",
+            "connect_timeout",
+            "interval",
+            "window",
+            "open_for",
+            "open_max",
+            "decay",
+            "every",
+        ),
         _duration,
     ),
     **dict.fromkeys(("failure_rate", "retry_budget", "errors"), _percent),
@@ -871,6 +955,7 @@ _CHECKS: dict[str, Check] = {
     "binding": _binding,
     "allow_origins": _origins,
     "signal": _one_of(EWMA_SIGNALS),
+    "expect": _regex,
 }
 _CHECKS.update(  # the demo assistant's keys
     {
@@ -883,6 +968,7 @@ _CHECKS.update(  # the demo assistant's keys
 )
 _NESTED: dict[str, type[Any]] = {
     "health": HealthConfig,
+    "canary": CanaryConfig,
     "breaker": BreakerConfig,
     "ewma": EwmaConfig,
     "demo": DemoConfig,

@@ -14,10 +14,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from latcli.inventory import Agent
 from latcli.protocols import Reply
-from latcli.watch_model import WatchSnapshot
+from latcli.watch_model import CanaryStatus, WatchSnapshot
 
 # Health checks on loopback take ~1 ms, across a WAN 50-500 ms; a timeout is 1 s by default.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Canaries are real messages: an LLM's first token takes 0.1-2 s, its whole answer seconds.
+CANARY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
 LABELS = ("agent", "type")
 
@@ -80,6 +82,29 @@ class WatchMetrics:
             LABELS,
             registry=r,
         )
+        self.canary_first = Histogram(
+            "latcli_canary_first_artifact_seconds",
+            "Time to first token of passing canary messages (streamed answers).",
+            LABELS,
+            buckets=CANARY_BUCKETS,
+            registry=r,
+        )
+        self.canary_total = Histogram(
+            "latcli_canary_total_seconds",
+            "Whole answer time of passing canary messages.",
+            LABELS,
+            buckets=CANARY_BUCKETS,
+            registry=r,
+        )
+        self.canaries = Counter(
+            "latcli_canary_checks",
+            "Canary messages by outcome (ok or an error kind).",
+            (*LABELS, "outcome"),
+            registry=r,
+        )
+        self.canary_ok = Gauge(
+            "latcli_canary_ok", "1 when the latest canary passed, else 0.", LABELS, registry=r
+        )
         self.lag = Gauge(
             "latcli_watch_tick_lag_seconds", "How late the latest tick ran.", registry=r
         )
@@ -96,6 +121,15 @@ class WatchMetrics:
             if child is None:
                 child = self._hist[agent.id] = self.latency.labels(*labels)
             child.observe(reply.latency_ms / 1000.0)
+
+    def observe_canary(self, agent: Agent, status: CanaryStatus) -> None:
+        labels = (agent.id, agent.type)
+        self.canaries.labels(*labels, "ok" if status.ok else status.error or "bad_response").inc()
+        self.canary_ok.labels(*labels).set(1 if status.ok else 0)
+        if status.ok:
+            self.canary_total.labels(*labels).observe(status.total_ms / 1000.0)
+            if status.first_artifact_ms is not None:
+                self.canary_first.labels(*labels).observe(status.first_artifact_ms / 1000.0)
 
     def update(self, snapshot: WatchSnapshot) -> None:
         self.lag.set(snapshot.lag_ms / 1000.0)

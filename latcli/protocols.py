@@ -495,8 +495,11 @@ async def read_stream(
         )
     phases = reader.phases()
     timings = outcome.timings()
-    if failure is not None:
-        return Reply(outcome.status, timings, *failure, state=reader.state, stream=phases)
+    if failure is not None:  # the task's id kept: a caller may cancel what it gave up on
+        return Reply(
+            outcome.status, timings, *failure, state=reader.state, stream=phases,
+            task_id=reader.task_id,
+        )  # fmt: skip
     if phases.total_ms is not None:
         timings = replace(timings, total=phases.total_ms)
     return task_reply(outcome.status, timings, reader.view(), phases)

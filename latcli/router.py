@@ -497,6 +497,36 @@ class Router(AsyncClosing):
             call.done(reply)
         return reply
 
+    async def canary(
+        self, agent: Agent, text: str, judge: Callable[[Reply], Reply] | None = None
+    ) -> Reply:
+        """One canary message to ``agent`` (streamed when it can), judged by ``judge`` and
+        recorded like a health check for the breaker and success window, but never as an
+        EWMA sample: a model's seconds of answer are not the replica's load (the health
+        checks and real messages measure that). Only a closed breaker counts it: a half-open
+        trial is the health check's, which a slow answer must not hold for seconds.
+        ``agent`` may carry the canary's timeout."""
+        replica = self._replicas[agent.id]
+        now = self._clock()
+        closed = replica.breaker.state(now) is BreakerState.CLOSED
+        permit = replica.breaker.allow(now) if closed else None
+        with _Call(self, replica, permit, message=False, sample=False) as call:
+            begun = self._clock()
+            try:
+                reply = await self.client.stream_message(agent, text)
+            except Exception as exc:  # one agent's hostile answer or a bug below: its failed call
+                reply = unexpected_reply(exc, agent.id, (self._clock() - begun) * 1000.0)
+            call.done(reply if judge is None else judge(reply))
+        if reply.error is ErrorKind.TIMEOUT and reply.task_id is not None:
+            await self._cancel_quietly(agent, reply.task_id)
+        return call.reply
+
+    async def _cancel_quietly(self, agent: Agent, task_id: str) -> None:
+        """Cancel a task given up on (a timed-out canary must not leave a model generating);
+        best effort, within the health timeout: its outcome changes no verdict."""
+        with contextlib.suppress(Exception):
+            await self.client.cancel_task(agent, task_id, agent.health.timeout)
+
     async def stream(self, type_: str, text: str) -> tuple[str, Reply] | None:
         """One streamed message to the replica of ``type_`` the strategy chooses (its turn
         taken, its permit held), recorded like a call: EWMA, windows, breaker. No failover: a
@@ -775,7 +805,12 @@ class Router(AsyncClosing):
         )
 
     def _record(
-        self, replica: Replica, permit: Permit | None, reply: Reply, message: bool = True
+        self,
+        replica: Replica,
+        permit: Permit | None,
+        reply: Reply,
+        message: bool = True,
+        sample: bool = True,
     ) -> None:
         now = self._clock()
         if reply.error is ErrorKind.RATE_LIMITED:  # set aside; no verdict, no EWMA sample
@@ -785,6 +820,11 @@ class Router(AsyncClosing):
                 replica.breaker.release(permit)
             return
         healthy = not reply.is_failure
+        if not sample:  # a canary: the breaker's verdict only (not journaled: this run's)
+            replica.stats.settle(now, healthy)
+            if permit is not None:
+                replica.breaker.record(now, permit, healthy)
+            return
         # A failed call costs the EWMA as much as a timeout: a replica that fails *fast*
         # must not look fast to p2c (the breaker alone would let it take the next calls).
         penalty = None if healthy else max(reply.latency_ms, replica.agent.timeout * 1000.0)
@@ -925,12 +965,18 @@ class _Call:
     records the verdict given to :meth:`done`, or without one (cancelled, or anything raised)
     settles the permit with no verdict. The one place attempts start and finish."""
 
-    __slots__ = ("_reply", "_router", "message", "permit", "replica")
+    __slots__ = ("_reply", "_router", "message", "permit", "replica", "sample")
 
     def __init__(
-        self, router: Router, replica: Replica, permit: Permit | None, message: bool = True
+        self,
+        router: Router,
+        replica: Replica,
+        permit: Permit | None,
+        message: bool = True,
+        sample: bool = True,
     ) -> None:
         self._router, self.replica, self.permit, self.message = router, replica, permit, message
+        self.sample = sample  # False: a verdict without an EWMA sample (a canary)
         self._reply: Reply | None = None
 
     def __enter__(self) -> _Call:
@@ -941,6 +987,11 @@ class _Call:
         """The call's answer; recorded when the block exits without an exception."""
         self._reply = reply
 
+    @property
+    def reply(self) -> Reply:
+        assert self._reply is not None, "done() was not called"
+        return self._reply
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -948,7 +999,7 @@ class _Call:
         tb: TracebackType | None,
     ) -> None:
         if self._reply is not None and exc_type is None:
-            self._router._record(self.replica, self.permit, self._reply, self.message)
+            self._router._record(self.replica, self.permit, self._reply, self.message, self.sample)
             return
         self.replica.stats.cancel()
         if self.permit is not None:

@@ -806,6 +806,7 @@ async def run_serve(
         store=store,
         on_check=metrics.watch.observe_check,
         fixed_interval=opts.interval is not None,
+        canaries=False,  # the gateway routes; canaries are watch's (one model call per every)
     )
     gateway = Gateway(watch.router, metrics, opts.limits, token, peek=watch.peek)
     sock = bind(opts.host, opts.port)

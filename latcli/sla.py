@@ -209,6 +209,17 @@ def thresholds_from_inventory(sla: Mapping[str, str], endpoint: str) -> list[Thr
     return out
 
 
+def canary_thresholds(sla: Mapping[str, str]) -> list[Threshold]:
+    """The inventory's ``sla: {canary: {PHASE: EXPR}}`` targets (watch judges each agent's
+    canaries on them), each on its phase as ``sla.stream``'s; SlaSyntaxError on a bad one."""
+    out = []
+    for key, text in sla.items():
+        head, _, phase = key.partition(".")
+        if head == "canary" and phase:
+            out.append(parse_threshold(str(text), key, phase))
+    return out
+
+
 def thresholds_from_args(
     args: Sequence[str], sla: Mapping[str, str], endpoint: str
 ) -> list[Threshold]:

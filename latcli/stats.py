@@ -280,6 +280,12 @@ class ReplicaStats:
         self.latencies.add(latency_ms)
         self.success.record(now, ok)
 
+    def settle(self, now: float, ok: bool) -> None:
+        """A verdict without a latency sample (a canary message: its seconds of model time
+        say nothing of the replica's load): the success window only, no EWMA."""
+        self.in_flight = max(0, self.in_flight - 1)
+        self.success.record(now, ok)
+
     def cancel(self) -> None:
         """The caller gave up: no verdict, nothing recorded."""
         self.in_flight = max(0, self.in_flight - 1)

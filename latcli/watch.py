@@ -18,27 +18,44 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from latcli import gctune
 from latcli.breaker import BreakerEvent, BreakerState
+from latcli.canary import CanaryWindow, canary_agent, judge
 from latcli.errors import LatcliError
 from latcli.escape import json_safe
 from latcli.files import open_private
 from latcli.guard import unexpected_reply
-from latcli.inventory import Agent, HealthConfig, Inventory, RoutingConfig
+from latcli.inventory import Agent, CanaryConfig, HealthConfig, Inventory, RoutingConfig
 from latcli.protocols import Reply
 from latcli.redact import redact_text, redact_url, redact_webhook
 from latcli.router import Router
-from latcli.sla import Observation, Threshold, Verdict, evaluate, thresholds_from_inventory
+from latcli.sla import (
+    Observation,
+    Threshold,
+    Verdict,
+    canary_thresholds,
+    evaluate,
+    thresholds_from_inventory,
+)
 from latcli.state import Store, open_store
 from latcli.stats import ReplicaStats
 from latcli.transport.base import RequestSpec, Transport
 from latcli.transport.select import make_transport
-from latcli.watch_model import AgentRow, AgentState, EventKind, SlaStatus, WatchEvent, WatchSnapshot
+from latcli.units import format_ms
+from latcli.watch_model import (
+    AgentRow,
+    AgentState,
+    CanaryStatus,
+    EventKind,
+    SlaStatus,
+    WatchEvent,
+    WatchSnapshot,
+)
 
 # HAProxy's defaults (`rise 2 fall 3`), as the inventory's `health.rise` / `health.fall` default.
 RISE = HealthConfig.rise
@@ -54,6 +71,7 @@ SAVE_SHARE = 0.05  # state saves may take up to 5 % of the wall time, no more
 SAVE_BATCH = 100
 Sink = Callable[[WatchSnapshot], None]
 CheckHook = Callable[[Agent, Reply], None]
+CanaryHook = Callable[[Agent, CanaryStatus], None]
 
 
 # ---- per-agent bookkeeping (no I/O) --------------------------------------------------------
@@ -122,24 +140,31 @@ class CheckWindow:
 
     def __init__(self, span: float) -> None:
         self.span = span
-        self._checks: deque[tuple[float, float, bool]] = deque()
+        self._checks: deque[tuple[float, float | None, bool]] = deque()
         self._ok_sorted: list[float] = []  # the successful latencies in the window, sorted
+        self._failed = 0  # failed checks in the window
         self.recent: deque[float] = deque(maxlen=SPARK_POINTS)
 
-    def add(self, now: float, latency_ms: float, ok: bool) -> None:
+    def add(self, now: float, latency_ms: float | None, ok: bool) -> None:
+        """One check; ``latency_ms`` None counts it toward the rates only (a canary)."""
         self._checks.append((now, latency_ms, ok))
-        if ok:
+        if not ok:
+            self._failed += 1
+        elif latency_ms is not None:
             bisect.insort(self._ok_sorted, latency_ms)
-        self.recent.append(latency_ms)
+        if latency_ms is not None:
+            self.recent.append(latency_ms)
 
     def summary(self, now: float) -> WindowSummary:
         # kept sorted as checks come and go: a tick copies it instead of sorting every window
         checks, ok_sorted = self._checks, self._ok_sorted
         while checks and checks[0][0] <= now - self.span:
             _, ms, ok = checks.popleft()
-            if ok:
+            if not ok:
+                self._failed -= 1
+            elif ms is not None:
                 del ok_sorted[bisect.bisect_left(ok_sorted, ms)]
-        return WindowSummary(ok_sorted[:], len(checks), len(checks) - len(ok_sorted))
+        return WindowSummary(ok_sorted[:], len(checks), self._failed)
 
 
 @dataclass
@@ -156,17 +181,34 @@ class Tracked:
     state: AgentState | None = None  # at the previous tick; None before the first verdict
     sla_passed: dict[str, bool] = field(default_factory=dict)  # by threshold, previous tick
     cooling: bool = False  # rate-limited (set aside) at the previous tick
+    canary: Canary | None = None  # health.canary, when the agent has one
+
+
+@dataclass
+class Canary:
+    """One agent's canary: what is sent, to whom (with the canary's timeout), what it saw."""
+
+    config: CanaryConfig
+    agent: Agent
+    window: CanaryWindow
+    last: CanaryStatus | None = None  # the latest answer's verdict
+    shown: CanaryStatus | None = None  # the verdict the previous tick reported
 
 
 def agent_state(
-    up: bool | None, breaker: BreakerState, sla_ok: bool, success: float | None
+    up: bool | None,
+    breaker: BreakerState,
+    sla_ok: bool,
+    success: float | None,
+    canary_ok: bool = True,
 ) -> AgentState:
-    """down: not up by rise/fall; degraded: up but the breaker, the SLA or a check objects."""
+    """down: not up by rise/fall; degraded: up but the breaker, the SLA, a check or the latest
+    canary objects (a model that stopped answering stays flagged until a canary passes)."""
     if not up:
         return "down"
     if breaker is not BreakerState.CLOSED or not sla_ok or (success is not None and success < 1):
         return "degraded"
-    return "healthy"
+    return "healthy" if canary_ok else "degraded"
 
 
 def _penalised(stats: ReplicaStats, now: float) -> bool:
@@ -209,6 +251,9 @@ class Watch:
         rng: random.Random | None = None,
         on_check: CheckHook | None = None,
         fixed_interval: bool = True,
+        canary_sla: Sequence[Threshold] = (),
+        on_canary: CanaryHook | None = None,
+        canaries: bool = True,
     ) -> None:
         if not interval > 0:
             raise LatcliError("--interval must be more than zero")
@@ -219,7 +264,9 @@ class Watch:
         self.inventory = inventory
         self._clock, self._wall = clock, wall
         self._rng = rng or random.Random()
-        self._on_check = on_check
+        self._on_check, self._on_canary = on_check, on_canary
+        self.canary_sla = tuple(canary_sla)  # judged over each agent's canaries
+        self._canaries = canaries  # False: health checks only (serve)
         self._pending: list[WatchEvent] = []  # breaker and webhook events since the last tick
         self._recent: deque[WatchEvent] = deque(maxlen=RECENT_EVENTS)
         self.notes: dict[str, str] = {}
@@ -247,7 +294,12 @@ class Watch:
         period = self.interval if fixed else agent.health.interval
         span = max(agent.breaker.window, WINDOW_MIN_CHECKS * period)
         rise_fall = RiseFall(agent.health.rise, agent.health.fall)
-        return Tracked(agent, period, CheckWindow(span), rise_fall)
+        config = agent.health.canary if self._canaries else None
+        canary = None
+        if config is not None:
+            canary_span = max(agent.breaker.window, WINDOW_MIN_CHECKS * config.every)
+            canary = Canary(config, canary_agent(agent, config), CanaryWindow(canary_span))
+        return Tracked(agent, period, CheckWindow(span), rise_fall, canary=canary)
 
     # ---- inputs from elsewhere: breaker transitions, webhook status ------------------------
 
@@ -284,6 +336,43 @@ class Watch:
             sleep = t.period * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
             delay = max(0.0, sleep - (self._clock() - started))
 
+    async def _canary_loop(self, t: Tracked, canary: Canary) -> None:
+        # Its own schedule beside the checks; awaiting each answer keeps one in flight at most.
+        every = canary.config.every
+        # the first after the agent's first check, which fetched the card: one discovery, and
+        # a cold agent is not asked for a card and an answer at the same instant
+        delay = t.period * self._rng.uniform(0.5, 1.0)
+        while True:
+            await asyncio.sleep(delay)
+            started = self._clock()
+            try:
+                reply = await self.router.canary(
+                    canary.agent, canary.config.message, lambda r: judge(r, canary.config)
+                )
+            except Exception as exc:  # the router guards the call; this guards the router
+                reply = unexpected_reply(exc, t.agent.id, (self._clock() - started) * 1000.0)
+            self.record_canary(t, reply)
+            sleep = every * self._rng.uniform(1.0 - JITTER, 1.0 + JITTER)
+            delay = max(0.0, sleep - (self._clock() - started))
+
+    def record_canary(self, t: Tracked, reply: Reply) -> None:
+        """One judged canary: it counts toward the agent's rates and rise/fall like a check
+        (its latency does not: the window's percentiles are health checks), and is shown."""
+        canary = t.canary
+        assert canary is not None, f"{t.agent.id} has no canary"
+        ok = not reply.is_failure  # rate limited: cooling, shown apart, not a failed check
+        now = self._clock()
+        t.window.add(now, None, ok)
+        t.health.record(ok)
+        canary.window.add(now, reply, reply.ok)
+        first = reply.stream.first_artifact_ms if reply.stream is not None else None
+        error = None if reply.ok else (reply.error.value if reply.error else "bad_response")
+        message = None if reply.ok or reply.message is None else redact_text(reply.message)
+        status = CanaryStatus(reply.ok, first, reply.latency_ms, self._wall(), error, message)
+        canary.last = status
+        if self._on_canary is not None:
+            self._on_canary(t.agent, status)
+
     def record(self, t: Tracked, reply: Reply) -> None:
         """One check's verdict into watch's own window and rise/fall counts."""
         ok = not reply.is_failure
@@ -301,6 +390,11 @@ class Watch:
         """Check and tick until ``count`` ticks were made (forever if None); the last snapshot."""
         self._crash = None  # a run after a crashed one (serve restarts it) starts clean
         tasks = [asyncio.create_task(self._check_loop(t)) for t in self._tracked]
+        tasks += [
+            asyncio.create_task(self._canary_loop(t, t.canary))
+            for t in self._tracked
+            if t.canary is not None
+        ]
         for task in tasks:
             task.add_done_callback(self._watch_task)
         try:
@@ -399,9 +493,14 @@ class Watch:
         breaker = replica.breaker.state(now)
         summary = t.window.summary(now)
         verdicts = evaluate(self.thresholds, summary.observation()) if t.checks else []
+        canary = t.canary
+        last = None if canary is None else canary.last
+        if canary is not None and last is not None and self.canary_sla:
+            verdicts += evaluate(self.canary_sla, canary.window.observation(now))
         sla = tuple(_sla_status(v) for v in verdicts)
         success = summary.success_rate
-        state = agent_state(t.health.up, breaker, all(s.passed for s in sla), success)
+        canary_ok = last is None or last.ok or last.error == "rate_limited"
+        state = agent_state(t.health.up, breaker, all(s.passed for s in sla), success, canary_ok)
         stats = replica.stats
         return AgentRow(
             id=t.agent.id,
@@ -423,6 +522,8 @@ class Watch:
             sla=sla,
             ewma_penalty=_penalised(stats, now),
             cooling_s=self.router.cooling_s(t.agent.id, now),
+            has_canary=canary is not None,
+            canary=last,
         )
 
     def _diff(self, t: Tracked, row: AgentRow, wall: float) -> Iterable[WatchEvent]:
@@ -431,10 +532,14 @@ class Watch:
             return
         before = t.state
         if row.state != before and (before is not None or row.state != "healthy"):
-            why = f" ({row.last_error})" if row.last_error and row.state != "healthy" else ""
+            c = row.canary
+            kind = row.last_error or (f"canary {c.error}" if c is not None and not c.ok else None)
+            why = f" ({kind})" if kind and row.state != "healthy" else ""
             text = f"{row.id} {before or 'new'} → {row.state}{why}"
             yield WatchEvent(wall, "state", row.id, text, before, row.state)
         t.state = row.state
+        if t.canary is not None:
+            yield from _canary_events(t.canary, row, wall)
         cooling = row.cooling_s is not None
         if cooling != t.cooling:
             t.cooling = cooling
@@ -463,6 +568,25 @@ class Watch:
     async def aclose(self) -> None:
         """Save the routing state and close the store (the transport is the caller's)."""
         await self.router.aclose()
+
+
+def _canary_events(canary: Canary, row: AgentRow, wall: float) -> Iterator[WatchEvent]:
+    """A canary that fails (or fails differently), or passes again; a first pass is no news."""
+    was, now = canary.shown, row.canary
+    if now is None or now is was:
+        return
+    canary.shown = now
+    same = was.ok == now.ok and was.error == now.error if was is not None else now.ok
+    if same:  # no news: still passing (or a first pass), still failing the same way
+        return
+    if now.ok:
+        ttft = "" if now.first_artifact_ms is None else f", ttft {format_ms(now.first_artifact_ms)}"
+        text = f"{row.id} canary ok again ({format_ms(now.total_ms)}{ttft})"
+        yield WatchEvent(wall, "canary", row.id, text, "failed", "ok")
+        return
+    why = f"{now.message} ({now.error})" if now.message else now.error
+    text = f"{row.id} canary failed: {why}"
+    yield WatchEvent(wall, "canary", row.id, text, None if was is None else "ok", "failed")
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
@@ -688,6 +812,8 @@ async def run_watch(
         store=store,
         on_check=metrics.observe_check if metrics else None,
         fixed_interval=opts.interval is not None,
+        canary_sla=canary_thresholds(inv.sla),
+        on_canary=metrics.observe_canary if metrics else None,
     )
     webhook = Webhook(opts.webhook, transport, watch) if opts.webhook else None
     beside: Sequence[asyncio.Task[None]] = []

@@ -13,7 +13,7 @@ from typing import Literal
 
 AgentState = Literal["healthy", "degraded", "down"]
 EventKind = Literal[
-    "state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos", "rate_limit"
+    "state", "breaker", "sla_breach", "sla_recovery", "webhook", "chaos", "rate_limit", "canary"
 ]
 BreakerName = Literal["closed", "open", "half_open"]
 
@@ -27,6 +27,18 @@ class SlaStatus:
     observed: float | None  # ms for latency, fraction for rates; None: no data
     passed: bool
     shown: str  # observed value formatted for humans ("87 ms", "99.5%", "no data")
+
+
+@dataclass(frozen=True)
+class CanaryStatus:
+    """An agent's latest canary message (issue 12 item 5). Latencies in ms."""
+
+    ok: bool
+    first_artifact_ms: float | None  # time to first token; None: not streamed, or no text
+    total_ms: float
+    at: float  # wall clock when the answer ended
+    error: str | None = None  # error kind when not ok ("task_failed", "timeout", ...)
+    message: str | None = None  # why, when not ok (agent text: escape before printing)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,8 @@ class AgentRow:
     ewma_penalty: bool = False
     # Seconds left of a rate limit's cooldown (429/503 + Retry-After); None: not cooling.
     cooling_s: float | None = None
+    has_canary: bool = False  # the inventory gives it a canary (health.canary)
+    canary: CanaryStatus | None = None  # the latest canary; None before the first ends
 
     @property
     def sla_breached(self) -> bool:

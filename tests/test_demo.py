@@ -112,6 +112,10 @@ def test_demo_inventory_describes_the_five_agents_on_8001_to_8005() -> None:
     assert {a.type for a in agents[len(IDS) :]} == {"assistant"}
     # one replica is faster to first token: the pick by time to first token has a winner
     assert parse_distribution(two.ttft).median < parse_distribution(one.ttft).median
+    # the assistants carry a canary, so `latcli demo` shows their time to first token
+    canaries = {a.id: a.health.canary for a in agents if a.health.canary is not None}
+    assert list(canaries) == ASSISTANTS
+    assert all(c.expect is not None and c.expect.search("the answer") for c in canaries.values())
 
 
 def test_top_level_agents_yaml_is_the_demo_inventory() -> None:

@@ -232,7 +232,7 @@ CASES = [
         "version: 1\nsla:\n  latency: p99 < 1s\nagents:\n" + AGENT,
         [
             "agents.yaml:3 sla.latency: unknown key (expected one of: "
-            "health, discovery, message, coordination, availability, error_rate, stream)"
+            "health, discovery, message, coordination, availability, error_rate, stream, canary)"
         ],
     ),
     (

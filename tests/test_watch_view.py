@@ -19,7 +19,7 @@ from latcli.render.watch_view import (
     state_style,
     watch_renderable,
 )
-from latcli.watch_model import AgentRow, SlaStatus, WatchEvent, WatchSnapshot
+from latcli.watch_model import AgentRow, CanaryStatus, SlaStatus, WatchEvent, WatchSnapshot
 
 AT = 1_700_000_000.0
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -508,3 +508,77 @@ def test_column_widths_do_not_change_from_tick_to_tick() -> None:
     assert header(first) == header(second)
     for name in ("weather-1", "weather-2"):
         assert len(line_of(first, name).rstrip()) == len(line_of(second, name).rstrip())
+
+
+# -- canaries: the ttft column --------------------------------------------------------------
+
+CANARY_OK = CanaryStatus(True, 412.0, 1510.0, AT)
+CANARY_FAILED = CanaryStatus(False, None, 10_000.0, AT, "timeout", "timed out")
+TTFT_BAD = SlaStatus("canary.first_artifact", "first_artifact.p95 < 300ms", 412.0, False, "412 ms")
+
+
+def canary_fleet() -> tuple[AgentRow, ...]:
+    return (
+        *fleet(),
+        row("assistant-1", type="assistant", has_canary=True, canary=CANARY_OK),
+        row("assistant-2", type="assistant", has_canary=True, canary=CANARY_FAILED),
+        row("assistant-3", type="assistant", has_canary=True),  # none answered yet
+        row("assistant-4", type="assistant", has_canary=True, canary=CANARY_OK, sla=(TTFT_BAD,)),
+    )
+
+
+def test_no_canary_no_ttft_column() -> None:
+    text, _ = render(snapshot(), width=200)
+    assert " ttft " not in text and "ttft:" not in text
+
+
+def test_ttft_column_shows_the_latest_canary() -> None:
+    text, styled = render(snapshot(agents=canary_fleet()), width=140)
+    header = next(x for x in text.splitlines() if x.startswith("agent "))
+    assert header.split()[:8] == ["agent", "type", "state", "ewma", "p50", "p99", "ttft", "success"]
+    assert "412 ms" in line_of(text, "assistant-1")
+    assert " fail " in line_of(text, "assistant-2") and sgr(styled, "fail") == "1;31"
+    end = header.index("ttft") + len("ttft")  # a right-aligned column ends under its header
+
+    def ttft(agent_id: str) -> str:
+        return line_of(text, agent_id)[end - 7 : end].strip()
+
+    assert (ttft("assistant-1"), ttft("assistant-2"), ttft("assistant-4")) == (
+        "412 ms",
+        "fail",
+        "412 ms!",
+    )
+    assert ttft("assistant-3") == "-" and ttft("weather-1") == "-"  # none yet; no canary
+    assert "412 ms!" in line_of(text, "assistant-4")  # its canary SLA marks the ttft cell
+    assert "SLA assistant-4 canary first_artifact.p95 < 300ms: 412 ms" in text
+    assert "ttft: canary first token" in text
+
+
+@pytest.mark.parametrize("width", [140, 100, 90, 80, 60])
+def test_ttft_column_never_crops_digits(width: int) -> None:
+    text, _ = render(snapshot(agents=canary_fleet()), width=width)
+    lines = text.splitlines()
+    rule = next(i for i, x in enumerate(lines) if x.startswith("─"))
+    table = lines[rule - 1 : rule + 1 + len(canary_fleet())]
+    assert max(len(x) for x in table) <= width and all("…" not in x for x in table)
+    if " ttft " in table[0] + " ":
+        assert "412 ms" in line_of(text, "assistant-1")
+
+
+def test_ttft_goes_before_ewma_on_a_narrow_terminal() -> None:
+    header = [
+        next(x for x in render(snapshot(agents=canary_fleet()), width=w)[0].splitlines()
+             if x.startswith("agent "))
+        for w in (70, 62)
+    ]  # fmt: skip
+    assert "ttft" in header[0] and "ewma" in header[0]
+    assert "ttft" not in header[1] and "ewma" in header[1]
+
+
+def test_canary_events_are_coloured() -> None:
+    failed = event("canary", "assistant-2 canary failed: timed out (timeout)", "ok", "failed")
+    again = event("canary", "assistant-2 canary ok again (1.51 s, ttft 412 ms)", "failed", "ok")
+    text, styled = render(snapshot(recent_events=(failed, again)))
+    assert "canary     assistant-2 canary failed" in text
+    assert sgr(styled, "assistant-2 canary failed") == "1;31"
+    assert sgr(styled, "assistant-2 canary ok again") == "32"

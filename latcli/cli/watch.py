@@ -59,10 +59,13 @@ def watch(
     """Check every agent each interval and show state, EWMA, p50/p99, success, breakers, SLA
     and the replica `send` would pick, live. Piped: one JSON object per tick.
 
-    The latencies are health checks (an A2A agent's card GET). Marks: ! an SLA breached, ? an SLA
-    with no data yet, * an EWMA held up by failure penalties (each failure counts as the
-    timeout). Checks feed the routing state, so `latcli send` elsewhere benefits. With --count,
-    exits 1 if the last tick had an agent down or an SLA breached.
+    The latencies are health checks (an A2A agent's card GET). An agent with `health.canary` in
+    the inventory is also sent a real message on its own schedule; a failed task, a timeout or an
+    answer not matching `expect` is a failed check, and `ttft` shows its time to first token.
+    Marks: ! an SLA breached, ? an SLA with no data yet, * an EWMA held up by failure penalties
+    (each failure counts as the timeout). Checks feed the routing state, so `latcli send`
+    elsewhere benefits. With --count, exits 1 if the last tick had an agent down or an SLA
+    breached.
     Example: `latcli watch weather --interval 1s --events events.jsonl --metrics-port 9464`
     """
     import asyncio

@@ -7,7 +7,7 @@ from typing import Any
 
 from latcli.escape import json_safe
 from latcli.watch import event_dict
-from latcli.watch_model import AgentRow, WatchSnapshot
+from latcli.watch_model import AgentRow, CanaryStatus, WatchSnapshot
 
 SCHEMA = "latcli.watch/v1"
 
@@ -35,11 +35,25 @@ def agent_json(a: AgentRow) -> dict[str, Any]:
         "last_error": a.last_error,
         "last_message": a.last_message,
         "checks": a.checks,
+        "canary": canary_json(a.canary),  # null: no canary, or none answered yet
         "sla_breached": a.sla_breached,
         "sla": [
             {"name": s.name, "expr": s.expr, "observed": _r(s.observed, 6), "pass": s.passed}
             for s in a.sla
         ],
+    }
+
+
+def canary_json(c: CanaryStatus | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "ok": c.ok,
+        "first_artifact_ms": _r(c.first_artifact_ms),
+        "total_ms": _r(c.total_ms),
+        "at": round(c.at, 3),
+        "error": c.error,
+        "message": c.message,
     }
 
 

@@ -30,7 +30,7 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 12  # recent checks in the sparkline: at 2s per tick, the last ~half minute
 MAX_EVENTS = 8  # events under the table; more would push the table off a 40-line terminal
 # Columns given up on a narrow terminal, first to go first. agent, state and breaker stay.
-DROP_ORDER = ("sparkline", "p50", "type", "in-flight", "last error", "ewma")
+DROP_ORDER = ("sparkline", "p50", "type", "in-flight", "last error", "ttft", "ewma")
 MIN_SPARK = 6  # as wide as its header; fewer checks say little about a trend
 _GAP = 1  # one blank between columns: with two, five demo agents overflow 100 columns
 
@@ -148,7 +148,7 @@ def header(snap: WatchSnapshot) -> Text:
 _HEADERS = {"in-flight": "in-fl", "last error": "error", "sparkline": "recent"}  # 100 columns
 # Each number column as wide as its widest usual value (with the usual marker: "24.1 ms!"
 # "99.95%!", "open 60 s"), so the table does not shift from one tick to the next.
-_MIN_WIDTHS = {"state": 8, "ewma": 7, "p50": 7, "p99": 8, "success": 7, "breaker": 9}
+_MIN_WIDTHS = {"state": 8, "ewma": 7, "p50": 7, "p99": 8, "success": 7, "breaker": 9, "ttft": 7}
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _columns(rows: Sequence[AgentRow], recovered: set[str | None]) -> list[_Colu
     def col(name: str, cells: Iterator[Text], right: bool = False) -> _Column:
         return _Column(name, tuple(cells), right)
 
-    return [
+    columns = [
         col("agent", (_agent_cell(r, r.id in recovered) for r in rows)),
         col("type", (Text(r.type) for r in rows)),
         col("state", (Text(r.state, style=state_style(r.state)) for r in rows)),
@@ -217,6 +217,18 @@ def _columns(rows: Sequence[AgentRow], recovered: set[str | None]) -> list[_Colu
         col("in-flight", (Text(str(r.in_flight)) for r in rows), True),
         col("last error", (_error_cell(r.last_error) for r in rows)),
     ]
+    if any(r.has_canary for r in rows):  # only fleets with canaries pay for the column
+        columns.insert(6, col("ttft", (_ttft_cell(r) for r in rows), True))
+    return columns
+
+
+def _ttft_cell(row: AgentRow) -> Text:
+    """The latest canary's time to first token; ``fail`` in red when it failed, ``-`` when the
+    agent has no canary, none has answered yet, or the answer did not stream."""
+    c = row.canary
+    if c is not None and not c.ok and c.error != "rate_limited":
+        return Text("fail", style=_BREACH)
+    return _metric_cell(format_ms(None if c is None else c.first_artifact_ms), row, "ttft")
 
 
 def _agent_cell(row: AgentRow, recovered: bool) -> Text:
@@ -244,6 +256,8 @@ def _ewma_cell(row: AgentRow) -> Text:
 
 def sla_column(status: SlaStatus) -> str:
     """The table column an SLA threshold is about, from the metric its expression names."""
+    if status.name.startswith("canary."):
+        return "ttft"
     metric = status.expr.split()[0].lower() if status.expr.split() else ""
     if metric in ("availability", "error_rate"):
         return "success"
@@ -275,7 +289,9 @@ def sla_lines(rows: Sequence[AgentRow]) -> Text | None:
         style = _NO_DATA if s.observed is None else _BREACH
         text.append("\n" if i else "")
         # "availability >= 99.9%" names itself; "p99 < 100ms" needs its endpoint: "health".
-        what = s.expr if s.expr.startswith(s.name) else f"{s.name} {s.expr}"
+        # "canary.first_artifact" + "first_artifact.p95 < 1s": the phase once is enough
+        name = s.name.partition(".")[0]
+        what = s.expr if s.expr.startswith(name) else f"{name} {s.expr}"
         text.append(f"SLA {agent} {what}: {s.shown}", style=style)
     return text
 
@@ -289,6 +305,8 @@ def legend(rows: Sequence[AgentRow]) -> Text:
     """What the markers mean, in one dim line; a second when an EWMA holds failure penalties
     (a fast-failing agent would otherwise show a slow EWMA with no hint why)."""
     text = Text(LEGEND, style="dim")
+    if any(r.has_canary for r in rows):
+        text.append(" · ttft: canary first token", style="dim")
     penalised = [r.id for r in rows if r.ewma_penalty]
     if penalised:
         text.append(
@@ -320,6 +338,7 @@ _EVENT_LABELS = {
     "webhook": "webhook",
     "chaos": "chaos",
     "rate_limit": "rate limit",
+    "canary": "canary",
 }
 _AFTER_STYLES = {**_STATE_STYLES, **_BREAKER_STYLES, "half-open": "yellow"}
 
@@ -328,8 +347,10 @@ def event_style(event: WatchEvent) -> str:
     """Red for breaches and things going down or open, green for recoveries."""
     if event.kind == "sla_breach":
         return _BREACH
-    if event.kind == "sla_recovery":
+    if event.kind == "sla_recovery" or (event.kind, event.after) == ("canary", "ok"):
         return "green"
+    if event.kind == "canary":
+        return _BREACH
     if event.kind == "webhook":
         return "dim"
     return _AFTER_STYLES.get(event.after or "", "")
