@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from latcli.version import __version__
+from latcli.core.version import __version__
 
 __all__ = ["Router", "__version__"]
 
 if TYPE_CHECKING:
-    from latcli.router import Router
+    from latcli.routing.router import Router
 
 
 def __getattr__(name: str) -> Any:
     if name == "Router":
-        from latcli.router import Router
+        from latcli.routing.router import Router
 
         return Router
     raise AttributeError(f"module 'latcli' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 nginx proxying the same SSE agent, in the same run. Target: p50 <= +1 ms, p99 <= +3 ms over
 calling the agent directly, at 100 concurrent streams.
 
-The agent: tests/stream_agent.py (raw asyncio, its own process; first artifact --first-ms
+The agent: tests/support/stream_agent.py (raw asyncio, its own process; first artifact --first-ms
 after the request, then --chunks chunks --gap-ms apart). Its own account of how late it wrote
 each first artifact (``/stats``) tells the agent's lateness from a hop's. In front of it:
 
@@ -41,15 +41,15 @@ from typing import Any
 
 import psutil
 
+from latcli.config.inventory import Agent
 from latcli.demo.fleet import free_port
-from latcli.inventory import Agent
-from latcli.protocols import ProtocolClient, a2a_message_request
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.base import RequestSpec
-from latcli.transport.raw_transport import RawTransport
+from latcli.transport.protocols import ProtocolClient, a2a_message_request
+from latcli.transport.raw.transport import RawTransport
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 CRITERION = {"p50": 1.0, "p99": 3.0}  # ms the gateway may add over direct
 TARGETS = ("direct", "nginx", "gateway")

@@ -99,10 +99,10 @@ def send(
     import sys
 
     from latcli.cli.runtime import DEMO_HINT, is_demo_fleet, parse_seconds
-    from latcli.engine import run_send, send_targets
-    from latcli.errors import ExitCode
-    from latcli.escape import escape_controls, terminal_reply
-    from latcli.inventory import load_inventory
+    from latcli.config.inventory import load_inventory
+    from latcli.core.errors import ExitCode
+    from latcli.core.escape import escape_controls, terminal_reply
+    from latcli.engines.send import run_send, send_targets
     from latcli.render.send_view import decision_lines, reply_text, send_json
 
     wanted = [t.strip() for t in targets.split(",") if t.strip()]
@@ -147,7 +147,7 @@ class _Live:
         self.terminal, self.raw, self.wrote, self.gone = terminal, raw, False, False
 
     def chunk(self, text: str) -> None:
-        from latcli.escape import terminal_reply
+        from latcli.core.escape import terminal_reply
 
         self.wrote = True
         self.write(terminal_reply(text, terminal=self.terminal, raw=self.raw))

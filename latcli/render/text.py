@@ -1,11 +1,11 @@
-"""Agent text as a rich renderable: controls escaped (:mod:`latcli.escape`), rich markup never
+"""Agent text as a rich renderable: controls escaped (:mod:`latcli.core.escape`), rich markup never
 interpreted (``[link=...]`` prints as those characters)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from latcli.escape import escape_controls
+from latcli.core.escape import escape_controls
 
 if TYPE_CHECKING:  # imported when used: the log paths that escape text need no rich
     from rich.text import Text
