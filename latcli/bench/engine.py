@@ -354,13 +354,13 @@ async def run_share(
 
 def worker_cap(plan: BenchPlan) -> int:
     """This process's part of the open model's in-flight cap (the cap is global)."""
-    return max(1, (plan.max_in_flight or DEFAULT_MAX_IN_FLIGHT) // plan.workers)
+    return max(1, (plan.max_in_flight or DEFAULT_MAX_IN_FLIGHT) // plan.lanes)
 
 
 def _make_transport(plan: BenchPlan) -> Transport:
     """One connection per closed-loop worker, or per allowed in-flight request (open model)."""
     if plan.model == "closed":
-        per_key = max(1, split_evenly(plan.concurrency or 1, plan.workers)[0])
+        per_key = max(1, split_evenly(plan.concurrency or 1, plan.lanes)[0])
     else:
         per_key = worker_cap(plan)
     from latcli.transport.select import ENGINES, Engine, make_transport
@@ -389,7 +389,9 @@ async def _drive(
         loop.add_signal_handler(signal.SIGINT, run.interrupt)
     try:
         if start_at is not None and start_at > time.monotonic():
-            await asyncio.sleep(start_at - time.monotonic())
+            await _sleep_until(start_at, run, should_stop)
+        if plan.start_at is not None:
+            run.result.start_late_s = max(0.0, time.time() - plan.start_at)
         gc_before = gctune.settle()  # no full collections stalling the schedule mid-run
         t0 = time.monotonic()
         run.measure_start = t0 + plan.warmup_s
@@ -399,8 +401,8 @@ async def _drive(
             if plan.model == "open":
                 share = open_share(
                     plan.rate or 1.0,
-                    worker,
-                    plan.workers,
+                    plan.lane(worker),
+                    plan.lanes,
                     plan.warmup_s,
                     plan.duration_s,
                     plan.requests,
@@ -421,6 +423,15 @@ async def _drive(
     finally:
         if sigint:
             loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _sleep_until(at: float, run: _Run, should_stop: Callable[[], bool] | None) -> None:
+    """Sleep until ``at`` (monotonic) in slices, so that Ctrl-C during a --start-at wait is
+    seen soon (this process's SIGINT, or the parent's stop request in a worker)."""
+    while not run.halted() and (left := at - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, 0.1))
+        if should_stop is not None and should_stop():
+            run.interrupt()
 
 
 async def _ticker(
@@ -465,8 +476,9 @@ async def _ticker(
 
 async def _closed_model(run: _Run, plan: BenchPlan, sender: Sender, worker: int) -> None:
     """This worker's share of C loops; with ``requests``, that many measured tickets in all."""
-    loops = split_evenly(plan.concurrency or 1, plan.workers)[worker]
-    tickets = [split_evenly(plan.requests, plan.workers)[worker]] if plan.requests else None
+    lane = plan.lane(worker)
+    loops = split_evenly(plan.concurrency or 1, plan.lanes)[lane]
+    tickets = [split_evenly(plan.requests, plan.lanes)[lane]] if plan.requests else None
     stop_at = run.measure_start + (plan.duration_s if plan.duration_s is not None else math.inf)
     if tickets is not None:
         stop_at = math.inf
@@ -566,7 +578,7 @@ def _finish(run: _Run, plan: BenchPlan, target: Target, worker: int) -> None:
     if plan.model != "open" or plan.rate is None:
         return
     share = open_share(
-        plan.rate, worker, plan.workers, plan.warmup_s, plan.duration_s, plan.requests
+        plan.rate, plan.lane(worker), plan.lanes, plan.warmup_s, plan.duration_s, plan.requests
     )
     judge_open(
         result, plan, share.rate / share.workers, run.sent, run.last_send - run.measure_start
@@ -577,7 +589,7 @@ def judge_open(
     result: BenchResult, plan: BenchPlan, rate: float, sent: int, last_send_s: float
 ) -> None:
     """Set achieved_rate and validity for ``rate`` (this process's part of the schedule)."""
-    measured = plan.requests / plan.workers if plan.requests else plan.duration_s or 0.0
+    measured = plan.requests / plan.lanes if plan.requests else plan.duration_s or 0.0
     window = measured / rate if plan.requests else measured
     if result.interrupted:  # over the part that ran, as the header's throughput is
         window = result.elapsed_s
@@ -829,4 +841,7 @@ def run_bench(
         from latcli.bench.workers import run_workers
 
         return run_workers(plan, target, on_progress)
-    return asyncio.run(run_share(plan, target, on_progress=on_progress))
+    start = None
+    if plan.start_at is not None:  # the wall clock's time on this process's monotonic clock
+        start = time.monotonic() + (plan.start_at - time.time())
+    return asyncio.run(run_share(plan, target, start_at=start, on_progress=on_progress))

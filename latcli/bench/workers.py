@@ -72,6 +72,7 @@ def pack(result: BenchResult) -> dict[str, Any]:
         "interrupted": result.interrupted,
         "achieved_rate": result.achieved_rate,
         "warmup_requests": result.warmup_requests,
+        "start_late_s": result.start_late_s,
     }
 
 
@@ -85,10 +86,10 @@ def merge(parts: list[dict[str, Any]], plan: BenchPlan) -> BenchResult:
     if parts:
         out.started_at = min(p["started_at"] for p in parts)
         out.elapsed_s = max(p["elapsed_s"] for p in parts)
-    if plan.model == "open" and plan.rate is not None:
+    if plan.share_rate is not None:
         out.achieved_rate = sum(p["achieved_rate"] or 0.0 for p in parts)
         lag = out.schedule_lag.percentile_ms(99.0) if out.schedule_lag else None
-        out.valid, out.invalid_reason = validity(plan.rate, out.achieved_rate, lag)
+        out.valid, out.invalid_reason = validity(plan.share_rate, out.achieved_rate, lag)
         if out.interrupted:
             out.valid, out.invalid_reason = True, None
     return out
@@ -132,6 +133,7 @@ def _merge_one(out: BenchResult, part: dict[str, Any]) -> None:
     out.dropped_in_flight += part["dropped_in_flight"]
     out.interrupted = out.interrupted or part["interrupted"]
     out.warmup_requests += part["warmup_requests"]
+    out.start_late_s = max(out.start_late_s, part["start_late_s"])
 
 
 # ---- the worker process ---------------------------------------------------------------------
@@ -227,9 +229,11 @@ def run_workers(
         for p in procs:
             p.start()
         _wait_ready(messages, procs, plan.workers, stop)
-        start_wall.value = time.time() + START_SLACK_S
+        # --start-at: the asked instant, unless the workers were ready too late for it (then
+        # each worker records how late it began, and the command warns)
+        start_wall.value = max(plan.start_at or 0.0, time.time() + START_SLACK_S)
         go.set()
-        parts = _collect(messages, procs, plan, on_progress)
+        parts = _collect(messages, procs, plan, on_progress, start_wall.value)
     finally:
         signal.signal(signal.SIGINT, previous)
         stop.set()
@@ -263,11 +267,15 @@ def _wait_ready(messages: Any, procs: list[Any], workers: int, stop: Event) -> N
 
 
 def _collect(
-    messages: Any, procs: list[Any], plan: BenchPlan, on_progress: ProgressSink | None
+    messages: Any,
+    procs: list[Any],
+    plan: BenchPlan,
+    on_progress: ProgressSink | None,
+    start_wall: float,
 ) -> list[dict[str, Any]]:
     """Every worker's packed result; ticks feed the progress line once a second."""
     parts: dict[int, dict[str, Any]] = {}
-    live = _Live(began=time.monotonic() + START_SLACK_S + plan.warmup_s)
+    live = _Live(began=time.monotonic() + (start_wall - time.time()) + plan.warmup_s)
     live.last = time.monotonic()
     while len(parts) < len(procs):
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,7 @@ def report(
         write_json,
         write_junit,
     )
+    from latcli.bench.shards import warnings as shard_warnings
     from latcli.errors import ExitCode
     from latcli.sla import parse_threshold
 
@@ -60,7 +62,11 @@ def report(
     for path in (output, junit, html):
         if path is not None:
             check_writable(path)
-    merged = merge_reports([load_report(f) for f in files], thresholds=thresholds)
+    merged = merge_reports(
+        [load_report(f) for f in files], thresholds=thresholds, names=[str(f) for f in files]
+    )
+    for warning in shard_warnings(merged):
+        print(f"latcli: warning: {warning}", file=sys.stderr)
     if json_out:
         print(to_json(merged))
     else:
