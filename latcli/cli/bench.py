@@ -37,9 +37,6 @@ DEFAULT_DURATION_S = 10.0
 # hey's and oha's default (-c 50); wrk's is 10. A closed model needs no rate guess.
 DEFAULT_CONCURRENCY = 50
 MAX_WORKERS = 256
-# A schedule that began later than --start-at by more than this is reported on stderr: a pod
-# scheduled after the asked time, not one event-loop wake-up (~1 ms).
-LATE_START_S = 0.05
 
 
 def bench(
@@ -481,6 +478,7 @@ def _report(
     import sys
 
     from latcli.bench import report as reports
+    from latcli.bench.engine import LATE_START_S
     from latcli.bench.model import IN_FLIGHT_POLICY
     from latcli.errors import ExitCode
     from latcli.sla import evaluate
