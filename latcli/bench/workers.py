@@ -224,10 +224,13 @@ def run_workers(
         interrupted[0] = True
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Started with SIGINT ignored, which a new interpreter keeps: a terminal's Ctrl-C reaches
+    # the whole process group, and a worker still importing would die of KeyboardInterrupt.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         for p in procs:
             p.start()
+        signal.signal(signal.SIGINT, on_sigint)
         _wait_ready(messages, procs, plan.workers, stop)
         # --start-at: the asked instant, unless the workers were ready too late for it (then
         # each worker records how late it began, and the command warns)
@@ -258,10 +261,12 @@ def _wait_ready(messages: Any, procs: list[Any], workers: int, stop: Event) -> N
         try:
             kind, worker, payload = messages.get(timeout=0.1)
         except queue.Empty:
+            if stop.is_set():
+                return  # Ctrl-C while starting: an empty, interrupted run (exit 130)
             if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in procs):
                 raise LatcliError("bench workers failed to start") from None
             continue
-        if kind == "error":
+        if kind == "error" and not stop.is_set():
             raise LatcliError(f"bench worker {worker}: {payload}")
         ready += kind == "ready"
 
