@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from typing import Any
 
-from latcli.bench.engine import Progress, ProgressSink, Target, run_share
+from latcli.bench.engine import Progress, ProgressSink, Target, run_loop, run_share
 from latcli.bench.model import AgentTally, BenchPlan, BenchResult, IntervalSample, PhaseTally
 from latcli.bench.schedule import validity
 from latcli.errors import LatcliError
@@ -149,8 +149,6 @@ def _worker_main(
     start_wall: Any,
 ) -> None:
     """Entry point of worker ``worker``: ready -> wait for go -> run -> send the packed result."""
-    import asyncio
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; we poll ``stop``
     try:
         messages.put(("ready", worker, None))
@@ -161,7 +159,7 @@ def _worker_main(
             counts = (dict(so_far.status_codes), dict(so_far.errors))  # small, once a second
             messages.put(("tick", worker, (tally.requests, tally.errors, _enc(tally.hist), counts)))
 
-        result = asyncio.run(
+        result = run_loop(
             run_share(
                 plan,
                 target,
