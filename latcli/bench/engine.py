@@ -851,14 +851,19 @@ def run_bench(
     start = None
     if plan.start_at is not None:  # the wall clock's time on this process's monotonic clock
         start = time.monotonic() + (plan.start_at - time.time())
-    return run_loop(run_share(plan, target, start_at=start, on_progress=on_progress))
+    return run_loop(plan, run_share(plan, target, start_at=start, on_progress=on_progress))
 
 
-def run_loop(main: Coroutine[Any, Any, BenchResult]) -> BenchResult:
-    """Run a bench process's event loop: uvloop's where there is one, as serve does. Against
-    nginx it cost 18 µs of CPU a request where asyncio's cost 28 (docs/benchmarks.md)."""
-    try:
-        import uvloop
-    except ImportError:  # Windows: no uvloop
-        return asyncio.run(main)
-    return uvloop.run(main)
+def run_loop(plan: BenchPlan, main: Coroutine[Any, Any, BenchResult]) -> BenchResult:
+    """Run a bench process's event loop. The closed model runs on uvloop where there is one (as
+    serve does): against nginx it cost 18 µs of CPU a request where asyncio's loop cost 28
+    (docs/benchmarks.md). The open model stays on asyncio's: its timer wake-ups (EARLY_S) were
+    measured there, and in A/B runs at 2,000 and 8,000 req/s uvloop's schedule lag was no better."""
+    if plan.model == "closed":
+        try:
+            import uvloop
+        except ImportError:  # Windows: no uvloop
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

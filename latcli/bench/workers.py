@@ -160,6 +160,7 @@ def _worker_main(
             messages.put(("tick", worker, (tally.requests, tally.errors, _enc(tally.hist), counts)))
 
         result = run_loop(
+            plan,
             run_share(
                 plan,
                 target,
@@ -168,7 +169,7 @@ def _worker_main(
                 on_tick=tick,
                 should_stop=stop.is_set,
                 handle_sigint=False,
-            )
+            ),
         )
         messages.put(("done", worker, pack(result)))
     except BaseException as exc:  # reported to the parent, which fails the run with it
