@@ -424,3 +424,38 @@ def test_four_shard_processes_merge_into_one_exact_interleaved_run(tmp_path: Pat
     in_turn = sum(b == (a + 1) % SHARDS for a, b in itertools.pairwise(order))
     # 2.5 ms apart, so jitter swaps a few neighbours (measured: 95-99 % in turn)
     assert in_turn / (len(order) - 1) > 0.8, f"{in_turn} of {len(order) - 1} in turn"
+
+
+def test_shards_with_workers_split_again_and_merge(tmp_path: Path) -> None:
+    """Each of 2 shards runs 2 worker processes (4 lanes): the open schedule is split again,
+    every request is sent once, and the merge counts every worker."""
+    with fs.ok_server() as server:
+        paths = []
+        for i in range(2):
+            out = tmp_path / f"s{i}.json"
+            args = ["bench", server.url + "/h", "--rate", "200", "-n", "101", "--workers", "2"]
+            assert main([*args, "--shard", f"{i}/2", "-q", "-o", str(out)]) == 0
+            paths.append(out)
+    shards = [json.loads(p.read_text()) for p in paths]
+    assert [s["requests"] for s in shards] == [51, 50]  # global requests 0, 2, 4 ... and 1, 3 ...
+    assert [s["rate"] for s in shards] == [100.0, 100.0] and [s["workers"] for s in shards] == [
+        2,
+        2,
+    ]
+    merged = merge_reports(shards)
+    assert merged["requests"] == 101 and merged["workers"] == 4 and merged["rate"] == 200.0
+
+
+@given(
+    rate=st.sampled_from([10.0, 333.0]),
+    lanes=st.integers(1, 9),
+    warmup=st.sampled_from([0.0, 0.05, 0.31]),
+    requests=st.integers(1, 120),
+)
+def test_a_lanes_measured_count_is_what_it_will_measure(
+    rate: float, lanes: int, warmup: float, requests: int
+) -> None:
+    shares = [schedule.open_share(rate, w, lanes, warmup, None, requests) for w in range(lanes)]
+    for s in shares:
+        assert s.measured_count == sum(s.measured(j) for j in range(s.count))
+    assert sum(s.measured_count for s in shares) == requests

@@ -587,17 +587,36 @@ def _finish(run: _Run, plan: BenchPlan, target: Target, worker: int) -> None:
     share = open_share(
         plan.rate, plan.lane(worker), plan.lanes, plan.warmup_s, plan.duration_s, plan.requests
     )
+    # From this lane's first measured due time: lane w of L starts up to L/R after the others,
+    # and a lane that began late by design has not fallen behind.
+    first = share.count - share.measured_count
+    offset = share.due_s(first) - share.warmup / share.rate if share.measured_count else 0.0
     judge_open(
-        result, plan, share.rate / share.workers, run.sent, run.last_send - run.measure_start
+        result,
+        plan,
+        share.worker_rate,
+        run.sent,
+        run.last_send - run.measure_start - offset,
+        share.measured_count,
     )
 
 
 def judge_open(
-    result: BenchResult, plan: BenchPlan, rate: float, sent: int, last_send_s: float
+    result: BenchResult,
+    plan: BenchPlan,
+    rate: float,
+    sent: int,
+    last_send_s: float,
+    planned: int | None = None,
 ) -> None:
-    """Set achieved_rate and validity for ``rate`` (this process's part of the schedule)."""
-    measured = plan.requests / plan.lanes if plan.requests else plan.duration_s or 0.0
-    window = measured / rate if plan.requests else measured
+    """Set achieved_rate and validity for ``rate`` (this process's part of the schedule);
+    ``planned``: the measured requests this part was to send (``-n`` runs; lanes of a split
+    that is not even send one fewer, and are judged on their own count, not the average)."""
+    if plan.requests:
+        count = planned if planned is not None else plan.requests / plan.lanes
+        window = count / rate
+    else:
+        window = plan.duration_s or 0.0
     if result.interrupted:  # over the part that ran, as the header's throughput is
         window = result.elapsed_s
     result.achieved_rate = achieved_rate(sent, window, last_send_s if sent else None, rate)

@@ -92,6 +92,12 @@ class Share:
         return self.global_index(j) >= self.warmup
 
     @property
+    def measured_count(self) -> int:
+        """How many of this worker's requests are past the warm-up."""
+        in_warmup = max(0, (self.warmup - self.worker + self.workers - 1) // self.workers)
+        return max(0, self.count - in_warmup)
+
+    @property
     def worker_rate(self) -> float:
         return self.rate / self.workers
 

@@ -35,6 +35,8 @@ def _header(r: Mapping[str, Any]) -> Text:
         what.append(f"open model {format_number(float(r['rate']))} req/s")
     elif r.get("model") == "closed":
         what.append(f"closed model ×{r['concurrency']}")
+    if int(r.get("workers") or 1) > 1:
+        what.append(f"{r['workers']} workers")
     what += [format_duration(float(r["duration_s"])), plural(int(r["requests"]), "request")]
     text = Text("bench ", style="bold")
     text.append(" · ".join(what))
