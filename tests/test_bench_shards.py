@@ -74,6 +74,8 @@ def test_start_at_iso_relative_and_past() -> None:
     now = datetime(2026, 12, 3, 15, 0, tzinfo=timezone.utc).timestamp()
     assert parse_start_at("2026-12-03T15:00:30Z", now) == now + 30
     assert parse_start_at("2026-12-03T16:00:30+01:00", now) == now + 30
+    assert parse_start_at("15:00:30Z", now) == now + 30  # a time alone: today's
+    assert parse_start_at("16:00:30+01:00", now) == now + 30
     assert parse_start_at("+5s", now) == now + 5
     assert parse_start_at("+250ms", now) == now + 0.25
     local = datetime(2026, 12, 3, 16, 0).timestamp()  # no offset: local time, as date(1)

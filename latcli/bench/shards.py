@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from typing import Any
 
 from latcli.units import format_number, parse_duration
@@ -81,19 +81,33 @@ def parse_start_at(text: str, now: float) -> float:
             return now + parse_duration(value[1:])
         except ValueError as exc:
             raise ShardError(str(exc)) from None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
+    at = _wall_clock(value, now)
+    if at is None:
         raise ShardError(
-            f"{text!r} is not a time: give ISO-8601 (2026-12-03T15:00:00Z) or +DURATION (+30s)"
-        ) from None
-    at = when.timestamp()  # a naive time is local time, as date(1) prints it
+            f"{text!r} is not a time: give ISO-8601 (2026-12-03T15:00:00Z, or today's "
+            "15:00:00Z) or +DURATION (+30s)"
+        )
     if at < now:
         raise ShardError(
             f"{text} is {format_number(now - at)} s in the past: give a time still ahead "
             "(every shard must be started before it)"
         )
     return at
+
+
+def _wall_clock(value: str, now: float) -> float | None:
+    """An ISO-8601 date and time, or a time alone (today's, on its own clock), as epoch
+    seconds; a time without an offset is local time, as date(1) prints it. None: not a time."""
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        pass
+    try:
+        alone = time.fromisoformat(value)
+    except ValueError:
+        return None
+    today = datetime.fromtimestamp(now, alone.tzinfo).date()
+    return datetime.combine(today, alone).timestamp()
 
 
 def iso_utc(epoch_s: float) -> str:

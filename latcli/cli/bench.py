@@ -115,8 +115,9 @@ def bench(
             metavar="TIME",
             envvar="LATCLI_START_AT",
             help="Start the schedule at this wall-clock time, so that shards on several machines "
-            "start together: ISO-8601 (2026-12-03T15:00:00Z; no offset: local time) or +30s. "
-            "A time already past is an error (exit 2).",
+            "start together: ISO-8601 (2026-12-03T15:00:00Z; no offset: local time; a time "
+            "alone is today's) or +30s (from this process's start: not for shards). A time "
+            "already past is an error (exit 2).",
             show_default=False,
         ),
     ] = None,
@@ -204,7 +205,7 @@ def bench(
               `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
               `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
               `latcli bench assistant --endpoint stream -c 100 --sla 'first_artifact.p95<500ms'`
-              `latcli bench weather --rate 400 -d 60s --shard 1/4 --start-at +30s -o s1.json`
+              `latcli bench weather -r 400 -d 60s --shard 1/4 --start-at 15:00:00Z -o s1.json`
     """
     from dataclasses import replace
 
