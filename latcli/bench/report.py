@@ -4,7 +4,10 @@ A report is a plain dict, the JSON contract itself, so that what ``latcli bench 
 and what ``latcli report`` reads back are one value. Beside the contract's fields it carries
 what a merge needs (``histograms``: each HDR histogram encoded, with its exact sum, min and
 max, because an encoding keeps bucket counts only), and ``started_at``, ``interrupted``,
-``dropped_in_flight``, ``policy``, ``note``, ``runs`` and ``target_kind``.
+``dropped_in_flight``, ``policy``, ``note``, ``runs``, ``target_kind``, ``workers`` (processes
+that generated the load), and for sharded runs ``shard`` (a shard's own report: which shard of
+which run) or ``shards`` (a merge of shards: which came, which are missing), both described in
+:mod:`latcli.bench.shards`.
 
 ``timeline`` is the run over time (the HTML report's charts): one point per progress interval
 (~1 s; neighbours merged pairwise beyond :data:`TIMELINE_MAX_POINTS`, the ``.hlog`` keeps every
