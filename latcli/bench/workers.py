@@ -187,7 +187,8 @@ class _Live:
     requests: int = 0
     errors: int = 0
     window: int = 0
-    began: float = 0.0
+    began: float = 0.0  # the measured start (monotonic)
+    start: float = 0.0  # the schedule's start: nothing to show before it (--start-at wait)
     last: float = 0.0
     # Each worker's latest (status counts, error counts by kind), summed for the view.
     counts: dict[int, tuple[dict[int, int], dict[str, int]]] = field(default_factory=dict)
@@ -279,8 +280,9 @@ def _collect(
 ) -> list[dict[str, Any]]:
     """Every worker's packed result; ticks feed the progress line once a second."""
     parts: dict[int, dict[str, Any]] = {}
-    live = _Live(began=time.monotonic() + (start_wall - time.time()) + plan.warmup_s)
-    live.last = time.monotonic()
+    start = time.monotonic() + (start_wall - time.time())
+    live = _Live(began=start + plan.warmup_s, start=start)
+    live.last = max(time.monotonic(), start)  # the first line a second into the run
     while len(parts) < len(procs):
         try:
             kind, worker, payload = messages.get(timeout=0.1)
@@ -305,7 +307,7 @@ def _collect(
 
 def _maybe_progress(live: _Live, on_progress: ProgressSink | None) -> None:
     now = time.monotonic()
-    if on_progress is None or now - live.last < 1.0:
+    if on_progress is None or now - live.last < 1.0 or now < live.start:
         return
     with contextlib.suppress(Exception):  # a progress line is never worth failing a run
         on_progress(
