@@ -334,7 +334,7 @@ def _summary(h: HdrHistogram, low_us: int, high_us: int) -> dict[str, float]:
 
 def test_four_shard_processes_merge_into_one_exact_interleaved_run(tmp_path: Path) -> None:
     arrivals: list[tuple[float, int]] = []
-    start = datetime.now(timezone.utc) + timedelta(seconds=5)  # 4 interpreters start meanwhile
+    start = datetime.now(timezone.utc) + timedelta(seconds=6)  # 4 interpreters start meanwhile
     start_at = start.isoformat().replace("+00:00", "Z")
     with _timed_server(arrivals) as server:
         procs = [
