@@ -193,7 +193,6 @@ def bench(
     a bare --sla uses the inventory's sla.stream.
 
     \b
-    \b
     Sharded: `--shard I/N` (or `--shards N` in a Kubernetes Indexed Job) runs one part of the
     run; with `--start-at` on every shard they start together; `latcli report shard-*.json`
     adds their histograms and judges the SLA once, on the whole run (a shard's own exit code
