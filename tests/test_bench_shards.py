@@ -436,7 +436,9 @@ def test_shards_with_workers_split_again_and_merge(tmp_path: Path) -> None:
         for i in range(2):
             out = tmp_path / f"s{i}.json"
             args = ["bench", server.url + "/h", "--rate", "200", "-n", "101", "--workers", "2"]
-            assert main([*args, "--shard", f"{i}/2", "-q", "-o", str(out)]) == 0
+            # 3: a 0.5 s run is judged invalid when the shared machine delays a worker's
+            # sends; the split itself is what is checked here
+            assert main([*args, "--shard", f"{i}/2", "-q", "-o", str(out)]) in (0, 3)
             paths.append(out)
     shards = [json.loads(p.read_text()) for p in paths]
     assert [s["requests"] for s in shards] == [51, 50]  # global requests 0, 2, 4 ... and 1, 3 ...

@@ -397,6 +397,7 @@ def _shard_of(plan: BenchPlan) -> dict[str, Any] | None:
         "concurrency": plan.concurrency,
         "duration_s": plan.duration_s,
         "requests": plan.requests,
+        "warmup_s": plan.warmup_s,
     }
     return shard_block(plan.shard, plan.shards, plan.start_at, whole)
 

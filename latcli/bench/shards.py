@@ -6,9 +6,10 @@ the whole run is ``BenchPlan.lane`` and :mod:`latcli.bench.schedule`.
 
 A shard's report (``latcli.bench/v1``, additive) carries
 ``"shard": {"index", "count", "start_at", "run": {"target", "endpoint", "model", "rate",
-"concurrency", "duration_s", "requests"}}``: ``rate`` and ``concurrency`` at the top level
-are the shard's own share, ``run`` is what the whole run asked, so shards of different runs
-are told apart. A merge of shards carries ``"shards": {"count", "merged", "missing"}``.
+"concurrency", "duration_s", "requests", "warmup_s"}}``: ``rate`` and ``concurrency`` at the
+top level are the shard's own share, ``run`` is what the whole run asked, so shards of
+different runs are told apart. A merge of shards carries ``"shards": {"count", "merged",
+"missing", "overlapped"}``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ JOB_INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in every pod of an I
 MAX_SHARDS = 100_000  # Kubernetes' own cap on an Indexed Job's completions
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 # What every shard of one run must agree on (the keys of the block's ``run``).
-RUN_KEYS = ("target", "endpoint", "model", "rate", "concurrency", "duration_s", "requests")
+RUN_KEYS = (
+    "target",
+    "endpoint",
+    "model",
+    "rate",
+    "concurrency",
+    "duration_s",
+    "requests",
+    "warmup_s",
+)
 
 
 class ShardError(ValueError):
