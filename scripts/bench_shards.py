@@ -26,7 +26,7 @@ from typing import Any
 from compare_check import delay_server
 from hdrh.histogram import HdrHistogram
 
-from latcli.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
+from latcli.reports.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9), ("p99.99", 99.99))
 
