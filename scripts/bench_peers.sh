@@ -2,8 +2,9 @@
 # latcli bench against its peers: speed and honesty (issue 5, item 7; docs/benchmarks.md).
 #
 # Usage: scripts/bench_peers.sh [--quick] [--only a,b,c,d,e] [--out DIR]
-#   a  throughput against nginx /health, concurrency 50: latcli (1 process, then --workers 2)
-#      vs locust FastHttpUser (1 process) and hey
+#   a  throughput against nginx /health, concurrency 50: latcli as it runs by default (one
+#      worker per core, issue 14 item 4), then in one process (--workers 1), vs locust
+#      FastHttpUser (1 process) and hey
 #   b  overhead against a target that answers in exactly 20 ms, concurrency 10: latcli vs wrk
 #   c  open model at 2,000 req/s (achieved rate, schedule lag), then an impossible rate
 #      (must say invalid and exit 3)
@@ -241,8 +242,8 @@ test_a() {
         -H "http://127.0.0.1:$NGINX_PORT" --csv "$RUN/a_locust" --only-summary \
         --loglevel WARNING >"$RUN/a_locust.log" 2>&1 || true
     latcli_json "$RUN/a_latcli.json" "$NGINX_URL" --concurrency 50 --duration "$DURATION"
-    latcli_json "$RUN/a_latcli_w2.json" "$NGINX_URL" --concurrency 50 --duration "$DURATION" \
-        --workers 2
+    latcli_json "$RUN/a_latcli_w1.json" "$NGINX_URL" --concurrency 50 --duration "$DURATION" \
+        --workers 1
 }
 
 test_b() {

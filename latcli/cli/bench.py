@@ -36,6 +36,7 @@ _ENGINES = ("raw", "httpx")
 DEFAULT_DURATION_S = 10.0
 # hey's and oha's default (-c 50); wrk's is 10. A closed model needs no rate guess.
 DEFAULT_CONCURRENCY = 50
+MAX_WORKERS = 256
 
 
 def bench(
@@ -80,8 +81,46 @@ def bench(
         str, typer.Option(help="Message text for --endpoint message and stream.")
     ] = "ping",
     workers: Annotated[
-        int, typer.Option(min=1, max=256, help="Processes; the rate is split across them.")
-    ] = 1,
+        str | None,
+        typer.Option(
+            metavar="N|auto",
+            help="Processes, each with its own event loop; the rate and the connections are "
+            "split across them. auto: one per usable core (CPU affinity, capped by a container's "
+            "CPU quota). Default: auto for a closed-model run of a URL, an agent or --targets "
+            "(at least 2 connections per worker; -n runs from 50,000 requests), else 1.",
+            show_default=False,
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="I/N",
+            help="Run shard I of N (I from 0) of the run: open model rate/N, request k of this "
+            "shard due at t0 + (kN + I)/rate so the shards interleave; closed model this "
+            "shard's share of -c (and -n). Merge the shards' -o files with latcli report.",
+            show_default=False,
+        ),
+    ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="As --shard I/N, I read from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).",
+            show_default=False,
+        ),
+    ] = None,
+    start_at: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TIME",
+            envvar="LATCLI_START_AT",
+            help="Start the schedule at this wall-clock time, so that shards on several machines "
+            "start together: ISO-8601 (2026-12-03T15:00:00Z; no offset: local time; a time "
+            "alone is today's) or +30s (from this process's start: not for shards). A time "
+            "already past is an error (exit 2).",
+            show_default=False,
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(help="raw (latcli's lean HTTP/1.1 client, fastest) or httpx (HTTP/2)."),
@@ -154,11 +193,18 @@ def bench(
     a bare --sla uses the inventory's sla.stream.
 
     \b
+    Sharded: `--shard I/N` (or `--shards N` in a Kubernetes Indexed Job) runs one part of the
+    run; with `--start-at` on every shard they start together; `latcli report shard-*.json`
+    adds their histograms and judges the SLA once, on the whole run (a shard's own exit code
+    leaves SLA breaches to that merge). Each shard may have its own --workers.
+
+    \b
     Examples: `latcli bench http://127.0.0.1:8001/health -n 1000`
               `latcli bench --targets mix.txt -c 20 -d 30s`
               `latcli bench weather --rate 200 -d 30s --sla 'p99<100ms' --sla 'rps>=190'`
               `latcli bench "http://h/api?q=1" -m POST -H "X-Token: t" --body "{}"`
               `latcli bench assistant --endpoint stream -c 100 --sla 'first_artifact.p95<500ms'`
+              `latcli bench weather -r 400 -d 60s --shard 1/4 --start-at 15:00:00Z -o s1.json`
     """
     from dataclasses import replace
 
@@ -180,17 +226,16 @@ def bench(
         warmup,
         endpoint,
         message,
-        workers,
         engine,
     )
-    plan = replace(plan, verify=tls_verify(cacert, insecure))
+    plan = replace(plan, verify=tls_verify(cacert, insecure), **_sharding(shard, shards, start_at))
     shape = _shape(header, method, body, body_file, timeout, endpoint, targets is not None)
     for path in (output, hlog, junit, html):
         if path is not None:
             check_writable(path)  # before any load: a lost run is worse than a refused one
     inv = load_inventory(inventory)
     resolved = _resolve(inv, target, targets, shape, strategy)
-    plan = _with_kind(plan, resolved.kind)
+    plan = _with_workers(_with_kind(plan, resolved.kind), workers)
     if endpoint == "stream":
         from latcli.engines.bench.run import stream_refusal, streaming_target
 
@@ -199,6 +244,8 @@ def bench(
         if refusal is not None:
             raise typer.BadParameter(refusal, param_hint="--endpoint")
     thresholds = _thresholds(sla or [], inv, endpoint)
+    if plan.start_at is not None and not quiet:
+        _say_waiting(plan)
     if quiet:
         result = run_bench(plan, resolved)
     else:
@@ -217,7 +264,6 @@ def _plan(
     warmup: str | None,
     endpoint: str,
     message: str,
-    workers: int,
     engine: str,
 ) -> BenchPlan:
     """The options as a plan; every bad combination is a usage error (exit 2)."""
@@ -251,10 +297,66 @@ def _plan(
         requests=requests,
         warmup_s=warm,
         max_in_flight=max_in_flight,
-        workers=workers,
         message=message,
         engine=engine,
     )
+
+
+def _sharding(shard: str | None, shards: int | None, start_at: str | None) -> dict[str, Any]:
+    """``--shard`` / ``--shards`` / ``--start-at`` as BenchPlan fields (exit 2 when bad)."""
+    import os
+    import time
+
+    from latcli.engines.bench.shards import ShardError, parse_shard, parse_start_at, shard_from_env
+
+    if shard is not None and shards is not None:
+        raise typer.BadParameter(
+            "--shard I/N and --shards N exclude each other", param_hint="--shards"
+        )
+    out: dict[str, Any] = {}
+    try:
+        if shard is not None:
+            out["shard"], out["shards"] = parse_shard(shard)
+        elif shards is not None:
+            out["shard"], out["shards"] = shard_from_env(shards, os.environ), shards
+    except ShardError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard" if shard else "--shards") from None
+    if start_at:  # LATCLI_START_AT="" (a manifest's default) means: start now
+        try:
+            out["start_at"] = parse_start_at(start_at, time.time())
+        except ShardError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--start-at") from None
+    return out
+
+
+def _with_workers(plan: BenchPlan, text: str | None) -> BenchPlan:
+    """``--workers N``, ``auto`` (one per usable core), or the default rule (cores.py)."""
+    from dataclasses import replace
+
+    from latcli.engines.bench.cores import default_workers, usable_cores
+
+    if text is None:
+        return replace(plan, workers=default_workers(plan, usable_cores()))
+    if text.strip().lower() == "auto":
+        return replace(plan, workers=usable_cores())
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise typer.BadParameter(
+            f"{text!r}: give a number of processes (1 to {MAX_WORKERS}) or auto",
+            param_hint="--workers",
+        )
+    return replace(plan, workers=int(text))
+
+
+def _say_waiting(plan: BenchPlan) -> None:
+    import sys
+    import time
+
+    from latcli.engines.bench.shards import iso_utc
+
+    assert plan.start_at is not None
+    who = f"shard {plan.shard}/{plan.shards}: " if plan.shards > 1 else ""
+    wait = max(0.0, plan.start_at - time.time())
+    print(f"latcli: {who}starting at {iso_utc(plan.start_at)} (in {wait:.1f} s)", file=sys.stderr)
 
 
 def _warmup_seconds(text: str | None) -> float:
@@ -377,6 +479,7 @@ def _report(
 
     from latcli.core.errors import ExitCode
     from latcli.core.sla import evaluate
+    from latcli.engines.bench.run import LATE_START_S
     from latcli.reports import bench as reports
     from latcli.reports.bench_model import IN_FLIGHT_POLICY
 
@@ -387,7 +490,7 @@ def _report(
         result,
         verdicts,
         valid=result.valid,
-        target_rate=plan.rate,
+        target_rate=plan.share_rate,
         achieved_rate=result.achieved_rate
         if result.achieved_rate is not None
         else result.throughput_rps,
@@ -412,6 +515,13 @@ def _report(
         print(f"latcli: invalid run: {result.invalid_reason}", file=sys.stderr)
     if reports.answered_none(doc) and result.requests:
         print("latcli: no request was answered: the run fails", file=sys.stderr)
+    if plan.start_at is not None and result.start_late_s > LATE_START_S:
+        print(
+            f"latcli: warning: the schedule began {result.start_late_s:.2f} s after --start-at "
+            "(the workers or this process started too late for it)",
+            file=sys.stderr,
+        )
     if result.interrupted:
         return ExitCode.INTERRUPTED
-    return ExitCode.USAGE if failed else int(reports.exit_code(doc))
+    # A shard judges only its part: the SLA is judged once, by latcli report on every shard.
+    return ExitCode.USAGE if failed else int(reports.exit_code(doc, judge_sla=plan.shards == 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +45,7 @@ def report(
     """
     from latcli.core.errors import ExitCode
     from latcli.core.sla import parse_threshold
+    from latcli.engines.bench.shards import warnings as shard_warnings
     from latcli.reports.bench import (
         check_writable,
         exit_code,
@@ -60,7 +62,11 @@ def report(
     for path in (output, junit, html):
         if path is not None:
             check_writable(path)
-    merged = merge_reports([load_report(f) for f in files], thresholds=thresholds)
+    merged = merge_reports(
+        [load_report(f) for f in files], thresholds=thresholds, names=[str(f) for f in files]
+    )
+    for warning in shard_warnings(merged):
+        print(f"latcli: warning: {warning}", file=sys.stderr)
     if json_out:
         print(to_json(merged))
     else:

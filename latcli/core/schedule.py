@@ -5,6 +5,12 @@ sends the global requests ``g = j * W + w`` (``j = 0, 1, ...``): the rate is glo
 and the workers' schedules interleave instead of bunching at the same instants. The first
 ``ceil(warmup * R)`` global requests are the warm-up and are never recorded.
 
+Shards (``--shard I/N``, one process or machine each) split the same way: the W workers of N
+shards are ``W * N`` lanes, worker ``w`` of shard ``i`` is lane ``w * N + i``
+(``BenchPlan.lane``), so shard ``i`` sends global requests ``k * N + i`` at ``t0 + (kN + i) / R``
+and the closed model's ``split_evenly(C, W * N)`` gives shard ``i`` exactly
+``split_evenly(C, N)[i]`` connections.
+
 Validity: a run that could not hold the asked rate is invalid (DESIGN §5, exit 3).
 """
 
@@ -84,6 +90,12 @@ class Share:
 
     def measured(self, j: int) -> bool:
         return self.global_index(j) >= self.warmup
+
+    @property
+    def measured_count(self) -> int:
+        """How many of this worker's requests are past the warm-up."""
+        in_warmup = max(0, (self.warmup - self.worker + self.workers - 1) // self.workers)
+        return max(0, self.count - in_warmup)
 
     @property
     def worker_rate(self) -> float:

@@ -35,6 +35,8 @@ def _header(r: Mapping[str, Any]) -> Text:
         what.append(f"open model {format_number(float(r['rate']))} req/s")
     elif r.get("model") == "closed":
         what.append(f"closed model ×{r['concurrency']}")
+    if int(r.get("workers") or 1) > 1:
+        what.append(f"{r['workers']} workers")
     what += [format_duration(float(r["duration_s"])), plural(int(r["requests"]), "request")]
     text = Text("bench ", style="bold")
     text.append(" · ".join(what))
@@ -54,7 +56,20 @@ def _remarks(r: Mapping[str, Any]) -> list[Text]:
         lines.append(Text("interrupted: a partial report", style="bold yellow"))
     if r.get("dropped_in_flight"):
         lines.append(Text(f"{r['dropped_in_flight']:,} dropped in flight: {r['policy']}", "dim"))
-    if int(r.get("runs", 1)) > 1:
+    shard, shards = r.get("shard"), r.get("shards")
+    if shard:
+        lines.append(
+            Text(
+                f"shard {shard['index']}/{shard['count']}: this shard's part of the run; "
+                "merge every shard's report with latcli report",
+                style="dim",
+            )
+        )
+    if shards:
+        missing = f", {len(shards['missing'])} missing" if shards["missing"] else ""
+        got = len(shards["merged"])
+        lines.append(Text(f"merged from {got} of {shards['count']} shards{missing}", style="dim"))
+    elif int(r.get("runs", 1)) > 1:
         lines.append(Text(f"merged from {r['runs']} runs", style="dim"))
     if r.get("note"):
         lines.append(Text(f"note: {r['note']}", style="dim"))

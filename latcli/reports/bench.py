@@ -4,7 +4,10 @@ A report is a plain dict, the JSON contract itself, so that what ``latcli bench 
 and what ``latcli report`` reads back are one value. Beside the contract's fields it carries
 what a merge needs (``histograms``: each HDR histogram encoded, with its exact sum, min and
 max, because an encoding keeps bucket counts only), and ``started_at``, ``interrupted``,
-``dropped_in_flight``, ``policy``, ``note``, ``runs`` and ``target_kind``.
+``dropped_in_flight``, ``policy``, ``note``, ``runs``, ``target_kind``, ``workers`` (processes
+that generated the load), and for sharded runs ``shard`` (a shard's own report: which shard of
+which run) or ``shards`` (a merge of shards: which came, which are missing), both described in
+:mod:`latcli.engines.bench.shards`.
 
 ``timeline`` is the run over time (the HTML report's charts): one point per progress interval
 (~1 s; neighbours merged pairwise beyond :data:`TIMELINE_MAX_POINTS`, the ``.hlog`` keeps every
@@ -25,6 +28,7 @@ counts, percentiles, min, max and mean as one run that recorded every value.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -45,6 +49,7 @@ from latcli.core.sla import (
     evaluate,
     parse_threshold,
 )
+from latcli.engines.bench.shards import ShardError, ShardSet, check_shards, shard_block
 from latcli.reports.bench_model import (
     IN_FLIGHT_POLICY as IN_FLIGHT_POLICY,  # re-exported for callers
 )
@@ -232,6 +237,9 @@ class _ReportContent:
     timeline: list[_Point] = field(default_factory=list)
     status_codes: dict[str, int] = field(default_factory=dict)  # "200" -> count
     phases: Phases | None = None  # --endpoint stream
+    workers: int | None = None  # processes that generated the load (None: not recorded)
+    shard: dict[str, Any] | None = None  # a shard's block (latcli.engines.bench.shards)
+    shards: ShardSet | None = None  # a merge of shards: which came, which are missing
 
     @property
     def requests(self) -> int:
@@ -296,6 +304,9 @@ def _document(run: _ReportContent) -> dict[str, Any]:
         "policy": run.policy,
         "note": run.note,
         "runs": run.runs,
+        "workers": run.workers,
+        "shard": run.shard,
+        "shards": run.shards.as_json() if run.shards is not None else None,
         "timeline": [p.as_json() for p in run.timeline],
         "histograms": {
             "latency": run.latency.as_json(),
@@ -332,8 +343,8 @@ def build_report(
         target_kind=plan.target_kind,
         endpoint=plan.endpoint,
         model=plan.model,
-        concurrency=plan.concurrency,
-        rate=plan.rate,
+        concurrency=plan.share_concurrency,
+        rate=plan.share_rate,
         duration_s=result.elapsed_s,
         started_at=result.started_at,
         ok=result.ok,
@@ -370,8 +381,27 @@ def build_report(
         ),
         status_codes={str(k): v for k, v in result.status_codes.items()},
         phases=_phases_of(result.phases),
+        workers=plan.workers,
+        shard=_shard_of(plan),
     )
     return _document(run)
+
+
+def _shard_of(plan: BenchPlan) -> dict[str, Any] | None:
+    """A shard's block (``--shard I/N`` with N > 1; 0/1 is the whole run)."""
+    if plan.shards <= 1:
+        return None
+    whole = {
+        "target": plan.target,
+        "endpoint": plan.endpoint,
+        "model": plan.model,
+        "rate": plan.rate,
+        "concurrency": plan.concurrency,
+        "duration_s": plan.duration_s,
+        "requests": plan.requests,
+        "warmup_s": plan.warmup_s,
+    }
+    return shard_block(plan.shard, plan.shards, plan.start_at, whole)
 
 
 def _point(
@@ -472,15 +502,15 @@ def answered_none(report: Mapping[str, Any]) -> bool:
     return int(report.get("ok") or 0) == 0
 
 
-def exit_code(report: Mapping[str, Any]) -> ExitCode:
+def exit_code(report: Mapping[str, Any], *, judge_sla: bool = True) -> ExitCode:
     """1 for a run with no answered request, 3 for a run that did not hold its rate, 1 for an
-    SLA breach, else 0. An interrupted run's 130 is the caller's: it knows, and a re-rendered
-    report is no longer interrupted."""
+    SLA breach (unless not ``judge_sla``: a shard's), else 0. An interrupted run's 130 is the
+    caller's: it knows, and a re-rendered report is no longer interrupted."""
     if answered_none(report):
         return ExitCode.FAILED
     if not report["generator"]["valid"]:
         return ExitCode.INVALID_RUN
-    if any(not item["pass"] for item in report.get("sla", [])):
+    if judge_sla and any(not item["pass"] for item in report.get("sla", [])):
         return ExitCode.FAILED
     return ExitCode.OK
 
@@ -722,6 +752,9 @@ def _run_from_doc(doc: Mapping[str, Any], source: str = "report") -> _ReportCont
             timeline=_timeline_of(doc),
             status_codes={str(k): int(v) for k, v in (doc.get("status_codes") or {}).items()},
             phases=_phases_from_json(hists.get("phases")),
+            workers=None if doc.get("workers") is None else int(doc["workers"]),
+            shard=doc.get("shard"),
+            shards=ShardSet.from_json(doc["shards"]) if doc.get("shards") else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError, SlaSyntaxError) as exc:
         why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -750,7 +783,10 @@ def _timeline_of(doc: Mapping[str, Any]) -> list[_Point]:
 
 
 def merge_reports(
-    docs: Sequence[Mapping[str, Any]], *, thresholds: Sequence[Threshold] | None = None
+    docs: Sequence[Mapping[str, Any]],
+    *,
+    thresholds: Sequence[Threshold] | None = None,
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Several reports (runs, workers, machines) as one.
 
@@ -763,14 +799,26 @@ def merge_reports(
     SLA verdicts are evaluated again on the merged data, against ``thresholds`` if given, else
     against the reports' own expressions. One report and no ``thresholds``: returned as it is
     (a re-render changes nothing).
-    Raises ReportError for reports of different endpoints or models.
+
+    Shards (reports with a ``shard`` block) are parts of one run: they are merged as
+    concurrent whatever their clocks say, and the result's ``shards`` says which came and
+    which are missing (``names``, the files, name them in errors).
+    Raises ReportError for reports of different endpoints or models, and for shards mixed with
+    other reports, shards of different runs, or a shard given twice.
     """
     if not docs:
         raise ReportError("no reports to merge")
-    if len(docs) == 1 and thresholds is None:
+    names = list(names) if names is not None else [f"report {i + 1}" for i in range(len(docs))]
+    try:
+        shards = check_shards(docs, names)
+    except ShardError as exc:
+        raise ReportError(str(exc)) from None
+    if len(docs) == 1 and thresholds is None and shards is None:
         return copy.deepcopy(dict(docs[0]))
-    runs = [_run_from_doc(d, f"report {i + 1}") for i, d in enumerate(docs)]
-    merged = _merge_runs(runs)
+    runs = [_run_from_doc(d, name) for d, name in zip(docs, names, strict=True)]
+    merged = _merge_runs(runs, together=True if shards is not None else None)
+    if shards is not None:
+        merged.shards = dataclasses.replace(shards, overlapped=_overlapping(runs))
     chosen = list(thresholds) if thresholds is not None else _thresholds_of(runs)
     merged.verdicts = evaluate(chosen, _observe(merged))
     return _document(merged)
@@ -816,8 +864,9 @@ def _merge_hists(hists: Iterable[_Hist | None]) -> _Hist | None:
     return out
 
 
-def _merge_runs(runs: Sequence[_ReportContent]) -> _ReportContent:
-    together = _overlapping(runs)
+def _merge_runs(runs: Sequence[_ReportContent], together: bool | None = None) -> _ReportContent:
+    if together is None:
+        together = _overlapping(runs)
     total_s = sum(r.duration_s for r in runs)
     duration = max(r.duration_s for r in runs) if together else total_s
     errors: dict[str, int] = {}
@@ -879,6 +928,7 @@ def _merge_runs(runs: Sequence[_ReportContent]) -> _ReportContent:
         timeline=_merged_timeline(runs, min(starts, default=0.0)),
         status_codes=statuses,
         phases=_merge_phases(r.phases for r in runs),
+        workers=None if any(r.workers is None for r in runs) else sum(r.workers or 0 for r in runs),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from latcli.core.schedule import split_evenly
 from latcli.reports.histogram import LatencyHistogram
 
 Model = Literal["closed", "open"]
@@ -48,10 +49,36 @@ class BenchPlan:
     message: str = "ping"
     engine: str = "raw"
     verify: bool | str = True  # TLS: the default trust store, a CA file's path, or off
+    shard: int = 0  # --shard I/N: this process runs shard ``shard`` of ``shards``
+    shards: int = 1
+    start_at: float | None = None  # --start-at: the schedule's start, wall clock (epoch s)
 
     @property
     def model(self) -> Model:
         return "open" if self.rate is not None else "closed"
+
+    @property
+    def lanes(self) -> int:
+        """The whole run's parts: every shard's every worker (``schedule`` splits by lane)."""
+        return self.workers * self.shards
+
+    def lane(self, worker: int) -> int:
+        """Worker ``worker``'s lane: shard ``i`` of N with W workers is lanes i, N + i, ...,
+        (W - 1)N + i of WN, so shard i sends global request kN + i as the issue asks, and a
+        shard's workers interleave inside its share as the shards do with each other."""
+        return worker * self.shards + self.shard
+
+    @property
+    def share_rate(self) -> float | None:
+        """This process's shard's rate (open model): the whole run's split evenly."""
+        return None if self.rate is None else self.rate / self.shards
+
+    @property
+    def share_concurrency(self) -> int | None:
+        """This shard's connections (closed model); the shards' shares sum to ``concurrency``."""
+        if self.concurrency is None:
+            return None
+        return split_evenly(self.concurrency, self.shards)[self.shard]
 
 
 class PhaseTally:
@@ -193,6 +220,7 @@ class BenchResult:
     valid: bool = True
     invalid_reason: str | None = None
     warmup_requests: int = 0  # completed during the warm-up, excluded from everything above
+    start_late_s: float = 0.0  # --start-at: how long after the asked time the schedule began
     phases: PhaseTally | None = None  # --endpoint stream: answered streams' phases
 
     @property

@@ -148,6 +148,76 @@ def test_ctrl_c_writes_every_report_and_exits_130(url: str, tmp_path: Path) -> N
     assert junit.read_text().startswith("<?xml")
 
 
+def _default_workers() -> int:
+    """What a default run (-c 50, 10 s) of a URL uses on this machine (cores.py's rule)."""
+    from latcli.engines.bench.cores import default_workers, usable_cores
+    from latcli.reports.bench_model import BenchPlan
+
+    return default_workers(BenchPlan("u", "url", concurrency=50, duration_s=10.0), usable_cores())
+
+
+def test_ctrl_c_to_the_terminal_stops_a_default_run_with_its_workers(
+    url: str, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, workers included: the default run
+    (one worker per core where that helps) still writes its partial report and exits 130."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "latcli", "bench", url, "-d", "60s", "-o", str(out)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(), start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "req/s" in proc.stderr.readline()  # measuring: every worker started
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True and doc["requests"] > 0 and doc["errors"] == {}
+    assert doc["workers"] == _default_workers() and doc["concurrency"] == 50
+
+
+def test_the_live_view_of_a_default_run_on_a_terminal(url: str) -> None:
+    """stderr a terminal: the live view redraws from the workers' merged ticks, then goes."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "latcli", "bench", url, "-d", "2s", "--json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=_env(),
+    )  # fmt: skip
+    os.close(slave)
+    screen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    doc = json.loads(stdout)
+    assert doc["workers"] == _default_workers() and doc["requests"] > 0
+    assert b"req/s" in screen and b"p99" in screen
+
+
 @pytest.mark.parametrize("command", ["bench", "capacity"])
 def test_strategy_routes_a_type(
     command: str, demo_fleet: DemoFleet, capsys: pytest.CaptureFixture[str]

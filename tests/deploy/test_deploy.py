@@ -41,7 +41,7 @@ RULE_TESTS = DEPLOY / "prometheus" / "latcli-rules.test.yaml"
 # ---- the one place for what deploy/ uses before latcli has it -------------------------------
 # Each entry fails its test once the thing exists: remove it here (and the PENDING note in
 # deploy/kubernetes/README.md and bench-job.yaml) when it does.
-PENDING_BENCH_OPTIONS = {"--shards": "sharded bench, issue 14 item 2"}
+PENDING_BENCH_OPTIONS: dict[str, str] = {}
 PENDING_METRICS: dict[str, str] = {}
 
 _METRIC = re.compile(r"\blatcli_[a-z0-9_]+\b")
@@ -162,6 +162,34 @@ def test_pending_bench_options_are_still_pending(capsys: pytest.CaptureFixture[s
     )
 
 
+def _walkthrough_commands() -> list[tuple[str, list[str]]]:
+    """Every ``latcli bench`` and ``latcli report`` command of the walk-throughs (README's
+    "Beyond one machine" and deploy/kubernetes/README.md), shell variables given values."""
+    readme = (DEPLOY.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Beyond one machine", 1)[1].split("\n## ", 1)[0]
+    texts = [section, (K8S / "README.md").read_text(encoding="utf-8")]
+    values = {"$i": "0", '"$START"': "2099-01-01T00:00:00Z", "$START": "2099-01-01T00:00:00Z"}
+    found = []
+    for text in texts:
+        for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+            block = block.replace("\\\n", " ")
+            for line in block.splitlines():
+                for command in re.findall(r"latcli (bench|report) ([^&;|]*)", line):
+                    words = command[1]
+                    for name, value in values.items():
+                        words = words.replace(name, value)
+                    found.append((command[0], shlex.split(words)))
+    return found
+
+
+def test_walkthrough_commands_parse_as_latcli_commands() -> None:
+    commands = _walkthrough_commands()
+    assert {c for c, _ in commands} == {"bench", "report"}
+    assert any("--shard" in args and "--start-at" in args for c, args in commands if c == "bench")
+    for command, args in commands:
+        _parses(command, args)
+
+
 def _merge_script() -> list[str]:
     container = _container(_docs()["Job", "latcli-merge"])
     assert container["command"] == ["/bin/sh", "-c"]
@@ -182,19 +210,27 @@ def test_merge_job_reads_every_shard_with_latcli_report(
     _parses("report", args)
 
 
-def test_merge_step_merges_real_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The merge Job's command, run on two real bench reports in place of the shards'."""
+def test_merge_step_merges_real_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bench Job's shards (``--shards 2``, the index from JOB_COMPLETION_INDEX as in a
+    pod), then the merge Job's command on their reports."""
     with fs.ok_server() as server:
         for i in range(2):
+            monkeypatch.setenv("JOB_COMPLETION_INDEX", str(i))
             out = tmp_path / f"shard-{i}.json"
-            assert main(["bench", server.url + "/health", "-n", "40", "-c", "2", "--warmup",
-                         "0s", "-q", "-o", str(out)]) == 0  # fmt: skip
+            assert main(["bench", server.url + "/health", "-n", "80", "-c", "4", "--shards", "2",
+                         "--warmup", "0s", "-q", "-o", str(out)]) == 0  # fmt: skip
+            assert json.loads(out.read_text())["shard"]["index"] == i
     capsys.readouterr()
     args = [a.replace("/reports", str(tmp_path)) for a in _merge_script()]
     shards = sorted(str(p) for p in tmp_path.glob(Path(args[0]).name))
     assert main(["report", *shards, *args[1:]]) == 0
     merged = json.loads((tmp_path / "merged.json").read_text())
-    assert merged["runs"] == 2 and merged["requests"] == 80
+    assert merged["runs"] == 2 and merged["requests"] == 80 and merged["concurrency"] == 4
+    # run one after the other here: the merge still adds them as one run's parts, and says so
+    assert merged["shards"] == {"count": 2, "merged": [0, 1], "missing": [], "overlapped": False}
+    assert "did not all run at the same time" in capsys.readouterr().err
     assert [v["pass"] for v in merged["sla"]] == [True, True]
     assert (tmp_path / "merged.xml").exists() and (tmp_path / "merged.html").exists()
 

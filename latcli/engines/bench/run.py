@@ -24,9 +24,10 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
 from latcli.config.inventory import Agent, Inventory, adhoc_agent
@@ -68,6 +69,9 @@ PROGRESS_EVERY_S = 1.0
 # a request due between two wake-ups would leave up to 1 ms late: the open model wakes a
 # millisecond early and sends what is due within it. An early request is timed from its send.
 EARLY_S = 0.001
+# --start-at: a schedule that began later than this is late (a process or pod started after
+# the asked time, not one event-loop wake-up): it starts now, and the command warns.
+LATE_START_S = 0.05
 MAX_INTERVALS = 3600  # an hour of 1 s intervals, encoded (~100 B each); then neighbours merge
 NO_AGENT = "-"  # the agent of a request no replica was tried for (all breakers open)
 
@@ -354,13 +358,13 @@ async def run_share(
 
 def worker_cap(plan: BenchPlan) -> int:
     """This process's part of the open model's in-flight cap (the cap is global)."""
-    return max(1, (plan.max_in_flight or DEFAULT_MAX_IN_FLIGHT) // plan.workers)
+    return max(1, (plan.max_in_flight or DEFAULT_MAX_IN_FLIGHT) // plan.lanes)
 
 
 def _make_transport(plan: BenchPlan) -> Transport:
     """One connection per closed-loop worker, or per allowed in-flight request (open model)."""
     if plan.model == "closed":
-        per_key = max(1, split_evenly(plan.concurrency or 1, plan.workers)[0])
+        per_key = max(1, split_evenly(plan.concurrency or 1, plan.lanes)[0])
     else:
         per_key = worker_cap(plan)
     from latcli.transport.factory import ENGINES, Engine, make_transport
@@ -384,11 +388,16 @@ async def _drive(
     sigint = handle_sigint and threading.current_thread() is threading.main_thread()
     if sigint:
         loop.add_signal_handler(signal.SIGINT, run.interrupt)
+    gc_before = gctune.settle()  # no full collections stalling the schedule mid-run
     try:
+        # settled first: its full collection (tens of ms) would otherwise delay t0 past start_at
         if start_at is not None and start_at > time.monotonic():
-            await asyncio.sleep(start_at - time.monotonic())
-        gc_before = gctune.settle()  # no full collections stalling the schedule mid-run
+            await _sleep_until(start_at, run, should_stop)
         t0 = time.monotonic()
+        if plan.start_at is not None:
+            run.result.start_late_s = max(0.0, time.time() - plan.start_at)
+        if start_at is not None and 0.0 <= t0 - start_at < LATE_START_S:
+            t0 = start_at  # the asked instant, not the timer's wake-up (~1 ms after it)
         run.measure_start = t0 + plan.warmup_s
         run.result.started_at = time.time() + plan.warmup_s
         ticker = loop.create_task(_ticker(run, on_progress, on_tick, should_stop))
@@ -396,8 +405,8 @@ async def _drive(
             if plan.model == "open":
                 share = open_share(
                     plan.rate or 1.0,
-                    worker,
-                    plan.workers,
+                    plan.lane(worker),
+                    plan.lanes,
                     plan.warmup_s,
                     plan.duration_s,
                     plan.requests,
@@ -418,6 +427,17 @@ async def _drive(
     finally:
         if sigint:
             loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _sleep_until(
+    at: float, run: _WorkerRecorder, should_stop: Callable[[], bool] | None
+) -> None:
+    """Sleep until ``at`` (monotonic) in slices, so that Ctrl-C during a --start-at wait is
+    seen soon (this process's SIGINT, or the parent's stop request in a worker)."""
+    while not run.halted() and (left := at - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, 0.1))
+        if should_stop is not None and should_stop():
+            run.interrupt()
 
 
 async def _ticker(
@@ -462,8 +482,9 @@ async def _ticker(
 
 async def _closed_model(run: _WorkerRecorder, plan: BenchPlan, sender: Sender, worker: int) -> None:
     """This worker's share of C loops; with ``requests``, that many measured tickets in all."""
-    loops = split_evenly(plan.concurrency or 1, plan.workers)[worker]
-    tickets = [split_evenly(plan.requests, plan.workers)[worker]] if plan.requests else None
+    lane = plan.lane(worker)
+    loops = split_evenly(plan.concurrency or 1, plan.lanes)[lane]
+    tickets = [split_evenly(plan.requests, plan.lanes)[lane]] if plan.requests else None
     stop_at = run.measure_start + (plan.duration_s if plan.duration_s is not None else math.inf)
     if tickets is not None:
         stop_at = math.inf
@@ -565,19 +586,38 @@ def _finish(run: _WorkerRecorder, plan: BenchPlan, target: Target, worker: int) 
     if plan.model != "open" or plan.rate is None:
         return
     share = open_share(
-        plan.rate, worker, plan.workers, plan.warmup_s, plan.duration_s, plan.requests
+        plan.rate, plan.lane(worker), plan.lanes, plan.warmup_s, plan.duration_s, plan.requests
     )
+    # From this lane's first measured due time: lane w of L starts up to L/R after the others,
+    # and a lane that began late by design has not fallen behind.
+    first = share.count - share.measured_count
+    offset = share.due_s(first) - share.warmup / share.rate if share.measured_count else 0.0
     judge_open(
-        result, plan, share.rate / share.workers, run.sent, run.last_send - run.measure_start
+        result,
+        plan,
+        share.worker_rate,
+        run.sent,
+        run.last_send - run.measure_start - offset,
+        share.measured_count,
     )
 
 
 def judge_open(
-    result: BenchResult, plan: BenchPlan, rate: float, sent: int, last_send_s: float
+    result: BenchResult,
+    plan: BenchPlan,
+    rate: float,
+    sent: int,
+    last_send_s: float,
+    planned: int | None = None,
 ) -> None:
-    """Set achieved_rate and validity for ``rate`` (this process's part of the schedule)."""
-    measured = plan.requests / plan.workers if plan.requests else plan.duration_s or 0.0
-    window = measured / rate if plan.requests else measured
+    """Set achieved_rate and validity for ``rate`` (this process's part of the schedule);
+    ``planned``: the measured requests this part was to send (``-n`` runs; lanes of a split
+    that is not even send one fewer, and are judged on their own count, not the average)."""
+    if plan.requests:
+        count = planned if planned is not None else plan.requests / plan.lanes
+        window = count / rate
+    else:
+        window = plan.duration_s or 0.0
     if result.interrupted:  # over the part that ran, as the header's throughput is
         window = result.elapsed_s
     result.achieved_rate = achieved_rate(sent, window, last_send_s if sent else None, rate)
@@ -828,4 +868,22 @@ def run_bench(
         from latcli.engines.bench.workers import run_workers
 
         return run_workers(plan, target, on_progress)
-    return asyncio.run(run_share(plan, target, on_progress=on_progress))
+    start = None
+    if plan.start_at is not None:  # the wall clock's time on this process's monotonic clock
+        start = time.monotonic() + (plan.start_at - time.time())
+    return run_loop(plan, run_share(plan, target, start_at=start, on_progress=on_progress))
+
+
+def run_loop(plan: BenchPlan, main: Coroutine[Any, Any, BenchResult]) -> BenchResult:
+    """Run a bench process's event loop. The closed model runs on uvloop where there is one (as
+    serve does): against nginx it cost 18 µs of CPU a request where asyncio's loop cost 28
+    (docs/benchmarks.md). The open model stays on asyncio's: its timer wake-ups (EARLY_S) were
+    measured there, and in A/B runs at 2,000 and 8,000 req/s uvloop's schedule lag was no better."""
+    if plan.model == "closed":
+        try:
+            import uvloop
+        except ImportError:  # Windows: no uvloop
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

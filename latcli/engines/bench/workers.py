@@ -22,7 +22,7 @@ from typing import Any
 
 from latcli.core.errors import LatcliError
 from latcli.core.schedule import validity
-from latcli.engines.bench.run import Progress, ProgressSink, Target, run_share
+from latcli.engines.bench.run import Progress, ProgressSink, Target, run_loop, run_share
 from latcli.reports.bench_model import (
     AgentTally,
     BenchPlan,
@@ -78,6 +78,7 @@ def pack(result: BenchResult) -> dict[str, Any]:
         "interrupted": result.interrupted,
         "achieved_rate": result.achieved_rate,
         "warmup_requests": result.warmup_requests,
+        "start_late_s": result.start_late_s,
     }
 
 
@@ -91,10 +92,10 @@ def merge(parts: list[dict[str, Any]], plan: BenchPlan) -> BenchResult:
     if parts:
         out.started_at = min(p["started_at"] for p in parts)
         out.elapsed_s = max(p["elapsed_s"] for p in parts)
-    if plan.model == "open" and plan.rate is not None:
+    if plan.share_rate is not None:
         out.achieved_rate = sum(p["achieved_rate"] or 0.0 for p in parts)
         lag = out.schedule_lag.percentile_ms(99.0) if out.schedule_lag else None
-        out.valid, out.invalid_reason = validity(plan.rate, out.achieved_rate, lag)
+        out.valid, out.invalid_reason = validity(plan.share_rate, out.achieved_rate, lag)
         if out.interrupted:
             out.valid, out.invalid_reason = True, None
     return out
@@ -138,6 +139,7 @@ def _merge_one(out: BenchResult, part: dict[str, Any]) -> None:
     out.dropped_in_flight += part["dropped_in_flight"]
     out.interrupted = out.interrupted or part["interrupted"]
     out.warmup_requests += part["warmup_requests"]
+    out.start_late_s = max(out.start_late_s, part["start_late_s"])
 
 
 # ---- the worker process ---------------------------------------------------------------------
@@ -153,8 +155,6 @@ def _worker_main(
     start_wall: Any,
 ) -> None:
     """Entry point of worker ``worker``: ready -> wait for go -> run -> send the packed result."""
-    import asyncio
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; we poll ``stop``
     try:
         messages.put(("ready", worker, None))
@@ -165,7 +165,8 @@ def _worker_main(
             counts = (dict(so_far.status_codes), dict(so_far.errors))  # small, once a second
             messages.put(("tick", worker, (tally.requests, tally.errors, _enc(tally.hist), counts)))
 
-        result = asyncio.run(
+        result = run_loop(
+            plan,
             run_share(
                 plan,
                 target,
@@ -174,7 +175,7 @@ def _worker_main(
                 on_tick=tick,
                 should_stop=stop.is_set,
                 handle_sigint=False,
-            )
+            ),
         )
         messages.put(("done", worker, pack(result)))
     except BaseException as exc:  # reported to the parent, which fails the run with it
@@ -192,7 +193,8 @@ class _Live:
     requests: int = 0
     errors: int = 0
     window: int = 0
-    began: float = 0.0
+    began: float = 0.0  # the measured start (monotonic)
+    start: float = 0.0  # the schedule's start: nothing to show before it (--start-at wait)
     last: float = 0.0
     # Each worker's latest (status counts, error counts by kind), summed for the view.
     counts: dict[int, tuple[dict[int, int], dict[str, int]]] = field(default_factory=dict)
@@ -228,14 +230,19 @@ def run_workers(
         interrupted[0] = True
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Started with SIGINT ignored, which a new interpreter keeps: a terminal's Ctrl-C reaches
+    # the whole process group, and a worker still importing would die of KeyboardInterrupt.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         for p in procs:
             p.start()
+        signal.signal(signal.SIGINT, on_sigint)
         _wait_ready(messages, procs, plan.workers, stop)
-        start_wall.value = time.time() + START_SLACK_S
+        # --start-at: the asked instant, unless the workers were ready too late for it (then
+        # each worker records how late it began, and the command warns)
+        start_wall.value = max(plan.start_at or 0.0, time.time() + START_SLACK_S)
         go.set()
-        parts = _collect(messages, procs, plan, on_progress)
+        parts = _collect(messages, procs, plan, on_progress, start_wall.value)
     finally:
         signal.signal(signal.SIGINT, previous)
         stop.set()
@@ -260,21 +267,28 @@ def _wait_ready(messages: Any, procs: list[Any], workers: int, stop: Event) -> N
         try:
             kind, worker, payload = messages.get(timeout=0.1)
         except queue.Empty:
+            if stop.is_set():
+                return  # Ctrl-C while starting: an empty, interrupted run (exit 130)
             if time.monotonic() > deadline or any(p.exitcode not in (None, 0) for p in procs):
                 raise LatcliError("bench workers failed to start") from None
             continue
-        if kind == "error":
+        if kind == "error" and not stop.is_set():
             raise LatcliError(f"bench worker {worker}: {payload}")
         ready += kind == "ready"
 
 
 def _collect(
-    messages: Any, procs: list[Any], plan: BenchPlan, on_progress: ProgressSink | None
+    messages: Any,
+    procs: list[Any],
+    plan: BenchPlan,
+    on_progress: ProgressSink | None,
+    start_wall: float,
 ) -> list[dict[str, Any]]:
     """Every worker's packed result; ticks feed the progress line once a second."""
     parts: dict[int, dict[str, Any]] = {}
-    live = _Live(began=time.monotonic() + START_SLACK_S + plan.warmup_s)
-    live.last = time.monotonic()
+    start = time.monotonic() + (start_wall - time.time())
+    live = _Live(began=start + plan.warmup_s, start=start)
+    live.last = max(time.monotonic(), start)  # the first line a second into the run
     while len(parts) < len(procs):
         try:
             kind, worker, payload = messages.get(timeout=0.1)
@@ -299,7 +313,7 @@ def _collect(
 
 def _maybe_progress(live: _Live, on_progress: ProgressSink | None) -> None:
     now = time.monotonic()
-    if on_progress is None or now - live.last < 1.0:
+    if on_progress is None or now - live.last < 1.0 or now < live.start:
         return
     with contextlib.suppress(Exception):  # a progress line is never worth failing a run
         on_progress(
