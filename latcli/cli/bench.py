@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from latcli.config.inventory import Inventory
     from latcli.config.shaping import RequestShape
     from latcli.core.sla import Threshold, Verdict
-    from latcli.engines.bench.run import Progress, Target
-    from latcli.reports.bench_model import BenchPlan, BenchResult
+    from latcli.engines.bench.run import Target
+    from latcli.reports.bench_model import BenchPlan, BenchResult, Progress
 
 _ENDPOINTS = ("health", "discovery", "message", "stream")
 _ENGINES = ("raw", "httpx")
@@ -307,7 +307,7 @@ def _sharding(shard: str | None, shards: int | None, start_at: str | None) -> di
     import os
     import time
 
-    from latcli.engines.bench.shards import ShardError, parse_shard, parse_start_at, shard_from_env
+    from latcli.core.shards import ShardError, parse_shard, parse_start_at, shard_from_env
 
     if shard is not None and shards is not None:
         raise typer.BadParameter(
@@ -351,7 +351,7 @@ def _say_waiting(plan: BenchPlan) -> None:
     import sys
     import time
 
-    from latcli.engines.bench.shards import iso_utc
+    from latcli.core.shards import iso_utc
 
     assert plan.start_at is not None
     who = f"shard {plan.shard}/{plan.shards}: " if plan.shards > 1 else ""
@@ -449,7 +449,7 @@ def _progress(plan: BenchPlan) -> Iterator[Callable[[Progress], None]]:
         with live:
             yield live.show
         return
-    from latcli.engines.bench.run import format_progress
+    from latcli.reports.bench_model import format_progress
 
     def show(p: Progress) -> None:
         sys.stderr.write(format_progress(p) + "\n")
@@ -479,6 +479,7 @@ def _report(
 
     from latcli.core.errors import ExitCode
     from latcli.core.sla import evaluate
+    from latcli.engines.bench import outputs
     from latcli.engines.bench.run import LATE_START_S
     from latcli.reports import bench as reports
     from latcli.reports.bench_model import IN_FLIGHT_POLICY
@@ -507,8 +508,8 @@ def _report(
     writes: list[tuple[Path | None, Callable[[Path], None]]] = [
         (output, lambda p: reports.write_json(p, doc)),
         (hlog, lambda p: reports.write_hlog(p, result)),
-        (junit, lambda p: reports.write_junit(p, doc)),
-        (html, lambda p: reports.write_html(p, doc)),
+        (junit, lambda p: outputs.write_junit(p, doc)),
+        (html, lambda p: outputs.write_html(p, doc)),
     ]
     failed = reports.write_all(writes)  # after the summary: a failed write loses no result
     if not result.valid and result.invalid_reason:

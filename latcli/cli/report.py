@@ -44,8 +44,9 @@ def report(
     `latcli report a.json b.json --html report.html`
     """
     from latcli.core.errors import ExitCode
+    from latcli.core.shards import warnings as shard_warnings
     from latcli.core.sla import parse_threshold
-    from latcli.engines.bench.shards import warnings as shard_warnings
+    from latcli.engines.bench.outputs import write_html, write_junit
     from latcli.reports.bench import (
         check_writable,
         exit_code,
@@ -53,9 +54,7 @@ def report(
         merge_reports,
         to_json,
         write_all,
-        write_html,
         write_json,
-        write_junit,
     )
 
     thresholds = [parse_threshold(expr) for expr in sla] if sla else None

@@ -16,8 +16,8 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from latcli.engines.bench.run import Progress
 from latcli.render.console import stderr_console
+from latcli.reports.bench_model import Progress
 
 REDRAWS_PER_S = 4
 BAR_WIDTH = 30

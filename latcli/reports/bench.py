@@ -7,7 +7,7 @@ max, because an encoding keeps bucket counts only), and ``started_at``, ``interr
 ``dropped_in_flight``, ``policy``, ``note``, ``runs``, ``target_kind``, ``workers`` (processes
 that generated the load), and for sharded runs ``shard`` (a shard's own report: which shard of
 which run) or ``shards`` (a merge of shards: which came, which are missing), both described in
-:mod:`latcli.engines.bench.shards`.
+:mod:`latcli.core.shards`.
 
 ``timeline`` is the run over time (the HTML report's charts): one point per progress interval
 (~1 s; neighbours merged pairwise beyond :data:`TIMELINE_MAX_POINTS`, the ``.hlog`` keeps every
@@ -40,6 +40,7 @@ from typing import Any
 
 from latcli.core.errors import ExitCode, LatcliError
 from latcli.core.redact import redact_url
+from latcli.core.shards import ShardError, ShardSet, check_shards, shard_block
 from latcli.core.sla import (
     Measurements,
     MetricKind,
@@ -49,7 +50,6 @@ from latcli.core.sla import (
     evaluate,
     parse_threshold,
 )
-from latcli.engines.bench.shards import ShardError, ShardSet, check_shards, shard_block
 from latcli.reports.bench_model import (
     IN_FLIGHT_POLICY as IN_FLIGHT_POLICY,  # re-exported for callers
 )
@@ -238,7 +238,7 @@ class _ReportContent:
     status_codes: dict[str, int] = field(default_factory=dict)  # "200" -> count
     phases: Phases | None = None  # --endpoint stream
     workers: int | None = None  # processes that generated the load (None: not recorded)
-    shard: dict[str, Any] | None = None  # a shard's block (latcli.engines.bench.shards)
+    shard: dict[str, Any] | None = None  # a shard's block (latcli.core.shards)
     shards: ShardSet | None = None  # a merge of shards: which came, which are missing
 
     @property
@@ -568,20 +568,6 @@ def write_all(writes: Iterable[tuple[Path | None, Callable[[Path], None]]]) -> l
 def write_json(path: str | Path, report: Mapping[str, Any]) -> None:
     """Write the ``latcli.bench/v1`` document; ReportError (exit 2) if the file cannot be."""
     write_text(path, to_json(report) + "\n")
-
-
-def write_junit(path: str | Path, report: Mapping[str, Any]) -> None:
-    """Write JUnit XML: one test case per SLA threshold (see :func:`latcli.render.junit`)."""
-    from latcli.render.junit import junit_xml
-
-    write_text(path, junit_xml(report))
-
-
-def write_html(path: str | Path, report: Mapping[str, Any]) -> None:
-    """The report as one self-contained HTML page (see :func:`latcli.render.html_report`)."""
-    from latcli.render.html_report import bench_html
-
-    write_text(path, bench_html(report))
 
 
 def write_hlog(path: str | Path, result: BenchResult) -> None:

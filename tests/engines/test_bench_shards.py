@@ -26,8 +26,8 @@ from processes import stop_process
 
 from latcli.cli.app import main
 from latcli.core import schedule
+from latcli.core.shards import ShardError, parse_shard, parse_start_at, shard_from_env
 from latcli.engines.bench.cores import default_workers, quota_cores
-from latcli.engines.bench.shards import ShardError, parse_shard, parse_start_at, shard_from_env
 from latcli.reports.bench import ReportError, merge_reports
 from latcli.reports.bench_model import BenchPlan
 from latcli.reports.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
-from latcli.engines.bench.run import Progress
 from latcli.render.bench_live import REDRAWS_PER_S, LiveBench, progress_view
 from latcli.render.bench_view import bench_summary, latency_histogram
 from latcli.reports.bench import build_report
-from latcli.reports.bench_model import BenchPlan, BenchResult
+from latcli.reports.bench_model import BenchPlan, BenchResult, Progress
 
 
 def _text(renderable: RenderableType, width: int = 100) -> str:

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from latcli.core.errors import ExitCode
 from latcli.core.sla import evaluate, parse_threshold
+from latcli.engines.bench.outputs import write_junit
 from latcli.render.bench_view import bench_summary
 from latcli.render.junit import junit_xml
 from latcli.reports.bench import (
@@ -34,7 +35,6 @@ from latcli.reports.bench import (
     to_json,
     write_hlog,
     write_json,
-    write_junit,
 )
 from latcli.reports.bench_model import AgentTally, BenchPlan, BenchResult, IntervalSample
 from latcli.reports.histogram import SUMMARY_KEYS, LatencyHistogram, read_hlog

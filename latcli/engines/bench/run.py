@@ -24,7 +24,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -43,6 +43,8 @@ from latcli.reports.bench_model import (
     IntervalSample,
     PhaseTally,
     PhaseValues,
+    Progress,
+    ProgressSink,
     TargetKind,
 )
 from latcli.reports.histogram import LatencyHistogram
@@ -132,35 +134,6 @@ def shaped_target(
         target,
         agents=tuple(shape.apply_all(target.agents)),
         inventory=shape.apply_inventory(target.inventory),
-    )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress line's worth: since the measured start (negative during the warm-up)."""
-
-    elapsed_s: float
-    requests: int  # measured, completed
-    rps: float  # over the last progress period
-    p99_ms: float | None  # so far, answered requests
-    errors: int
-    in_flight: int
-    warmup: bool
-    p50_ms: float | None = None
-    status_codes: Mapping[int, int] = field(default_factory=dict)  # so far
-    errors_by_kind: Mapping[str, int] = field(default_factory=dict)  # so far
-
-
-ProgressSink = Callable[[Progress], None]
-
-
-def format_progress(p: Progress) -> str:
-    """``12.0s  2,001 req/s  p99 21.4 ms  errors 0  in flight 12`` (one stderr line)."""
-    p99 = "-" if p.p99_ms is None else f"{p.p99_ms:.1f} ms"
-    phase = "warm-up " if p.warmup else ""
-    return (
-        f"{phase}{p.elapsed_s:5.1f}s  {p.rps:8,.0f} req/s  p99 {p99}  errors {p.errors:,}  "
-        f"in flight {p.in_flight}  requests {p.requests:,}"
     )
 
 

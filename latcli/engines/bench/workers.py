@@ -22,13 +22,15 @@ from typing import Any
 
 from latcli.core.errors import LatcliError
 from latcli.core.schedule import validity
-from latcli.engines.bench.run import Progress, ProgressSink, Target, run_loop, run_share
+from latcli.engines.bench.run import Target, run_loop, run_share
 from latcli.reports.bench_model import (
     AgentTally,
     BenchPlan,
     BenchResult,
     IntervalSample,
     PhaseTally,
+    Progress,
+    ProgressSink,
 )
 from latcli.reports.histogram import LatencyHistogram
 
