@@ -209,7 +209,7 @@ def bench(
     from dataclasses import replace
 
     from latcli.config.inventory import load_inventory
-    from latcli.engines.bench.run import run_bench
+    from latcli.engines.bench.workers import run_bench
     from latcli.reports.bench import check_writable
 
     if (target is None) == (targets is None):

@@ -1,8 +1,8 @@
 """The engine behind ``latcli capacity``: one open-model bench run per step.
 
 :mod:`latcli.core.capacity` decides the rates and judges the steps; this module runs each step
-through :func:`~latcli.engines.bench.run.run_bench` (a warm-up, then the measured duration; latency
-from each due time, so a queue at the target shows) and turns its result into a
+through :func:`~latcli.engines.bench.workers.run_bench` (a warm-up, then the measured duration;
+latency from each due time, so a queue at the target shows) and turns its result into a
 :class:`~latcli.core.capacity.StepMeasure`. Ctrl-C during a step ends that step (the bench engine
 catches SIGINT) and the search; between steps it ends the search too. Either way every step
 measured so far is returned.
@@ -26,7 +26,8 @@ from latcli.core.capacity import (
 )
 from latcli.core.sla import Threshold, evaluate
 from latcli.core.units import format_ms, format_number, format_percent, format_rate
-from latcli.engines.bench.run import NO_AGENT, Target, run_bench
+from latcli.engines.bench.run import NO_AGENT, Target
+from latcli.engines.bench.workers import run_bench
 from latcli.reports.bench import observation
 from latcli.reports.bench_model import BenchPlan, BenchResult
 

@@ -54,7 +54,7 @@ async def run_send(
     import sys
 
     from latcli.routing.router import Router
-    from latcli.routing.state import open_store
+    from latcli.routing.state_sqlite import open_store
 
     def warn(text: str) -> None:
         print(text, file=sys.stderr)

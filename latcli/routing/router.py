@@ -27,7 +27,8 @@ from latcli.core.redact import redact_url
 from latcli.core.stats import LatencyWindow, ReplicaStats, StatsSnapshot
 from latcli.core.strategies import Strategy, make_strategy
 from latcli.routing.hedged_stream import LegRun, hedged_stream
-from latcli.routing.state import CallRecord, FlushEntry, NullStore, Store, open_store
+from latcli.routing.state import CallRecord, FlushEntry, NullStore, Store
+from latcli.routing.state_sqlite import open_store
 from latcli.transport.a2a.stream import StreamPhases, StreamReader
 from latcli.transport.base import AsyncClosing, Transport
 from latcli.transport.guard import unexpected_reply

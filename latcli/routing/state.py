@@ -26,7 +26,6 @@ __all__ = [
     "NullStore",
     "Store",
     "default_state_path",
-    "open_store",
 ]
 
 _Self = TypeVar("_Self", bound="_Closing")
@@ -152,16 +151,3 @@ class NullStore(_Closing):
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-def open_store(
-    path: Path | None, *, enabled: bool = True, env: Mapping[str, str], warn: Warn | None = None
-) -> Store:
-    """The store ``--state PATH`` / ``--no-state`` select: a :class:`NullStore` when not
-    ``enabled``, else a :class:`~latcli.routing.state_sqlite.StateStore` at ``path`` or
-    :func:`default_state_path`."""
-    if not enabled:
-        return NullStore()
-    from latcli.routing.state_sqlite import StateStore
-
-    return StateStore(path or default_state_path(env), warn=warn)

@@ -44,9 +44,9 @@ from typing import NamedTuple, TypeVar
 from latcli.core.breaker import Breaker
 from latcli.core.redact import redact_text
 from latcli.core.stats import ReplicaStats
-from latcli.routing.state import FlushEntry, Warn, _Closing
+from latcli.routing.state import FlushEntry, NullStore, Store, Warn, _Closing, default_state_path
 
-__all__ = ["SCHEMA", "StateStore"]
+__all__ = ["SCHEMA", "StateStore", "open_store"]
 
 SCHEMA = "latcli.state/v1"
 _SCHEMA_FAMILY = "latcli.state/"
@@ -560,3 +560,14 @@ def _free_name(path: Path, tag: str) -> Path:
 
 def _to_stderr(message: str) -> None:
     sys.stderr.write(message + "\n")
+
+
+def open_store(
+    path: Path | None, *, enabled: bool = True, env: Mapping[str, str], warn: Warn | None = None
+) -> Store:
+    """The store ``--state PATH`` / ``--no-state`` select: a :class:`NullStore` when not
+    ``enabled``, else a :class:`StateStore` at ``path`` or
+    :func:`default_state_path`."""
+    if not enabled:
+        return NullStore()
+    return StateStore(path or default_state_path(env), warn=warn)

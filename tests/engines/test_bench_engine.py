@@ -20,10 +20,9 @@ from latcli.engines.bench.run import (
     _halve,
     _WorkerRecorder,
     resolve_target,
-    run_bench,
     run_share,
 )
-from latcli.engines.bench.workers import merge, pack
+from latcli.engines.bench.workers import merge, pack, run_bench
 from latcli.reports.bench_model import BenchPlan, IntervalSample
 from latcli.reports.histogram import LatencyHistogram
 

@@ -17,8 +17,8 @@ import pytest
 
 from latcli.core.breaker import Breaker, BreakerConfig, BreakerState
 from latcli.core.stats import ReplicaStats
-from latcli.routing.state import CallRecord, FlushEntry, NullStore, default_state_path, open_store
-from latcli.routing.state_sqlite import SCHEMA, StateStore
+from latcli.routing.state import CallRecord, FlushEntry, NullStore, default_state_path
+from latcli.routing.state_sqlite import SCHEMA, StateStore, open_store
 
 REPO = Path(__file__).resolve().parents[2]
 # trips on 3 failures in a row only; opens for 10 s (plus jitter, pinned to 0 below)

@@ -833,20 +833,6 @@ async def _non_streaming(agents: tuple[Agent, ...], verify: bool | str) -> str |
 # ---- the whole run in one process -----------------------------------------------------------
 
 
-def run_bench(
-    plan: BenchPlan, target: Target, on_progress: ProgressSink | None = None
-) -> BenchResult:
-    """Run ``plan`` (``plan.workers`` processes when more than one) and return the merged result."""
-    if plan.workers > 1:
-        from latcli.engines.bench.workers import run_workers
-
-        return run_workers(plan, target, on_progress)
-    start = None
-    if plan.start_at is not None:  # the wall clock's time on this process's monotonic clock
-        start = time.monotonic() + (plan.start_at - time.time())
-    return run_loop(plan, run_share(plan, target, start_at=start, on_progress=on_progress))
-
-
 def run_loop(plan: BenchPlan, main: Coroutine[Any, Any, BenchResult]) -> BenchResult:
     """Run a bench process's event loop. The closed model runs on uvloop where there is one (as
     serve does): against nginx it cost 18 µs of CPU a request where asyncio's loop cost 28

@@ -334,3 +334,15 @@ def _maybe_progress(live: _Live, on_progress: ProgressSink | None) -> None:
         )
     live.window = 0
     live.last = now
+
+
+def run_bench(
+    plan: BenchPlan, target: Target, on_progress: ProgressSink | None = None
+) -> BenchResult:
+    """Run ``plan`` (``plan.workers`` processes when more than one) and return the merged result."""
+    if plan.workers > 1:
+        return run_workers(plan, target, on_progress)
+    start = None
+    if plan.start_at is not None:  # the wall clock's time on this process's monotonic clock
+        start = time.monotonic() + (plan.start_at - time.time())
+    return run_loop(plan, run_share(plan, target, start_at=start, on_progress=on_progress))

@@ -789,7 +789,7 @@ async def run_serve(
     """
     import os
 
-    from latcli.routing.state import open_store
+    from latcli.routing.state_sqlite import open_store
 
     token = client_token(opts, warn)
     store = open_store(opts.state, enabled=not opts.no_state, env=os.environ, warn=warn)

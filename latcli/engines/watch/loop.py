@@ -51,7 +51,8 @@ from latcli.reports.watch import (
     WatchSnapshot,
 )
 from latcli.routing.router import Router
-from latcli.routing.state import Store, open_store
+from latcli.routing.state import Store
+from latcli.routing.state_sqlite import open_store
 from latcli.transport.base import RequestSpec, Transport
 from latcli.transport.factory import make_transport
 from latcli.transport.guard import unexpected_reply
