@@ -486,18 +486,21 @@ async def read_stream(
     if not 200 <= outcome.status < 300 or not content_type.startswith("text/event-stream"):
         return await _read_whole(outcome, card)
     reader = StreamReader(outcome.started)
-    failure = await _consume(outcome, reader, card.binding == "jsonrpc", on_chunk, on_event)
+    feed = _EventFeed(reader, card.binding == "jsonrpc", on_chunk, on_event)
+    await outcome.read_with(feed)
+    failure = feed.failure
     if failure is None and not reader.done:
         failure = _broke_off(outcome) or (
             ErrorKind.BAD_RESPONSE,
             f"stream ended before the task finished (last state: {reader.state or 'none'})",
         )
     phases = reader.phases()
-    timings = outcome.timings()
+    head = outcome.head_timings
     if failure is not None:
+        timings = outcome.timings()
         return Reply(outcome.status, timings, *failure, state=reader.state, stream=phases)
-    if phases.total_ms is not None:
-        timings = replace(timings, total=phases.total_ms)
+    total = phases.total_ms if phases.total_ms is not None else outcome.timings().total
+    timings = Timings(head.connect, head.tls, head.ttfb, total)
     return task_reply(outcome.status, timings, reader.view(), phases)
 
 
@@ -508,32 +511,44 @@ def _broke_off(outcome: StreamingOutcome) -> tuple[ErrorKind, str] | None:
     return outcome.error, outcome.message or str(outcome.error)
 
 
-async def _consume(
-    outcome: StreamingOutcome,
-    reader: StreamReader,
-    jsonrpc: bool,
-    on_chunk: OnChunk | None,
-    on_event: OnEvent | None = None,
-) -> tuple[ErrorKind, str] | None:
-    """Feed every SSE event to ``reader`` until it is done; the failure that stopped it, if any."""
-    decoder = SSEDecoder()
-    async for at, chunk in outcome:
+class _EventFeed:
+    """The consumer of a stream's pieces (``StreamingOutcome.read_with``): SSE events to
+    ``reader`` until it is done; ``failure`` is what stopped it early, if anything did."""
+
+    __slots__ = ("decoder", "failure", "jsonrpc", "on_chunk", "on_event", "reader")
+
+    def __init__(
+        self,
+        reader: StreamReader,
+        jsonrpc: bool,
+        on_chunk: OnChunk | None,
+        on_event: OnEvent | None,
+    ) -> None:
+        self.decoder = SSEDecoder()
+        self.reader, self.jsonrpc = reader, jsonrpc
+        self.on_chunk, self.on_event = on_chunk, on_event
+        self.failure: tuple[ErrorKind, str] | None = None
+
+    def __call__(self, at: float, chunk: bytes) -> bool:
+        reader = self.reader
         try:
-            events = decoder.feed(chunk)
-            for event in events:
-                kind, payload = split_event(loads(event.data), jsonrpc)
+            for event in self.decoder.feed(chunk):
+                kind, payload = split_event(loads(event.data), self.jsonrpc)
                 text = reader.event(at, kind, payload)
-                if on_event is not None:  # first: a hedged send commits before relaying text
-                    on_event(reader)
-                if text and on_chunk is not None:
-                    on_chunk(text)
+                if self.on_event is not None:  # first: a hedged send commits before relaying
+                    self.on_event(reader)
+                if text and self.on_chunk is not None:
+                    self.on_chunk(text)
                 if reader.done:
-                    return None
+                    return True
         except StreamError as exc:
-            return (ErrorKind.RPC_ERROR if exc.rpc_error else ErrorKind.BAD_RESPONSE), str(exc)
+            kind_ = ErrorKind.RPC_ERROR if exc.rpc_error else ErrorKind.BAD_RESPONSE
+            self.failure = kind_, str(exc)
+            return True
         except (ValueError, UnicodeDecodeError) as exc:  # SSEError, JSONTooDeep, not JSON
-            return ErrorKind.BAD_RESPONSE, f"bad stream event: {exc}"
-    return None
+            self.failure = ErrorKind.BAD_RESPONSE, f"bad stream event: {exc}"
+            return True
+        return False
 
 
 async def _read_whole(outcome: StreamingOutcome, card: Card) -> Reply:

@@ -19,7 +19,7 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from typing import Any, Literal, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +27,7 @@ from latcli import __version__
 from latcli.errors import ErrorKind
 from latcli.transport.base import (
     AsyncClosing,
+    Consumer,
     Outcome,
     RequestSpec,
     StreamingOutcome,
@@ -211,6 +212,10 @@ class _Headers(Mapping[str, str]):
         self._raw = raw
         self._parsed: dict[str, str] | None = None
 
+    def as_dict(self) -> dict[str, str]:
+        """The headers as a plain dict (names lowercased)."""
+        return self._dict()
+
     def _dict(self) -> dict[str, str]:
         parsed = self._parsed
         if parsed is None:
@@ -277,13 +282,14 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.sink is not None:
+            self._stream_received(self.sink, data)
+            return
         reader = self.reader
         state = reader.feed(data)
         if not self.headers_at and reader.status:
             self.headers_at = time.perf_counter()
-        if self.sink is not None:
-            self._streamed(state)
-        elif state is _DONE:
+        if state is _DONE:
             self._resolve()
         elif state is _TOO_LARGE:
             self._resolve()
@@ -345,10 +351,18 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
         return waiter
 
-    def _streamed(self, state: State) -> None:
+    def _stream_received(self, sink: _Sink, data: bytes) -> None:
+        """A read of a streamed response: stamped first, framed, queued; its parsing and the
+        consumer's work come later (:class:`_Feeder`), after the other reads of this pass."""
+        at = sink.arrived = time.perf_counter()  # what reader.feed hands to sink.push
+        reader = self.reader
+        state = reader.feed(data)
+        if not self.headers_at and reader.status:
+            self.headers_at = at
+        self._streamed(sink, state)
+
+    def _streamed(self, sink: _Sink, state: State) -> None:
         """A streamed response moved on: the head resolves ``waiter``, the end the sink."""
-        sink = self.sink
-        assert sink is not None
         if state is _FAILED or state is _TOO_LARGE:
             if state is _TOO_LARGE:
                 kind, message = ErrorKind.TOO_LARGE, self.reader.too_large or "too large"
@@ -386,22 +400,44 @@ class _Connection(asyncio.Protocol):
 
 
 class _Sink:
-    """The body of one streamed response, read by one consumer: ``(arrival, bytes)`` pieces
-    queued by the connection, an end or a fault, and a future the consumer waits on."""
+    """The body of one streamed response, read by one consumer.
 
-    __slots__ = ("closed", "ended", "error", "items", "message", "wake")
+    The connection stamps each read as it arrives (``arrived``, before parsing it) and queues
+    ``(arrival, bytes)`` pieces, then an end or a fault. The consumer is either a callback
+    (:meth:`attach`, run by the :class:`_Feeder` once per loop pass: no task wake-up per read)
+    or a task iterating :func:`_arrivals`, woken through ``wake``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "arrived",
+        "closed",
+        "consumer",
+        "done",
+        "ended",
+        "error",
+        "feeder",
+        "items",
+        "message",
+        "queued",
+        "wake",
+    )
+
+    def __init__(self, feeder: _Feeder) -> None:
+        self.feeder = feeder
         self.items: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.arrived = 0.0
         self.closed = False
         self.ended = 0.0
         self.error: ErrorKind | None = None
         self.message: str | None = None
         self.wake: asyncio.Future[None] | None = None
+        self.consumer: Consumer | None = None
+        self.done: asyncio.Future[bool] | None = None  # True: the consumer stopped early
+        self.queued = False  # in the feeder's queue
 
     def push(self, data: bytes) -> None:
         if not self.closed:
-            self.items.append((time.perf_counter(), data))
+            self.items.append((self.arrived, data))
             self._wake()
 
     def finish(self) -> None:
@@ -416,9 +452,117 @@ class _Sink:
             self._wake()
 
     def _wake(self) -> None:
+        if self.consumer is not None:
+            if not self.queued:
+                self.queued = True
+                self.feeder.due(self)
+            return
         wake = self.wake
         if wake is not None and not wake.done():
             wake.set_result(None)
+
+    def attach(self, consume: Consumer, loop: asyncio.AbstractEventLoop) -> asyncio.Future[bool]:
+        """Hand every piece, queued and to come, to ``consume``; the future resolves when it
+        stops (True) or the body has ended (False), or fails with what ``consume`` raised."""
+        self.consumer = consume
+        done = self.done = loop.create_future()
+        if (self.items or self.closed) and not self.queued:
+            self.queued = True
+            self.feeder.due(self)
+        return done
+
+    def detach(self) -> None:
+        self.consumer = None
+
+    def run(self) -> None:
+        """Give the queued pieces to the consumer (called by the feeder)."""
+        self.queued = False
+        consume, done = self.consumer, self.done
+        if consume is None or done is None or done.done():
+            return
+        items = self.items
+        try:
+            while items:
+                at, data = items.popleft()
+                if consume(at, data):
+                    self.consumer = None
+                    done.set_result(True)
+                    return
+        except Exception as exc:  # raised in the task awaiting read_with, as iteration would
+            self.consumer = None
+            done.set_exception(exc)
+            return
+        if self.closed:
+            self.consumer = None
+            done.set_result(False)
+
+
+class _Feeder:
+    """Runs the streamed bodies' consumers of one event loop, once per pass, after its reads.
+
+    Scheduled as a timer due now rather than with ``call_soon``: asyncio appends due timers
+    after the I/O callbacks of the same pass, so every read of a burst (100 streams' first
+    artifacts at once) is stamped before any of them is parsed, and the stamp of one does not
+    wait for the JSON, phases and histograms of the others.
+    """
+
+    __slots__ = ("loop", "queue", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: collections.deque[_Sink] = collections.deque()
+        self.scheduled = False
+
+    def due(self, sink: _Sink) -> None:
+        self.queue.append(sink)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_at(self.loop.time(), self.run)
+
+    def run(self) -> None:
+        self.scheduled = False
+        queue = self.queue
+        while queue:
+            queue.popleft().run()
+
+
+class _StreamingOutcome(StreamingOutcome):
+    """The raw engine's streamed response: :meth:`read_with` runs its consumer from the
+    feeder; async iteration (:func:`_arrivals`) is kept for whole-body reads and tests."""
+
+    def __init__(
+        self,
+        started: float,
+        status: int | None,
+        timings: Timings,
+        headers: Mapping[str, str],
+        sink: _Sink,
+    ) -> None:
+        super().__init__(started, status, timings, headers)
+        self._sink = sink
+
+    def __aiter__(self) -> AsyncIterator[tuple[float, bytes]]:
+        if self.body is None:
+            self.body = _arrivals(self._sink, self)
+        return self.body
+
+    async def read_with(self, consume: Consumer) -> None:
+        sink = self._sink
+        done = sink.attach(consume, asyncio.get_running_loop())
+        try:
+            stopped = await done
+        finally:
+            sink.detach()
+        if not stopped:
+            _record_end(sink, self)
+
+
+def _record_end(sink: _Sink, outcome: StreamingOutcome) -> None:
+    """The body is over: its end, or why it broke off, goes on ``outcome``."""
+    if sink.error is not None:
+        outcome.fail(sink.error, sink.message or str(sink.error), sink.ended)
+    else:
+        outcome.ended = sink.ended
 
 
 async def _arrivals(sink: _Sink, outcome: StreamingOutcome) -> AsyncIterator[tuple[float, bytes]]:
@@ -428,10 +572,7 @@ async def _arrivals(sink: _Sink, outcome: StreamingOutcome) -> AsyncIterator[tup
         while sink.items:
             yield sink.items.popleft()
         if sink.closed:
-            if sink.error is not None:
-                outcome.fail(sink.error, sink.message or str(sink.error), sink.ended)
-            else:
-                outcome.ended = sink.ended
+            _record_end(sink, outcome)
             return
         sink.wake = loop.create_future()
         await sink.wake
@@ -510,14 +651,6 @@ class _Deadlines:
 
 
 _Waiter = asyncio.Future[None]
-
-
-def _expire_stream(sink: _Sink, conn: Callable[[], _Connection | None]) -> None:
-    """The whole-attempt deadline of a stream: whatever is unread is cut off."""
-    sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
-    held = conn()  # None while the head is awaited: wait_for's own bound ends that wait
-    if held is not None:
-        held.abort()
 
 
 def _expire_wait(waiter: asyncio.Future[_Connection | None]) -> None:
@@ -629,6 +762,7 @@ class RawTransport(AsyncClosing):
         self._pools: dict[str, _Pool] = {}
         self._prepared: dict[int, _Prepared] = {}
         self._deadlines = _Deadlines()
+        self._stream_feeder: _Feeder | None = None  # of the loop the streams run in
         self._closed = False
 
     def send(self, key: str, spec: RequestSpec) -> Coroutine[Any, Any, Outcome]:
@@ -641,46 +775,40 @@ class RawTransport(AsyncClosing):
             return self._send_following(key, spec)
         return self._attempt(key, spec, 0.0, 0.0)
 
-    @contextlib.asynccontextmanager
-    async def stream(self, key: str, spec: RequestSpec) -> AsyncIterator[StreamingOutcome]:
+    def stream(
+        self, key: str, spec: RequestSpec
+    ) -> contextlib.AbstractAsyncContextManager[StreamingOutcome]:
         """The streaming seam (:class:`~latcli.transport.base.StreamingTransport`): the body
         as it arrives, within ``spec.timeout`` for head and body together, at most
         ``spec.max_body`` bytes in all. Redirects are not followed. A connection is reused
         only when its response was read whole; leaving early closes it."""
-        loop = asyncio.get_running_loop()
-        start = time.perf_counter()
-        deadline = loop.time() + spec.timeout
-        sink = _Sink()
-        conn: _Connection | None = None
-        pool: _Pool | None = None
-        timer = loop.call_at(deadline, _expire_stream, sink, lambda: conn)
-        try:
-            outcome, conn, pool = await self._open_stream(key, spec, start, deadline, sink)
-            yield outcome
-        finally:
-            timer.cancel()
-            if conn is not None and pool is not None:
-                conn.end_stream()
-                if sink.closed and sink.error is None and conn.reusable:
-                    pool.release(conn, loop.time())
-                else:
-                    pool.drop(conn)
+        return _StreamCall(self, key, spec)
+
+    def _feeder(self, loop: asyncio.AbstractEventLoop) -> _Feeder:
+        feeder = self._stream_feeder
+        if feeder is None or feeder.loop is not loop:
+            feeder = self._stream_feeder = _Feeder(loop)
+        return feeder
 
     async def _open_stream(
-        self, key: str, spec: RequestSpec, start: float, deadline: float, sink: _Sink
-    ) -> tuple[StreamingOutcome, _Connection | None, _Pool | None]:
-        """Send ``spec`` and wait for the head; a failure before it is the outcome's error.
+        self, call: _StreamCall, start: float, deadline: float
+    ) -> StreamingOutcome:
+        """Send the call's spec and wait for the head; a failure before it is the outcome's
+        error (and ``call.conn`` stays None).
 
         The pool and connect steps repeat :meth:`_attempt`'s on purpose: that hot path keeps
         them inline (one coroutine frame less per request, and bench sends millions)."""
         loop = asyncio.get_running_loop()
+        key, spec = call.key, call.spec
         pool = self._pools.get(key) or self._new_pool(key)
         connect_ms: float | None = None
         tls_ms: float | None = None
         phase: Phase = "exchange"
         conn: _Connection | None = None
         try:
-            prepared = self._prepare(spec)
+            prepared = self._prepared.get(id(spec))
+            if prepared is None or prepared.spec is not spec:
+                prepared = self._prepare(spec)
             phase = "pool"
             conn = pool.take(prepared.origin, loop.time())
             if conn is None:
@@ -690,14 +818,18 @@ class RawTransport(AsyncClosing):
                     phase = "connect"
                     conn, connect_ms, tls_ms = await self._open(pool, prepared, spec, deadline)
             phase = "exchange"
-            waiter = conn.start_stream(prepared.data, spec.max_body, sink)
-            await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            if call.expired:  # the deadline passed while a connection was found
+                raise _Deadline("attempt timed out")
+            call.conn = conn
+            await conn.start_stream(prepared.data, spec.max_body, call.sink)
         except asyncio.CancelledError:
+            call.conn = None
             if conn is not None:
                 conn.end_stream()
                 pool.drop(conn)
             raise
         except Exception as exc:
+            call.conn = None
             ttfb = conn.headers_at if conn is not None and conn.headers_at else None
             if conn is not None:
                 conn.end_stream()
@@ -707,15 +839,14 @@ class RawTransport(AsyncClosing):
                 start, None, failed.timings, error=failed.error, message=failed.message
             )
             outcome.ended = time.perf_counter()
-            return outcome, None, None
+            return outcome
+        call.pool = pool
         reader = conn.reader
-        headers = {name.lower(): value for name, value in _Headers(reader.headers).items()}
         ttfb_ms = (conn.headers_at - start) * 1000.0
-        outcome = StreamingOutcome(
-            start, reader.status, Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms), headers
+        timings = Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms)
+        return _StreamingOutcome(
+            start, reader.status, timings, _Headers(reader.headers).as_dict(), call.sink
         )
-        outcome.body = _arrivals(sink, outcome)
-        return outcome, conn, pool
 
     async def _send_following(self, key: str, spec: RequestSpec) -> Outcome:
         """Like the one attempt, then the redirect hops, all within the first hop's bound."""
@@ -868,6 +999,59 @@ class RawTransport(AsyncClosing):
             raise _PhaseError("tls", _Disconnected("connection closed during the TLS handshake"))
         conn.transport = upgraded
         return (time.perf_counter() - began) * 1000.0
+
+
+class _StreamCall(contextlib.AbstractAsyncContextManager[StreamingOutcome]):
+    """One :meth:`RawTransport.stream` exchange: the head on entry; on exit the connection
+    goes back to its pool (its response was read whole) or is closed. A class rather than an
+    ``asynccontextmanager`` generator: it runs once per streamed message."""
+
+    __slots__ = ("conn", "expired", "key", "pool", "sink", "spec", "timer", "transport")
+
+    def __init__(self, transport: RawTransport, key: str, spec: RequestSpec) -> None:
+        self.transport, self.key, self.spec = transport, key, spec
+        self.conn: _Connection | None = None  # from the request's write on
+        self.pool: _Pool | None = None  # once the head is in
+        self.expired = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.sink: _Sink
+
+    async def __aenter__(self) -> StreamingOutcome:
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        deadline = loop.time() + self.spec.timeout
+        self.sink = _Sink(self.transport._feeder(loop))
+        self.timer = loop.call_at(deadline, self._expire)
+        try:
+            return await self.transport._open_stream(self, start, deadline)
+        except BaseException:
+            self.timer.cancel()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.timer is not None
+        self.timer.cancel()
+        conn, pool = self.conn, self.pool
+        if conn is None or pool is None:
+            return
+        conn.end_stream()
+        if self.sink.closed and self.sink.error is None and conn.reusable:
+            pool.release(conn, asyncio.get_running_loop().time())
+        else:
+            pool.drop(conn)
+
+    def _expire(self) -> None:
+        """The whole-attempt deadline: a head still awaited fails; an unread body is cut off."""
+        self.expired = True
+        self.sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
+        conn = self.conn
+        if conn is None:  # no request written yet: the pool or connect step has its own bound
+            return
+        waiter = conn.waiter
+        if self.pool is None and waiter is not None and not waiter.done():
+            waiter.set_exception(_Deadline("attempt timed out"))
+        else:
+            conn.abort()
 
 
 async def _wait_turn(
