@@ -80,6 +80,11 @@ def split_event(doc: Any, jsonrpc: bool) -> tuple[str, dict[str, Any]]:
             raise StreamError(text, rpc_error=True)
         doc = doc.get("result")
     if isinstance(doc, dict):
+        if len(doc) == 1:  # 1.0: the one key names the kind (the loop below, without a loop)
+            for key, value in doc.items():
+                name = _KINDS_10.get(key)
+                if name is not None and isinstance(value, dict):
+                    return name, value
         kind = doc.get("kind")
         if isinstance(kind, str) and kind in _KINDS_03:
             return kind, doc
