@@ -25,6 +25,7 @@ from latcli.transport.a2a.lifecycle import TaskView, Verdict, read_result, verdi
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.a2a.stream import StreamError, StreamPhases, StreamReader, split_event
 from latcli.transport.base import (
+    DEFAULT_MAX_BODY,
     Outcome,
     RequestSpec,
     StreamingOutcome,
@@ -146,7 +147,8 @@ def loads(data: bytes | str) -> Any:
             value = json.loads(data)
     except RecursionError:
         raise JSONTooDeep() from None
-    if _may_nest_deeper(data):
+    # A valid document nested N deep has N openers and N closers: a short one cannot be deep.
+    if len(data) > 2 * MAX_JSON_DEPTH and _may_nest_deeper(data):
         _check_depth(value)
     return value
 
@@ -345,11 +347,13 @@ def _spec(
     timeout: float,
     body: bytes | None = None,
     extra: Mapping[str, str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> RequestSpec:
     # Inventory headers (tokens) go only to the agent's own origin or one it allows (DESIGN §7).
     own = bindings.same_origin(url, agent.url, agent.a2a.allow_origins)
     headers = {**(agent.headers if own else {}), **(extra or {})}
-    return RequestSpec(method, url, headers, body, timeout, min(agent.connect_timeout, timeout))
+    connect = min(agent.connect_timeout, timeout)
+    return RequestSpec(method, url, headers, body, timeout, connect, max_body)
 
 
 def health_request(agent: Agent) -> RequestSpec:
@@ -432,8 +436,8 @@ def a2a_message_request(
         url, body = card.rpc_url.rstrip("/") + call, msgspec.json.encode(params)
     else:
         url, body = card.rpc_url, _rpc_body(call, params, message_id)
-    spec = _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream))
-    return replace(spec, max_body=MAX_STREAM_BYTES) if stream else spec
+    cap = MAX_STREAM_BYTES if stream else DEFAULT_MAX_BODY
+    return _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream), cap)
 
 
 def get_task_request(agent: Agent, card: Card, task_id: str, timeout: float) -> RequestSpec:

@@ -175,18 +175,32 @@ def _split(url: str) -> tuple[tuple[str, str, int], str, str]:
 
 def _encode(spec: RequestSpec, target: str, netloc: str) -> bytes:
     """The request head (and body): spec headers win over ours, names as the caller spelled them."""
-    given = {name.lower() for name in spec.headers}
-    lines = [f"{spec.method} {target} HTTP/1.1"]
+    body = spec.body
+    length = None if body is None else len(body)
+    head = _head(spec.method, target, netloc, tuple(spec.headers.items()), length)
+    return head + body if body else head
+
+
+@functools.lru_cache(maxsize=_SPEC_CACHE)  # a new spec per message, one head for them all
+def _head(
+    method: str,
+    target: str,
+    netloc: str,
+    headers: tuple[tuple[str, str], ...],
+    length: int | None,
+) -> bytes:
+    """The request line and headers, up to and with the blank line; ``length``: the body's."""
+    given = {name.lower() for name, _ in headers}
+    lines = [f"{method} {target} HTTP/1.1"]
     if "host" not in given:
         lines.append(f"host: {netloc}")
     lines.extend(f"{name}: {value}" for name, value in _SAFE_HEADERS if name not in given)
-    body = spec.body
     if "content-length" not in given and "transfer-encoding" not in given:
-        if body is not None:
-            lines.append(f"content-length: {len(body)}")
-        elif spec.method.upper() in ("POST", "PUT", "PATCH"):
+        if length is not None:
+            lines.append(f"content-length: {length}")
+        elif method.upper() in ("POST", "PUT", "PATCH"):
             lines.append("content-length: 0")
-    lines.extend(f"{name}: {value}" for name, value in spec.headers.items())
+    lines.extend(f"{name}: {value}" for name, value in headers)
     if any("\r" in line or "\n" in line for line in lines):
         raise ValueError("newline or carriage return in the request line or a header")
     head = "\r\n".join(lines)
@@ -194,7 +208,7 @@ def _encode(spec: RequestSpec, target: str, netloc: str) -> bytes:
         data = head.encode("latin-1")
     except UnicodeEncodeError:
         data = head.encode("utf-8")
-    return data + b"\r\n\r\n" + (body or b"")
+    return data + b"\r\n\r\n"
 
 
 # ---- responses --------------------------------------------------------------------------------
