@@ -19,8 +19,8 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
-from typing import Any, Literal, cast
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 
 from latcli import __version__
@@ -597,8 +597,16 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(_Deadline("attempt timed out"))
 
 
-class _Deadlines:
-    """The whole-attempt deadlines of one transport's exchanges, on one timer.
+class _Expiring(Protocol):
+    def done(self) -> bool: ...
+
+
+_E = TypeVar("_E", bound=_Expiring)
+
+
+class _Deadlines(Generic[_E]):
+    """The whole-attempt deadlines of one transport's exchanges, on one timer: ``expire(item)``
+    runs at an item's deadline unless the item is ``done()`` by then.
 
     A timer per request costs a handle, a heap push made of Python comparisons and, once
     cancelled, a heap pop: several times the rest of a keep-alive exchange's Python work.
@@ -607,18 +615,19 @@ class _Deadlines:
     order (after a wait for a connection, redirect hops) get a timer of their own.
     """
 
-    __slots__ = ("_at", "_loop", "_queues", "_timer")
+    __slots__ = ("_at", "_expire", "_loop", "_queues", "_timer")
 
-    def __init__(self) -> None:
-        self._queues: dict[float, collections.deque[tuple[float, asyncio.Future[None]]]] = {}
+    def __init__(self, expire: Callable[[_E], None]) -> None:
+        self._expire = expire
+        self._queues: dict[float, collections.deque[tuple[float, _E]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._at = math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(
-        self, loop: asyncio.AbstractEventLoop, timeout: float, deadline: float, waiter: _Waiter
+        self, loop: asyncio.AbstractEventLoop, timeout: float, deadline: float, item: _E
     ) -> asyncio.TimerHandle | None:
-        """Fail ``waiter`` with ``_Deadline`` at ``deadline``; a handle to cancel, or None."""
+        """Expire ``item`` at ``deadline`` (loop time); a handle to cancel, or None."""
         queue = self._queues.get(timeout)
         if queue is None:
             queue = self._queues[timeout] = collections.deque()
@@ -627,8 +636,8 @@ class _Deadlines:
         if self._loop is None:
             self._loop = loop
         if loop is not self._loop or (queue and deadline < queue[-1][0]):
-            return loop.call_at(deadline, _expire, waiter)
-        queue.append((deadline, waiter))
+            return loop.call_at(deadline, self._expire, item)
+        queue.append((deadline, item))
         if deadline < self._at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -643,12 +652,12 @@ class _Deadlines:
         earliest = math.inf
         for timeout, queue in list(self._queues.items()):
             while queue:
-                deadline, waiter = queue[0]
-                if waiter.done():
+                deadline, item = queue[0]
+                if item.done():
                     queue.popleft()
                 elif deadline <= now:
                     queue.popleft()
-                    waiter.set_exception(_Deadline("attempt timed out"))
+                    self._expire(item)
                 else:
                     earliest = min(earliest, deadline)
                     break
@@ -775,7 +784,8 @@ class RawTransport(AsyncClosing):
         self._ssl_context = shared_ssl_context(verify)
         self._pools: dict[str, _Pool] = {}
         self._prepared: dict[int, _Prepared] = {}
-        self._deadlines = _Deadlines()
+        self._deadlines: _Deadlines[_Waiter] = _Deadlines(_expire)
+        self._stream_deadlines: _Deadlines[_StreamCall] = _Deadlines(_StreamCall.expire)
         self._stream_feeder: _Feeder | None = None  # of the loop the streams run in
         self._closed = False
 
@@ -886,6 +896,7 @@ class RawTransport(AsyncClosing):
         self._closed = True
         pools, self._pools, self._prepared = list(self._pools.values()), {}, {}
         self._deadlines.clear()
+        self._stream_deadlines.clear()
         for pool in pools:
             for conn in list(pool.conns):
                 conn.abort()
@@ -1020,31 +1031,42 @@ class _StreamCall(contextlib.AbstractAsyncContextManager[StreamingOutcome]):
     goes back to its pool (its response was read whole) or is closed. A class rather than an
     ``asynccontextmanager`` generator: it runs once per streamed message."""
 
-    __slots__ = ("conn", "expired", "key", "pool", "sink", "spec", "timer", "transport")
+    __slots__ = ("conn", "expired", "finished", "key", "pool", "sink", "spec", "timer", "transport")
 
     def __init__(self, transport: RawTransport, key: str, spec: RequestSpec) -> None:
         self.transport, self.key, self.spec = transport, key, spec
         self.conn: _Connection | None = None  # from the request's write on
         self.pool: _Pool | None = None  # once the head is in
         self.expired = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.finished = False
+        self.timer: asyncio.TimerHandle | None = None  # a deadline out of order (_Deadlines)
         self.sink: _Sink
 
+    def done(self) -> bool:
+        """Over: its deadline no longer matters (:class:`_Deadlines`)."""
+        return self.finished
+
     async def __aenter__(self) -> StreamingOutcome:
+        transport = self.transport
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
-        deadline = loop.time() + self.spec.timeout
-        self.sink = _Sink(self.transport._feeder(loop))
-        self.timer = loop.call_at(deadline, self._expire)
+        timeout = self.spec.timeout
+        deadline = loop.time() + timeout
+        self.sink = _Sink(transport._feeder(loop))
+        self.timer = transport._stream_deadlines.watch(loop, timeout, deadline, self)
         try:
-            return await self.transport._open_stream(self, start, deadline)
+            return await transport._open_stream(self, start, deadline)
         except BaseException:
-            self.timer.cancel()
+            self._finish()
             raise
 
+    def _finish(self) -> None:
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self.timer is not None
-        self.timer.cancel()
+        self._finish()
         conn, pool = self.conn, self.pool
         if conn is None or pool is None:
             return
@@ -1054,8 +1076,10 @@ class _StreamCall(contextlib.AbstractAsyncContextManager[StreamingOutcome]):
         else:
             pool.drop(conn)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         """The whole-attempt deadline: a head still awaited fails; an unread body is cut off."""
+        if self.finished:
+            return
         self.expired = True
         self.sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
         conn = self.conn
