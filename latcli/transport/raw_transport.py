@@ -253,7 +253,7 @@ class _Headers(Mapping[str, str]):
         return f"_Headers({self._dict()!r})"
 
 
-_DONE, _TOO_LARGE, _FAILED = State.DONE, State.TOO_LARGE, State.FAILED
+_BODY, _DONE, _TOO_LARGE, _FAILED = State.BODY, State.DONE, State.TOO_LARGE, State.FAILED
 
 
 class _Connection(asyncio.Protocol):
@@ -371,6 +371,8 @@ class _Connection(asyncio.Protocol):
         at = sink.arrived = time.perf_counter()  # what reader.feed hands to sink.push
         reader = self.reader
         state = reader.feed(data)
+        if state is _BODY and self.headers_at:  # the common read: more of a body under way
+            return
         if not self.headers_at and reader.status:
             self.headers_at = at
         self._streamed(sink, state)
@@ -394,7 +396,7 @@ class _Connection(asyncio.Protocol):
         if state is not State.HEAD:
             self._resolve()
         if state is _DONE:
-            sink.finish()
+            sink.finish(sink.arrived)
 
     def abort(self) -> None:
         self.closed = True
@@ -450,13 +452,19 @@ class _Sink:
         self.queued = False  # in the feeder's queue
 
     def push(self, data: bytes) -> None:
-        if not self.closed:
-            self.items.append((self.arrived, data))
+        if self.closed:
+            return
+        self.items.append((self.arrived, data))
+        if self.consumer is None:
             self._wake()
+        elif not self.queued:  # _wake's first case, inlined: once per read
+            self.queued = True
+            self.feeder.due(self)
 
-    def finish(self) -> None:
+    def finish(self, at: float = 0.0) -> None:
+        """The body is whole; ``at``: the stamp of the read that ended it (0: now)."""
         if not self.closed:
-            self.closed, self.ended = True, time.perf_counter()
+            self.closed, self.ended = True, at or time.perf_counter()
             self._wake()
 
     def fail(self, kind: ErrorKind, message: str) -> None:
