@@ -41,6 +41,7 @@ from latcli.transport.tls import shared_ssl_context
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
 # server as we write to it, which would show as a reset the agent did not cause.
 _KEEPALIVE_SECONDS = 4.0
+_RESUMES_PER_PASS = 8  # streams' readers woken per loop pass at their end (_Feeder.run)
 _MAX_REDIRECTS = 20  # as httpx
 _SPEC_CACHE = 64  # encoded specs kept; bench sends one spec millions of times
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -508,15 +509,15 @@ class _Sink:
                 at, data = items.popleft()
                 if consume(at, data):
                     self.consumer = None
-                    done.set_result(True)
+                    self.feeder.resume(done, True)
                     return
         except Exception as exc:  # raised in the task awaiting read_with, as iteration would
             self.consumer = None
-            done.set_exception(exc)
+            self.feeder.resume(done, exc)
             return
         if self.closed:
             self.consumer = None
-            done.set_result(False)
+            self.feeder.resume(done, False)
 
 
 class _Feeder:
@@ -528,24 +529,50 @@ class _Feeder:
     wait for the JSON, phases and histograms of the others.
     """
 
-    __slots__ = ("loop", "queue", "scheduled")
+    __slots__ = ("loop", "queue", "resumes", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.queue: collections.deque[_Sink] = collections.deque()
+        # Readers whose stream is over, woken a few per pass (see run)
+        self.resumes: collections.deque[tuple[asyncio.Future[bool], bool | Exception]] = (
+            collections.deque()
+        )
         self.scheduled = False
 
     def due(self, sink: _Sink) -> None:
         self.queue.append(sink)
         if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_at(self.loop.time(), self.run)
+            self._schedule()
+
+    def resume(self, done: asyncio.Future[bool], result: bool | Exception) -> None:
+        self.resumes.append((done, result))
+        if not self.scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self.scheduled = True
+        self.loop.call_at(self.loop.time(), self.run)
 
     def run(self) -> None:
         self.scheduled = False
         queue = self.queue
         while queue:
             queue.popleft().run()
+        # A reader woken at a stream's end does a request's worth of work before it awaits
+        # again (the reply, the next request): a burst of them would hold the next pass's
+        # reads unstamped for milliseconds. A few per pass, then the loop polls again.
+        resumes = self.resumes
+        for _ in range(min(len(resumes), _RESUMES_PER_PASS)):
+            done, result = resumes.popleft()
+            if done.done():  # its reader was cancelled meanwhile
+                continue
+            if isinstance(result, Exception):
+                done.set_exception(result)
+            else:
+                done.set_result(result)
+        if resumes and not self.scheduled:
+            self._schedule()
 
 
 class _StreamingOutcome(StreamingOutcome):
