@@ -41,6 +41,9 @@ from latcli.transport.tls import shared_ssl_context
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
 # server as we write to it, which would show as a reset the agent did not cause.
 _KEEPALIVE_SECONDS = 4.0
+# asyncio reads with recv(256 KiB): a buffer glibc maps and unmaps for every read (~9 µs each,
+# page faults included), where one under its 128 KiB mmap threshold comes from the heap (~1 µs).
+_READ_SIZE = 64 * 1024
 _RESUMES_PER_PASS = 8  # streams' readers woken per loop pass at their end (_Feeder.run)
 _MAX_REDIRECTS = 20  # as httpx
 _SPEC_CACHE = 64  # encoded specs kept; bench sends one spec millions of times
@@ -295,6 +298,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport: asyncio's, or uvloop's (which does not subclass asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
+        if getattr(transport, "max_size", 0) > _READ_SIZE:  # asyncio's plain TCP transport
+            transport.max_size = _READ_SIZE  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         if self.sink is not None:
