@@ -325,3 +325,37 @@ def test_a_burst_of_reads_is_stamped_before_any_of_them_is_consumed() -> None:
     for (_, at, ran), after in zip(consumed, stamped, strict=True):
         assert at <= after  # stamped inside its own data_received, not when consumed
         assert ran >= stamped[-1]  # consumed only after the whole burst was stamped
+
+
+def test_the_feeder_wakes_a_few_finished_readers_per_pass_in_order_and_all_of_them() -> None:
+    """Twenty streams end in one pass: their readers are woken in the order they ended, at most
+    _RESUMES_PER_PASS per pass (the loop polls its sockets in between), none lost, and one whose
+    reader was cancelled meanwhile is skipped."""
+    from latcli.transport.raw_transport import _RESUMES_PER_PASS
+
+    async def go() -> tuple[list[list[int]], list[object]]:
+        loop = asyncio.get_running_loop()
+        feeder = _Feeder(loop)
+        dones = [loop.create_future() for _ in range(20)]
+        for i, done in enumerate(dones):
+            feeder.resume(done, i if i != 7 else LookupError("consumer bug"))
+        dones[3].cancel()
+        passes: list[list[int]] = []
+        while not all(d.done() for d in dones):
+            await asyncio.sleep(0)  # one pass of the loop each
+            passes.append([i for i, d in enumerate(dones) if d.done() and not d.cancelled()])
+        results = [
+            d.exception() if d.exception() else d.result() for d in dones if not d.cancelled()
+        ]
+        return passes, results
+
+    passes, results = asyncio.run(go())
+    order = [i for i in range(20) if i != 3]
+    woken = [len(b) - len(a) for a, b in zip([[], *passes], passes, strict=False)]
+    assert max(woken) <= _RESUMES_PER_PASS and len([w for w in woken if w]) >= 3
+    assert all(seen == order[: len(seen)] for seen in passes)  # first ended, first woken
+    assert passes[-1] == order
+    assert isinstance(results[6], LookupError)  # index 7 (3 was cancelled and skipped)
+    assert [r for r in results if not isinstance(r, Exception)] == [
+        i for i in range(20) if i not in (3, 7)
+    ]
