@@ -12,12 +12,12 @@ __version__ = "0.1.0"
 __all__ = ["Router", "__version__"]
 
 if TYPE_CHECKING:
-    from latcli.router import Router
+    from latcli.routing.router import Router
 
 
 def __getattr__(name: str) -> Any:
     if name == "Router":
-        from latcli.router import Router
+        from latcli.routing.router import Router
 
         return Router
     raise AttributeError(f"module 'latcli' has no attribute {name!r}")

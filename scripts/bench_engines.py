@@ -32,10 +32,10 @@ SERVER = Path(__file__).with_name("many_ports_server.py")
 
 def _transport(engine: str, connections: int) -> object:
     if engine == "raw":
-        from latcli.transport.raw_transport import RawTransport
+        from latcli.transport.raw.transport import RawTransport
 
         return RawTransport(max_connections_per_key=connections)
-    from latcli.transport.httpx_transport import HttpxTransport
+    from latcli.transport.httpx_engine import HttpxTransport
 
     return HttpxTransport(max_connections_per_key=connections)
 

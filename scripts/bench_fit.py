@@ -14,11 +14,11 @@ import time
 
 from rich.console import Console, RenderableType
 
-from latcli.inventory import Agent
-from latcli.probe import ProbeReport, ProbeResult
-from latcli.protocols import Timings
+from latcli.config.inventory import Agent
+from latcli.engines.probe import ProbeReport, ProbeResult
 from latcli.render.layout import Fitted
 from latcli.render.probe_view import probe_table
+from latcli.transport.protocols import Timings
 
 
 def main() -> None:

@@ -39,8 +39,8 @@ from typing import Any
 import httpx
 import psutil
 
+from latcli.config.inventory import load_inventory
 from latcli.demo.fleet import Fleet, free_port
-from latcli.inventory import load_inventory
 
 CRITERION = {"p50": 1.0, "p99": 3.0}  # ms the gateway may add
 

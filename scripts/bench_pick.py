@@ -26,9 +26,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from latcli.inventory import Agent
-from latcli.router import Router
-from latcli.strategies import P2C
+from latcli.config.inventory import Agent
+from latcli.core.strategies import P2C
+from latcli.routing.router import Router
 
 TYPE = "work"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from latcli.transport.raw_reader import ResponseReader, State
+from latcli.transport.raw.reader import ResponseReader, State
 
 SMALL = (
     b"HTTP/1.1 200 OK\r\ndate: Thu, 03 Dec 2026 12:00:00 GMT\r\n"

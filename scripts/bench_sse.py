@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 from httpx._decoders import LineDecoder
 
-from latcli.protocols import loads
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.a2a.stream import StreamReader, split_event
+from latcli.transport.protocols import loads
 
 
 def make_events(n: int) -> list[bytes]:

@@ -1,6 +1,6 @@
 """``bench --endpoint stream`` against its peers, side by side in one run (issue 11, speed).
 
-The agent: tests/stream_agent.py (raw asyncio, its own process): first artifact 200 ms after
+The agent: tests/support/stream_agent.py (raw asyncio, its own process): first artifact 200 ms after
 the request, then chunks 20 ms apart, 5 chunks in all, then completed (7 SSE events a stream).
 It reports how late it really wrote each first artifact (``/stats``), so a client's overhead can
 be told from the agent's own lateness on a shared machine.
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 FIRST_MS = 200.0
 
@@ -54,9 +54,9 @@ def child_latcli(
     url: str, concurrency: int, rate: float, seconds: float, chunks: int
 ) -> dict[str, Any]:
     """One latcli run in this process (the child): the engine as `latcli bench` drives it."""
-    from latcli.bench.engine import resolve_target, run_bench, streaming_target
-    from latcli.bench.model import BenchPlan
-    from latcli.inventory import Inventory
+    from latcli.config.inventory import Inventory
+    from latcli.engines.bench.run import resolve_target, run_bench, streaming_target
+    from latcli.reports.bench_model import BenchPlan
 
     plan = BenchPlan(
         target=url,
@@ -102,7 +102,7 @@ def child_latcli(
 def _trace_first_artifacts() -> list[tuple[str, float, float]]:
     """Each answered stream's (task id, send instant, first artifact instant) from here on, as
     the engine reads it (one coroutine frame more per stream: noise in the CPU figure)."""
-    from latcli.bench import engine
+    from latcli.engines.bench import run as engine
 
     firsts: list[tuple[str, float, float]] = []
     read_stream = engine.read_stream

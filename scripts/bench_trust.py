@@ -27,10 +27,10 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-from latcli import inventory
-from latcli.redact import redact_url
+from latcli.config import inventory
+from latcli.core.redact import redact_url
 from latcli.render.text import escape_controls
-from latcli.router import Router
+from latcli.routing.router import Router
 from latcli.transport.base import Outcome, RequestSpec, Timings
 
 CLEAN = "It will rain in the afternoon; take an umbrella. " * 4

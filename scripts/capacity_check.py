@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import yaml
 
+from latcli.config.inventory import load_inventory
 from latcli.demo.fleet import Fleet, free_port
-from latcli.inventory import load_inventory
 
 TOLERANCE = 0.15
 

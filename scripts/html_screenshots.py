@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from latcli.config.inventory import load_inventory
 from latcli.demo.fleet import DEMO_INVENTORY, Fleet, free_port
-from latcli.inventory import load_inventory
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = ("weather-1", "weather-2")

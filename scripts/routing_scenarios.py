@@ -11,7 +11,7 @@ printed in parentheses. Definitions used throughout:
 
 * attempt / admission: one try on one replica. Admissions are logged (time, replica, trial
   permit or not, panic) through ``Router(on_admit=...)``, called where ``send`` has made its
-  choice (``latcli.balance.choose``) and taken the breaker permit; breaker transitions are
+  choice (``latcli.core.balance.choose``) and taken the breaker permit; breaker transitions are
   logged through ``Router(on_event=...)``. One global sequence number orders both logs exactly.
 * share: a replica's attempts / all attempts (attempts read from ``RouteResult.attempts``,
   or from the admission log where a time window is involved).
@@ -74,7 +74,7 @@ i. ok1, ok2, limited (fixed 5ms); from 1 s to 4 s into the run ``limited`` answe
    for each 1 s it is told: about one 429 per second); in [5 s, 6 s) >= 25 % (3/4 of the fair
    1/3: it comes back at once, its EWMA was not poisoned); its breaker never left closed.
 
-t. two real a2a-sdk 1.3.0 streaming agents of one type (tests/a2a_sdk_agents.py): A's first
+t. two real a2a-sdk 1.3.0 streaming agents of one type (tests/support/a2a_sdk_agents.py): A's first
    token at 50 ms, its answer done at ~650 ms; B's first token at 300 ms, done at ~310 ms.
    T_SENDS streamed sends one after another (``Router.send(stream=True)``), once with the
    default EWMA signal (first_artifact for streamed sends) and once with ``ewma.signal:
@@ -100,12 +100,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from latcli.balance import Choice
-from latcli.breaker import BreakerEvent, BreakerState, Permit
+from latcli.config.inventory import Agent, BreakerConfig, DemoConfig, EwmaConfig, EwmaSignal
+from latcli.core.balance import Choice
+from latcli.core.breaker import BreakerEvent, BreakerState, Permit
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port
-from latcli.inventory import Agent, BreakerConfig, DemoConfig, EwmaConfig, EwmaSignal
-from latcli.router import Replica, Router, RouteResult
+from latcli.routing.router import Replica, Router, RouteResult
 
 TYPE = "work"
 HOST = "127.0.0.1"
@@ -912,7 +912,9 @@ def judge_rate_limit(run: Run, ids: Sequence[str]) -> Row:
     return row_for("i", run, ids, passed, measure)
 
 
-TESTS = str(Path(__file__).resolve().parent.parent / "tests")  # a2a_sdk_agents.py lives there
+TESTS = str(
+    Path(__file__).resolve().parent.parent / "tests" / "support"
+)  # a2a_sdk_agents.py lives there
 T_SENDS = 20
 T_SCHEDULES = {  # a2a_sdk_agents.py stream schedules: think (first token), chunks, gap
     "A": ("--think-ms", "50", "--chunks", "7", "--gap-ms", "100"),

@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 
 from latcli.transport.base import RequestSpec
-from latcli.transport.raw_transport import RawTransport
+from latcli.transport.raw.transport import RawTransport
 
 PORT, AGENT = int(sys.argv[1]), sys.argv[2]
 _transport: RawTransport | None = None

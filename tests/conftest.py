@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from latcli.config.inventory import Agent, load_inventory
 from latcli.demo.control import get_fault, set_fault
 from latcli.demo.fleet import DEMO_INVENTORY, Fleet, free_port
-from latcli.inventory import Agent, load_inventory
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     from typer._click.exceptions import ClickException
 
     from latcli.cli.options import bare_sla
-    from latcli.errors import ExitCode, LatcliError
-    from latcli.guard import DEBUG_ENV, debug_enabled
+    from latcli.core.errors import ExitCode, LatcliError
+    from latcli.transport.guard import DEBUG_ENV, debug_enabled
 
     _log_to_stderr()
     try:
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _error_line(text: str) -> None:
     """An error for stderr: URL passwords masked, an agent's control characters escaped."""
-    from latcli.redact import redact_text
+    from latcli.core.redact import redact_text
     from latcli.render.text import escape_controls
 
     print(escape_controls(redact_text(text)), file=sys.stderr)
@@ -194,9 +194,9 @@ class _SafeFormatter(logging.Formatter):
         self.prefix = prefix
 
     def format(self, record: logging.LogRecord) -> str:
-        from latcli.guard import debug_enabled
-        from latcli.redact import redact_text
+        from latcli.core.redact import redact_text
         from latcli.render.text import escape_controls
+        from latcli.transport.guard import debug_enabled
 
         whole = debug_enabled()
         text = super().format(record) if whole else record.getMessage().partition("\n")[0]
@@ -219,7 +219,7 @@ def _log_to_stderr() -> None:
     """Warnings of the ``latcli`` logger (the per-agent guard's) and errors asyncio logs (an
     engine's protocol callback that raised: the guard reports the same failure) as one plain
     line each on stderr; ``LATCLI_DEBUG=1`` adds their tracebacks."""
-    from latcli.guard import debug_enabled, log
+    from latcli.transport.guard import debug_enabled, log
 
     for logger, prefix in ((log, ""), (logging.getLogger("asyncio"), "latcli: asyncio: ")):
         if not any(isinstance(h, _Stderr) for h in logger.handlers):

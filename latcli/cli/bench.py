@@ -25,11 +25,11 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from latcli.bench.engine import Progress, Target
-    from latcli.bench.model import BenchPlan, BenchResult
-    from latcli.inventory import Inventory
-    from latcli.shaping import RequestShape
-    from latcli.sla import Threshold, Verdict
+    from latcli.config.inventory import Inventory
+    from latcli.config.shaping import RequestShape
+    from latcli.core.sla import Threshold, Verdict
+    from latcli.engines.bench.run import Progress, Target
+    from latcli.reports.bench_model import BenchPlan, BenchResult
 
 _ENDPOINTS = ("health", "discovery", "message", "stream")
 _ENGINES = ("raw", "httpx")
@@ -162,9 +162,9 @@ def bench(
     """
     from dataclasses import replace
 
-    from latcli.bench.engine import run_bench
-    from latcli.bench.report import check_writable
-    from latcli.inventory import load_inventory
+    from latcli.config.inventory import load_inventory
+    from latcli.engines.bench.run import run_bench
+    from latcli.reports.bench import check_writable
 
     if (target is None) == (targets is None):
         raise typer.BadParameter(
@@ -192,7 +192,7 @@ def bench(
     resolved = _resolve(inv, target, targets, shape, strategy)
     plan = _with_kind(plan, resolved.kind)
     if endpoint == "stream":
-        from latcli.bench.engine import stream_refusal, streaming_target
+        from latcli.engines.bench.run import stream_refusal, streaming_target
 
         resolved = streaming_target(resolved)
         refusal = stream_refusal(resolved, plan.verify)
@@ -221,9 +221,9 @@ def _plan(
     engine: str,
 ) -> BenchPlan:
     """The options as a plan; every bad combination is a usage error (exit 2)."""
-    from latcli.bench.model import BenchPlan
     from latcli.cli.runtime import parse_seconds
-    from latcli.redact import redact_url
+    from latcli.core.redact import redact_url
+    from latcli.reports.bench_model import BenchPlan
 
     if concurrency is None and rate is None:
         concurrency = DEFAULT_CONCURRENCY
@@ -258,7 +258,7 @@ def _plan(
 
 
 def _warmup_seconds(text: str | None) -> float:
-    from latcli.units import parse_duration
+    from latcli.core.units import parse_duration
 
     if text is None:
         return 0.0
@@ -299,8 +299,8 @@ def _resolve(
     strategy: str | None,
 ) -> Target:
     """TARGET resolved and shaped, or the --targets file read (its body files relative to it)."""
-    from latcli.bench.engine import mix_target, shaped_target
-    from latcli.bench.targets import TargetsError, parse_targets
+    from latcli.engines.bench.run import mix_target, shaped_target
+    from latcli.engines.bench.targets import TargetsError, parse_targets
 
     if targets is None:
         assert target is not None
@@ -323,7 +323,7 @@ def _with_kind(plan: BenchPlan, kind: Any) -> BenchPlan:
 def _thresholds(exprs: list[str], inv: Inventory, endpoint: str) -> list[Threshold]:
     """Inline expressions; ``inventory`` (what a bare ``--sla`` becomes) means the inventory's
     targets for the endpoint benched, an endpoint's name (``message``) that endpoint's (exit 2)."""
-    from latcli.sla import thresholds_from_args
+    from latcli.core.sla import thresholds_from_args
 
     return thresholds_from_args(exprs, inv.sla, endpoint)
 
@@ -347,7 +347,7 @@ def _progress(plan: BenchPlan) -> Iterator[Callable[[Progress], None]]:
         with live:
             yield live.show
         return
-    from latcli.bench.engine import format_progress
+    from latcli.engines.bench.run import format_progress
 
     def show(p: Progress) -> None:
         sys.stderr.write(format_progress(p) + "\n")
@@ -375,10 +375,10 @@ def _report(
     """Judge, write every asked file, print, and choose the exit code (130 > 3 > 1 > 0)."""
     import sys
 
-    from latcli.bench import report as reports
-    from latcli.bench.model import IN_FLIGHT_POLICY
-    from latcli.errors import ExitCode
-    from latcli.sla import evaluate
+    from latcli.core.errors import ExitCode
+    from latcli.core.sla import evaluate
+    from latcli.reports import bench as reports
+    from latcli.reports.bench_model import IN_FLIGHT_POLICY
 
     verdicts: list[Verdict] = evaluate(thresholds, reports.observation(result))
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None

@@ -23,10 +23,10 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from latcli.bench.model import Endpoint
-    from latcli.capacity import CapacityPlan
-    from latcli.inventory import Inventory
-    from latcli.sla import Threshold
+    from latcli.config.inventory import Inventory
+    from latcli.core.capacity import CapacityPlan
+    from latcli.core.sla import Threshold
+    from latcli.reports.bench_model import Endpoint
 
 _ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message")
 
@@ -81,13 +81,13 @@ def capacity(
     a path or a query is requested as given; a bare origin gets the health path. Example:
     `latcli capacity weather --target-rps 500 --headroom 30% --sla 'p99<200ms'`
     """
-    from latcli.bench.capacity_run import run_capacity
-    from latcli.bench.engine import shaped_target
-    from latcli.bench.model import BenchPlan
-    from latcli.bench.report import check_writable
-    from latcli.capacity import summarize
-    from latcli.inventory import load_inventory
-    from latcli.redact import redact_url
+    from latcli.config.inventory import load_inventory
+    from latcli.core.capacity import summarize
+    from latcli.core.redact import redact_url
+    from latcli.engines.bench.run import shaped_target
+    from latcli.engines.capacity import run_capacity
+    from latcli.reports.bench import check_writable
+    from latcli.reports.bench_model import BenchPlan
 
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
@@ -119,9 +119,9 @@ def _plan(
     target_rps: float | None, headroom: str, start: float, top: float | None, step: str
 ) -> CapacityPlan:
     """The options as a plan; every bad value is a usage error (exit 2)."""
-    from latcli.capacity import CapacityPlan
     from latcli.cli.runtime import parse_seconds
-    from latcli.units import parse_percent
+    from latcli.core.capacity import CapacityPlan
+    from latcli.core.units import parse_percent
 
     seconds = parse_seconds(step, "--step-duration") or 5.0
     if seconds < 0.5:
@@ -154,7 +154,7 @@ def _fraction(text: str) -> float:
 
 def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[Threshold]:
     """Endpoint names (or 'inventory') for the inventory's targets, else inline expressions."""
-    from latcli.sla import ENDPOINTS, parse_threshold, thresholds_from_args
+    from latcli.core.sla import ENDPOINTS, parse_threshold, thresholds_from_args
 
     for text in exprs or []:
         inline = text.strip().lower() not in (*ENDPOINTS, "inventory", "")
@@ -172,7 +172,7 @@ def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[
 def _step_line(index: int, step: Any) -> None:
     import sys
 
-    from latcli.bench.capacity_run import format_step
+    from latcli.engines.capacity import format_step
 
     print(format_step(index, step), file=sys.stderr, flush=True)
 
@@ -189,10 +189,10 @@ def _report(
     """Print, write every asked file, and choose the exit code (130 > 2 > 1 > 0)."""
     import json
 
-    from latcli.bench.report import write_all, write_text
-    from latcli.capacity import capacity_json
-    from latcli.errors import ExitCode
+    from latcli.core.capacity import capacity_json
+    from latcli.core.errors import ExitCode
     from latcli.render.html_report import capacity_html
+    from latcli.reports.bench import write_all, write_text
 
     doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
     text = json.dumps(doc, indent=2, ensure_ascii=False)

@@ -12,7 +12,7 @@ from latcli.cli.options import JsonOpt
 
 
 def _fraction(value: str, option: str) -> float:
-    from latcli.units import parse_percent
+    from latcli.core.units import parse_percent
 
     try:
         return parse_percent(value)
@@ -67,9 +67,9 @@ def compare(
     `latcli compare main-*.json vs pr-*.json --metric p99 --threshold 10%` ·
     `latcli compare base.json cand.json --json --junit compare.xml`
     """
-    from latcli.bench.report import write_text
-    from latcli.compare import compare as run_compare
-    from latcli.compare import parse_metric, side_of, split_sides
+    from latcli.engines.compare import compare as run_compare
+    from latcli.engines.compare import parse_metric, side_of, split_sides
+    from latcli.reports.bench import write_text
 
     chosen = parse_metric(metric)
     noise, level = _fraction(threshold, "--threshold"), _fraction(confidence, "--confidence")

@@ -79,8 +79,8 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return 0
     from latcli.cli.runtime import parse_seconds
+    from latcli.config.inventory import load_inventory
     from latcli.demo.run import ChaosOptions, DemoOptions, run_demo
-    from latcli.inventory import load_inventory
 
     every = parse_seconds(interval, "--interval") or 0.0  # never None: interval is text
     period = parse_seconds(chaos_period, "--chaos-period")
@@ -181,11 +181,11 @@ def fault(
     """
     import asyncio
 
+    from latcli.config.inventory import load_inventory, select_agents
+    from latcli.core.errors import LatcliError
+    from latcli.core.units import parse_percent
     from latcli.demo.control import set_fault
-    from latcli.errors import LatcliError
-    from latcli.inventory import load_inventory, select_agents
     from latcli.render.demo_view import fault_line
-    from latcli.units import parse_percent
 
     target = select_agents(load_inventory(inventory), [agent])
     rate = None
@@ -227,8 +227,8 @@ def fault(
 
 def _assistant_change(**given: object) -> dict[str, object]:
     """The assistant keys of a fault change, checked here so a typo is a usage error."""
+    from latcli.core.distribution import parse_distribution
     from latcli.demo.assistant import parse_rate_limit, parse_share
-    from latcli.demo.distribution import parse_distribution
 
     change = {k: v for k, v in given.items() if v is not None}
     checks: dict[str, Callable[[Any], object]] = {

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from latcli.shaping import RequestShape
-    from latcli.transport.select import Engine
+    from latcli.config.shaping import RequestShape
+    from latcli.transport.factory import Engine
 
 
 def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
@@ -22,7 +22,7 @@ def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
     if value is None and ctx.info_name != "demo" and not ctx.meta.get("latcli.noted"):
         if _only_urls(ctx) or ctx.resilient_parsing:  # resilient: completing, not running
             return value
-        from latcli.inventory import DEMO_INVENTORY, find_inventory
+        from latcli.config.inventory import DEMO_INVENTORY, find_inventory
 
         if find_inventory(None, os.environ) == DEMO_INVENTORY:
             ctx.meta["latcli.noted"] = True
@@ -52,8 +52,8 @@ def _complete_agents(incomplete: str) -> list[str]:
     """Shell completion of agent ids and types from the inventory the command would load."""
     import os
 
-    from latcli.errors import LatcliError
-    from latcli.inventory import load_inventory
+    from latcli.config.inventory import load_inventory
+    from latcli.core.errors import LatcliError
 
     try:
         inv = load_inventory(None, os.environ)
@@ -96,7 +96,7 @@ EngineOpt = Annotated[
 
 def check_engine(value: str) -> Engine:
     """``--engine`` text, checked against the engines there are (usage error otherwise)."""
-    from latcli.transport.select import ENGINES
+    from latcli.transport.factory import ENGINES
 
     for engine in ENGINES:
         if engine == value:
@@ -180,7 +180,7 @@ def tls_verify(cacert: Path | None, insecure: bool) -> bool | str:
     import ssl
     import sys
 
-    from latcli.errors import LatcliError
+    from latcli.core.errors import LatcliError
 
     if cacert is not None and insecure:
         raise LatcliError("--cacert and --insecure exclude each other")
@@ -261,7 +261,7 @@ def request_shape_of(
 ) -> RequestShape:
     """The request options as one value; bad text or an unreadable file is exit 2."""
     from latcli.cli.runtime import parse_seconds
-    from latcli.shaping import ShapeError, request_shape
+    from latcli.config.shaping import ShapeError, request_shape
 
     if body is not None and body_file is not None:
         raise typer.BadParameter("--body and --body-file exclude each other", param_hint="--body")
@@ -276,7 +276,7 @@ def request_shape_of(
 
 
 def _check_strategy(value: str | None) -> str | None:
-    from latcli.inventory import STRATEGIES
+    from latcli.config.inventory import STRATEGIES
 
     if value is None or value in STRATEGIES:
         return value

@@ -70,9 +70,9 @@ def probe(
     import asyncio
 
     from latcli.cli.runtime import is_demo_fleet
-    from latcli.engine import run_probe
-    from latcli.errors import ExitCode
-    from latcli.inventory import load_inventory, select_agents
+    from latcli.config.inventory import load_inventory, select_agents
+    from latcli.core.errors import ExitCode
+    from latcli.engines.send import run_probe
 
     kind = check_engine(engine)
     if message is not None and not message.strip():

@@ -42,7 +42,9 @@ def report(
     Examples: `latcli report run.json` · `latcli report a.json b.hlog --sla 'p99<100ms'` ·
     `latcli report a.json b.json --html report.html`
     """
-    from latcli.bench.report import (
+    from latcli.core.errors import ExitCode
+    from latcli.core.sla import parse_threshold
+    from latcli.reports.bench import (
         check_writable,
         exit_code,
         load_report,
@@ -53,8 +55,6 @@ def report(
         write_json,
         write_junit,
     )
-    from latcli.errors import ExitCode
-    from latcli.sla import parse_threshold
 
     thresholds = [parse_threshold(expr) for expr in sla] if sla else None
     for path in (output, junit, html):

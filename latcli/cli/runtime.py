@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from latcli.units import parse_duration
+from latcli.core.units import parse_duration
 
 if TYPE_CHECKING:
-    from latcli.inventory import Inventory
-    from latcli.watch_model import WatchSnapshot
+    from latcli.config.inventory import Inventory
+    from latcli.reports.watch import WatchSnapshot
 
 
 def parse_seconds(text: str | None, option: str) -> float | None:
@@ -29,7 +29,7 @@ def parse_seconds(text: str | None, option: str) -> float | None:
 def is_demo_fleet(inv: Inventory) -> bool:
     """True when ``inv`` is the built-in demo fleet (also through the repository's symlink), so
     that a refused connection can ask whether `latcli demo` is running."""
-    from latcli.inventory import DEMO_INVENTORY
+    from latcli.config.inventory import DEMO_INVENTORY
 
     try:
         return inv.path is not None and inv.path.resolve() == DEMO_INVENTORY.resolve()

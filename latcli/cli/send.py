@@ -99,9 +99,9 @@ def send(
     import sys
 
     from latcli.cli.runtime import DEMO_HINT, is_demo_fleet, parse_seconds
-    from latcli.engine import run_send, send_targets
-    from latcli.errors import ExitCode
-    from latcli.inventory import load_inventory
+    from latcli.config.inventory import load_inventory
+    from latcli.core.errors import ExitCode
+    from latcli.engines.send import run_send, send_targets
     from latcli.render.send_view import decision_lines, reply_text, send_json
     from latcli.render.text import escape_controls, terminal_reply
 

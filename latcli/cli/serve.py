@@ -126,9 +126,9 @@ def serve(
     import sys
 
     from latcli.cli.runtime import parse_seconds
-    from latcli.inventory import load_inventory, select_agents
-    from latcli.serve import ServeOptions, run_serve
-    from latcli.serve_limits import Limits
+    from latcli.config.inventory import load_inventory, select_agents
+    from latcli.engines.serve.app import ServeOptions, run_serve
+    from latcli.engines.serve.limits import Limits
 
     limits = Limits(
         max_head=_size(max_head_size, "--max-head-size"),
@@ -158,7 +158,7 @@ def serve(
 
 
 def _size(text: str, option: str) -> int:
-    from latcli.serve_limits import parse_size
+    from latcli.engines.serve.limits import parse_size
 
     try:
         size = parse_size(text)

@@ -69,10 +69,10 @@ def watch(
     import sys
 
     from latcli.cli.runtime import parse_seconds
-    from latcli.errors import ExitCode
-    from latcli.inventory import http_url, load_inventory, select_agents
-    from latcli.watch import WatchOptions, run_watch, unhealthy
-    from latcli.watch_model import WatchSnapshot
+    from latcli.config.inventory import http_url, load_inventory, select_agents
+    from latcli.core.errors import ExitCode
+    from latcli.engines.watch.loop import WatchOptions, run_watch, unhealthy
+    from latcli.reports.watch import WatchSnapshot
 
     if alert_webhook is not None and http_url(alert_webhook) is None:
         hint = "try http://127.0.0.1:9000/hook"
@@ -89,7 +89,7 @@ def watch(
         print(text, file=sys.stderr)
 
     if json_out or not sys.stdout.isatty():
-        from latcli.render.watch_json import watch_json
+        from latcli.reports.watch_json import watch_json
 
         def emit(snapshot: WatchSnapshot) -> None:
             print(watch_json(snapshot), flush=True)

@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from latcli.demo.distribution import Distribution, parse_distribution
-from latcli.units import parse_percent
+from latcli.core.distribution import Distribution, parse_distribution
+from latcli.core.units import parse_percent
 
 A2aVersion = Literal["0.3", "1.0"]
 DemoProtocol = Literal["http", "a2a"]

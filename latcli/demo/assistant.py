@@ -41,12 +41,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from latcli.core.distribution import Distribution, parse_distribution
+from latcli.core.units import parse_duration, parse_percent
 from latcli.demo.agent import Slots
-from latcli.demo.distribution import Distribution, parse_distribution
-from latcli.units import parse_duration, parse_percent
 
 if TYPE_CHECKING:
-    from latcli.inventory import DemoConfig
+    from latcli.config.inventory import DemoConfig
 
 Handler = Callable[[Request], Awaitable[Response]]
 Outcome = Literal["completed", "failed", "input-required"]

@@ -19,18 +19,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from latcli.config.inventory import Agent, DemoConfig
+from latcli.core.distribution import Distribution, parse_distribution
+from latcli.core.errors import LatcliError
+from latcli.core.units import format_duration
 from latcli.demo.control import set_fault
-from latcli.demo.distribution import Distribution, parse_distribution
-from latcli.errors import LatcliError
-from latcli.inventory import Agent, DemoConfig
-from latcli.router import Router
-from latcli.units import format_duration
+from latcli.routing.router import Router
 
 PhaseName = Literal["healthy", "slow", "failing"]
 
 
 @dataclass(frozen=True)
-class Phase:
+class ChaosStep:
     """One step of the schedule: how the agent behaves and for how long."""
 
     name: PhaseName
@@ -51,7 +51,7 @@ class Schedule:
     """A healthy warm-up once, then ``cycle`` over and over. Times in seconds from the start."""
 
     warmup: float
-    cycle: tuple[Phase, ...]
+    cycle: tuple[ChaosStep, ...]
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or not self.cycle or any(p.seconds <= 0 for p in self.cycle):
@@ -62,10 +62,10 @@ class Schedule:
         """Seconds of one cycle."""
         return sum(p.seconds for p in self.cycle)
 
-    def phase_at(self, t: float) -> Phase:
+    def phase_at(self, t: float) -> ChaosStep:
         """The phase in force ``t`` seconds after the start; a boundary belongs to the next."""
         if t < self.warmup:
-            return Phase("healthy", self.warmup)
+            return ChaosStep("healthy", self.warmup)
         return self.cycle[self._index(t)[0]]
 
     def next_change(self, t: float) -> float:
@@ -110,9 +110,9 @@ class Schedule:
 SCHEDULE = Schedule(
     warmup=15.0,
     cycle=(
-        Phase("slow", 20.0, latency_factor=10.0),
-        Phase("failing", 15.0, down=True),
-        Phase("healthy", 40.0),
+        ChaosStep("slow", 20.0, latency_factor=10.0),
+        ChaosStep("failing", 15.0, down=True),
+        ChaosStep("healthy", 40.0),
     ),
 )
 
@@ -135,7 +135,7 @@ def scale(dist: Distribution, factor: float) -> Distribution:
     return dist.scaled(factor)
 
 
-def fault_for(phase: Phase, baseline: DemoConfig) -> Fault:
+def fault_for(phase: ChaosStep, baseline: DemoConfig) -> Fault:
     """The fault state of an agent simulated as ``baseline`` during ``phase``."""
     latency = scale(parse_distribution(baseline.latency), phase.latency_factor)
     return Fault(str(latency), baseline.errors, phase.down)
@@ -165,8 +165,8 @@ class ChaosChange:
     """One phase applied (or tried: ``error`` says why the agent did not take it)."""
 
     agent: str
-    before: Phase | None  # None at the start
-    phase: Phase
+    before: ChaosStep | None  # None at the start
+    phase: ChaosStep
     fault: Fault
     seconds: float  # until the next change
     error: str | None = None
@@ -196,7 +196,7 @@ async def run_chaos(
     """
     baseline = agent.demo if agent.demo is not None else DemoConfig()
     start, t = clock(), 0.0
-    before: Phase | None = None
+    before: ChaosStep | None = None
     while True:
         phase = schedule.phase_at(t)
         fault = fault_for(phase, baseline)
@@ -278,8 +278,8 @@ def traffic_line(type_: str, phase: str, tally: dict[str, int], agents: Sequence
 __all__ = [
     "SCHEDULE",
     "ChaosChange",
+    "ChaosStep",
     "Fault",
-    "Phase",
     "Schedule",
     "Trickle",
     "fault_for",

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from latcli.errors import ExitCode, LatcliError
-from latcli.units import format_duration
+from latcli.core.errors import ExitCode, LatcliError
+from latcli.core.units import format_duration
 
 FAULT_PATH = "/admin/fault"
 

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from latcli.errors import ExitCode, LatcliError
-from latcli.inventory import Agent, DemoConfig
-from latcli.units import format_duration
+from latcli.config.inventory import Agent, DemoConfig
+from latcli.core.errors import ExitCode, LatcliError
+from latcli.core.units import format_duration
 
 DEMO_INVENTORY = Path(__file__).with_name("agents.yaml")  # the demo fleet, shipped in the wheel
 STARTUP_TIMEOUT = 10.0  # seconds for every agent to answer its health check

@@ -9,15 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from latcli.config.inventory import Agent, Inventory
+from latcli.core.errors import ExitCode
+from latcli.core.units import format_duration, format_rate
 from latcli.demo.chaos import SCHEDULE, TRICKLE_RATE, Schedule, pick_target
-from latcli.errors import ExitCode
-from latcli.inventory import Agent, Inventory
-from latcli.units import format_duration, format_rate
 
 if TYPE_CHECKING:
     from latcli.demo.chaos import ChaosChange, Trickle
-    from latcli.watch import Watch
-    from latcli.watch_model import EventKind, WatchSnapshot
+    from latcli.engines.watch.loop import Watch
+    from latcli.reports.watch import EventKind, WatchSnapshot
 
 CHAOS_EVENT: EventKind = "chaos"
 
@@ -56,9 +56,9 @@ def run_demo(inv: Inventory, opts: DemoOptions) -> int:
     routes on what the demo's health checks learned.
     """
     from latcli.demo.fleet import Fleet
+    from latcli.engines.watch.loop import unhealthy
     from latcli.render.console import stderr_console, stdout_console
     from latcli.render.demo_view import fleet_table
-    from latcli.watch import unhealthy
 
     chaos = _resolve(inv, opts.chaos)  # usage errors before any agent starts
     err = stderr_console()
@@ -102,7 +102,7 @@ def _watch(inv: Inventory, opts: DemoOptions, chaos: _Chaos | None) -> WatchSnap
         print(text, file=sys.stderr)
 
     if opts.json_out:
-        from latcli.render.watch_json import watch_json
+        from latcli.reports.watch_json import watch_json
 
         def emit(snapshot: WatchSnapshot) -> None:
             print(watch_json(snapshot), flush=True)
@@ -123,7 +123,7 @@ async def _run(
     warn: Callable[[str], None],
 ) -> WatchSnapshot | None:
     """Watch the fleet as ``latcli watch`` would, with the chaos tasks beside it."""
-    from latcli.watch import WatchOptions, run_watch
+    from latcli.engines.watch.loop import WatchOptions, run_watch
 
     def attach(watch: Watch) -> list[asyncio.Task[None]]:
         return _start_chaos(watch, chaos, inv.agents) if chaos is not None else []

@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from latcli.bench.engine import Progress
+from latcli.engines.bench.run import Progress
 from latcli.render.console import stderr_console
 
 REDRAWS_PER_S = 4

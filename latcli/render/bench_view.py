@@ -10,10 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.bench.report import answered_none, verdicts_of
-from latcli.histogram import SUMMARY_KEYS, LatencyHistogram
-from latcli.render.layout import fit
-from latcli.units import (
+from latcli.core.units import (
     format_duration,
     format_ms,
     format_ms_value,
@@ -22,6 +19,9 @@ from latcli.units import (
     format_rate,
     plural,
 )
+from latcli.render.layout import fit
+from latcli.reports.bench import answered_none, verdicts_of
+from latcli.reports.histogram import SUMMARY_KEYS, LatencyHistogram
 
 
 def _rate(value: float) -> str:

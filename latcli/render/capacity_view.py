@@ -11,8 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.render.layout import fit
-from latcli.units import (
+from latcli.core.units import (
     format_duration,
     format_ms_value,
     format_number,
@@ -20,6 +19,7 @@ from latcli.units import (
     format_sig,
     plural,
 )
+from latcli.render.layout import fit
 
 
 def _rate(value: float) -> str:

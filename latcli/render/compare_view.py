@@ -9,8 +9,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.compare import CompareReport, Side
-from latcli.stats_compare import Verdict, median
+from latcli.core.stats_compare import Verdict, median
+from latcli.engines.compare import CompareReport, Side
 
 _STYLE = {Verdict.SLOWER: "bold red", Verdict.FASTER: "bold green", Verdict.SAME: "bold"}
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 
-from latcli.units import format_percent, plural
+from latcli.core.units import format_percent, plural
 
 
 def fleet_table(rows: Sequence[tuple[str, str, str, str]]) -> Table:

@@ -20,7 +20,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from latcli import __version__
-from latcli.histogram import SUMMARY_KEYS
+from latcli.core.sla import SlaSyntaxError, parse_threshold
+from latcli.core.sla import format_percent as _percent
+from latcli.core.units import format_duration, format_ms
 from latcli.render.svg import (
     Axis,
     Bar,
@@ -32,9 +34,7 @@ from latcli.render.svg import (
     linear_axis,
     log_axis,
 )
-from latcli.sla import SlaSyntaxError, parse_threshold
-from latcli.sla import format_percent as _percent
-from latcli.units import format_duration, format_ms
+from latcli.reports.histogram import SUMMARY_KEYS
 
 _STEP = 0.05  # spectrum points per decade of 1/(1-p): 20, smooth at 1,000 px
 # Where the summary's percentiles sit on the spectrum's axis (a report without histograms).
@@ -212,7 +212,7 @@ def _pct_label(decade: int) -> str:
 
 
 def _histogram(doc: Mapping[str, Any], key: str) -> Any:
-    from latcli.histogram import LatencyHistogram
+    from latcli.reports.histogram import LatencyHistogram
 
     encoded = (doc.get("histograms") or {}).get(key)
     if not encoded:
@@ -401,7 +401,7 @@ def _errors_section(doc: Mapping[str, Any]) -> str:
 
 
 def _sla_section(doc: Mapping[str, Any]) -> str:
-    from latcli.bench.report import verdicts_of
+    from latcli.reports.bench import verdicts_of
 
     verdicts = verdicts_of(doc)
     if not verdicts:

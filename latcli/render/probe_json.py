@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from latcli.probe import ProbeReport, ProbeResult
-from latcli.redact import redact_text, redact_url
+from latcli.core.redact import redact_text, redact_url
+from latcli.engines.probe import ProbeReport, ProbeResult
 
 SCHEMA = "latcli.probe/v1"
 

@@ -7,12 +7,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.errors import ErrorKind
-from latcli.probe import ProbeReport, ProbeResult
-from latcli.redact import redact_text
+from latcli.core.errors import ErrorKind
+from latcli.core.redact import redact_text
+from latcli.core.units import format_ms
+from latcli.engines.probe import ProbeReport, ProbeResult
 from latcli.render.layout import fit
 from latcli.render.text import agent_text
-from latcli.units import format_ms
 
 
 def _health(result: ProbeResult) -> Text:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from latcli.redact import redact_text
-from latcli.router import FanOut, RouteResult
-from latcli.units import format_ms, plural
+from latcli.core.redact import redact_text
+from latcli.core.units import format_ms, plural
+from latcli.routing.router import FanOut, RouteResult
 
 SCHEMA = "latcli.send/v1"
 

@@ -9,7 +9,7 @@ from rich.live import Live
 
 from latcli.render.console import stdout_console
 from latcli.render.watch_view import watch_renderable
-from latcli.watch_model import WatchSnapshot
+from latcli.reports.watch import WatchSnapshot
 
 
 class LiveWatch:

@@ -1,6 +1,6 @@
 """The live ``latcli watch`` screen: header, agent table, per-type picks, recent events.
 
-:func:`watch_renderable` turns one frozen :class:`~latcli.watch_model.WatchSnapshot` into a
+:func:`watch_renderable` turns one frozen :class:`~latcli.reports.watch.WatchSnapshot` into a
 rich renderable; the engine hands it to ``rich.live.Live`` each tick. The view is measured
 when rich renders it, not when it is built, so a terminal resized between ticks gets the
 right columns on the next refresh. Colour carries meaning (state, breaker, SLA) but every
@@ -21,9 +21,9 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.table import Table
 from rich.text import Text
 
+from latcli.core.units import format_duration, format_ms, format_percent
 from latcli.render.text import agent_text, escape_controls
-from latcli.units import format_duration, format_ms, format_percent
-from latcli.watch_model import AgentRow, AgentState, SlaStatus, WatchEvent, WatchSnapshot
+from latcli.reports.watch import AgentRow, AgentState, SlaStatus, WatchEvent, WatchSnapshot
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 12  # recent checks in the sparkline: at 2s per tick, the last ~half minute

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Protocol, TypeGuard, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from latcli.errors import ErrorKind
+from latcli.core.errors import ErrorKind
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: replies past this are cut off as ``too_large``
 

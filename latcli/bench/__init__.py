@@ -1,1 +1,0 @@
-"""`latcli bench`: the load generator, its workers and its reports."""
