@@ -18,6 +18,12 @@ Each round, one after the other against the same agent, for --duration each:
 
 Printed: per tool the median over rounds and the spread (min..max) of first_artifact p50/p99,
 the agent's own first-artifact lateness in the same run, CPU µs per SSE event, and ratios.
+For latcli's runs, where each stream's time over the schedule went, matched by task id with the
+agent's own clock readings (``/tasks``; perf_counter and monotonic are one clock on Linux):
+"send -> agent read" (the request on loopback and in the agent's queue until it reads it: its
+schedule starts there), "agent late" (writing the first artifact after its due time), and
+"write -> stamp" (from the agent's write until latcli stamped the bytes: loopback, the wait for
+the event loop, data_received).
 
 Usage: uv run python scripts/bench_stream.py [--rounds 3] [--duration 10] [-c 100] [--rate 1070]
        [--skip locust,aiohttp] [--chunks 5] [--gap-ms 20]
@@ -66,6 +72,7 @@ def child_latcli(
     target = streaming_target(resolve_target(Inventory(path=None, agents=()), url))
     # A first short run imports what the engine imports lazily: not the run's CPU.
     run_bench(replace(plan, concurrency=1, rate=None, duration_s=None, requests=2), target)
+    firsts = _trace_first_artifacts()
     cpu0 = time.process_time()
     result = run_bench(plan, target)
     cpu = time.process_time() - cpu0
@@ -89,6 +96,51 @@ def child_latcli(
         "in_flight_mean": (result.achieved_rate or 0.0)
         * (result.phases.hists["total"].mean_ms or 0.0)
         / 1000.0,
+        **_split_first_artifacts(url, firsts),
+    }
+
+
+def _trace_first_artifacts() -> list[tuple[str, float, float]]:
+    """Each answered stream's (task id, send instant, first artifact instant) from here on, as
+    the engine reads it (one coroutine frame more per stream: noise in the CPU figure)."""
+    from latcli.engines.bench import run as engine
+
+    firsts: list[tuple[str, float, float]] = []
+    read_stream = engine.read_stream
+
+    async def traced(outcome: Any, card: Any) -> Any:
+        reply = await read_stream(outcome, card)
+        stream = reply.stream
+        if reply.task_id and stream is not None and stream.first_artifact_ms is not None:
+            firsts.append((reply.task_id, outcome.started, stream.first_artifact_ms))
+        return reply
+
+    engine.read_stream = traced
+    return firsts
+
+
+def nearest_rank(values: list[float], p: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * int(p) // 100) - 1)] if ordered else None
+
+
+def _split_first_artifacts(url: str, firsts: list[tuple[str, float, float]]) -> dict[str, Any]:
+    """The p50/p99 (ms) of each part of the first artifact's time: the agent's clock readings
+    (``/tasks``) against latcli's stamps, stream by stream."""
+    with urllib.request.urlopen(url + "/tasks", timeout=30) as answer:  # loopback
+        tasks: dict[str, list[float]] = json.loads(answer.read())
+    read, stamp = [], []
+    for task, sent, first_ms in firsts:
+        if task in tasks:
+            t0, written = tasks[task]
+            read.append((t0 - sent) * 1000.0)
+            stamp.append((sent + first_ms / 1000.0 - written) * 1000.0)
+    return {
+        "matched": len(read),
+        "agent_read_p50": nearest_rank(read, 50),
+        "agent_read_p99": nearest_rank(read, 99),
+        "stamp_p50": nearest_rank(stamp, 50),
+        "stamp_p99": nearest_rank(stamp, 99),
     }
 
 
@@ -129,18 +181,15 @@ def run_tool(tool: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     firsts = sorted(s[0] for s in doc["samples"])
     totals = sorted(s[1] for s in doc["samples"])
 
-    def pct(values: list[float], p: float) -> float | None:
-        return values[max(0, -(-len(values) * int(p) // 100) - 1)] if values else None
-
     events = int(doc["events"])
     return {
         "tool": "locust",
         "streams": len(firsts),
         "errors": 0,
         "events": events,
-        "first_artifact_p50": pct(firsts, 50),
-        "first_artifact_p99": pct(firsts, 99),
-        "total_p50": pct(totals, 50),
+        "first_artifact_p50": nearest_rank(firsts, 50),
+        "first_artifact_p99": nearest_rank(firsts, 99),
+        "total_p50": nearest_rank(totals, 50),
         "cpu_s": doc["cpu_s"],  # locust's whole process, start-up included
         "cpu_us_per_event": doc["cpu_s"] / events * 1e6 if events else None,
     }
@@ -201,6 +250,26 @@ def main() -> int:
                  ("first_artifact_p50", "first_artifact_p99", "agent_late_p50", "agent_late_p99",
                   "cpu_us_per_event")]  # fmt: skip
         print(f"{tool:12} " + " ".join(f"{c:>22}" for c in cells))
+    split = [t for t in ("latcli", "open") if t in runs]
+    if split:
+        print("\nwhere the first artifact's time over the schedule goes, stream by stream "
+              "(ms, p50 / p99, median over rounds)")  # fmt: skip
+        print(
+            f"{'':12} {'send -> agent read':>22} {'agent late':>22} {'write -> latcli stamp':>22}"
+        )
+        for tool in split:
+            got = runs[tool]
+
+            def med(key: str, got: list[dict[str, Any]] = got) -> str:
+                known = [g[key] for g in got if g[key] is not None]
+                return f"{statistics.median(known):.2f}" if known else "-"
+
+            cells = [f"{med(a + '_p50')} / {med(a + '_p99')}"
+                     for a in ("agent_read", "agent_late", "stamp")]  # fmt: skip
+            matched = min(g["matched"] / max(1, g["streams"]) for g in got)
+            print(
+                f"{tool:12} " + " ".join(f"{c:>22}" for c in cells) + f"  ({matched:.0%} matched)"
+            )
     if "open" in runs:
         got = runs["open"]
         print(f"\nopen model at {args.rate:g} req/s: achieved "

@@ -11,7 +11,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -127,9 +127,9 @@ class Replica:
 
 
 EventSink = Callable[[str, BreakerEvent], None]
-# A streamed send's relay of A2A events: the answering replica's id, the stream's reader; an
-# awaitable it returns (its write) is awaited before the stream's next event is read.
-RelayEvent = Callable[[str, StreamReader], Awaitable[None] | None]
+# A streamed send's relay of A2A events: the answering replica's id, the stream's reader. It
+# runs inside the transport's read callback, so it must not block (queue a write instead).
+RelayEvent = Callable[[str, StreamReader], None]
 AdmitSink = Callable[[Choice[Replica], Permit | None], None]
 
 
@@ -936,23 +936,14 @@ class _Relay:
         if sink is None:
             return None
 
-        def event(reader: StreamReader) -> Awaitable[None] | None:
+        def event(reader: StreamReader) -> None:
             self.wrote = True
             try:
-                relayed = sink(agent_id, reader)
+                sink(agent_id, reader)
             except Exception as exc:
                 raise _SinkFailed() from exc
-            return None if relayed is None else _caller_s(relayed)
 
         return event
-
-
-async def _caller_s(relayed: Awaitable[None]) -> None:
-    """Await what a relay sink returned; what it raises is the caller's (``_SinkFailed``)."""
-    try:
-        await relayed
-    except Exception as exc:
-        raise _SinkFailed() from exc
 
 
 class _SinkFailed(Exception):

@@ -7,7 +7,7 @@ import base64
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Protocol, TypeGuard, TypeVar
@@ -66,6 +66,10 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+# Takes one piece of a streamed body (its arrival instant, its bytes); True: stop reading.
+Consumer = Callable[[float, bytes], bool]
+
+
 class StreamingOutcome:
     """A response whose body is read as it arrives (SSE): the streaming seam's value.
 
@@ -108,6 +112,17 @@ class StreamingOutcome:
 
     def __aiter__(self) -> AsyncIterator[tuple[float, bytes]]:
         return self.body if self.body is not None else _empty()
+
+    async def read_with(self, consume: Consumer) -> None:
+        """Give each piece to ``consume(arrival, bytes)`` until it returns True (it has what it
+        wanted) or the body ends; what ``consume`` raises is raised here.
+
+        An engine may call ``consume`` from an event-loop callback instead of the awaiting task
+        (the raw engine does: no task wake-up per piece), so it must not await or block.
+        """
+        async for at, data in self:
+            if consume(at, data):
+                return
 
 
 async def _empty() -> AsyncIterator[tuple[float, bytes]]:

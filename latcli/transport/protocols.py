@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from latcli.transport.a2a.lifecycle import TaskView, Verdict, read_result, verdi
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.a2a.stream import StreamError, StreamPhases, StreamReader, split_event
 from latcli.transport.base import (
+    DEFAULT_MAX_BODY,
     Outcome,
     RequestSpec,
     StreamingOutcome,
@@ -146,7 +147,8 @@ def loads(data: bytes | str) -> Any:
             value = json.loads(data)
     except RecursionError:
         raise JSONTooDeep() from None
-    if _may_nest_deeper(data):
+    # A valid document nested N deep has N openers and N closers: a short one cannot be deep.
+    if len(data) > 2 * MAX_JSON_DEPTH and _may_nest_deeper(data):
         _check_depth(value)
     return value
 
@@ -345,11 +347,13 @@ def _spec(
     timeout: float,
     body: bytes | None = None,
     extra: Mapping[str, str] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> RequestSpec:
     # Inventory headers (tokens) go only to the agent's own origin or one it allows (DESIGN §7).
     own = bindings.same_origin(url, agent.url, agent.a2a.allow_origins)
     headers = {**(agent.headers if own else {}), **(extra or {})}
-    return RequestSpec(method, url, headers, body, timeout, min(agent.connect_timeout, timeout))
+    connect = min(agent.connect_timeout, timeout)
+    return RequestSpec(method, url, headers, body, timeout, connect, max_body)
 
 
 def health_request(agent: Agent) -> RequestSpec:
@@ -432,8 +436,8 @@ def a2a_message_request(
         url, body = card.rpc_url.rstrip("/") + call, msgspec.json.encode(params)
     else:
         url, body = card.rpc_url, _rpc_body(call, params, message_id)
-    spec = _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream))
-    return replace(spec, max_body=MAX_STREAM_BYTES) if stream else spec
+    cap = MAX_STREAM_BYTES if stream else DEFAULT_MAX_BODY
+    return _spec(agent, "POST", url, agent.timeout, body, _headers(card, stream), cap)
 
 
 def get_task_request(agent: Agent, card: Card, task_id: str, timeout: float) -> RequestSpec:
@@ -457,17 +461,27 @@ def cancel_task_request(agent: Agent, card: Card, task_id: str, timeout: float) 
     return _spec(agent, "POST", card.rpc_url, timeout, body, _headers(card))
 
 
+# A version 4 UUID's fixed bits (RFC 9562 4.1-4.2): version 0b0100, variant 0b10.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_message_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as text. From ``random`` rather than ``uuid.uuid4()``: ids
+    need to be unique, not secret, and bench makes one per message (a third of the cost; the
+    generator is reseeded in forked workers)."""
+    n = random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ---- reading a stream ------------------------------------------------------------------------
 
 OnChunk = Callable[[str], None]
 # Called after each event of a stream with its reader (task id so far, ``answered``): what a
-# hedged streamed send watches (latcli.core.hedge). An awaitable it returns is awaited before the
-# next event is read: a relay writes in place (no queue, and a slow reader slows the stream).
-OnEvent = Callable[[StreamReader], Awaitable[None] | None]
+# hedged streamed send watches (latcli.core.hedge). It runs inside the transport's read callback:
+# it must not block (a relay queues its write, see latcli.engines.serve.stream).
+OnEvent = Callable[[StreamReader], None]
 
 
 async def read_stream(
@@ -487,21 +501,23 @@ async def read_stream(
     if not 200 <= outcome.status < 300 or not content_type.startswith("text/event-stream"):
         return await _read_whole(outcome, card)
     reader = StreamReader(outcome.started)
-    failure = await _consume(outcome, reader, card.binding == "jsonrpc", on_chunk, on_event)
+    feed = _EventFeed(reader, card.binding == "jsonrpc", on_chunk, on_event)
+    await outcome.read_with(feed)
+    failure = feed.failure
     if failure is None and not reader.done:
         failure = _broke_off(outcome) or (
             ErrorKind.BAD_RESPONSE,
             f"stream ended before the task finished (last state: {reader.state or 'none'})",
         )
     phases = reader.phases()
-    timings = outcome.timings()
+    head = outcome.head_timings
     if failure is not None:  # the task's id kept: a caller may cancel what it gave up on
         return Reply(
-            outcome.status, timings, *failure, state=reader.state, stream=phases,
+            outcome.status, outcome.timings(), *failure, state=reader.state, stream=phases,
             task_id=reader.task_id,
         )  # fmt: skip
-    if phases.total_ms is not None:
-        timings = replace(timings, total=phases.total_ms)
+    total = phases.total_ms if phases.total_ms is not None else outcome.timings().total
+    timings = Timings(head.connect, head.tls, head.ttfb, total)
     return task_reply(outcome.status, timings, reader.view(), phases)
 
 
@@ -512,34 +528,44 @@ def _broke_off(outcome: StreamingOutcome) -> tuple[ErrorKind, str] | None:
     return outcome.error, outcome.message or str(outcome.error)
 
 
-async def _consume(
-    outcome: StreamingOutcome,
-    reader: StreamReader,
-    jsonrpc: bool,
-    on_chunk: OnChunk | None,
-    on_event: OnEvent | None = None,
-) -> tuple[ErrorKind, str] | None:
-    """Feed every SSE event to ``reader`` until it is done; the failure that stopped it, if any."""
-    decoder = SSEDecoder()
-    async for at, chunk in outcome:
+class _EventFeed:
+    """The consumer of a stream's pieces (``StreamingOutcome.read_with``): SSE events to
+    ``reader`` until it is done; ``failure`` is what stopped it early, if anything did."""
+
+    __slots__ = ("decoder", "failure", "jsonrpc", "on_chunk", "on_event", "reader")
+
+    def __init__(
+        self,
+        reader: StreamReader,
+        jsonrpc: bool,
+        on_chunk: OnChunk | None,
+        on_event: OnEvent | None,
+    ) -> None:
+        self.decoder = SSEDecoder()
+        self.reader, self.jsonrpc = reader, jsonrpc
+        self.on_chunk, self.on_event = on_chunk, on_event
+        self.failure: tuple[ErrorKind, str] | None = None
+
+    def __call__(self, at: float, chunk: bytes) -> bool:
+        reader = self.reader
         try:
-            events = decoder.feed(chunk)
-            for event in events:
-                kind, payload = split_event(loads(event.data), jsonrpc)
+            for event in self.decoder.feed(chunk):
+                kind, payload = split_event(loads(event.data), self.jsonrpc)
                 text = reader.event(at, kind, payload)
-                if on_event is not None:  # first: a hedged send commits before relaying text
-                    relayed = on_event(reader)
-                    if relayed is not None:
-                        await relayed
-                if text and on_chunk is not None:
-                    on_chunk(text)
+                if self.on_event is not None:  # first: a hedged send commits before relaying
+                    self.on_event(reader)
+                if text and self.on_chunk is not None:
+                    self.on_chunk(text)
                 if reader.done:
-                    return None
+                    return True
         except StreamError as exc:
-            return (ErrorKind.RPC_ERROR if exc.rpc_error else ErrorKind.BAD_RESPONSE), str(exc)
+            kind_ = ErrorKind.RPC_ERROR if exc.rpc_error else ErrorKind.BAD_RESPONSE
+            self.failure = kind_, str(exc)
+            return True
         except (ValueError, UnicodeDecodeError) as exc:  # SSEError, JSONTooDeep, not JSON
-            return ErrorKind.BAD_RESPONSE, f"bad stream event: {exc}"
-    return None
+            self.failure = ErrorKind.BAD_RESPONSE, f"bad stream event: {exc}"
+            return True
+        return False
 
 
 async def _read_whole(outcome: StreamingOutcome, card: Card) -> Reply:

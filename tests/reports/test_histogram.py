@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from latcli.reports.histogram import (
     HIGHEST_US,
+    LOWEST_US,
+    SIGNIFICANT_DIGITS,
     SUMMARY_KEYS,
     HlogWriter,
     LatencyHistogram,
@@ -274,3 +276,30 @@ def test_reset_leaves_a_histogram_equal_to_a_fresh_one() -> None:
     assert [h.percentile_ms(p) for p in (0.0, 50.0, 100.0)] == [
         fresh.percentile_ms(p) for p in (0.0, 50.0, 100.0)
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=HIGHEST_US + 10), max_size=80))
+def test_record_us_fills_the_counters_hdrh_fills(values: list[int]) -> None:
+    """record_us finds each value's counter itself: it must be hdrh's record_value's."""
+    ours, theirs = LatencyHistogram(), HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    for v in values:
+        ours.record_us(v)
+        theirs.record_value(min(v, HIGHEST_US))
+    hdr = ours._hdr
+    assert list(hdr.counts) == list(theirs.counts)
+    assert (hdr.total_count, hdr.min_value, hdr.max_value) == (
+        theirs.total_count,
+        theirs.min_value,
+        theirs.max_value,
+    )
+
+
+def test_a_histogram_of_other_settings_is_decoded_into_ours_and_records_alike() -> None:
+    foreign = HdrHistogram(1, 60_000_000, 2)  # another tool's: 2 significant digits, 1 min
+    for v in (150, 2_500, 40_000):
+        foreign.record_value(v)
+    hist = LatencyHistogram.decode(foreign.encode())
+    hist.record_us(1_000)
+    assert hist.count == 4 and hist.max_us == pytest.approx(40_000, rel=0.01)
+    assert hist.percentile_ms(50.0) == pytest.approx(1.0, rel=0.01)  # the value recorded here

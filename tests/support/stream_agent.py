@@ -12,7 +12,10 @@ is answered from the moment its request is read (t0):
 
 ``GET /stats`` answers the agent's own account: how late it actually wrote each first artifact
 (µs past its due time, p50/p99/max), so a client's overhead can be told from the agent's;
-``GET /stats?reset`` answers it and starts a new count.
+``GET /stats?reset`` answers it and starts a new count. ``GET /tasks`` lists, per task id, the
+CLOCK_MONOTONIC instants (s) its request was read (t0) and its first artifact written: with a
+client's own stamps (perf_counter is the same clock on Linux) a client's time over the schedule
+splits into the agent's reading, the agent's writing and the client's receiving.
 
     python tests/support/stream_agent.py --port P [--first-ms 200] [--chunks 5] [--gap-ms 20]
 """
@@ -86,6 +89,7 @@ class Agent:
         self.base = ""
         self.streams = 0
         self.late_us: list[int] = []  # first artifact written minus its due time
+        self.tasks: dict[str, tuple[float, float]] = {}  # task id -> (t0, first artifact written)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
@@ -107,7 +111,9 @@ class Agent:
                 elif method == "GET" and target in ("/stats", "/stats?reset"):
                     self._plain(writer, self._stats())
                     if target.endswith("?reset"):  # between benchmark runs
-                        self.streams, self.late_us = 0, []
+                        self.streams, self.late_us, self.tasks = 0, [], {}
+                elif method == "GET" and target == "/tasks":
+                    self._plain(writer, json.dumps(self.tasks).encode())
                 elif method == "POST":
                     await self._stream(writer, json.loads(body), t0)
                 else:
@@ -151,7 +157,9 @@ class Agent:
                 await asyncio.sleep(delay)
             writer.write(_event(rpc_id, _chunk(task, i)))
             if i == 0:
-                self.late_us.append(max(0, int((time.monotonic() - due) * 1e6)))
+                written = time.monotonic()
+                self.late_us.append(max(0, int((written - due) * 1e6)))
+                self.tasks[task] = (t0, written)
         if failing:
             end = _status(task, "TASK_STATE_FAILED", "model overloaded")
         else:

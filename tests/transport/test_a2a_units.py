@@ -4,6 +4,7 @@ the JSON depth bound and the inventory's ``a2a`` section (DESIGN §2, §7)."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from latcli.transport.protocols import (
     a2a_message_request,
     get_task_request,
     loads,
+    new_message_id,
     parse_card,
     read_a2a_reply,
     read_card,
@@ -394,3 +396,11 @@ def test_the_schema_lists_the_a2a_section() -> None:
 
     text = json.dumps(inventory_json_schema())
     assert '"A2ASection"' in text and "allow_origins" in text and '"http+json"' in text
+
+
+def test_message_ids_are_distinct_version_4_uuids() -> None:
+    ids = [new_message_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

@@ -123,3 +123,23 @@ def test_any_split_of_the_bytes_gives_the_same_events(stream: bytes, cuts: list[
     points = sorted({min(c, len(stream)) for c in cuts})
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     assert decode(*chunks) == decode(stream)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b"")),
+            st.sampled_from([b"data:", b"data: ", b"data:  "]),
+            st.sampled_from([b"\n\n", b"\r\n\r\n", b"\r\r", b"\n\r\n"]),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([b"", b"\xef\xbb\xbf", b": c\n", b"id: 7\n\n", b"event: e\n"]),
+)
+def test_one_event_per_read_gives_what_byte_by_byte_reading_gives(
+    events: list[tuple[bytes, bytes, bytes]], lead: bytes
+) -> None:
+    """Whole one-line events take the decoder's shortcut; single bytes never can."""
+    reads = [lead] + [field + value + end for value, field, end in events]
+    stream = b"".join(reads)
+    assert decode(*reads) == decode(*(stream[i : i + 1] for i in range(len(stream))))

@@ -30,6 +30,7 @@ filling the gateway's memory (the attempt's timeout bounds how long).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable
@@ -120,17 +121,41 @@ class Relayed:
     agent: str | None = None
     reader: StreamReader | None = None
     started: float = field(default_factory=time.perf_counter)
+    pending: list[bytes] = field(default_factory=list)  # frames not handed to the writer yet
+    writer: asyncio.Future[None] | None = None
 
-    def on_event(self, agent_id: str, reader: StreamReader) -> Awaitable[None]:
-        """The router's relay callback: the event and its text (after the route, the first
-        time), written before the agent's next event is read."""
+    def on_event(self, agent_id: str, reader: StreamReader) -> None:
+        """The router's relay callback (in the transport's read callback: it must not block):
+        the event and its text (after the route, the first time), queued for the writer."""
         data = _KINDS[reader.kind] + _json(reader.payload) + _END
         if reader.text:
             data += chunk_frame(reader.text)
         if self.agent is None:
             self.agent, self.reader = agent_id, reader
             data = self.route(agent_id) + data
-        return self.out.write(data)
+        self.pending.append(data)
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        """Send what is queued, in order; a burst that arrived meanwhile goes out as one write."""
+        while self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            await self.out.write(data)
+
+    async def flush(self) -> None:
+        """Wait until every queued event was sent (what a write raised is raised here). Called
+        once the stream ended: nothing is queued after it, and the writer drains the queue."""
+        if self.writer is not None:
+            await self.writer
+
+    def stop(self) -> None:
+        """Drop what is still queued (the client is gone or the call failed)."""
+        self.pending.clear()
+        writer, self.writer = self.writer, None
+        if writer is not None and not writer.cancel() and not writer.cancelled():
+            writer.exception()  # retrieved: a failed write is not logged as never awaited
 
     def route(self, agent_id: str) -> bytes:
         """The ``route`` event naming ``agent_id``."""
@@ -154,7 +179,9 @@ async def relay(gateway: Gateway, type_: str, text: str, out: SSEOut) -> tuple[i
     relayed = Relayed(gateway, type_, out)
     try:
         result = await gateway.router.send(type_, text, stream=True, on_event=relayed.on_event)
+        await relayed.flush()
     except BaseException:
+        relayed.stop()
         relayed.abandon()
         raise
     last = frame("done", done_doc(result)) if result.ok else error_frame(result)

@@ -43,9 +43,20 @@ def normalize_state(raw: object) -> str | None:
     """
     if not isinstance(raw, str):
         return None
+    known = _SPELLED.get(raw)
+    if known is not None:
+        return known
     word = raw.strip().lower().removeprefix("task_state_").replace("_", "-")
     word = _ALIASES.get(word, word)
     return word if word in OUTCOMES else None
+
+
+# The spellings agents send, read once per stream event: looked up instead of rewritten.
+_SPELLED = {
+    spelled: state
+    for state in OUTCOMES
+    for spelled in (state, "TASK_STATE_" + state.upper().replace("-", "_"))
+}
 
 
 def verdict_of(state: str | None) -> Verdict:
@@ -124,4 +135,7 @@ def parts_text(parts: Any) -> str:
     """Text parts joined: ``{"text": ..}`` (1.0) and ``{"kind": "text", "text": ..}`` (0.3)."""
     if not isinstance(parts, list):
         return ""
+    if len(parts) == 1:  # a streamed chunk's one part: no generator
+        part = parts[0]
+        return str(part["text"]) if isinstance(part, dict) and "text" in part else ""
     return "".join(str(p["text"]) for p in parts if isinstance(p, dict) and "text" in p)

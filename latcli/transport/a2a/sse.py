@@ -12,14 +12,13 @@ of the stream is discarded. Each event is bounded (``max_event`` bytes): past it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _BOM = b"\xef\xbb\xbf"
 DEFAULT_MAX_EVENT = 1 << 20  # 1 MiB: an A2A event is a few hundred bytes
 
 
-@dataclass(frozen=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):  # immutable like a frozen dataclass, made in a third of the time
     """One dispatched event. ``id`` is the last event id seen so far in the stream."""
 
     data: str
@@ -47,6 +46,12 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by ``chunk`` (often none, sometimes several)."""
+        if self._at_start and chunk[:1] not in (b"", _BOM[:1]) and not self._pending:
+            self._at_start = False  # no BOM can follow
+        if not (self._size or self._pending or self._skip_lf or self._at_start):
+            event = self._whole_event(chunk)
+            if event is not None:
+                return [event]
         if self._skip_lf and chunk:
             self._skip_lf = False
             if chunk[:1] == b"\n":
@@ -72,6 +77,24 @@ class SSEDecoder:
             if event is not None:
                 events.append(event)
         return events
+
+    def _whole_event(self, chunk: bytes) -> SSEEvent | None:
+        """The common read, one event of one ``data`` line (as a2a-sdk and most servers write
+        them), decoded without splitting lines; None for anything else. The same event as the
+        line by line rules below give, at a fraction of the cost (docs/benchmarks.md)."""
+        if chunk[:5] != b"data:" or chunk.count(b"\n") != 2:
+            return None
+        crs = chunk.count(b"\r")
+        if crs == 0 and chunk[-2:] == b"\n\n":
+            end = len(chunk) - 2
+        elif crs == 2 and chunk[-4:] == b"\r\n\r\n":
+            end = len(chunk) - 4
+        else:
+            return None
+        if end + 1 > self.max_event:
+            raise SSEError(f"SSE event longer than {self.max_event} bytes")
+        value = chunk[6 if chunk[5:6] == b" " else 5 : end].decode("utf-8", "replace")
+        return SSEEvent(value, "message", self.last_event_id)
 
     def close(self) -> None:
         """End of stream: an event without its blank line is discarded (the standard's rule)."""

@@ -80,6 +80,11 @@ def split_event(doc: Any, jsonrpc: bool) -> tuple[str, dict[str, Any]]:
             raise StreamError(text, rpc_error=True)
         doc = doc.get("result")
     if isinstance(doc, dict):
+        if len(doc) == 1:  # 1.0: the one key names the kind (the loop below, without a loop)
+            for key, value in doc.items():
+                name = _KINDS_10.get(key)
+                if name is not None and isinstance(value, dict):
+                    return name, value
         kind = doc.get("kind")
         if isinstance(kind, str) and kind in _KINDS_03:
             return kind, doc
@@ -128,12 +133,12 @@ class StreamReader:
         if self.task_id is None and kind in ("status-update", "artifact-update"):
             found = payload.get("taskId")  # the id a hedge's loser is cancelled by
             self.task_id = found if isinstance(found, str) and found else None
+        if kind == "artifact-update":  # the most frequent first
+            return self._artifact(at, payload)
         if kind == "message":
             self._message = message_text(payload)
             self._finish(at)
             return self._chunk(at, self._message)
-        if kind == "artifact-update":
-            return self._artifact(at, payload)
         if kind == "task":
             return self._task(at, payload)
         self._status(at, payload.get("status"))
@@ -183,9 +188,11 @@ class StreamReader:
         self._chunks += 1
         if self._first_chunk is None:
             self._first_chunk = at
-        if self._last_chunk is not None:
-            gap = at - self._last_chunk
-            self._gap_max = gap if self._gap_max is None else max(self._gap_max, gap)
+        last = self._last_chunk
+        if last is not None:
+            gap, longest = at - last, self._gap_max
+            if longest is None or gap > longest:
+                self._gap_max = gap
         self._last_chunk = at
         return text
 

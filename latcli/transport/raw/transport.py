@@ -20,13 +20,14 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
-from typing import Any, Literal, cast
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 from urllib.parse import urljoin, urlsplit
 
 from latcli.core.errors import ErrorKind
 from latcli.core.version import __version__
 from latcli.transport.base import (
     AsyncClosing,
+    Consumer,
     Outcome,
     RequestSpec,
     StreamingOutcome,
@@ -40,6 +41,10 @@ from latcli.transport.tls import shared_ssl_context
 # Under uvicorn's 5 s keep-alive timeout: a connection idle longer may be closing at the
 # server as we write to it, which would show as a reset the agent did not cause.
 _KEEPALIVE_SECONDS = 4.0
+# asyncio reads with recv(256 KiB): a buffer glibc maps and unmaps for every read (~9 µs each,
+# page faults included), where one under its 128 KiB mmap threshold comes from the heap (~1 µs).
+_READ_SIZE = 64 * 1024
+_RESUMES_PER_PASS = 8  # streams' readers woken per loop pass at their end (_Feeder.run)
 _MAX_REDIRECTS = 20  # as httpx
 _SPEC_CACHE = 64  # encoded specs kept; bench sends one spec millions of times
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -174,18 +179,32 @@ def _split(url: str) -> tuple[tuple[str, str, int], str, str]:
 
 def _encode(spec: RequestSpec, target: str, netloc: str) -> bytes:
     """The request head (and body): spec headers win over ours, names as the caller spelled them."""
-    given = {name.lower() for name in spec.headers}
-    lines = [f"{spec.method} {target} HTTP/1.1"]
+    body = spec.body
+    length = None if body is None else len(body)
+    head = _head(spec.method, target, netloc, tuple(spec.headers.items()), length)
+    return head + body if body else head
+
+
+@functools.lru_cache(maxsize=_SPEC_CACHE)  # a new spec per message, one head for them all
+def _head(
+    method: str,
+    target: str,
+    netloc: str,
+    headers: tuple[tuple[str, str], ...],
+    length: int | None,
+) -> bytes:
+    """The request line and headers, up to and with the blank line; ``length``: the body's."""
+    given = {name.lower() for name, _ in headers}
+    lines = [f"{method} {target} HTTP/1.1"]
     if "host" not in given:
         lines.append(f"host: {netloc}")
     lines.extend(f"{name}: {value}" for name, value in _SAFE_HEADERS if name not in given)
-    body = spec.body
     if "content-length" not in given and "transfer-encoding" not in given:
-        if body is not None:
-            lines.append(f"content-length: {len(body)}")
-        elif spec.method.upper() in ("POST", "PUT", "PATCH"):
+        if length is not None:
+            lines.append(f"content-length: {length}")
+        elif method.upper() in ("POST", "PUT", "PATCH"):
             lines.append("content-length: 0")
-    lines.extend(f"{name}: {value}" for name, value in spec.headers.items())
+    lines.extend(f"{name}: {value}" for name, value in headers)
     if any("\r" in line or "\n" in line for line in lines):
         raise ValueError("newline or carriage return in the request line or a header")
     head = "\r\n".join(lines)
@@ -193,7 +212,7 @@ def _encode(spec: RequestSpec, target: str, netloc: str) -> bytes:
         data = head.encode("latin-1")
     except UnicodeEncodeError:
         data = head.encode("utf-8")
-    return data + b"\r\n\r\n" + (body or b"")
+    return data + b"\r\n\r\n"
 
 
 # ---- responses --------------------------------------------------------------------------------
@@ -210,6 +229,10 @@ class _Headers(Mapping[str, str]):
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self._raw = raw
         self._parsed: dict[str, str] | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """The headers as a plain dict (names lowercased)."""
+        return self._dict()
 
     def _dict(self) -> dict[str, str]:
         parsed = self._parsed
@@ -234,7 +257,7 @@ class _Headers(Mapping[str, str]):
         return f"_Headers({self._dict()!r})"
 
 
-_DONE, _TOO_LARGE, _FAILED = State.DONE, State.TOO_LARGE, State.FAILED
+_BODY, _DONE, _TOO_LARGE, _FAILED = State.BODY, State.DONE, State.TOO_LARGE, State.FAILED
 
 
 class _Connection(asyncio.Protocol):
@@ -275,15 +298,18 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport: asyncio's, or uvloop's (which does not subclass asyncio.Transport).
         self.transport = cast(asyncio.Transport, transport)
+        if getattr(transport, "max_size", 0) > _READ_SIZE:  # asyncio's plain TCP transport
+            transport.max_size = _READ_SIZE  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        if self.sink is not None:
+            self._stream_received(self.sink, data)
+            return
         reader = self.reader
         state = reader.feed(data)
         if not self.headers_at and reader.status:
             self.headers_at = time.perf_counter()
-        if self.sink is not None:
-            self._streamed(state)
-        elif state is _DONE:
+        if state is _DONE:
             self._resolve()
         elif state is _TOO_LARGE:
             self._resolve()
@@ -345,10 +371,20 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
         return waiter
 
-    def _streamed(self, state: State) -> None:
+    def _stream_received(self, sink: _Sink, data: bytes) -> None:
+        """A read of a streamed response: stamped first, framed, queued; its parsing and the
+        consumer's work come later (:class:`_Feeder`), after the other reads of this pass."""
+        at = sink.arrived = time.perf_counter()  # what reader.feed hands to sink.push
+        reader = self.reader
+        state = reader.feed(data)
+        if state is _BODY and self.headers_at:  # the common read: more of a body under way
+            return
+        if not self.headers_at and reader.status:
+            self.headers_at = at
+        self._streamed(sink, state)
+
+    def _streamed(self, sink: _Sink, state: State) -> None:
         """A streamed response moved on: the head resolves ``waiter``, the end the sink."""
-        sink = self.sink
-        assert sink is not None
         if state is _FAILED or state is _TOO_LARGE:
             if state is _TOO_LARGE:
                 kind, message = ErrorKind.TOO_LARGE, self.reader.too_large or "too large"
@@ -366,7 +402,7 @@ class _Connection(asyncio.Protocol):
         if state is not State.HEAD:
             self._resolve()
         if state is _DONE:
-            sink.finish()
+            sink.finish(sink.arrived)
 
     def abort(self) -> None:
         self.closed = True
@@ -386,27 +422,55 @@ class _Connection(asyncio.Protocol):
 
 
 class _Sink:
-    """The body of one streamed response, read by one consumer: ``(arrival, bytes)`` pieces
-    queued by the connection, an end or a fault, and a future the consumer waits on."""
+    """The body of one streamed response, read by one consumer.
 
-    __slots__ = ("closed", "ended", "error", "items", "message", "wake")
+    The connection stamps each read as it arrives (``arrived``, before parsing it) and queues
+    ``(arrival, bytes)`` pieces, then an end or a fault. The consumer is either a callback
+    (:meth:`attach`, run by the :class:`_Feeder` once per loop pass: no task wake-up per read)
+    or a task iterating :func:`_arrivals`, woken through ``wake``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "arrived",
+        "closed",
+        "consumer",
+        "done",
+        "ended",
+        "error",
+        "feeder",
+        "items",
+        "message",
+        "queued",
+        "wake",
+    )
+
+    def __init__(self, feeder: _Feeder) -> None:
+        self.feeder = feeder
         self.items: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.arrived = 0.0
         self.closed = False
         self.ended = 0.0
         self.error: ErrorKind | None = None
         self.message: str | None = None
         self.wake: asyncio.Future[None] | None = None
+        self.consumer: Consumer | None = None
+        self.done: asyncio.Future[bool] | None = None  # True: the consumer stopped early
+        self.queued = False  # in the feeder's queue
 
     def push(self, data: bytes) -> None:
-        if not self.closed:
-            self.items.append((time.perf_counter(), data))
+        if self.closed:
+            return
+        self.items.append((self.arrived, data))
+        if self.consumer is None:
             self._wake()
+        elif not self.queued:  # _wake's first case, inlined: once per read
+            self.queued = True
+            self.feeder.due(self)
 
-    def finish(self) -> None:
+    def finish(self, at: float = 0.0) -> None:
+        """The body is whole; ``at``: the stamp of the read that ended it (0: now)."""
         if not self.closed:
-            self.closed, self.ended = True, time.perf_counter()
+            self.closed, self.ended = True, at or time.perf_counter()
             self._wake()
 
     def fail(self, kind: ErrorKind, message: str) -> None:
@@ -416,9 +480,143 @@ class _Sink:
             self._wake()
 
     def _wake(self) -> None:
+        if self.consumer is not None:
+            if not self.queued:
+                self.queued = True
+                self.feeder.due(self)
+            return
         wake = self.wake
         if wake is not None and not wake.done():
             wake.set_result(None)
+
+    def attach(self, consume: Consumer, loop: asyncio.AbstractEventLoop) -> asyncio.Future[bool]:
+        """Hand every piece, queued and to come, to ``consume``; the future resolves when it
+        stops (True) or the body has ended (False), or fails with what ``consume`` raised."""
+        self.consumer = consume
+        done = self.done = loop.create_future()
+        if (self.items or self.closed) and not self.queued:
+            self.queued = True
+            self.feeder.due(self)
+        return done
+
+    def detach(self) -> None:
+        self.consumer = None
+
+    def run(self) -> None:
+        """Give the queued pieces to the consumer (called by the feeder)."""
+        self.queued = False
+        consume, done = self.consumer, self.done
+        if consume is None or done is None or done.done():
+            return
+        items = self.items
+        try:
+            while items:
+                at, data = items.popleft()
+                if consume(at, data):
+                    self.consumer = None
+                    self.feeder.resume(done, True)
+                    return
+        except Exception as exc:  # raised in the task awaiting read_with, as iteration would
+            self.consumer = None
+            self.feeder.resume(done, exc)
+            return
+        if self.closed:
+            self.consumer = None
+            self.feeder.resume(done, False)
+
+
+class _Feeder:
+    """Runs the streamed bodies' consumers of one event loop, once per pass, after its reads.
+
+    Scheduled as a timer due now rather than with ``call_soon``: asyncio appends due timers
+    after the I/O callbacks of the same pass, so every read of a burst (100 streams' first
+    artifacts at once) is stamped before any of them is parsed, and the stamp of one does not
+    wait for the JSON, phases and histograms of the others.
+    """
+
+    __slots__ = ("loop", "queue", "resumes", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queue: collections.deque[_Sink] = collections.deque()
+        # Readers whose stream is over, woken a few per pass (see run)
+        self.resumes: collections.deque[tuple[asyncio.Future[bool], bool | Exception]] = (
+            collections.deque()
+        )
+        self.scheduled = False
+
+    def due(self, sink: _Sink) -> None:
+        self.queue.append(sink)
+        if not self.scheduled:
+            self._schedule()
+
+    def resume(self, done: asyncio.Future[bool], result: bool | Exception) -> None:
+        self.resumes.append((done, result))
+        if not self.scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self.scheduled = True
+        self.loop.call_at(self.loop.time(), self.run)
+
+    def run(self) -> None:
+        self.scheduled = False
+        queue = self.queue
+        while queue:
+            queue.popleft().run()
+        # A reader woken at a stream's end does a request's worth of work before it awaits
+        # again (the reply, the next request): a burst of them would hold the next pass's
+        # reads unstamped for milliseconds. A few per pass, then the loop polls again.
+        resumes = self.resumes
+        for _ in range(min(len(resumes), _RESUMES_PER_PASS)):
+            done, result = resumes.popleft()
+            if done.done():  # its reader was cancelled meanwhile
+                continue
+            if isinstance(result, Exception):
+                done.set_exception(result)
+            else:
+                done.set_result(result)
+        if resumes and not self.scheduled:
+            self._schedule()
+
+
+class _StreamingOutcome(StreamingOutcome):
+    """The raw engine's streamed response: :meth:`read_with` runs its consumer from the
+    feeder; async iteration (:func:`_arrivals`) is kept for whole-body reads and tests."""
+
+    def __init__(
+        self,
+        started: float,
+        status: int | None,
+        timings: Timings,
+        headers: Mapping[str, str],
+        sink: _Sink,
+    ) -> None:
+        super().__init__(started, status, timings, headers)
+        self._sink = sink
+
+    def __aiter__(self) -> AsyncIterator[tuple[float, bytes]]:
+        if self.body is None:
+            self.body = _arrivals(self._sink, self)
+        return self.body
+
+    async def read_with(self, consume: Consumer) -> None:
+        sink = self._sink
+        done = sink.attach(consume, asyncio.get_running_loop())
+        try:
+            stopped = await done
+        finally:
+            sink.detach()
+        if not stopped:
+            _record_end(sink, self)
+
+
+def _record_end(sink: _Sink, outcome: StreamingOutcome) -> None:
+    """The body is over: its end, or why it broke off, goes on ``outcome``."""
+    if sink.error is not None:
+        outcome.fail(sink.error, sink.message or str(sink.error), sink.ended)
+    else:
+        outcome.ended = sink.ended
 
 
 async def _arrivals(sink: _Sink, outcome: StreamingOutcome) -> AsyncIterator[tuple[float, bytes]]:
@@ -428,10 +626,7 @@ async def _arrivals(sink: _Sink, outcome: StreamingOutcome) -> AsyncIterator[tup
         while sink.items:
             yield sink.items.popleft()
         if sink.closed:
-            if sink.error is not None:
-                outcome.fail(sink.error, sink.message or str(sink.error), sink.ended)
-            else:
-                outcome.ended = sink.ended
+            _record_end(sink, outcome)
             return
         sink.wake = loop.create_future()
         await sink.wake
@@ -442,8 +637,16 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(_Deadline("attempt timed out"))
 
 
-class _Deadlines:
-    """The whole-attempt deadlines of one transport's exchanges, on one timer.
+class _Expiring(Protocol):
+    def done(self) -> bool: ...
+
+
+_E = TypeVar("_E", bound=_Expiring)
+
+
+class _Deadlines(Generic[_E]):
+    """The whole-attempt deadlines of one transport's exchanges, on one timer: ``expire(item)``
+    runs at an item's deadline unless the item is ``done()`` by then.
 
     A timer per request costs a handle, a heap push made of Python comparisons and, once
     cancelled, a heap pop: several times the rest of a keep-alive exchange's Python work.
@@ -452,18 +655,19 @@ class _Deadlines:
     order (after a wait for a connection, redirect hops) get a timer of their own.
     """
 
-    __slots__ = ("_at", "_loop", "_queues", "_timer")
+    __slots__ = ("_at", "_expire", "_loop", "_queues", "_timer")
 
-    def __init__(self) -> None:
-        self._queues: dict[float, collections.deque[tuple[float, asyncio.Future[None]]]] = {}
+    def __init__(self, expire: Callable[[_E], None]) -> None:
+        self._expire = expire
+        self._queues: dict[float, collections.deque[tuple[float, _E]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._at = math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(
-        self, loop: asyncio.AbstractEventLoop, timeout: float, deadline: float, waiter: _Waiter
+        self, loop: asyncio.AbstractEventLoop, timeout: float, deadline: float, item: _E
     ) -> asyncio.TimerHandle | None:
-        """Fail ``waiter`` with ``_Deadline`` at ``deadline``; a handle to cancel, or None."""
+        """Expire ``item`` at ``deadline`` (loop time); a handle to cancel, or None."""
         queue = self._queues.get(timeout)
         if queue is None:
             queue = self._queues[timeout] = collections.deque()
@@ -472,8 +676,8 @@ class _Deadlines:
         if self._loop is None:
             self._loop = loop
         if loop is not self._loop or (queue and deadline < queue[-1][0]):
-            return loop.call_at(deadline, _expire, waiter)
-        queue.append((deadline, waiter))
+            return loop.call_at(deadline, self._expire, item)
+        queue.append((deadline, item))
         if deadline < self._at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -488,12 +692,12 @@ class _Deadlines:
         earliest = math.inf
         for timeout, queue in list(self._queues.items()):
             while queue:
-                deadline, waiter = queue[0]
-                if waiter.done():
+                deadline, item = queue[0]
+                if item.done():
                     queue.popleft()
                 elif deadline <= now:
                     queue.popleft()
-                    waiter.set_exception(_Deadline("attempt timed out"))
+                    self._expire(item)
                 else:
                     earliest = min(earliest, deadline)
                     break
@@ -510,14 +714,6 @@ class _Deadlines:
 
 
 _Waiter = asyncio.Future[None]
-
-
-def _expire_stream(sink: _Sink, conn: Callable[[], _Connection | None]) -> None:
-    """The whole-attempt deadline of a stream: whatever is unread is cut off."""
-    sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
-    held = conn()  # None while the head is awaited: wait_for's own bound ends that wait
-    if held is not None:
-        held.abort()
 
 
 def _expire_wait(waiter: asyncio.Future[_Connection | None]) -> None:
@@ -628,7 +824,9 @@ class RawTransport(AsyncClosing):
         self._ssl_context = shared_ssl_context(verify)
         self._pools: dict[str, _Pool] = {}
         self._prepared: dict[int, _Prepared] = {}
-        self._deadlines = _Deadlines()
+        self._deadlines: _Deadlines[_Waiter] = _Deadlines(_expire)
+        self._stream_deadlines: _Deadlines[_StreamCall] = _Deadlines(_StreamCall.expire)
+        self._stream_feeder: _Feeder | None = None  # of the loop the streams run in
         self._closed = False
 
     def send(self, key: str, spec: RequestSpec) -> Coroutine[Any, Any, Outcome]:
@@ -641,46 +839,40 @@ class RawTransport(AsyncClosing):
             return self._send_following(key, spec)
         return self._attempt(key, spec, 0.0, 0.0)
 
-    @contextlib.asynccontextmanager
-    async def stream(self, key: str, spec: RequestSpec) -> AsyncIterator[StreamingOutcome]:
+    def stream(
+        self, key: str, spec: RequestSpec
+    ) -> contextlib.AbstractAsyncContextManager[StreamingOutcome]:
         """The streaming seam (:class:`~latcli.transport.base.StreamingTransport`): the body
         as it arrives, within ``spec.timeout`` for head and body together, at most
         ``spec.max_body`` bytes in all. Redirects are not followed. A connection is reused
         only when its response was read whole; leaving early closes it."""
-        loop = asyncio.get_running_loop()
-        start = time.perf_counter()
-        deadline = loop.time() + spec.timeout
-        sink = _Sink()
-        conn: _Connection | None = None
-        pool: _Pool | None = None
-        timer = loop.call_at(deadline, _expire_stream, sink, lambda: conn)
-        try:
-            outcome, conn, pool = await self._open_stream(key, spec, start, deadline, sink)
-            yield outcome
-        finally:
-            timer.cancel()
-            if conn is not None and pool is not None:
-                conn.end_stream()
-                if sink.closed and sink.error is None and conn.reusable:
-                    pool.release(conn, loop.time())
-                else:
-                    pool.drop(conn)
+        return _StreamCall(self, key, spec)
+
+    def _feeder(self, loop: asyncio.AbstractEventLoop) -> _Feeder:
+        feeder = self._stream_feeder
+        if feeder is None or feeder.loop is not loop:
+            feeder = self._stream_feeder = _Feeder(loop)
+        return feeder
 
     async def _open_stream(
-        self, key: str, spec: RequestSpec, start: float, deadline: float, sink: _Sink
-    ) -> tuple[StreamingOutcome, _Connection | None, _Pool | None]:
-        """Send ``spec`` and wait for the head; a failure before it is the outcome's error.
+        self, call: _StreamCall, start: float, deadline: float
+    ) -> StreamingOutcome:
+        """Send the call's spec and wait for the head; a failure before it is the outcome's
+        error (and ``call.conn`` stays None).
 
         The pool and connect steps repeat :meth:`_attempt`'s on purpose: that hot path keeps
         them inline (one coroutine frame less per request, and bench sends millions)."""
         loop = asyncio.get_running_loop()
+        key, spec = call.key, call.spec
         pool = self._pools.get(key) or self._new_pool(key)
         connect_ms: float | None = None
         tls_ms: float | None = None
         phase: WirePhase = "exchange"
         conn: _Connection | None = None
         try:
-            prepared = self._prepare(spec)
+            prepared = self._prepared.get(id(spec))
+            if prepared is None or prepared.spec is not spec:
+                prepared = self._prepare(spec)
             phase = "pool"
             conn = pool.take(prepared.origin, loop.time())
             if conn is None:
@@ -690,14 +882,18 @@ class RawTransport(AsyncClosing):
                     phase = "connect"
                     conn, connect_ms, tls_ms = await self._open(pool, prepared, spec, deadline)
             phase = "exchange"
-            waiter = conn.start_stream(prepared.data, spec.max_body, sink)
-            await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            if call.expired:  # the deadline passed while a connection was found
+                raise _Deadline("attempt timed out")
+            call.conn = conn
+            await conn.start_stream(prepared.data, spec.max_body, call.sink)
         except asyncio.CancelledError:
+            call.conn = None
             if conn is not None:
                 conn.end_stream()
                 pool.drop(conn)
             raise
         except Exception as exc:
+            call.conn = None
             ttfb = conn.headers_at if conn is not None and conn.headers_at else None
             if conn is not None:
                 conn.end_stream()
@@ -707,15 +903,14 @@ class RawTransport(AsyncClosing):
                 start, None, failed.timings, error=failed.error, message=failed.message
             )
             outcome.ended = time.perf_counter()
-            return outcome, None, None
+            return outcome
+        call.pool = pool
         reader = conn.reader
-        headers = {name.lower(): value for name, value in _Headers(reader.headers).items()}
         ttfb_ms = (conn.headers_at - start) * 1000.0
-        outcome = StreamingOutcome(
-            start, reader.status, Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms), headers
+        timings = Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms)
+        return _StreamingOutcome(
+            start, reader.status, timings, _Headers(reader.headers).as_dict(), call.sink
         )
-        outcome.body = _arrivals(sink, outcome)
-        return outcome, conn, pool
 
     async def _send_following(self, key: str, spec: RequestSpec) -> Outcome:
         """Like the one attempt, then the redirect hops, all within the first hop's bound."""
@@ -741,6 +936,7 @@ class RawTransport(AsyncClosing):
         self._closed = True
         pools, self._pools, self._prepared = list(self._pools.values()), {}, {}
         self._deadlines.clear()
+        self._stream_deadlines.clear()
         for pool in pools:
             for conn in list(pool.conns):
                 conn.abort()
@@ -868,6 +1064,72 @@ class RawTransport(AsyncClosing):
             raise _PhaseError("tls", _Disconnected("connection closed during the TLS handshake"))
         conn.transport = upgraded
         return (time.perf_counter() - began) * 1000.0
+
+
+class _StreamCall(contextlib.AbstractAsyncContextManager[StreamingOutcome]):
+    """One :meth:`RawTransport.stream` exchange: the head on entry; on exit the connection
+    goes back to its pool (its response was read whole) or is closed. A class rather than an
+    ``asynccontextmanager`` generator: it runs once per streamed message."""
+
+    __slots__ = ("conn", "expired", "finished", "key", "pool", "sink", "spec", "timer", "transport")
+
+    def __init__(self, transport: RawTransport, key: str, spec: RequestSpec) -> None:
+        self.transport, self.key, self.spec = transport, key, spec
+        self.conn: _Connection | None = None  # from the request's write on
+        self.pool: _Pool | None = None  # once the head is in
+        self.expired = False
+        self.finished = False
+        self.timer: asyncio.TimerHandle | None = None  # a deadline out of order (_Deadlines)
+        self.sink: _Sink
+
+    def done(self) -> bool:
+        """Over: its deadline no longer matters (:class:`_Deadlines`)."""
+        return self.finished
+
+    async def __aenter__(self) -> StreamingOutcome:
+        transport = self.transport
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        timeout = self.spec.timeout
+        deadline = loop.time() + timeout
+        self.sink = _Sink(transport._feeder(loop))
+        self.timer = transport._stream_deadlines.watch(loop, timeout, deadline, self)
+        try:
+            return await transport._open_stream(self, start, deadline)
+        except BaseException:
+            self._finish()
+            raise
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self.timer is not None:
+            self.timer.cancel()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._finish()
+        conn, pool = self.conn, self.pool
+        if conn is None or pool is None:
+            return
+        conn.end_stream()
+        if self.sink.closed and self.sink.error is None and conn.reusable:
+            pool.release(conn, asyncio.get_running_loop().time())
+        else:
+            pool.drop(conn)
+
+    def expire(self) -> None:
+        """The whole-attempt deadline: a head still awaited fails; an unread body is cut off."""
+        if self.finished:
+            return
+        self.expired = True
+        self.sink.fail(ErrorKind.TIMEOUT, "attempt timed out")
+        conn = self.conn
+        if conn is None:  # no request written yet: the pool or connect step has its own bound
+            return
+        waiter = conn.waiter
+        if self.pool is None and waiter is not None and not waiter.done():
+            waiter.set_exception(_Deadline("attempt timed out"))
+        else:
+            conn.abort()
 
 
 async def _wait_turn(
