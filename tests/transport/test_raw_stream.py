@@ -22,7 +22,9 @@ from latcli.core.errors import ErrorKind
 from latcli.transport.base import RequestSpec, StreamingOutcome
 from latcli.transport.httpx_engine import HttpxTransport
 from latcli.transport.protocols import ProtocolClient, Reply
-from latcli.transport.raw.transport import RawTransport, _Connection, _Feeder, _Sink
+from latcli.transport.raw.connection import _Connection
+from latcli.transport.raw.stream import _Feeder, _Sink
+from latcli.transport.raw.transport import RawTransport
 
 
 def test_a_stream_read_whole_leaves_its_connection_for_the_next_request() -> None:
@@ -331,7 +333,7 @@ def test_the_feeder_wakes_a_few_finished_readers_per_pass_in_order_and_all_of_th
     """Twenty streams end in one pass: their readers are woken in the order they ended, at most
     _RESUMES_PER_PASS per pass (the loop polls its sockets in between), none lost, and one whose
     reader was cancelled meanwhile is skipped."""
-    from latcli.transport.raw.transport import _RESUMES_PER_PASS
+    from latcli.transport.raw.stream import _RESUMES_PER_PASS
 
     async def go() -> tuple[list[list[int]], list[object]]:
         loop = asyncio.get_running_loop()

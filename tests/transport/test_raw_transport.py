@@ -23,9 +23,8 @@ import pytest
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import Outcome, RequestSpec
 from latcli.transport.factory import make_transport
-from latcli.transport.raw import transport as raw_transport
-from latcli.transport.raw.transport import (
-    RawTransport,
+from latcli.transport.raw import pool as raw_pool
+from latcli.transport.raw.errors import (
     _BadResponse,
     _BadURL,
     _Deadline,
@@ -33,6 +32,7 @@ from latcli.transport.raw.transport import (
     _PoolTimeout,
     classify,
 )
+from latcli.transport.raw.transport import RawTransport
 
 T = TypeVar("T")
 
@@ -291,7 +291,7 @@ def test_connections_a_burst_opened_close_once_idle_past_keepalive(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # After a burst, the least recently used idle connections must not be held for the run.
-    monkeypatch.setattr(raw_transport, "_KEEPALIVE_SECONDS", 0.3)
+    monkeypatch.setattr(raw_pool, "_KEEPALIVE_SECONDS", 0.3)
     open_now = [0]
 
     async def slow(reader: Reader, writer: Writer) -> None:
