@@ -18,7 +18,7 @@ from latcli.config.inventory import Agent
 from latcli.render.layout import Fitted
 from latcli.render.probe_view import probe_table
 from latcli.reports.probe import ProbeReport, ProbeResult
-from latcli.transport.protocols import Timings
+from latcli.transport.base import Timings
 
 
 def main() -> None:

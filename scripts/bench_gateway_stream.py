@@ -45,8 +45,9 @@ from latcli.config.inventory import Agent
 from latcli.demo.fleet import free_port
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.base import RequestSpec
-from latcli.transport.protocols import ProtocolClient, a2a_message_request
+from latcli.transport.protocols import ProtocolClient
 from latcli.transport.raw.transport import RawTransport
+from latcli.transport.requests import a2a_message_request
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))

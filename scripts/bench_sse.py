@@ -22,7 +22,7 @@ from httpx._decoders import LineDecoder
 
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.a2a.stream import StreamReader, split_event
-from latcli.transport.protocols import loads
+from latcli.transport.replies import loads
 
 
 def make_events(n: int) -> list[bytes]:

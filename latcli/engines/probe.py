@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from latcli.config.inventory import Agent
 from latcli.reports.probe import MessageCheck, ProbeReport, ProbeResult
 from latcli.transport.guard import guarded
-from latcli.transport.protocols import ProtocolClient, Reply
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Reply
 
 MAX_CONCURRENT = 128  # checks in flight at once; see probe_agents
 

@@ -10,7 +10,8 @@ from latcli.config.inventory import Agent, Inventory
 from latcli.engines.probe import probe_agents
 from latcli.reports.probe import ProbeReport
 from latcli.transport.factory import Engine, make_transport
-from latcli.transport.protocols import OnChunk, ProtocolClient
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.stream_reply import OnChunk
 
 if TYPE_CHECKING:
     from latcli.routing.router import FanOut

@@ -12,7 +12,7 @@ from latcli.core.errors import ErrorKind
 from latcli.core.redact import redact_text, redact_url
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
-from latcli.transport.protocols import Card, Reply
+from latcli.transport.replies import Card, Reply
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from latcli.core.hedge import Move, StreamRace
 from latcli.transport.a2a.stream import StreamReader
-from latcli.transport.protocols import OnChunk, OnEvent, Reply
+from latcli.transport.replies import Reply
+from latcli.transport.stream_reply import OnChunk, OnEvent
 
 __all__ = ["CANCEL_WAIT_S", "Hedged", "LegRun", "hedged_stream"]
 

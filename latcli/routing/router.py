@@ -32,7 +32,10 @@ from latcli.routing.state_sqlite import open_store
 from latcli.transport.a2a.stream import StreamPhases, StreamReader
 from latcli.transport.base import AsyncClosing, Transport
 from latcli.transport.guard import unexpected_reply
-from latcli.transport.protocols import OnChunk, OnEvent, ProtocolClient, Reply, new_message_id
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Reply
+from latcli.transport.requests import new_message_id
+from latcli.transport.stream_reply import OnChunk, OnEvent
 
 HEDGE_MIN_SAMPLES = 20  # no hedging until the type's p95 rests on this many answers
 # Rate-limited answers and waits one send takes, per replica of the type, before it gives up

@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import Timings
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 log = logging.getLogger("latcli")
 DEBUG_ENV = "LATCLI_DEBUG"

@@ -37,8 +37,8 @@ from latcli.render.layout import blocks, fit
 from latcli.render.probe_view import probe_summary, probe_table
 from latcli.reports.histogram import SUMMARY_KEYS
 from latcli.reports.probe import ProbeReport, ProbeResult
+from latcli.transport.base import Timings
 from latcli.transport.exc import text as exc_text
-from latcli.transport.protocols import Timings
 
 # -- nothing cropped ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import pytest
 from latcli.cli.app import main
 from latcli.config.inventory import STRATEGIES, adhoc_agent
 from latcli.config.shaping import RequestShape, ShapeError, parse_header, request_shape
-from latcli.transport.protocols import health_request
+from latcli.transport.requests import health_request
 
 pytestmark = pytest.mark.timeout(60)
 

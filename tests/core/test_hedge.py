@@ -16,16 +16,10 @@ from latcli.config.inventory import Agent
 from latcli.core.hedge import Move, StreamRace
 from latcli.routing.hedged_stream import Hedged, LegRun, hedged_stream
 from latcli.transport.httpx_engine import HttpxTransport
-from latcli.transport.protocols import (
-    Card,
-    OnChunk,
-    OnEvent,
-    ProtocolClient,
-    Reply,
-    cancel_task_request,
-    get_task_request,
-    read_a2a_reply,
-)
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Card, Reply, read_a2a_reply
+from latcli.transport.requests import cancel_task_request, get_task_request
+from latcli.transport.stream_reply import OnChunk, OnEvent
 
 # ---- the race policy, sans-I/O ---------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from latcli.core.stats import ReplicaStats
 from latcli.core.strategies import STRATEGIES, make_strategy
 from latcli.routing.router import Router
 from latcli.transport.base import Outcome, Timings
-from latcli.transport.protocols import read_a2a_reply, read_health, read_http_reply, status_error
+from latcli.transport.replies import read_a2a_reply, read_health, read_http_reply, status_error
 
 WALL = 1445412470.0  # Wed, 21 Oct 2015 07:27:50 GMT
 

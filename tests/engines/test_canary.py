@@ -39,7 +39,7 @@ from latcli.routing.state import NullStore
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
 from latcli.transport.factory import make_transport
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 pytestmark = pytest.mark.timeout(60)
 

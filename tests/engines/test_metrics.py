@@ -16,7 +16,7 @@ from latcli.core.errors import ErrorKind, LatcliError
 from latcli.engines.watch.metrics import WatchMetrics
 from latcli.reports.watch import AgentRow, WatchSnapshot
 from latcli.transport.base import Timings
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 FAST = Agent(id="weather-1", type="weather", url="http://127.0.0.1:1")
 DOWN = Agent(id="weather-2", type="weather", url="http://127.0.0.1:2")

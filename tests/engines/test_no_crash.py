@@ -20,7 +20,7 @@ from hostile_agents import deep_json_agent, huge_length_agent, interim_flood_age
 from latcli.cli.app import main
 from latcli.core.errors import ErrorKind
 from latcli.transport.guard import guarded
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 RUN_TIMEOUT = 60
 

@@ -38,7 +38,8 @@ from latcli.engines.probe import probe_agents
 from latcli.engines.send import run_probe
 from latcli.reports.probe import ProbeReport, ProbeResult
 from latcli.transport.httpx_engine import HttpxTransport
-from latcli.transport.protocols import ProtocolClient, Reply
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Reply
 
 pytestmark = pytest.mark.timeout(30)
 

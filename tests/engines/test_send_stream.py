@@ -38,7 +38,7 @@ from latcli.render.send_view import decision_lines
 from latcli.routing.router import Attempt, FanOut, Router, RouteResult, ewma_sample
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 pytestmark = pytest.mark.timeout(180)
 

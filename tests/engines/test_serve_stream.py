@@ -39,7 +39,9 @@ from latcli.config.inventory import Agent
 from latcli.demo.fleet import free_port
 from latcli.transport.a2a.sse import SSEDecoder, SSEEvent
 from latcli.transport.httpx_engine import HttpxTransport
-from latcli.transport.protocols import ProtocolClient, get_task_request, read_a2a_reply
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import read_a2a_reply
+from latcli.transport.requests import get_task_request
 
 pytestmark = pytest.mark.timeout(90)
 

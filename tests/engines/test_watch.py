@@ -113,7 +113,7 @@ def test_an_agents_own_rise_and_fall_decide_its_state() -> None:
     # health.rise / health.fall from the inventory: fall 1 is down at the first bad check.
     from latcli.core.errors import ErrorKind
     from latcli.transport.base import Timings
-    from latcli.transport.protocols import Reply
+    from latcli.transport.replies import Reply
 
     now = [100.0]
     quick = replace(
@@ -172,7 +172,7 @@ def test_tick_events_and_snapshot_on_an_injected_clock() -> None:
     """Drive record() and tick() by hand: state, SLA and breaker events are diffs."""
     from latcli.core.errors import ErrorKind
     from latcli.transport.base import Timings
-    from latcli.transport.protocols import Reply
+    from latcli.transport.replies import Reply
 
     now = [100.0]
     agent = _dead_agent("a-1", "a")

@@ -18,7 +18,8 @@ from latcli.config.inventory import A2AConfig, Agent
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import Outcome
 from latcli.transport.httpx_engine import HttpxTransport
-from latcli.transport.protocols import ProtocolClient, Reply
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Reply
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,18 +16,20 @@ from latcli.transport.a2a.bindings import CardRefused, Interface, choose, origin
 from latcli.transport.a2a.lifecycle import OUTCOMES, Verdict, normalize_state
 from latcli.transport.a2a.stream import StreamError, StreamReader, split_event
 from latcli.transport.base import DEFAULT_MAX_BODY, Outcome, Timings
-from latcli.transport.protocols import (
+from latcli.transport.replies import (
     MAX_JSON_DEPTH,
-    MAX_STREAM_BYTES,
     Card,
     JSONTooDeep,
-    a2a_message_request,
-    get_task_request,
     loads,
-    new_message_id,
     parse_card,
     read_a2a_reply,
     read_card,
+)
+from latcli.transport.requests import (
+    MAX_STREAM_BYTES,
+    a2a_message_request,
+    get_task_request,
+    new_message_id,
 )
 
 BASE = "http://127.0.0.1:9/"

@@ -22,7 +22,8 @@ from latcli.core.errors import ErrorKind
 from latcli.transport.base import RequestSpec, StreamingOutcome, can_stream
 from latcli.transport.factory import ENGINES, Engine, make_transport
 from latcli.transport.httpx_engine import HttpxTransport
-from latcli.transport.protocols import ProtocolClient, Reply
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Reply
 
 pytestmark = pytest.mark.timeout(60)
 

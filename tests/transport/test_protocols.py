@@ -9,12 +9,9 @@ import pytest
 from latcli.config.inventory import Agent
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import Outcome, Timings
-from latcli.transport.protocols import (
+from latcli.transport.replies import (
     Card,
-    a2a_message_request,
     a2a_result_text,
-    health_request,
-    http_message_request,
     parse_card,
     read_a2a_reply,
     read_card,
@@ -22,6 +19,7 @@ from latcli.transport.protocols import (
     read_http_reply,
     status_error,
 )
+from latcli.transport.requests import a2a_message_request, health_request, http_message_request
 
 AGENT = Agent(id="w1", type="weather", url="http://127.0.0.1:9", headers={"Authorization": "t"})
 A2A = Agent(id="c1", type="calendar", url="http://127.0.0.1:9", protocol="a2a")

@@ -21,10 +21,11 @@ from test_a2a_wire import a2a_agent, agent_server, chunk, scripted, sse, status
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import RequestSpec, StreamingOutcome
 from latcli.transport.httpx_engine import HttpxTransport
-from latcli.transport.protocols import ProtocolClient, Reply
+from latcli.transport.protocols import ProtocolClient
 from latcli.transport.raw.connection import _Connection
 from latcli.transport.raw.stream import _Feeder, _Sink
 from latcli.transport.raw.transport import RawTransport
+from latcli.transport.replies import Reply
 
 
 def test_a_stream_read_whole_leaves_its_connection_for_the_next_request() -> None:

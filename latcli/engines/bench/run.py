@@ -50,20 +50,16 @@ from latcli.reports.bench_model import (
 from latcli.reports.histogram import LatencyHistogram
 from latcli.transport.base import Outcome, RequestSpec, Transport, can_stream
 from latcli.transport.guard import guarded, unexpected_reply
-from latcli.transport.protocols import (
-    ProtocolClient,
-    Reply,
+from latcli.transport.protocols import ProtocolClient
+from latcli.transport.replies import Reply, read_a2a_reply, read_card, read_health, read_http_reply
+from latcli.transport.requests import (
     a2a_message_request,
     card_request,
     health_request,
     http_message_request,
     new_message_id,
-    read_a2a_reply,
-    read_card,
-    read_health,
-    read_http_reply,
-    read_stream,
 )
+from latcli.transport.stream_reply import read_stream
 
 DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the schedule waits
 PROGRESS_EVERY_S = 1.0

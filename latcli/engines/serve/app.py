@@ -75,7 +75,7 @@ from latcli.reports.watch_json import watch_dict
 from latcli.routing.router import Router, RouteResult
 from latcli.transport.base import Transport
 from latcli.transport.factory import Engine
-from latcli.transport.protocols import loads
+from latcli.transport.replies import loads
 
 MAX_BODY = 1 << 20  # 1 MiB of request body; the agents' own reply cap is the same
 # Connections to one agent. A bulkhead, not a throttle: by Little's law 500 req/s at 20 ms

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from latcli.config.inventory import Agent, CanaryConfig
 from latcli.core.errors import ErrorKind
 from latcli.core.sla import PHASES, Measurements
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 SHOWN_TEXT = 60  # characters of a non-matching answer quoted in the failure message
 

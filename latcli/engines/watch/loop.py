@@ -56,7 +56,7 @@ from latcli.routing.state_sqlite import open_store
 from latcli.transport.base import RequestSpec, Transport
 from latcli.transport.factory import make_transport
 from latcli.transport.guard import unexpected_reply
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 # HAProxy's defaults (`rise 2 fall 3`), as the inventory's `health.rise` / `health.fall` default.
 RISE = HealthConfig.rise

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from latcli.config.inventory import Agent
 from latcli.reports.watch import CanaryStatus, WatchSnapshot
-from latcli.transport.protocols import Reply
+from latcli.transport.replies import Reply
 
 # Health checks on loopback take ~1 ms, across a WAN 50-500 ms; a timeout is 1 s by default.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
