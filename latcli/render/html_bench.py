@@ -356,6 +356,3 @@ def bench_html(doc: Mapping[str, Any]) -> str:
         _generator_section(doc),
     ]
     return kit.page(title, body)
-
-
-# --- capacity --------------------------------------------------------------------------------

@@ -23,18 +23,14 @@ from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNot
 from latcli.cli.app import main
 from latcli.config.inventory import Agent, DemoConfig
 from latcli.core.distribution import parse_distribution
-from latcli.demo.assistant import (
+from latcli.demo.assistant.behaviour import (
     AssistantState,
     Behaviour,
-    Chunk,
-    Settle,
-    answer_tokens,
     apply_fault,
     parse_rate_limit,
     parse_share,
-    plan_task,
-    timeline,
 )
+from latcli.demo.assistant.schedule import Chunk, Settle, answer_tokens, plan_task, timeline
 from latcli.demo.control import get_fault, set_fault
 from latcli.demo.fleet import Fleet, free_port
 
