@@ -221,7 +221,7 @@ def _report(
 
     from latcli.core.capacity import capacity_json
     from latcli.core.errors import ExitCode
-    from latcli.render.html_report import capacity_html
+    from latcli.render.html_capacity import capacity_html
     from latcli.reports.bench import write_all, write_text
 
     doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])

@@ -235,7 +235,7 @@ def fault(
 def _assistant_change(**given: object) -> dict[str, object]:
     """The assistant keys of a fault change, checked here so a typo is a usage error."""
     from latcli.core.distribution import parse_distribution
-    from latcli.demo.assistant import parse_rate_limit, parse_share
+    from latcli.demo.assistant.behaviour import parse_rate_limit, parse_share
 
     change = {k: v for k, v in given.items() if v is not None}
     checks: dict[str, Callable[[Any], object]] = {

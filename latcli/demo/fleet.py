@@ -269,7 +269,7 @@ def _command(child: _Child, seed: int | None) -> list[str]:
 
 
 def _assistant_command(child: _Child, demo: DemoConfig, seed: int | None) -> list[str]:
-    from latcli.demo.assistant import command
+    from latcli.demo.assistant.launch import command
 
     if child.agent.protocol != "a2a":  # its health check is the card GET
         raise LatcliError(f"demo agent {child.agent.id}: app assistant needs protocol: a2a")

@@ -6,11 +6,9 @@ the SDK would not accept fails here; timings are checked against the agent's own
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +20,7 @@ from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNot
 
 from latcli.cli.app import main
 from latcli.config.inventory import Agent, DemoConfig
-from latcli.core.distribution import parse_distribution
-from latcli.demo.assistant import (
-    AssistantState,
-    Behaviour,
-    Chunk,
-    Settle,
-    answer_tokens,
-    apply_fault,
-    parse_rate_limit,
-    parse_share,
-    plan_task,
-    timeline,
-)
+from latcli.demo.assistant.schedule import answer_tokens
 from latcli.demo.control import get_fault, set_fault
 from latcli.demo.fleet import Fleet, free_port
 
@@ -110,97 +96,6 @@ async def _sdk_send(url: str, text: str, binding: str, **config: bool) -> list[A
 
 def _answer(text: str, tokens: int = BASE["answer_tokens"]) -> str:
     return "".join(answer_tokens(ID, text, tokens))
-
-
-# -- the plan of a task (pure) ------------------------------------------------------
-
-
-def test_timeline_streams_the_answer_in_chunks_at_its_rate() -> None:
-    behaviour = Behaviour(parse_distribution("300ms"), tokens_per_s=100, chunk_tokens=5)
-    plan = plan_task(replace(behaviour, answer_tokens=12), random.Random(1), "a", "hi")
-    steps = timeline(plan)
-    chunks = [s for s in steps if isinstance(s, Chunk)]
-    assert [c.at for c in chunks] == pytest.approx([0.3, 0.35, 0.4])
-    assert "".join(c.text for c in chunks) == "".join(answer_tokens("a", "hi", 12))
-    assert [c.last for c in chunks] == [False, False, True]
-    assert steps[-1] == Settle(pytest.approx(0.4), "completed", None)
-
-
-def test_answer_depends_on_the_text_only() -> None:
-    assert answer_tokens("a", "hello", 9) == answer_tokens("a", "hello", 9)
-    assert answer_tokens("a", "hello", 9) != answer_tokens("a", "bye", 9)
-    assert answer_tokens("a", "x", 1) == ["a:"]
-
-
-@pytest.mark.parametrize(("fail", "ask"), [(0.1, 0.0), (0.3, 0.05), (0.0, 1.0)])
-def test_outcome_shares_follow_the_settings(fail: float, ask: float) -> None:
-    behaviour = Behaviour(fail_tasks=fail, input_required=ask)
-    rng = random.Random(5)
-    outcomes = [plan_task(behaviour, rng, "a", "q").outcome for _ in range(4000)]
-    assert outcomes.count("failed") / 4000 == pytest.approx(fail, abs=0.02)
-    assert outcomes.count("input-required") / 4000 == pytest.approx(ask, abs=0.02)
-
-
-def test_a_failed_task_fails_after_its_think_time_without_output() -> None:
-    plan = plan_task(
-        Behaviour(parse_distribution("250ms"), fail_tasks=1.0), random.Random(), "a", "q"
-    )
-    assert timeline(plan) == [Settle(0.25, "failed", "model overloaded")]
-
-
-def test_same_seed_same_tasks() -> None:
-    behaviour = Behaviour(fail_tasks=0.2)
-    plans = [[plan_task(behaviour, random.Random(9), "a", "q") for _ in range(3)] for _ in "ab"]
-    assert plans[0] == plans[1]
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"ttft": "sometime soon"}, "not a latency distribution"),
-        ({"tokens_per_s": 0}, "tokens_per_s must be more than 0"),
-        ({"chunk_tokens": 0}, "chunk_tokens must be a whole number"),
-        ({"answer_tokens": "ten"}, "answer_tokens must be a whole number"),
-        ({"fail_tasks": "lots"}, "not a share"),
-        ({"fail_tasks": 0.7, "input_required": 0.5}, "more than 100%"),
-        ({"rate_limited": "forever"}, "not a duration"),
-        ({"down": "yes"}, "down must be true or false"),
-        ({"seed": 1.5}, "seed must be a whole number"),
-        ({"concurrency": 2}, "unknown fault keys"),
-        ({"concurrency_limit": -1}, "concurrency_limit must be a whole number"),
-        ({"ttft": "50ms", "fail_tasks": 2}, "out of range"),  # the good key is not applied
-    ],
-)
-def test_apply_fault_validates_before_changing(change: dict[str, Any], message: str) -> None:
-    state = AssistantState(Behaviour(), random.Random(0))
-    before = state.behaviour
-    with pytest.raises(ValueError, match=message):
-        apply_fault(state, change, now=0.0)
-    assert state.behaviour == before and not state.down
-
-
-def test_rate_limit_counts_down_and_lifts() -> None:
-    state = AssistantState(Behaviour(), random.Random(0))
-    apply_fault(state, {"rate_limited": "10s"}, now=100.0)
-    assert state.retry_after(100.0) == 10
-    assert state.retry_after(109.2) == 1
-    assert state.retry_after(110.0) is None
-    apply_fault(state, {"rate_limited": True}, now=100.0)
-    assert state.retry_after(1e9) == 5
-    apply_fault(state, {"rate_limited": "off"}, now=100.0)
-    assert state.retry_after(100.0) is None
-
-
-@pytest.mark.parametrize("text", ["10%", "0.1", 0.1])
-def test_shares_take_percent_and_fraction(text: object) -> None:
-    assert parse_share(text) == pytest.approx(0.1)
-
-
-@pytest.mark.parametrize(
-    ("text", "want"), [("30s", 30.0), ("on", True), ("off", False), ("0s", False), (True, True)]
-)
-def test_parse_rate_limit(text: object, want: object) -> None:
-    assert parse_rate_limit(text) == want
 
 
 # -- the a2a-sdk client against the agent ------------------------------------------------

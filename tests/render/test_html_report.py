@@ -24,7 +24,8 @@ from test_cli import _env
 
 from latcli.cli.app import main
 from latcli.core.sla import evaluate, parse_threshold
-from latcli.render.html_report import bench_html, capacity_html
+from latcli.render.html_bench import bench_html
+from latcli.render.html_capacity import capacity_html
 from latcli.render.svg import linear_axis, log_axis
 from latcli.reports.bench import (
     TIMELINE_MAX_POINTS,

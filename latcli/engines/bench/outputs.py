@@ -19,7 +19,7 @@ def write_junit(path: str | Path, report: Mapping[str, Any]) -> None:
 
 
 def write_html(path: str | Path, report: Mapping[str, Any]) -> None:
-    """The report as one self-contained HTML page (see :func:`latcli.render.html_report`)."""
-    from latcli.render.html_report import bench_html
+    """The report as one self-contained HTML page (see :func:`latcli.render.html_bench`)."""
+    from latcli.render.html_bench import bench_html
 
     write_text(path, bench_html(report))
