@@ -13,7 +13,7 @@ from latcli.transport.factory import Engine, make_transport
 from latcli.transport.protocols import OnChunk, ProtocolClient
 
 if TYPE_CHECKING:
-    from latcli.routing.router import FanOut
+    from latcli.routing.results import FanOut
 
 
 async def run_probe(
