@@ -172,6 +172,12 @@ class Router(AsyncClosing):
         made.append(replica)
         return replica
 
+    def _call(
+        self, replica: Replica, permit: Permit | None, *, message: bool = True, sample: bool = True
+    ) -> Call:
+        """One attempt on ``replica``, recorded when its block exits (see :class:`Call`)."""
+        return Call(self._recorder, replica, permit, message=message, sample=sample)
+
     def _breaker_moved(self, replica: Replica, event: BreakerEvent) -> None:
         """Track which replicas are open (for trials); forgive penalties on recovery."""
         opened = self._open.setdefault(replica.agent.type, set())
@@ -274,11 +280,6 @@ class Router(AsyncClosing):
         ]
 
     # ---- active health checks (watch, serve) ----------------------------------------------
-
-    def _call(
-        self, replica: Replica, permit: Permit | None, *, message: bool = True, sample: bool = True
-    ) -> Call:
-        return Call(self._recorder, replica, permit, message=message, sample=sample)
 
     async def check(self, agent_id: str) -> Reply:
         """One health check of ``agent_id``, recorded like a call: EWMA, windows, breaker.
