@@ -106,7 +106,9 @@ from latcli.core.breaker import BreakerEvent, BreakerState, Permit
 from latcli.core.strategies import STRATEGIES
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port
-from latcli.routing.router import Replica, Router, RouteResult
+from latcli.routing.replica import Replica
+from latcli.routing.results import RouteResult
+from latcli.routing.router import Router
 
 TYPE = "work"
 HOST = "127.0.0.1"

@@ -1,18 +1,15 @@
 """Capacity planning by open-model step load: the plan, the verdicts, the sums (sans-I/O).
 
 The engine (:mod:`latcli.engines.capacity`) asks :func:`next_step` for a rate, runs one
-open-model bench step at it, and hands the measurement back to :func:`judge_step`; once
-:func:`next_step` says stop, :func:`summarize` turns the steps into the estimate. Nothing here
+open-model bench step at it, and hands the measurement to
+:func:`latcli.core.capacity_judge.judge_step` (the pass rules); once :func:`next_step` says
+stop, :func:`summarize` turns the steps into the estimate. Nothing here
 touches a clock, a socket or a terminal, so every rule below is tested exactly.
 
 * **Steps**: geometric from ``start_rate`` (× ``factor``) until a step fails, then bisection
   (geometric mean) between the last passing and the first failing rate until they are within
   ``resolution`` of each other: ×1.5 steps alone leave the answer up to 50 % off, three
   bisections bring that to 5 % (1.5^(1/8) = 1.052).
-* **A step passes** when the generator held the rate (achieved >= 99 % of asked), every SLA
-  threshold held, the error rate did not rise above the lowest step's, and latency
-  settled: it did not climb during the step (a growing queue) and its p50 stayed under twice
-  the lowest step's (the knee: where latency starts rising sharply).
 * **Retries**: a step that failed on the generator alone (a scheduling hiccup of a busy load
   machine, not the target) is run again, at most :data:`GENERATOR_RETRIES` times; the latest
   run at a rate is the one that counts.
@@ -21,10 +18,10 @@ touches a clock, a socket or a terminal, so every rule below is tested exactly.
   flight there; replicas needed for a target = ceil(target / (per replica × (1 - headroom))),
   so that each replica runs at most at ``1 - headroom`` utilisation.
 * **Streams** (``--endpoint stream``): a step also carries each phase's latency (from the
-  send). The knee rule watches the time to first token beside the whole answer (what a user
-  feels rises first when a model server queues), and the concurrent streams at the knee are
-  Little's law on the *mean* total time: L = λ·W holds for the mean time in the system whatever
-  its distribution, while a p50 would undercount the right-skewed answers of an LLM.
+  send), which the step judge watches (:mod:`latcli.core.capacity_judge`); the concurrent
+  streams at the knee are Little's law on the *mean* total time: L = λ·W holds for the mean
+  time in the system whatever its distribution, while a p50 would undercount the right-skewed
+  answers of an LLM.
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ from latcli.core.units import (
     format_ms,
     format_number,
     format_percent,
-    format_rate,
     format_sig,
     plural,
 )
@@ -50,14 +46,9 @@ DEFAULT_FACTOR = 1.5  # 10 → 1,000 req/s in 12 steps
 DEFAULT_RESOLUTION = 1.06  # stop refining when first fail / last pass <= this (±3 % around)
 DEFAULT_HEADROOM = 0.3  # run replicas at <= 70 % of what they sustain
 MAX_STEPS = 60  # a guard: 10 req/s × 1.5^45 is past any generator
-MIN_ACHIEVED = 0.99  # of the asked rate (latcli.core.schedule.MIN_RATE_FRACTION)
-KNEE_FACTOR = 2.0  # p50 over twice the lowest step's: latency is rising sharply
-SETTLE_FACTOR = 1.5  # late-step p50 over 1.5 × early-step p50: a queue is growing
-LATENCY_FLOOR_MS = 5.0  # rises smaller than this are noise, whatever the ratio
-ERROR_RISE = 0.01  # error rate allowed above the lowest step's (or 3 standard errors)
 GENERATOR_RETRIES = 2  # reruns of a step that failed on the generator alone
 FIRST_TOKEN = "first_artifact"  # the stream phase users wait for (DESIGN §2)
-_EPS = 1e-9
+EPS = 1e-9  # float slack when comparing rates
 
 StepKind = Literal["step", "refine", "retry"]
 
@@ -221,14 +212,14 @@ def next_step(plan: CapacityPlan, steps: Sequence[Step]) -> tuple[float, StepKin
     lo, hi = bracket(steps)
     if hi is None:
         return _climb(plan, steps[-1].rate)
-    if lo is None or hi / lo <= plan.resolution + _EPS:
+    if lo is None or hi / lo <= plan.resolution + EPS:
         return None
     mid = nice(math.sqrt(lo * hi))
     return (mid, "refine") if lo < mid < hi else None
 
 
 def _climb(plan: CapacityPlan, last: float) -> tuple[float, StepKind] | None:
-    if plan.max_rate is not None and last >= plan.max_rate - _EPS:
+    if plan.max_rate is not None and last >= plan.max_rate - EPS:
         return None
     rate = nice(last * plan.factor)
     if plan.max_rate is not None:
@@ -254,103 +245,6 @@ def bracket(steps: Sequence[Step]) -> tuple[float | None, float | None]:
 def baseline(steps: Sequence[Step]) -> StepMeasure | None:
     """The lowest step that passed (the first one, or its retry): what later steps compare to."""
     return next((s.measure for s in steps if s.passed), None)
-
-
-# ---- one step's verdict ----------------------------------------------------------------------
-
-
-def judge_step(measure: StepMeasure, phase: StepKind, base: StepMeasure | None) -> Step:
-    """Judge ``measure`` against the rules of the module docstring.
-
-    ``base`` is the lowest passing step (:func:`baseline`); None before any step passed, and
-    then the step is judged on the generator, the SLA and settling only.
-    """
-    if measure.interrupted:
-        return Step(measure, phase, ("interrupted",))
-    if measure.requests == 0:
-        return Step(measure, phase, ("no request completed",))
-    reasons = [*_generator(measure), *_sla(measure), *_settling(measure)]
-    if base is not None and base.requests:
-        reasons += [*_errors_rose(measure, base), *_knee(measure, base)]
-    return Step(measure, phase, tuple(reasons))
-
-
-def _generator(m: StepMeasure) -> list[str]:
-    """Whether the load was offered at all: achieved >= 99 % of the asked rate, or short of
-    it by less than one request over the window (streams step at a few per second).
-
-    The bench's schedule-lag bound (p99 <= 10 ms) does not fail a step: a late send makes the
-    load burstier, never lighter, and its lateness is already inside the latency judged below
-    (measured from the due time). On a busy 2-core machine that bound failed steps at 15 req/s.
-    """
-    short = (m.rate - m.achieved_rps) * m.window_s  # requests the schedule did not send
-    # A window holds whole requests: 1.5 s at 20.9/s is 31 of 31.35 due (98.9 %), not a lag.
-    if m.achieved_rps < MIN_ACHIEVED * m.rate - _EPS and (short >= 1.0 or not m.window_s):
-        pct = m.achieved_rps / m.rate
-        sent = f"sent {format_rate(m.achieved_rps, '')} of {_rate(m.rate)}"
-        return [GENERATOR + f"{sent} ({format_percent(pct)})"]
-    return []
-
-
-def _sla(m: StepMeasure) -> list[str]:
-    return [f"SLA {v.expr} (observed {v.format_observed()})" for v in m.sla if not v.passed]
-
-
-def _settling(m: StepMeasure) -> list[str]:
-    """Latency climbing from the first to the last part of the step: a queue that grows
-    (streams: the time to first token too, where a queue shows first)."""
-    first_token = _climbing(f"{FIRST_TOKEN} p50", "", m.interval_first_token_p50_ms)
-    return _climbing("latency", "p50 ", m.interval_p50_ms) + first_token
-
-
-def _climbing(name: str, label: str, p50s: Sequence[float]) -> list[str]:
-    half = len(p50s) // 2
-    if half == 0:
-        return []
-    early, late = _median(p50s[:half]), _median(p50s[-half:])
-    if late > early * SETTLE_FACTOR and late - early > LATENCY_FLOOR_MS:
-        return [f"{name} kept rising during the step ({label}{_ms(early)} → {_ms(late)})"]
-    return []
-
-
-def _errors_rose(m: StepMeasure, base: StepMeasure) -> list[str]:
-    b = base.error_rate
-    # Three standard errors of the baseline's rate at this step's count: a flaky agent's 20 %
-    # wobbles by a few points from step to step without anything having changed.
-    noise = 3.0 * math.sqrt(b * (1.0 - b) / m.requests)
-    if m.error_rate > b + max(ERROR_RISE, noise) + _EPS:
-        was = format_percent(b)
-        kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(m.error_kinds.items()))
-        return [
-            f"errors rose to {format_percent(m.error_rate)} ({was} at the lowest step)"
-            + (f": {kinds}" if kinds else "")
-        ]
-    return []
-
-
-def _knee(m: StepMeasure, base: StepMeasure) -> list[str]:
-    reasons = _rose("p50", m.latency.p50, base.latency.p50)
-    if m.phases is not None and base.phases is not None:
-        now, was = m.phases.get(FIRST_TOKEN), base.phases.get(FIRST_TOKEN)
-        if now is not None and was is not None and was.p50 > 0:
-            reasons += _rose(f"{FIRST_TOKEN} p50", now.p50, was.p50)
-    return reasons
-
-
-def _rose(name: str, p50: float, was: float) -> list[str]:
-    if p50 > KNEE_FACTOR * was and p50 - was > LATENCY_FLOOR_MS:
-        return [f"{name} {_ms(p50)} is over {KNEE_FACTOR:g}× the {_ms(was)} at the lowest step"]
-    return []
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
-
-
-def _ms(ms: float) -> str:
-    return format_ms(ms)
 
 
 # ---- the estimate ----------------------------------------------------------------------------
@@ -455,7 +349,7 @@ def reasoning(c: Capacity) -> list[str]:
     if c.knee is None:
         if fail is not None:
             lines.append(
-                f"even the first step, {_rate(fail.rate)}, failed: {fail.reason}; "
+                f"even the first step, {rate_text(fail.rate)}, failed: {fail.reason}; "
                 "try a lower --start-rate or check the SLA"
             )
         else:
@@ -465,7 +359,7 @@ def reasoning(c: Capacity) -> list[str]:
     lines.append(_knee_line(c))
     lines += _bound_lines(c, fail)
     lines.append(
-        f"at the knee mean latency {_ms(knee.latency.mean)}, so by Little's law "
+        f"at the knee mean latency {format_ms(knee.latency.mean)}, so by Little's law "
         f"(L = λ·W = {format_sig(knee.arrival_rps)}/s × {format_ms(knee.latency.mean)}) "
         f"~{knee.in_flight:.1f} requests are in flight"
         + (f" ({knee.in_flight / c.replicas:.1f} per replica)" if c.replicas > 1 else "")
@@ -478,11 +372,11 @@ def reasoning(c: Capacity) -> list[str]:
 def _knee_line(c: Capacity) -> str:
     assert c.sustainable_rps is not None and c.per_replica_rps is not None
     if c.replicas > 1:
-        each = f"{c.replicas} replicas → {_rate(c.per_replica_rps)} each"
+        each = f"{c.replicas} replicas → {rate_text(c.per_replica_rps)} each"
     else:
         each = "1 replica"
     return (
-        f"knee at {_rate(c.sustainable_rps)} ({each}): the highest step that held the asked "
+        f"knee at {rate_text(c.sustainable_rps)} ({each}): the highest step that held the asked "
         "rate, the SLA and the error rate with latency settled"
     )
 
@@ -492,19 +386,19 @@ def _bound_lines(c: Capacity, fail: Step | None) -> list[str]:
     if fail is not None:
         gap = fail.rate / c.sustainable_rps - 1.0
         lines = [
-            f"{_rate(fail.rate)} was not sustainable: {fail.reason}; the capacity lies between "
+            f"{rate_text(fail.rate)} was not sustainable: {fail.reason}; the capacity lies between "
             f"the two (+{gap:.0%})"
         ]
         if c.limited_by == "generator":
             lines.append(
                 "the load generator, not the target, failed first: the target sustains at least "
-                f"{_rate(c.sustainable_rps)} (run from a stronger machine or with fewer steps)"
+                f"{rate_text(c.sustainable_rps)} (run from a stronger machine or with fewer steps)"
             )
         return lines
     if c.limited_by == "max_rate":
-        at_least = _rate(c.sustainable_rps)
+        at_least = rate_text(c.sustainable_rps)
         return [f"every step passed up to --max-rate: the capacity is at least {at_least}"]
-    return [f"no step failed: the capacity is at least {_rate(c.sustainable_rps)}"]
+    return [f"no step failed: the capacity is at least {rate_text(c.sustainable_rps)}"]
 
 
 def _stream_lines(c: Capacity, knee: StepMeasure) -> list[str]:
@@ -513,7 +407,8 @@ def _stream_lines(c: Capacity, knee: StepMeasure) -> list[str]:
         return []
     total = knee.phases["total"]
     line = (
-        f"streams: mean total {_ms(total.mean)} from the send (p50 {_ms(total.p50)}), so "
+        f"streams: mean total {format_ms(total.mean)} from the send"
+        f" (p50 {format_ms(total.p50)}), so "
         f"~{streams:.1f} concurrent streams at the knee"
         + (f" ({streams / c.replicas:.1f} per replica)" if c.replicas > 1 else "")
         + " (Little's law on the mean: a p50 would undercount long answers)"
@@ -521,7 +416,10 @@ def _stream_lines(c: Capacity, knee: StepMeasure) -> list[str]:
     first = knee.phases.get(FIRST_TOKEN)
     if first is None or not first.p95:
         return [line]
-    return [line, f"time to first token there: p50 {_ms(first.p50)}, p95 {_ms(first.p95)}"]
+    return [
+        line,
+        f"time to first token there: p50 {format_ms(first.p50)}, p95 {format_ms(first.p95)}",
+    ]
 
 
 def _target_lines(c: Capacity) -> list[str]:
@@ -533,10 +431,10 @@ def _target_lines(c: Capacity) -> list[str]:
     n = c.replicas_needed
     share = target / n
     return [
-        f"for {_rate(target)} with {format_percent(h)} headroom each replica should carry "
-        f"≤ {_rate(limit)} (utilisation ≤ {format_percent(1.0 - h)} of "
-        f"{_rate(c.per_replica_rps)}) → {n} replica{'s' if n != 1 else ''}",
-        f"with {n} each carries {_rate(share)}, utilisation "
+        f"for {rate_text(target)} with {format_percent(h)} headroom each replica should carry "
+        f"≤ {rate_text(limit)} (utilisation ≤ {format_percent(1.0 - h)} of "
+        f"{rate_text(c.per_replica_rps)}) → {n} replica{'s' if n != 1 else ''}",
+        f"with {n} each carries {rate_text(share)}, utilisation "
         f"{format_percent(round(share / c.per_replica_rps, 3))}"
         + (
             f"; the {c.replicas} measured {'are' if c.replicas > 1 else 'is'} enough"
@@ -553,7 +451,8 @@ def _interrupted(c: Capacity) -> list[str]:
     return [f"interrupted after {steps}: the figures cover what was measured"]
 
 
-def _rate(rps: float) -> str:
+def rate_text(rps: float) -> str:
+    """A rate as reasons and reasoning write it (``12.5 req/s``)."""
     return f"{format_number(rps)} req/s"
 
 

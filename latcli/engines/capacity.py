@@ -21,9 +21,9 @@ from latcli.core.capacity import (
     Step,
     StepMeasure,
     baseline,
-    judge_step,
     next_step,
 )
+from latcli.core.capacity_judge import judge_step
 from latcli.core.sla import Threshold, evaluate
 from latcli.core.units import format_ms, format_number, format_percent, format_rate
 from latcli.engines.bench.run import NO_AGENT, Target

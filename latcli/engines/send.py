@@ -14,7 +14,7 @@ from latcli.transport.protocols import ProtocolClient
 from latcli.transport.stream_reply import OnChunk
 
 if TYPE_CHECKING:
-    from latcli.routing.router import FanOut
+    from latcli.routing.results import FanOut
 
 
 async def run_probe(

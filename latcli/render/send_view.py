@@ -7,7 +7,7 @@ from typing import Any
 
 from latcli.core.redact import redact_text
 from latcli.core.units import format_ms, plural
-from latcli.routing.router import FanOut, RouteResult
+from latcli.routing.results import FanOut, RouteResult
 
 SCHEMA = "latcli.send/v1"
 

@@ -1,7 +1,7 @@
 """The awaiting half of a hedged streamed send: runs :class:`latcli.core.hedge.StreamRace`.
 
 The router's streamed path supplies how to run a leg (an attempt on a replica, with its
-breaker permit and ``_Call``), how to start the hedge (choose a second replica, take a retry
+breaker permit and ``Call``), how to start the hedge (choose a second replica, take a retry
 budget token and a permit; None when it may not), and how to cancel a loser's task. See
 :func:`hedged_stream`.
 """
@@ -21,7 +21,7 @@ from latcli.transport.stream_reply import OnChunk, OnEvent
 __all__ = ["CANCEL_WAIT_S", "Hedged", "LegRun", "hedged_stream"]
 
 # Runs one leg: ``client.stream_message(agent, text, message_id, on_chunk, on_event)`` inside
-# the router's attempt (its _Call and permit), passing on the two callbacks it is given.
+# the router's attempt (its Call and permit), passing on the two callbacks it is given.
 LegRun = Callable[[OnEvent, OnChunk], Awaitable[Reply]]
 # A loser's CancelTask usually ends while the winner streams; one still pending this long after
 # the answer is given up (the send returns; that agent's task then runs to its end).

@@ -34,12 +34,12 @@ from latcli.core.capacity import (
     StepMeasure,
     baseline,
     capacity_json,
-    judge_step,
     next_step,
     nice,
     replicas_needed,
     summarize,
 )
+from latcli.core.capacity_judge import judge_step
 from latcli.core.distribution import parse_distribution
 from latcli.core.errors import LatcliError
 from latcli.core.sla import Measurements as SlaObservation

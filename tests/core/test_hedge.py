@@ -291,14 +291,16 @@ def test_no_replica_to_hedge_onto_means_the_first_stream_alone(slow: RunningAgen
 def test_the_router_hedges_a_slow_first_token_and_relays_the_winner_only(
     slow: RunningAgent, fast: RunningAgent
 ) -> None:
-    from latcli.routing.router import HEDGE_MIN_SAMPLES, Router, RouteResult
+    from latcli.routing.recorder import HEDGE_MIN_SAMPLES
+    from latcli.routing.results import RouteResult
+    from latcli.routing.router import Router
 
     agents = [at(slow.url, "slow"), at(fast.url, "fast")]
 
     async def go() -> tuple[RouteResult, list[str]]:
         async with Router(agents, strategy="round_robin", hedge=True, state=None) as router:
             router.rotate_to("llm", "slow")  # slow is the first choice
-            window = router._type_first_token["llm"]
+            window = router._recorder.first_token["llm"]
             for _ in range(HEDGE_MIN_SAMPLES):  # as if earlier sends saw first tokens at 300 ms
                 window.add(300.0)
             chunks: list[str] = []

@@ -23,9 +23,9 @@ from latcli.core.capacity import (
     Step,
     StepMeasure,
     capacity_json,
-    judge_step,
     summarize,
 )
+from latcli.core.capacity_judge import judge_step
 from latcli.core.errors import ExitCode
 from latcli.demo.fleet import Fleet, free_port
 from latcli.render.capacity_view import capacity_summary

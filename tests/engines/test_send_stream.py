@@ -35,7 +35,9 @@ from latcli.config.inventory import (
 )
 from latcli.core.errors import ErrorKind
 from latcli.render.send_view import decision_lines
-from latcli.routing.router import Attempt, FanOut, Router, RouteResult, ewma_sample
+from latcli.routing.recorder import ewma_sample
+from latcli.routing.results import Attempt, FanOut, RouteResult
+from latcli.routing.router import Router
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import Timings
 from latcli.transport.replies import Reply

@@ -32,7 +32,8 @@ from latcli.cli.app import main
 from latcli.config.inventory import Agent
 from latcli.demo.fleet import free_port
 from latcli.engines.serve.app import Gateway, make_app
-from latcli.routing.router import Router, RouteResult
+from latcli.routing.results import RouteResult
+from latcli.routing.router import Router
 from latcli.transport.base import Outcome, RequestSpec
 
 pytestmark = pytest.mark.timeout(60)

@@ -212,7 +212,7 @@ def test_tick_events_and_snapshot_on_an_injected_clock() -> None:
     for _ in range(FALL):
         now[0] += 1
         permit = replica.breaker.allow(now[0])
-        watch.router._record(replica, permit, refused, message=False)
+        watch.router._recorder.record(replica, permit, refused, message=False)
         watch.record(t, refused)
     snap = watch.tick()
     kinds = [(e.kind, e.before, e.after) for e in snap.events]

@@ -30,7 +30,9 @@ from latcli.core.errors import LatcliError
 from latcli.demo.agent import answer, card_v03, card_v1
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port
-from latcli.routing.router import HEDGE_MIN_SAMPLES, Attempt, Router, RouteResult
+from latcli.routing.recorder import HEDGE_MIN_SAMPLES
+from latcli.routing.results import Attempt, RouteResult
+from latcli.routing.router import Router
 from latcli.routing.state import NullStore
 from latcli.routing.state_sqlite import StateStore
 from latcli.transport.base import Outcome, RequestSpec, Timings

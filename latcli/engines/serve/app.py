@@ -72,7 +72,8 @@ from latcli.engines.watch.loop import Watch, tick_interval
 from latcli.engines.watch.metrics import WatchMetrics
 from latcli.reports.watch import WatchSnapshot
 from latcli.reports.watch_json import watch_dict
-from latcli.routing.router import Router, RouteResult
+from latcli.routing.results import RouteResult
+from latcli.routing.router import Router
 from latcli.transport.base import Transport
 from latcli.transport.factory import Engine
 from latcli.transport.replies import loads

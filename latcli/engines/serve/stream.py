@@ -41,7 +41,7 @@ import msgspec
 from starlette.types import Scope, Send
 
 from latcli.core.redact import redact_url
-from latcli.routing.router import RouteResult
+from latcli.routing.results import RouteResult
 from latcli.transport.a2a.stream import StreamReader
 
 if TYPE_CHECKING:
