@@ -20,7 +20,6 @@ from latcli.core.units import (
     format_number,
     format_percent,
     format_rate,
-    format_seconds,
     parse_duration,
     parse_percent,
     plural,
@@ -145,11 +144,6 @@ def test_a_formatted_duration_reads_back_within_its_rounding(ms: float) -> None:
     assert value == pytest.approx(ms, rel=5e-3, abs=5e-4)
     digits = number.replace(",", "").replace(".", "").lstrip("0")
     assert len(digits) <= 3 or unit == "s"  # three significant digits, seconds keep them all
-
-
-@given(_MS)
-def test_format_seconds_is_format_ms_of_the_same_time(ms: float) -> None:
-    assert format_seconds(ms / 1000.0) == format_ms(ms)
 
 
 @given(st.floats(min_value=0.0, max_value=1.0, allow_nan=False))
