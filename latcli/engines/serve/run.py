@@ -29,9 +29,8 @@ AGENT_CONNECTIONS = 256
 
 
 def gateway_transport(engine: Engine = "raw", verify: bool | str = True) -> Transport:
-    """The gateway's client to the agents (transport/select.py's choice for "serve");
+    """The gateway's client to the agents (transport/factory.py's choice for "serve");
     AGENT_CONNECTIONS per agent."""
-
     return make_transport(
         engine,
         use="serve",
@@ -55,55 +54,54 @@ async def run_serve(
     """
     token = client_token(opts, warn)
     store = open_store(opts.state, enabled=not opts.no_state, env=os.environ, warn=warn)
-    own_transport = transport is None
-    transport = transport or gateway_transport(opts.engine, opts.verify)
-    metrics = GatewayMetrics(agents=agents)
-    watch = Watch(
-        agents,
-        interval=tick_interval(agents, opts.interval),
-        strategy=opts.strategy or inv.routing.strategy,
-        routing=inv.routing,
-        inventory=str(inv.path) if inv.path else "(ad-hoc agents)",
-        transport=transport,
-        store=store,
-        on_check=metrics.watch.observe_check,
-        fixed_interval=opts.interval is not None,
-        canaries=False,  # the gateway routes; canaries are watch's (one model call per every)
-    )
-    gateway = Gateway(watch.router, metrics, opts.limits, token, peek=watch.peek)
-    sock = bind(opts.host, opts.port)
-    tuned: list[tuple[int, int, int]] = []
-
-    def started() -> None:
-        warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})")
-        # Full collections walk every module object: tens of ms with the loop stopped (gctune).
-        tuned.append(gctune.settle())
-
-    server = GatewayServer(uvicorn_config(gateway, opts, warn), started)
-    checks = asyncio.create_task(
-        supervise(
-            "health checks",
-            lambda: watch.run(gateway.sink),
-            warn,
-            on_restart=metrics.restarts.labels("health_checks").inc,
+    # each part closes when the gateway stops (or fails to start), the last made first
+    async with contextlib.AsyncExitStack() as stack:
+        if transport is None:
+            transport = gateway_transport(opts.engine, opts.verify)
+            stack.push_async_callback(transport.aclose)
+        metrics = GatewayMetrics(agents=agents)
+        watch = Watch(
+            agents,
+            interval=tick_interval(agents, opts.interval),
+            strategy=opts.strategy or inv.routing.strategy,
+            routing=inv.routing,
+            inventory=str(inv.path) if inv.path else "(ad-hoc agents)",
+            transport=transport,
+            store=store,
+            on_check=metrics.watch.observe_check,
+            fixed_interval=opts.interval is not None,
+            canaries=False,  # the gateway routes; canaries are watch's (one model call per every)
         )
-    )
-    try:
+        stack.push_async_callback(watch.aclose)
+        gateway = Gateway(watch.router, metrics, opts.limits, token, peek=watch.peek)
+        stack.push_async_callback(gateway.settle_cancels)
+        sock = stack.enter_context(bind(opts.host, opts.port))
+
+        def started() -> None:
+            warn(f"latcli serve: {url_of(sock)} ({len(agents)} agents, {_types(agents)})")
+            # Full collections walk every module object: tens of ms with the loop stopped (gctune).
+            stack.callback(gctune.restore, gctune.settle())
+
+        server = GatewayServer(uvicorn_config(gateway, opts, warn), started)
+        checks = asyncio.create_task(
+            supervise(
+                "health checks",
+                lambda: watch.run(gateway.sink),
+                warn,
+                on_restart=metrics.restarts.labels("health_checks").inc,
+            )
+        )
+        stack.push_async_callback(_stop, checks)
         await server.serve(sockets=[sock])
         await settle(server)
-    finally:
-        checks.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await checks
-        await gateway.settle_cancels()
-        await watch.aclose()
-        if own_transport:
-            await transport.aclose()
-        sock.close()
-        if tuned:
-            gctune.restore(tuned[0])
     warn(_final_line(server.stopped_by, gateway.cut_by_drain, opts.drain))
     return ExitCode.INTERRUPTED if server.stopped_by == signal.SIGINT else ExitCode.OK
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _types(agents: list[Agent]) -> str:

@@ -4,10 +4,12 @@ around a :class:`~latcli.engines.watch.loop.Watch`, and the exit verdict."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from latcli.config.inventory import Agent, Inventory
 from latcli.core.sla import canary_thresholds, thresholds_from_inventory
@@ -18,6 +20,9 @@ from latcli.reports.watch import WatchSnapshot
 from latcli.routing.state import open_store
 from latcli.transport.base import Transport
 from latcli.transport.factory import make_transport
+
+if TYPE_CHECKING:
+    from latcli.engines.watch.metrics import WatchMetrics
 
 
 @dataclass(frozen=True)
@@ -58,64 +63,77 @@ async def run_watch(
     """
     thresholds = thresholds_from_inventory(inv.sla, "health") if inv.sla else []
     store = open_store(opts.state, enabled=not opts.no_state, env=os.environ, warn=warn)
-    own_transport = transport is None
-    transport = transport or make_transport(
-        "auto", len(agents), use="watch", phases=False, verify=opts.verify
-    )
-    events = EventsFile(opts.events) if opts.events else None
-    metrics = None
-    if opts.metrics_port is not None:
-        from latcli.engines.watch.metrics import WatchMetrics
-
-        metrics = WatchMetrics()
-    watch = Watch(
-        agents,
-        interval=tick_interval(agents, opts.interval),
-        thresholds=thresholds,
-        strategy=opts.strategy or inv.routing.strategy,
-        routing=inv.routing,
-        inventory=str(inv.path) if inv.path else "(ad-hoc agents)",
-        transport=transport,
-        store=store,
-        on_check=metrics.observe_check if metrics else None,
-        fixed_interval=opts.interval is not None,
-        canary_sla=canary_thresholds(inv.sla),
-        on_canary=metrics.observe_canary if metrics else None,
-    )
-    webhook = Webhook(opts.webhook, transport, watch) if opts.webhook else None
-    beside: Sequence[asyncio.Task[None]] = []
-    try:
+    # each part closes when the run ends (Ctrl-C and errors included), the last made first
+    async with contextlib.AsyncExitStack() as stack:
+        if transport is None:
+            transport = make_transport(
+                "auto", len(agents), use="watch", phases=False, verify=opts.verify
+            )
+            stack.push_async_callback(transport.aclose)
+        events = EventsFile(opts.events) if opts.events else None
+        if events is not None:
+            stack.callback(events.close)
+        metrics = _metrics(opts.metrics_port, stack)
+        watch = Watch(
+            agents,
+            interval=tick_interval(agents, opts.interval),
+            thresholds=thresholds,
+            strategy=opts.strategy or inv.routing.strategy,
+            routing=inv.routing,
+            inventory=str(inv.path) if inv.path else "(ad-hoc agents)",
+            transport=transport,
+            store=store,
+            on_check=metrics.observe_check if metrics else None,
+            fixed_interval=opts.interval is not None,
+            canary_sla=canary_thresholds(inv.sla),
+            on_canary=metrics.observe_canary if metrics else None,
+        )
+        stack.push_async_callback(watch.aclose)
+        webhook = Webhook(opts.webhook, transport, watch) if opts.webhook else None
+        if webhook is not None:
+            stack.push_async_callback(webhook.aclose)
         if attach is not None:
-            beside = attach(watch)
+            stack.push_async_callback(_cancel_beside, attach(watch))
         if metrics is not None and opts.metrics_port is not None:
             port = metrics.serve(opts.metrics_port)
             warn(f"metrics on http://127.0.0.1:{port}/metrics")
         if webhook is not None:
             webhook.start()
+        return await watch.run(_fan_out(render, events, webhook, metrics), opts.count)
 
-        def sink(snapshot: WatchSnapshot) -> None:
-            if events is not None:
-                events.write(snapshot.events)
-            if webhook is not None:
-                webhook.push(snapshot)
-            if metrics is not None:
-                metrics.update(snapshot)
-            render(snapshot)
 
-        return await watch.run(sink, opts.count)
-    finally:
-        for task in beside:
-            task.cancel()
-        await asyncio.gather(*beside, return_exceptions=True)
-        if webhook is not None:
-            await webhook.aclose()
-        await watch.aclose()
-        if own_transport:
-            await transport.aclose()
+def _metrics(port: int | None, stack: contextlib.AsyncExitStack) -> WatchMetrics | None:
+    """The metric families when ``--metrics-port`` asks for them (stopped with the run)."""
+    if port is None:
+        return None
+    from latcli.engines.watch.metrics import WatchMetrics  # prometheus_client: only when asked
+
+    metrics = WatchMetrics()
+    stack.callback(metrics.stop)
+    return metrics
+
+
+def _fan_out(
+    render: Sink, events: EventsFile | None, webhook: Webhook | None, metrics: WatchMetrics | None
+) -> Sink:
+    """One sink that hands each tick to every sink asked for, the view or JSON last."""
+
+    def sink(snapshot: WatchSnapshot) -> None:
         if events is not None:
-            events.close()
+            events.write(snapshot.events)
+        if webhook is not None:
+            webhook.push(snapshot)
         if metrics is not None:
-            metrics.stop()
+            metrics.update(snapshot)
+        render(snapshot)
+
+    return sink
+
+
+async def _cancel_beside(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def unhealthy(snapshot: WatchSnapshot | None) -> bool:
