@@ -37,9 +37,7 @@ from latcli.transport.protocols import Reply
 JITTER = 0.1  # each sleep is interval × U[0.9, 1.1]: checks drift apart, never in bursts
 RECENT_EVENTS = 8  # events the view lists under the table
 SAVE_SHARE = 0.05  # state saves may take up to 5 % of the wall time, no more
-# Agents saved per save, in turn. A save runs in a thread but holds the GIL while it merges
-# (~0.2-0.4 ms per agent): 1,000 at once slowed the loop for up to 1 s and ticks lagged
-# 300 ms; 100 at once, started right after a tick, are done long before the next one.
+# Agents saved per save, in turn: a merge holds the GIL (docs/benchmarks.md "watch: tick lag").
 SAVE_BATCH = 100
 GC_FLEET = 100  # from this many agents the GC is tuned after the first tick (gctune)
 Sink = Callable[[WatchSnapshot], None]
