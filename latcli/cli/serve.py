@@ -130,8 +130,9 @@ def serve(
 
     from latcli.cli.runtime import parse_seconds
     from latcli.config.inventory import load_inventory, select_agents
-    from latcli.engines.serve.app import ServeOptions, run_serve
     from latcli.engines.serve.limits import Limits
+    from latcli.engines.serve.options import ServeOptions
+    from latcli.engines.serve.run import run_serve
 
     limits = Limits(
         max_head=_size(max_head_size, "--max-head-size"),

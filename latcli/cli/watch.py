@@ -74,8 +74,8 @@ def watch(
     from latcli.cli.runtime import parse_seconds
     from latcli.config.inventory import http_url, load_inventory, select_agents
     from latcli.core.errors import ExitCode
-    from latcli.engines.watch.loop import WatchOptions, run_watch, unhealthy
-    from latcli.reports.watch import WatchSnapshot
+    from latcli.engines.watch.run import WatchOptions, run_watch, unhealthy
+    from latcli.reports.watch import WatchSnapshot, watch_json
 
     if alert_webhook is not None and http_url(alert_webhook) is None:
         hint = "try http://127.0.0.1:9000/hook"
@@ -92,7 +92,6 @@ def watch(
         print(text, file=sys.stderr)
 
     if json_out or not sys.stdout.isatty():
-        from latcli.reports.watch_json import watch_json
 
         def emit(snapshot: WatchSnapshot) -> None:
             print(watch_json(snapshot), flush=True)

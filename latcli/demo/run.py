@@ -63,7 +63,7 @@ def run_demo(inv: Inventory, opts: DemoOptions) -> int:
     routes on what the demo's health checks learned.
     """
     from latcli.demo.fleet import Fleet
-    from latcli.engines.watch.loop import unhealthy
+    from latcli.engines.watch.run import unhealthy
     from latcli.render.console import stderr_console, stdout_console
     from latcli.render.demo_view import fleet_table
 
@@ -117,7 +117,7 @@ def _watch(inv: Inventory, opts: DemoOptions, chaos: _Chaos | None) -> WatchSnap
         print(text, file=sys.stderr)
 
     if opts.json_out:
-        from latcli.reports.watch_json import watch_json
+        from latcli.reports.watch import watch_json
 
         def emit(snapshot: WatchSnapshot) -> None:
             print(watch_json(snapshot), flush=True)
@@ -138,7 +138,7 @@ async def _run(
     warn: Callable[[str], None],
 ) -> WatchSnapshot | None:
     """Watch the fleet as ``latcli watch`` would, with the chaos tasks beside it."""
-    from latcli.engines.watch.loop import WatchOptions, run_watch
+    from latcli.engines.watch.run import WatchOptions, run_watch
 
     def attach(watch: Watch) -> list[asyncio.Task[None]]:
         return _start_chaos(watch, chaos, inv.agents) if chaos is not None else []

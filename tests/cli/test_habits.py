@@ -31,7 +31,7 @@ from latcli.core.units import format_ms, format_ms_value
 from latcli.demo.control import get_fault
 from latcli.demo.fleet import free_port
 from latcli.engines.send import run_probe
-from latcli.engines.watch.loop import _penalised
+from latcli.engines.watch.rows import penalised
 from latcli.render.bench_view import bench_summary
 from latcli.render.layout import blocks, fit
 from latcli.render.probe_view import probe_summary, probe_table
@@ -384,10 +384,10 @@ def test_an_ewma_fed_failure_penalties_is_told_apart() -> None:
     for i in range(5):
         stats.start()
         stats.finish(float(i), 5.0, ok=True)
-    assert not _penalised(stats, 5.0)
+    assert not penalised(stats, 5.0)
     stats.start()
     stats.finish(5.0, 2.0, ok=False, cost_ms=2000.0)  # failed in 2 ms, counted as the 2 s timeout
-    assert _penalised(stats, 5.0)
+    assert penalised(stats, 5.0)
 
 
 # -- help, options, completion -----------------------------------------------------------------

@@ -367,10 +367,9 @@ def test_watch_shows_cooling_in_the_table_the_json_and_metrics() -> None:
 
     from latcli.config.inventory import Inventory
     from latcli.demo.fleet import free_port
-    from latcli.engines.watch.loop import WatchOptions, run_watch
+    from latcli.engines.watch.run import WatchOptions, run_watch
     from latcli.render.watch_view import watch_renderable
-    from latcli.reports.watch import WatchSnapshot
-    from latcli.reports.watch_json import watch_dict
+    from latcli.reports.watch import WatchSnapshot, watch_dict
 
     limited, fine = Limited("30", for_s=60), Limited(None, for_s=0)
     port = free_port()

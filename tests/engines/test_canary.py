@@ -30,10 +30,10 @@ from latcli.core.errors import ErrorKind
 from latcli.core.sla import canary_thresholds, evaluate
 from latcli.demo.fleet import free_port
 from latcli.engines.watch.canary import CanaryWindow, judge, phases_of
-from latcli.engines.watch.loop import Watch, WatchOptions, run_watch
+from latcli.engines.watch.loop import Watch
+from latcli.engines.watch.run import WatchOptions, run_watch
 from latcli.render.watch_view import watch_renderable
-from latcli.reports.watch import WatchSnapshot
-from latcli.reports.watch_json import watch_dict
+from latcli.reports.watch import WatchSnapshot, watch_dict
 from latcli.routing.router import Router
 from latcli.routing.state import NullStore
 from latcli.transport.a2a.stream import StreamPhases

@@ -31,7 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from latcli.cli.app import main
 from latcli.config.inventory import Agent
 from latcli.demo.fleet import free_port
-from latcli.engines.serve.app import Gateway, make_app
+from latcli.engines.serve.app import make_app
+from latcli.engines.serve.gateway import Gateway
 from latcli.routing.results import RouteResult
 from latcli.routing.router import Router
 from latcli.transport.base import Outcome, RequestSpec

@@ -34,10 +34,13 @@ from test_serve import Served, start_serve, stop_serve
 from latcli.cli.app import main
 from latcli.config.inventory import Agent, HealthConfig, Inventory, load_inventory
 from latcli.demo.fleet import free_port
-from latcli.engines.serve.app import ServeOptions, client_token, is_loopback, run_serve
+from latcli.engines.serve.auth import client_token, is_loopback
 from latcli.engines.serve.limits import parse_size
+from latcli.engines.serve.options import ServeOptions
+from latcli.engines.serve.run import run_serve
 from latcli.engines.serve.tasks import backoff, printable, supervise
-from latcli.engines.watch.loop import Watch, WatchOptions, run_watch
+from latcli.engines.watch.loop import Watch
+from latcli.engines.watch.run import WatchOptions, run_watch
 from latcli.reports.watch import WatchSnapshot
 
 pytestmark = pytest.mark.timeout(90)

@@ -31,19 +31,11 @@ from latcli.core.breaker import BreakerState
 from latcli.core.sla import parse_threshold
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import free_port
-from latcli.engines.watch.loop import (
-    FALL,
-    RISE,
-    CheckWindow,
-    RiseFall,
-    Watch,
-    WatchOptions,
-    agent_state,
-    run_watch,
-    unhealthy,
-)
-from latcli.reports.watch import WatchSnapshot
-from latcli.reports.watch_json import SCHEMA, watch_json
+from latcli.engines.watch.check_window import CheckWindow
+from latcli.engines.watch.health import FALL, RISE, RiseFall, agent_state
+from latcli.engines.watch.loop import Watch
+from latcli.engines.watch.run import WatchOptions, run_watch, unhealthy
+from latcli.reports.watch import SCHEMA, WatchSnapshot, watch_json
 from latcli.routing.state import NullStore
 
 pytestmark = pytest.mark.timeout(60)
@@ -404,11 +396,11 @@ def test_webhook_receives_the_events() -> None:
 def test_a_dead_webhook_is_reported_once_and_its_recovery_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from latcli.engines.watch import loop as watch_mod
+    from latcli.engines.watch import webhook as webhook_mod
 
-    monkeypatch.setattr(watch_mod, "WEBHOOK_BACKOFF", 0.01)
+    monkeypatch.setattr(webhook_mod, "WEBHOOK_BACKOFF", 0.01)
     # fails the first payload's three attempts, then answers: unreachable once, then back
-    with _Receiver(fail_first=watch_mod.WEBHOOK_ATTEMPTS) as hook:
+    with _Receiver(fail_first=webhook_mod.WEBHOOK_ATTEMPTS) as hook:
         agents = [_dead_agent(f"ghost-{i}", breaker=BreakerConfig(failures=2)) for i in range(3)]
         snaps = _run(_inventory(agents), _opts(count=10, webhook=hook.url))
     notes = [e for s in snaps for e in s.events if e.kind == "webhook"]
@@ -422,9 +414,9 @@ def test_a_dead_webhook_is_reported_once_and_its_recovery_too(
 def test_a_webhook_nobody_listens_on_never_slows_the_ticks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from latcli.engines.watch import loop as watch_mod
+    from latcli.engines.watch import webhook as webhook_mod
 
-    monkeypatch.setattr(watch_mod, "WEBHOOK_BACKOFF", 0.05)
+    monkeypatch.setattr(webhook_mod, "WEBHOOK_BACKOFF", 0.05)
     dead = f"http://127.0.0.1:{free_port()}/hook"
     agents = [_dead_agent(f"ghost-{i}") for i in range(4)]
     started = time.monotonic()

@@ -23,7 +23,8 @@ Which limit comes from where (uvicorn 0.54 with httptools, the gateway's server)
   response is complete, marking the scope (``CLIENT_GONE``). A waiting ``receive()`` task
   beside each call would do the same in pure ASGI for ~15 µs a request.
 * **requests in flight** (``max_in_flight``), the body size, the type name's length and the
-  JSON depth are the app's (:mod:`latcli.engines.serve.app`): they need the route, not the socket.
+  JSON depth are the app's (:mod:`latcli.engines.serve.app`,
+  :mod:`latcli.engines.serve.request`): they need the route, not the socket.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from latcli.routing.results import RouteResult
 from latcli.transport.a2a.stream import StreamReader
 
 if TYPE_CHECKING:
-    from latcli.engines.serve.app import Gateway
+    from latcli.engines.serve.gateway import Gateway
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
