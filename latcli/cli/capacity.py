@@ -103,8 +103,8 @@ def capacity(
     from latcli.core.redact import redact_url
     from latcli.engines.bench.run import shaped_target
     from latcli.engines.capacity import run_capacity
-    from latcli.reports.bench import check_writable
     from latcli.reports.bench_model import BenchPlan
+    from latcli.reports.files import check_writable
 
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
@@ -222,7 +222,7 @@ def _report(
     from latcli.core.capacity import capacity_json
     from latcli.core.errors import ExitCode
     from latcli.render.html_report import capacity_html
-    from latcli.reports.bench import write_all, write_text
+    from latcli.reports.files import write_all, write_text
 
     doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
     text = json.dumps(doc, indent=2, ensure_ascii=False)
