@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from latcli.config.inventory import Inventory
     from latcli.config.shaping import RequestShape
     from latcli.core.sla import Threshold, Verdict
-    from latcli.engines.bench.run import Target
+    from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import BenchPlan, BenchResult, Progress
 
 _ENDPOINTS = ("health", "discovery", "message", "stream")
@@ -237,7 +237,7 @@ def bench(
     resolved = _resolve(inv, target, targets, shape, strategy)
     plan = _with_workers(_with_kind(plan, resolved.kind), workers)
     if endpoint == "stream":
-        from latcli.engines.bench.run import stream_refusal, streaming_target
+        from latcli.engines.bench.stream import stream_refusal, streaming_target
 
         resolved = streaming_target(resolved)
         refusal = stream_refusal(resolved, plan.verify)
@@ -401,8 +401,7 @@ def _resolve(
     strategy: str | None,
 ) -> Target:
     """TARGET resolved and shaped, or the --targets file read (its body files relative to it)."""
-    from latcli.engines.bench.run import mix_target, shaped_target
-    from latcli.engines.bench.targets import TargetsError, parse_targets
+    from latcli.engines.bench.targets import TargetsError, mix_target, parse_targets, shaped_target
 
     if targets is None:
         assert target is not None

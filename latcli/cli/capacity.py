@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from latcli.config.inventory import Inventory
     from latcli.core.capacity import CapacityPlan
     from latcli.core.sla import Threshold
-    from latcli.engines.bench.run import Target
+    from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import Endpoint
 
 _ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message", "stream")
@@ -101,7 +101,7 @@ def capacity(
     from latcli.config.inventory import load_inventory
     from latcli.core.capacity import summarize
     from latcli.core.redact import redact_url
-    from latcli.engines.bench.run import shaped_target
+    from latcli.engines.bench.targets import shaped_target
     from latcli.engines.capacity import run_capacity
     from latcli.reports.bench_model import BenchPlan
     from latcli.reports.files import check_writable
@@ -129,7 +129,7 @@ def capacity(
 
 def _streaming(resolved: Target, verify: bool | str) -> Target:
     """``resolved`` as stream targets, or the usage error bench gives (before any load)."""
-    from latcli.engines.bench.run import stream_refusal, streaming_target
+    from latcli.engines.bench.stream import stream_refusal, streaming_target
 
     resolved = streaming_target(resolved)
     refusal = stream_refusal(resolved, verify)

@@ -26,7 +26,8 @@ from latcli.core.capacity import (
 )
 from latcli.core.sla import Threshold, evaluate
 from latcli.core.units import format_ms, format_number, format_percent, format_rate
-from latcli.engines.bench.run import NO_AGENT, Target
+from latcli.engines.bench.answer import NO_AGENT
+from latcli.engines.bench.targets import Target
 from latcli.engines.bench.workers import run_bench
 from latcli.reports.bench_model import BenchPlan, BenchResult
 from latcli.reports.bench_sla import observation
