@@ -51,7 +51,7 @@ class AgentReport:
     phases: Phases | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportContent:
     """One report's content, whatever it came from (a run, a JSON file, an hlog, a merge)."""
 

@@ -56,10 +56,10 @@ def merge_reports(
     runs = [content_of(d, name) for d, name in zip(docs, names, strict=True)]
     merged = _merge_runs(runs, together=True if shards is not None else None)
     if shards is not None:
-        merged.shards = dataclasses.replace(shards, overlapped=_overlapping(runs))
+        shards = dataclasses.replace(shards, overlapped=_overlapping(runs))
+        merged = dataclasses.replace(merged, shards=shards)
     chosen = list(thresholds) if thresholds is not None else _thresholds_of(runs)
-    merged.verdicts = evaluate(chosen, observe(merged))
-    return document(merged)
+    return document(dataclasses.replace(merged, verdicts=evaluate(chosen, observe(merged))))
 
 
 def _thresholds_of(runs: Iterable[ReportContent]) -> list[Threshold]:

@@ -35,7 +35,7 @@ def round_or_none(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TimelinePoint:
     """One timeline point; ``latency`` is None for a report written without the points'
     histograms (then ``p50_ms``/``p99_ms`` are as that report gave them)."""
