@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,23 +52,15 @@ def _observe_hist(h: BoundedHistogram, errors: int, requests: int) -> Measuremen
 
 
 def observe(run: ReportContent) -> Measurements:
-    h = run.latency
-    n = h.hist.count
-    return Measurements(
-        samples=n,
-        percentile=h.percentile_ms,
-        mean_ms=h.hist.mean_ms,
-        min_ms=h.min_us / 1000.0 if n else None,
-        max_ms=h.max_us / 1000.0 if n else None,
-        errors=sum(run.errors.values()),
-        requests=run.requests,
+    """:func:`observation` of a report's content (a merge is judged again on its merged data)."""
+    errors = sum(run.errors.values())
+    phases = None
+    if run.phases is not None:
+        phases = {p: _observe_hist(h, errors, run.requests) for p, h in run.phases.items()}
+    return dataclasses.replace(
+        _observe_hist(run.latency, errors, run.requests),
         rps=run.goodput_rps if run.duration_s > 0 else None,
-        phases=None
-        if run.phases is None
-        else {
-            p: _observe_hist(h, sum(run.errors.values()), run.requests)
-            for p, h in run.phases.items()
-        },
+        phases=phases,
     )
 
 
