@@ -46,6 +46,8 @@ SCHEMA = "latcli.bench/v1"
 
 @dataclass
 class AgentReport:
+    """One agent's part of a report: every request counted, the answered ones timed."""
+
     requests: int
     latency: BoundedHistogram
     phases: Phases | None = None
@@ -99,6 +101,7 @@ class ReportContent:
 
 
 def document(run: ReportContent) -> dict[str, Any]:
+    """The ``latcli.bench/v1`` document of ``run`` (DESIGN §6), histograms included."""
     total = run.requests
     return {
         "schema": SCHEMA,
@@ -245,6 +248,8 @@ def _shard_of(plan: BenchPlan) -> dict[str, Any] | None:
 
 
 def content_of(doc: Mapping[str, Any], source: str = "report") -> ReportContent:
+    """The content of a ``latcli.bench/v1`` document; ReportError naming ``source`` if it is
+    not one that can be merged (histograms missing or malformed)."""
     try:
         hists = doc["histograms"]
         service, lag = hists.get("service_time"), hists.get("schedule_lag")

@@ -28,10 +28,12 @@ TIMELINE_MAX_POINTS = 600
 
 
 def per_s(count: int, seconds: float) -> float:
+    """``count`` per second of ``seconds``; 0 over no time."""
     return count / seconds if seconds > 0 else 0.0
 
 
 def round_or_none(value: float | None, digits: int = 3) -> float | None:
+    """``value`` rounded for the JSON, None kept."""
     return None if value is None else round(value, digits)
 
 
@@ -81,6 +83,7 @@ def point(
     latency: BoundedHistogram,
     phases: Phases | None = None,
 ) -> TimelinePoint:
+    """A point of the run's ``requests`` over ``length_s`` from ``t_s``, its rate from them."""
     return TimelinePoint(
         t_s, length_s, requests, errors, per_s(requests, length_s), latency, phases=phases
     )

@@ -68,6 +68,7 @@ class BoundedHistogram:
 
 
 def merge_hists(hists: Iterable[BoundedHistogram | None]) -> BoundedHistogram | None:
+    """The given histograms added into a new one; None if none is given."""
     present = [h for h in hists if h is not None]
     if not present:
         return None
@@ -81,22 +82,27 @@ Phases = dict[str, BoundedHistogram]  # --endpoint stream: PHASES -> histogram
 
 
 def phases_of(tally: PhaseTally | None) -> Phases | None:
+    """A run's phase histograms with their exact bounds (None: not a stream run)."""
     return None if tally is None else {p: BoundedHistogram.of(h) for p, h in tally.hists.items()}
 
 
 def phases_summary(phases: Phases | None) -> dict[str, dict[str, float]] | None:
+    """Each phase's summary, as ``phases_ms`` has it."""
     return None if phases is None else {p: phases[p].summary() for p in PHASES}
 
 
 def phases_json(phases: Phases | None) -> dict[str, Any] | None:
+    """Each phase's histogram encoded, as ``histograms.phases`` has it."""
     return None if phases is None else {p: phases[p].as_json() for p in PHASES}
 
 
 def phases_from_json(d: Mapping[str, Any] | None) -> Phases | None:
+    """The inverse of :func:`phases_json` (None or empty: not a stream run)."""
     return None if not d else {p: BoundedHistogram.from_json(d[p]) for p in PHASES}
 
 
 def merge_phases(parts: Iterable[Phases | None]) -> Phases | None:
+    """The stream runs' phases added phase by phase; None if no part is a stream run."""
     present = [p for p in parts if p is not None]
     if not present:
         return None
