@@ -55,7 +55,8 @@ def child_latcli(
 ) -> dict[str, Any]:
     """One latcli run in this process (the child): the engine as `latcli bench` drives it."""
     from latcli.config.inventory import Inventory
-    from latcli.engines.bench.run import resolve_target, streaming_target
+    from latcli.engines.bench.stream import streaming_target
+    from latcli.engines.bench.targets import resolve_target
     from latcli.engines.bench.workers import run_bench
     from latcli.reports.bench_model import BenchPlan
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from latcli.config.inventory import Inventory
     from latcli.config.shaping import RequestShape
     from latcli.core.sla import Threshold, Verdict
-    from latcli.engines.bench.run import Target
+    from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import BenchPlan, BenchResult, Progress
 
 _ENDPOINTS = ("health", "discovery", "message", "stream")
@@ -210,7 +210,7 @@ def bench(
 
     from latcli.config.inventory import load_inventory
     from latcli.engines.bench.workers import run_bench
-    from latcli.reports.bench import check_writable
+    from latcli.reports.files import check_writable
 
     if (target is None) == (targets is None):
         raise typer.BadParameter(
@@ -237,7 +237,7 @@ def bench(
     resolved = _resolve(inv, target, targets, shape, strategy)
     plan = _with_workers(_with_kind(plan, resolved.kind), workers)
     if endpoint == "stream":
-        from latcli.engines.bench.run import stream_refusal, streaming_target
+        from latcli.engines.bench.stream import stream_refusal, streaming_target
 
         resolved = streaming_target(resolved)
         refusal = stream_refusal(resolved, plan.verify)
@@ -401,8 +401,7 @@ def _resolve(
     strategy: str | None,
 ) -> Target:
     """TARGET resolved and shaped, or the --targets file read (its body files relative to it)."""
-    from latcli.engines.bench.run import mix_target, shaped_target
-    from latcli.engines.bench.targets import TargetsError, parse_targets
+    from latcli.engines.bench.targets import TargetsError, mix_target, parse_targets, shaped_target
 
     if targets is None:
         assert target is not None
@@ -481,12 +480,15 @@ def _report(
     from latcli.core.sla import evaluate
     from latcli.engines.bench import outputs
     from latcli.engines.bench.run import LATE_START_S
-    from latcli.reports import bench as reports
+    from latcli.reports.bench import build_report, to_json, write_json
     from latcli.reports.bench_model import IN_FLIGHT_POLICY
+    from latcli.reports.bench_sla import answered_none, exit_code, observation
+    from latcli.reports.files import write_all
+    from latcli.reports.hlog import write_hlog
 
-    verdicts: list[Verdict] = evaluate(thresholds, reports.observation(result))
+    verdicts: list[Verdict] = evaluate(thresholds, observation(result))
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
-    doc = reports.build_report(
+    doc = build_report(
         plan,
         result,
         verdicts,
@@ -499,22 +501,22 @@ def _report(
         policy=IN_FLIGHT_POLICY,
     )
     if json_out:
-        print(reports.to_json(doc))
+        print(to_json(doc))
     else:
         from latcli.render.bench_view import bench_summary
         from latcli.render.console import stdout_console
 
         stdout_console().print(bench_summary(doc))
     writes: list[tuple[Path | None, Callable[[Path], None]]] = [
-        (output, lambda p: reports.write_json(p, doc)),
-        (hlog, lambda p: reports.write_hlog(p, result)),
+        (output, lambda p: write_json(p, doc)),
+        (hlog, lambda p: write_hlog(p, result)),
         (junit, lambda p: outputs.write_junit(p, doc)),
         (html, lambda p: outputs.write_html(p, doc)),
     ]
-    failed = reports.write_all(writes)  # after the summary: a failed write loses no result
+    failed = write_all(writes)  # after the summary: a failed write loses no result
     if not result.valid and result.invalid_reason:
         print(f"latcli: invalid run: {result.invalid_reason}", file=sys.stderr)
-    if reports.answered_none(doc) and result.requests:
+    if answered_none(doc) and result.requests:
         print("latcli: no request was answered: the run fails", file=sys.stderr)
     if plan.start_at is not None and result.start_late_s > LATE_START_S:
         print(
@@ -525,4 +527,4 @@ def _report(
     if result.interrupted:
         return ExitCode.INTERRUPTED
     # A shard judges only its part: the SLA is judged once, by latcli report on every shard.
-    return ExitCode.USAGE if failed else int(reports.exit_code(doc, judge_sla=plan.shards == 1))
+    return ExitCode.USAGE if failed else int(exit_code(doc, judge_sla=plan.shards == 1))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from latcli.config.inventory import Inventory
     from latcli.core.capacity import CapacityPlan
     from latcli.core.sla import Threshold
-    from latcli.engines.bench.run import Target
+    from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import Endpoint
 
 _ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message", "stream")
@@ -101,10 +101,10 @@ def capacity(
     from latcli.config.inventory import load_inventory
     from latcli.core.capacity import summarize
     from latcli.core.redact import redact_url
-    from latcli.engines.bench.run import shaped_target
+    from latcli.engines.bench.targets import shaped_target
     from latcli.engines.capacity import run_capacity
-    from latcli.reports.bench import check_writable
     from latcli.reports.bench_model import BenchPlan
+    from latcli.reports.files import check_writable
 
     plan = _plan(target_rps, headroom, start_rate, max_rate, step_duration)
     point = _endpoint(endpoint)
@@ -129,7 +129,7 @@ def capacity(
 
 def _streaming(resolved: Target, verify: bool | str) -> Target:
     """``resolved`` as stream targets, or the usage error bench gives (before any load)."""
-    from latcli.engines.bench.run import stream_refusal, streaming_target
+    from latcli.engines.bench.stream import stream_refusal, streaming_target
 
     resolved = streaming_target(resolved)
     refusal = stream_refusal(resolved, verify)
@@ -222,7 +222,7 @@ def _report(
     from latcli.core.capacity import capacity_json
     from latcli.core.errors import ExitCode
     from latcli.render.html_capacity import capacity_html
-    from latcli.reports.bench import write_all, write_text
+    from latcli.reports.files import write_all, write_text
 
     doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
     text = json.dumps(doc, indent=2, ensure_ascii=False)

@@ -69,7 +69,7 @@ def compare(
     """
     from latcli.engines.compare import compare as run_compare
     from latcli.engines.compare import parse_metric, side_of, split_sides
-    from latcli.reports.bench import write_text
+    from latcli.reports.files import write_text
 
     chosen = parse_metric(metric)
     noise, level = _fraction(threshold, "--threshold"), _fraction(confidence, "--confidence")

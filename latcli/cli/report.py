@@ -47,15 +47,11 @@ def report(
     from latcli.core.shards import warnings as shard_warnings
     from latcli.core.sla import parse_threshold
     from latcli.engines.bench.outputs import write_html, write_junit
-    from latcli.reports.bench import (
-        check_writable,
-        exit_code,
-        load_report,
-        merge_reports,
-        to_json,
-        write_all,
-        write_json,
-    )
+    from latcli.reports.bench import to_json, write_json
+    from latcli.reports.bench_load import load_report
+    from latcli.reports.bench_merge import merge_reports
+    from latcli.reports.bench_sla import exit_code
+    from latcli.reports.files import check_writable, write_all
 
     thresholds = [parse_threshold(expr) for expr in sla] if sla else None
     for path in (output, junit, html):

@@ -26,10 +26,11 @@ from latcli.core.capacity import (
 from latcli.core.capacity_judge import judge_step
 from latcli.core.sla import Threshold, evaluate
 from latcli.core.units import format_ms, format_number, format_percent, format_rate
-from latcli.engines.bench.run import NO_AGENT, Target
+from latcli.engines.bench.answer import NO_AGENT
+from latcli.engines.bench.targets import Target
 from latcli.engines.bench.workers import run_bench
-from latcli.reports.bench import observation
 from latcli.reports.bench_model import BenchPlan, BenchResult
+from latcli.reports.bench_sla import observation
 
 # After a failing step the target may still hold a queue of work its clients gave up on;
 # waiting about as long as the slowest request took lets it drain before the next step.

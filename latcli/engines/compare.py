@@ -146,7 +146,7 @@ def run_samples(doc: Mapping[str, Any], metric: Metric, source: str) -> tuple[li
 
 def side_of(files: Sequence[str | Path], metric: Metric) -> Side:
     """Read every file of one side (ReportError, exit 2, for a file that is not a report)."""
-    from latcli.reports.bench import load_report
+    from latcli.reports.bench_load import load_report
 
     samples: list[float] = []
     intervals: list[float] = []

@@ -20,7 +20,8 @@ from latcli.core.units import (
     plural,
 )
 from latcli.render.layout import fit
-from latcli.reports.bench import answered_none, verdicts_of
+from latcli.reports.bench import verdicts_of
+from latcli.reports.bench_sla import answered_none
 from latcli.reports.histogram import SUMMARY_KEYS, LatencyHistogram
 
 

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from latcli.core.units import format_number, format_rate
-from latcli.reports.bench import answered_none, verdicts_of
+from latcli.reports.bench import verdicts_of
+from latcli.reports.bench_sla import answered_none
 
 # XML 1.0 forbids these even escaped; ElementTree would write them and the file would not parse.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

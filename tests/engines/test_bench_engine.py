@@ -15,13 +15,9 @@ from conftest import DemoFleet
 
 from latcli.config.inventory import load_inventory
 from latcli.core import schedule
-from latcli.engines.bench.run import (
-    Target,
-    _halve,
-    _WorkerRecorder,
-    resolve_target,
-    run_share,
-)
+from latcli.engines.bench.recorder import WorkerRecorder, halve
+from latcli.engines.bench.run import run_share
+from latcli.engines.bench.targets import Target, resolve_target
 from latcli.engines.bench.workers import merge, pack, run_bench
 from latcli.reports.bench_model import BenchPlan, IntervalSample
 from latcli.reports.histogram import LatencyHistogram
@@ -96,7 +92,7 @@ def test_halving_intervals_keeps_every_value_and_the_timeline() -> None:
         h = LatencyHistogram()
         h.record_us(1000 * (i + 1))
         intervals.append(IntervalSample(float(i), 1.0, h, errors=i))
-    halved = _halve(intervals)
+    halved = halve(intervals)
     assert [(iv.start_s, iv.length_s) for iv in halved] == [(0.0, 2.0), (2.0, 2.0), (4.0, 1.0)]
     assert sum(iv.histogram.count for iv in halved) == 5
     assert sum(iv.errors for iv in halved) == 10
@@ -298,7 +294,7 @@ def test_the_final_cut_folds_a_short_tail_into_the_last_interval(
     end: float, lengths: list[float]
 ) -> None:
     # A tail under half an interval would be a timeline point of a few requests, wild rate.
-    run = _WorkerRecorder(
+    run = WorkerRecorder(
         _plan("http://127.0.0.1:9/", concurrency=1, duration_s=1.0), per_agent=False
     )
     run.record(0.0, 0.01, "a", None, 200)

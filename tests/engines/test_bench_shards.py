@@ -28,8 +28,9 @@ from latcli.cli.app import main
 from latcli.core import schedule
 from latcli.core.shards import ShardError, parse_shard, parse_start_at, shard_from_env
 from latcli.engines.bench.cores import default_workers, quota_cores
-from latcli.reports.bench import ReportError, merge_reports
+from latcli.reports.bench_merge import merge_reports
 from latcli.reports.bench_model import BenchPlan
+from latcli.reports.files import ReportError
 from latcli.reports.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 
 pytestmark = pytest.mark.timeout(90)

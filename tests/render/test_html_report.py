@@ -27,18 +27,14 @@ from latcli.core.sla import evaluate, parse_threshold
 from latcli.render.html_bench import bench_html
 from latcli.render.html_capacity import capacity_html
 from latcli.render.svg import linear_axis, log_axis
-from latcli.reports.bench import (
-    TIMELINE_MAX_POINTS,
-    build_report,
-    load_report,
-    merge_reports,
-    observation,
-    to_json,
-    write_hlog,
-    write_json,
-)
+from latcli.reports.bench import build_report, to_json, write_json
+from latcli.reports.bench_load import load_report
+from latcli.reports.bench_merge import merge_reports
 from latcli.reports.bench_model import AgentTally, BenchPlan, BenchResult, IntervalSample
+from latcli.reports.bench_sla import observation
+from latcli.reports.bench_timeline import TIMELINE_MAX_POINTS
 from latcli.reports.histogram import LatencyHistogram
+from latcli.reports.hlog import write_hlog
 
 pytestmark = pytest.mark.timeout(120)
 

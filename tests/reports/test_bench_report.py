@@ -21,23 +21,20 @@ from latcli.core.sla import evaluate, parse_threshold
 from latcli.engines.bench.outputs import write_junit
 from latcli.render.bench_view import bench_summary
 from latcli.render.junit import junit_xml
-from latcli.reports.bench import (
-    HLOG_NOTE,
+from latcli.reports.bench import SCHEMA, build_report, to_json, write_json
+from latcli.reports.bench_load import load_report
+from latcli.reports.bench_merge import merge_reports
+from latcli.reports.bench_model import (
     IN_FLIGHT_POLICY,
-    SCHEMA,
-    ReportError,
-    build_report,
-    exit_code,
-    load_report,
-    merge_reports,
-    observation,
-    report_from_hlog,
-    to_json,
-    write_hlog,
-    write_json,
+    AgentTally,
+    BenchPlan,
+    BenchResult,
+    IntervalSample,
 )
-from latcli.reports.bench_model import AgentTally, BenchPlan, BenchResult, IntervalSample
+from latcli.reports.bench_sla import exit_code, observation
+from latcli.reports.files import ReportError
 from latcli.reports.histogram import SUMMARY_KEYS, LatencyHistogram, read_hlog
+from latcli.reports.hlog import HLOG_NOTE, report_from_hlog, write_hlog
 
 T0 = 1_700_000_000.0
 ERROR_KINDS = {

@@ -1,6 +1,6 @@
 """Bench reports as files rendered by ``render/`` (JUnit XML, the HTML page): the rendering sits
 above the report layer, so writing them does too (the JSON and .hlog writers are in
-:mod:`latcli.reports.bench`)."""
+:mod:`latcli.reports.bench` and :mod:`latcli.reports.hlog`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from latcli.reports.bench import write_text
+from latcli.reports.files import write_text
 
 
 def write_junit(path: str | Path, report: Mapping[str, Any]) -> None:

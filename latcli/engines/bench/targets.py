@@ -12,16 +12,20 @@ One target per block, blocks separated by blank lines, ``#`` starts a comment li
 The first line is ``METHOD URL``; then ``Name: value`` headers; an ``@FILE`` line (last)
 names the body, relative to the targets file. Requests are sent in turn, round robin
 (vegeta's default order). Reading the body files is the caller's (``read_body``).
+
+Also what the TARGET argument names (:class:`Target`): an agent id, a type, a URL, or such a
+file's mix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from latcli.config.inventory import http_url
-from latcli.config.shaping import ShapeError, parse_header, parse_method
+from latcli.config.inventory import Agent, Inventory, adhoc_agent, http_url
+from latcli.config.shaping import RequestShape, ShapeError, parse_header, parse_method
 from latcli.core.errors import ExitCode, LatcliError
+from latcli.reports.bench_model import TargetKind
 
 
 class TargetsError(LatcliError):
@@ -102,3 +106,61 @@ def _body(path: str, where: str, read_body: Callable[[str], bytes]) -> bytes:
         return read_body(path)
     except OSError as exc:
         raise TargetsError(f"{where}: body file {path}: {exc.strerror or exc}") from None
+
+
+# ---- what TARGET names -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What TARGET named: one agent (an id or a URL) or every replica of a type."""
+
+    kind: TargetKind
+    name: str
+    agents: tuple[Agent, ...]
+    inventory: Inventory
+    mix: tuple[TargetLine, ...] = ()  # kind "mix": the --targets file's requests, in turn
+
+
+def mix_target(
+    inv: Inventory, source: str, lines: tuple[TargetLine, ...], shape: RequestShape
+) -> Target:
+    """A --targets file as a target: each line's URL an ad-hoc agent (timeouts and headers from
+    the inventory's defaults, then the command line's shape, then the line's own headers)."""
+    agents = tuple(shape.apply(adhoc_agent(line.url, inv.defaults)) for line in lines)
+    return Target("mix", source, agents, inv, lines)
+
+
+def resolve_target(inv: Inventory, text: str) -> Target:
+    """An inventory id, a type, or an http(s) URL (ad-hoc agent). Unknown names: LatcliError.
+
+    A URL with a path or a query (``http://host/health``) is requested exactly as given for
+    ``health``; a bare ``http://host:port`` gets the inventory's health path
+    (:func:`~latcli.config.inventory.adhoc_agent`, the rule of every command).
+    """
+    if "://" in text:
+        return Target("url", text, (adhoc_agent(text, inv.defaults),), inv)
+    by_id = [a for a in inv.agents if a.id == text]
+    if by_id:
+        return Target("agent", text, (by_id[0],), inv)
+    by_type = tuple(a for a in inv.agents if a.type == text)
+    if by_type:
+        return Target("type", text, by_type, inv)
+    ids = ", ".join(a.id for a in inv.agents)
+    types = ", ".join(dict.fromkeys(a.type for a in inv.agents))
+    raise LatcliError(f"unknown target {text!r} (agents: {ids}; types: {types}; or a URL)")
+
+
+def shaped_target(
+    inv: Inventory, text: str, shape: RequestShape, strategy: str | None = None
+) -> Target:
+    """:func:`resolve_target` with the command line's request shape on every agent it may
+    send to, and a type's replicas picked by ``strategy`` (checked) when one is given."""
+    if strategy is not None:
+        inv = replace(inv, routing=replace(inv.routing, strategy=strategy))
+    target = resolve_target(inv, text)
+    return replace(
+        target,
+        agents=tuple(shape.apply_all(target.agents)),
+        inventory=shape.apply_inventory(target.inventory),
+    )

@@ -22,7 +22,8 @@ from typing import Any
 
 from latcli.core.errors import LatcliError
 from latcli.core.schedule import validity
-from latcli.engines.bench.run import Target, run_loop, run_share
+from latcli.engines.bench.run import run_loop, run_share
+from latcli.engines.bench.targets import Target
 from latcli.reports.bench_model import (
     AgentTally,
     BenchPlan,
