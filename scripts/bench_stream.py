@@ -48,7 +48,7 @@ def child_latcli(
     url: str, concurrency: int, rate: float, seconds: float, chunks: int
 ) -> dict[str, Any]:
     """One latcli run in this process (the child): the engine as `latcli bench` drives it."""
-    from latcli.config.inventory import Inventory
+    from latcli.config.model import Inventory
     from latcli.engines.bench.run import resolve_target, run_bench, streaming_target
     from latcli.reports.bench_model import BenchPlan
 

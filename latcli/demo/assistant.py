@@ -46,7 +46,7 @@ from latcli.core.units import parse_duration, parse_percent
 from latcli.demo.agent import Slots
 
 if TYPE_CHECKING:
-    from latcli.config.inventory import DemoConfig
+    from latcli.config.model import DemoConfig
 
 Handler = Callable[[Request], Awaitable[Response]]
 Outcome = Literal["completed", "failed", "input-required"]

@@ -17,7 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
-from latcli.config.inventory import Agent, Inventory, RoutingConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, Inventory, RoutingConfig
 from latcli.core.balance import Choice, Pool, choose
 from latcli.core.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.core.budget import RetryBudget

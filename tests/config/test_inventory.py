@@ -10,18 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from latcli.config.inventory import (
-    DEMO_INVENTORY,
-    Agent,
-    Inventory,
-    InventoryError,
-    Problem,
-    adhoc_agent,
-    find_inventory,
-    inventory_json_schema,
-    load_inventory,
-    select_agents,
-)
+from latcli.config.loading import DEMO_INVENTORY, find_inventory, load_inventory
+from latcli.config.model import Agent, Inventory
+from latcli.config.problems import InventoryError, Problem
+from latcli.config.schema import inventory_json_schema
+from latcli.config.selection import adhoc_agent, select_agents
 from latcli.core.errors import ExitCode, LatcliError
 
 AGENT = '  - {id: w-1, type: weather, url: "http://127.0.0.1:8001"}\n'

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from latcli.config.inventory import Agent, CanaryConfig, HealthConfig, Inventory, RoutingConfig
+from latcli.config.model import Agent, CanaryConfig, HealthConfig, Inventory, RoutingConfig
 from latcli.core.breaker import BreakerEvent, BreakerState
 from latcli.core.errors import LatcliError
 from latcli.core.escape import json_safe
