@@ -15,21 +15,16 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET
 
+from latcli.config.file_keys import keys_of
 from latcli.config.model import (
     A2A_BINDINGS,
     DEMO_APPS,
     EWMA_SIGNALS,
     PROTOCOLS,
     STRATEGIES,
-    A2AConfig,
-    CanaryConfig,
-    DemoConfig,
-    EwmaConfig,
-    HealthConfig,
 )
 from latcli.config.problems import KeyPath, Report
 from latcli.config.urls import host_of, http_url, port_of
-from latcli.core.breaker import BreakerConfig
 from latcli.core.distribution import parse_distribution
 from latcli.core.units import parse_duration, parse_percent
 
@@ -198,29 +193,26 @@ _CHECKS.update(  # the demo assistant's keys
         "rate_limited": _duration,
     }
 )
-_NESTED: dict[str, type[Any]] = {
-    "health": HealthConfig,
-    "canary": CanaryConfig,
-    "breaker": BreakerConfig,
-    "ewma": EwmaConfig,
-    "demo": DemoConfig,
-    "a2a": A2AConfig,
-}
 
 
 def build(kind: type[T], raw: msgspec.Struct, path: KeyPath, report: Report) -> T:
     """A ``kind`` dataclass from the fields ``raw`` sets; unset or bad ones keep the default."""
-    return kind(**checked_values(raw, path, report))
+    return kind(**checked_values(kind, raw, path, report))
 
 
-def checked_values(raw: msgspec.Struct, path: KeyPath, report: Report) -> dict[str, Any]:
-    """The checked dataclass values of the fields ``raw`` sets (bad ones reported, left out)."""
+def checked_values(
+    kind: type[Any], raw: msgspec.Struct, path: KeyPath, report: Report
+) -> dict[str, Any]:
+    """The checked values for a ``kind`` dataclass of the fields ``raw`` sets (bad ones
+    reported, left out)."""
+    keys = keys_of(kind)
     values: dict[str, Any] = {}
     for name, value in msgspec.structs.asdict(raw).items():
         if value is UNSET:
             continue
-        if isinstance(value, msgspec.Struct):
-            values[name] = build(_NESTED[name], value, (*path, name), report)
+        nested = keys[name].nested
+        if isinstance(value, msgspec.Struct) and nested is not None:
+            values[name] = build(nested, value, (*path, name), report)
             continue
         check = _CHECKS.get(name)
         checked = check(value, (*path, name), report) if check else value

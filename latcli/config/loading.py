@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from latcli.config.checks import build, checked_values
 from latcli.config.model import BLANK_AGENT, Agent, Inventory, RoutingConfig
 from latcli.config.problems import InventoryError, Problem, Report, unknown_key
@@ -141,7 +143,7 @@ def _defaults(raw: object, report: Report) -> tuple[Agent | None, dict[Any, Any]
         return BLANK_AGENT, {}
     before = len(report.problems)
     section = convert(raw, DefaultsSection, ("defaults",), report)
-    values = None if section is None else checked_values(section, ("defaults",), report)
+    values = None if section is None else checked_values(Agent, section, ("defaults",), report)
     template = None if values is None else replace(BLANK_AGENT, **values)
     if template is None or len(report.problems) != before or not isinstance(raw, dict):
         return None, {}
@@ -186,24 +188,28 @@ def _agents(data: dict[Any, Any], defaults: dict[Any, Any], report: Report) -> t
         report.add(("agents",), f"expected a list of agents, got {_kind(entries)}")
         return ()
     raws = [_raw_agent(entry, i, defaults, report) for i, entry in enumerate(entries)]
-    _check_duplicates([None if raw is None else raw.id for raw in raws], report)
+    _check_duplicates([_agent_id(raw) for raw in raws], report)
     agents = [_agent(raw, i, report) for i, raw in enumerate(raws) if raw is not None]
     return tuple(a for a in agents if a is not None)
 
 
 def _raw_agent(
     entry: object, i: int, defaults: dict[Any, Any], report: Report
-) -> AgentEntry | None:
+) -> msgspec.Struct | None:
     if isinstance(entry, dict):
         entry = _merge(defaults, entry)
     return convert(entry, AgentEntry, ("agents", i), report)
 
 
-def _agent(raw: AgentEntry, i: int, report: Report) -> Agent | None:
+def _agent(raw: msgspec.Struct, i: int, report: Report) -> Agent | None:
     """The checked agent; None when it has problems (a bad url leaves no value to use)."""
     before = len(report.problems)
-    values = checked_values(raw, ("agents", i), report)
+    values = checked_values(Agent, raw, ("agents", i), report)
     return Agent(**values) if len(report.problems) == before else None
+
+
+def _agent_id(raw: msgspec.Struct | None) -> str | None:
+    return None if raw is None else str(msgspec.structs.asdict(raw)["id"])
 
 
 def _merge(defaults: dict[Any, Any], entry: dict[Any, Any]) -> dict[Any, Any]:

@@ -1,5 +1,9 @@
 """The shape of agents.yaml: one msgspec Struct per section, also the JSON Schema.
 
+A model dataclass's section is derived from its fields, each of which carries its file form
+(:mod:`latcli.config.file_keys`), so a key is declared once; the SLA sections and the top level
+have no dataclass and are written out here.
+
 :func:`convert` checks a mapping against its section and turns msgspec's first error into a
 ``key.path: message`` problem (plus every sibling unknown key, with a did-you-mean); the
 semantic checks (units, URLs, names) are :mod:`latcli.config.checks`'.
@@ -8,200 +12,114 @@ semantic checks (units, URLs, names) are :mod:`latcli.config.checks`'.
 from __future__ import annotations
 
 import re
-from typing import Annotated, TypeVar, get_args
+from dataclasses import MISSING, fields
+from typing import Annotated, Any, TypeVar, get_args
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from latcli.config.model import A2A_BINDINGS, DEMO_APPS, EWMA_SIGNALS, PROTOCOLS, STRATEGIES
+from latcli.config.file_keys import FileKey, keys_of
+from latcli.config.model import (
+    A2AConfig,
+    Agent,
+    CanaryConfig,
+    DemoConfig,
+    EwmaConfig,
+    HealthConfig,
+    RoutingConfig,
+)
 from latcli.config.problems import KeyPath, Report, unknown_key
-
-Duration = Annotated[
-    float | str,
-    Meta(description="A duration: 250ms, 5s, 1m, or a number of seconds."),
-]
-Percent = Annotated[
-    float | str,
-    Meta(description="A percentage: 50%, or a fraction between 0 and 1."),
-]
-AtLeastOne = Annotated[int, Meta(ge=1)]
-Name = Annotated[str, Meta(description="Letters, digits, '.', '_' and '-'.")]
+from latcli.core.breaker import BreakerConfig
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     pass
 
 
-class CanarySection(_Section):
-    """A real message watch sends on its own schedule; a failed task, a timeout or an answer
-    that does not match `expect` is a failed check."""
-
-    message: (
-        Annotated[str, Meta(min_length=1, description="The text sent (default: ping).")] | UnsetType
-    ) = UNSET
-    every: (
-        Annotated[float | str, Meta(description="Time between canaries, e.g. 30s (default).")]
-        | UnsetType
-    ) = UNSET
-    expect: (
-        Annotated[str, Meta(description="A regular expression the answer's text must contain.")]
-        | UnsetType
-    ) = UNSET
-    timeout: (
-        Annotated[
-            float | str, Meta(description="Whole canary; default: the agent's message timeout.")
-        ]
-        | UnsetType
-    ) = UNSET
-
-
-class HealthSection(_Section):
-    """Health check: GET {url}{path} (a2a agents: the agent-card GET)."""
-
-    path: str | UnsetType = UNSET
-    interval: Duration | UnsetType = UNSET
-    timeout: Duration | UnsetType = UNSET
-    rise: (
-        Annotated[AtLeastOne, Meta(description="Good checks in a row before watch says up.")]
-        | UnsetType
-    ) = UNSET
-    fall: (
-        Annotated[AtLeastOne, Meta(description="Bad checks in a row before watch says down.")]
-        | UnsetType
-    ) = UNSET
-    canary: CanarySection | UnsetType | None = UNSET  # null: no canary (overrides defaults)
+# Section names and docs as the JSON Schema shows them (the canary's keeps the indent its old
+# class docstring had, so `latcli schema` prints what it did); the keys come from the fields.
+_DOCS: dict[type[Any], tuple[str, str]] = {
+    CanaryConfig: (
+        "CanarySection",
+        "A real message watch sends on its own schedule; a failed task, a timeout or an answer\n"
+        "    that does not match `expect` is a failed check.",
+    ),
+    HealthConfig: (
+        "HealthSection",
+        "Health check: GET {url}{path} (a2a agents: the agent-card GET).",
+    ),
+    BreakerConfig: ("BreakerSection", "Circuit breaker per agent (DESIGN §4)."),
+    EwmaConfig: ("EwmaSection", "Peak EWMA latency with time decay tau."),
+    DemoConfig: ("DemoSection", "How `latcli demo` simulates this agent."),
+    A2AConfig: (
+        "A2ASection",
+        "A2A agents: the binding to use and the origins their card may point at.",
+    ),
+    RoutingConfig: ("RoutingSection", "How `send` and `bench TYPE` pick a replica."),
+}
+_SECTIONS: dict[type[Any], type[msgspec.Struct]] = {}
 
 
-class BreakerSection(_Section):
-    """Circuit breaker per agent (DESIGN §4)."""
-
-    failures: AtLeastOne | UnsetType = UNSET
-    failure_rate: Percent | UnsetType = UNSET
-    window: Duration | UnsetType = UNSET
-    min_calls: AtLeastOne | UnsetType = UNSET
-    open_for: Duration | UnsetType = UNSET
-    open_max: Duration | UnsetType = UNSET
-    half_open_probes: AtLeastOne | UnsetType = UNSET
-
-
-class EwmaSection(_Section):
-    """Peak EWMA latency with time decay tau."""
-
-    decay: Duration | UnsetType = UNSET
-    signal: (
-        Annotated[
-            str,
-            Meta(
-                description="What a message teaches the EWMA: first_artifact (time to first "
-                "token) or total; default: first_artifact for streamed sends, total otherwise.",
-                extra_json_schema={"enum": list(EWMA_SIGNALS)},
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+def _struct_field(name: str, spec: FileKey, required: bool) -> tuple[Any, ...]:
+    shape = spec.shape if spec.nested is None else section_of(spec.nested)
+    if required:
+        return (name, shape)
+    return (
+        name,
+        shape | UnsetType | None if spec.nullable else shape | UnsetType,
+        UNSET,
+    )
 
 
-class DemoSection(_Section):
-    """How `latcli demo` simulates this agent."""
-
-    latency: (
-        Annotated[str, Meta(description="fixed 20ms | normal 20ms 5ms | lognormal 20ms 0.6")]
-        | UnsetType
-    ) = UNSET
-    errors: Percent | UnsetType = UNSET
-    a2a_version: (
-        Annotated[str | float, Meta(description='A2A spec version: "0.3" or "1.0".')] | UnsetType
-    ) = UNSET
-    concurrency_limit: (
-        Annotated[AtLeastOne, Meta(description="Messages served at once; the rest queue.")]
-        | UnsetType
-    ) = UNSET
-    app: (
-        Annotated[
-            str,
-            Meta(
-                description="agent (default) or assistant: an LLM-like A2A 1.0 agent",
-                extra_json_schema={"enum": list(DEMO_APPS)},
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    ttft: (
-        Annotated[str, Meta(description="Assistant's time to first token: lognormal 400ms 0.5")]
-        | UnsetType
-    ) = UNSET
-    tokens_per_s: Annotated[float, Meta(gt=0)] | UnsetType = UNSET
-    chunk_tokens: (
-        Annotated[AtLeastOne, Meta(description="Tokens per streamed chunk.")] | UnsetType
-    ) = UNSET
-    answer_tokens: AtLeastOne | UnsetType = UNSET
-    fail_tasks: Percent | UnsetType = UNSET
-    input_required: Percent | UnsetType = UNSET
-    rate_limited: (
-        Annotated[float | str, Meta(description="Answer HTTP 429 for this long from start.")]
-        | UnsetType
-    ) = UNSET
-    seed: int | UnsetType = UNSET
+def _derive(
+    name: str,
+    doc: str,
+    specs: dict[str, FileKey],
+    required: frozenset[str] = frozenset(),
+    base: type[msgspec.Struct] = _Section,
+) -> type[msgspec.Struct]:
+    struct = msgspec.defstruct(
+        name,
+        [_struct_field(k, spec, k in required) for k, spec in specs.items()],
+        bases=(base,),
+        kw_only=True,
+        module=__name__,
+    )
+    struct.__doc__ = doc
+    return struct
 
 
-class A2ASection(_Section):
-    """A2A agents: the binding to use and the origins their card may point at."""
-
-    binding: (
-        Annotated[
-            str,
-            Meta(
-                description="jsonrpc or http+json; default: from the card, JSON-RPC preferred.",
-                extra_json_schema={"enum": list(A2A_BINDINGS)},
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    allow_origins: (
-        Annotated[
-            list[str],
-            Meta(
-                description="Other origins (https://host:443) the card may name; headers go there."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+def section_of(kind: type[Any]) -> type[msgspec.Struct]:
+    """The section a model dataclass is written as (made once, from its fields)."""
+    if kind not in _SECTIONS:
+        name, doc = _DOCS[kind]
+        _SECTIONS[kind] = _derive(name, doc, keys_of(kind))
+    return _SECTIONS[kind]
 
 
-class DefaultsSection(_Section):
-    """Settings every agent takes unless it sets them itself."""
-
-    protocol: Annotated[str, Meta(extra_json_schema={"enum": list(PROTOCOLS)})] | UnsetType = UNSET
-    weight: Annotated[float, Meta(ge=0)] | UnsetType = UNSET
-    timeout: Duration | UnsetType = UNSET
-    connect_timeout: Duration | UnsetType = UNSET
-    health: HealthSection | UnsetType = UNSET
-    headers: (
-        Annotated[
-            dict[str, str], Meta(description="Sent with every request; values support ${VAR}.")
-        ]
-        | UnsetType
-    ) = UNSET
-    breaker: BreakerSection | UnsetType = UNSET
-    ewma: EwmaSection | UnsetType = UNSET
-    a2a: A2ASection | UnsetType = UNSET
+def _agent_sections() -> tuple[type[msgspec.Struct], type[msgspec.Struct]]:
+    """``defaults`` takes an agent's keys but its id, type, url and demo; an agent takes all."""
+    specs = keys_of(Agent)
+    shared = {k: s for k, s in specs.items() if not s.per_agent}
+    own = {k: s for k, s in specs.items() if s.per_agent}
+    defaults = _derive(
+        "DefaultsSection", "Settings every agent takes unless it sets them itself.", shared
+    )
+    no_default = frozenset(
+        f.name for f in fields(Agent) if f.default is MISSING and f.default_factory is MISSING
+    )
+    entry = _derive("AgentEntry", "One agent replica.", own, no_default, defaults)
+    return defaults, entry
 
 
-class AgentEntry(DefaultsSection, kw_only=True):
-    """One agent replica."""
-
-    id: Name
-    type: Name
-    url: Annotated[str, Meta(description="http(s)://host[:port][/path]")]
-    demo: DemoSection | UnsetType = UNSET
-
-
-class RoutingSection(_Section):
-    """How `send` and `bench TYPE` pick a replica."""
-
-    strategy: Annotated[str, Meta(extra_json_schema={"enum": list(STRATEGIES)})] | UnsetType = UNSET
-    retries: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
-    retry_budget: Percent | UnsetType = UNSET
+CanarySection = section_of(CanaryConfig)
+HealthSection = section_of(HealthConfig)
+BreakerSection = section_of(BreakerConfig)
+EwmaSection = section_of(EwmaConfig)
+DemoSection = section_of(DemoConfig)
+A2ASection = section_of(A2AConfig)
+RoutingSection = section_of(RoutingConfig)
+DefaultsSection, AgentEntry = _agent_sections()
 
 
 class StreamSlaSection(_Section):
@@ -230,14 +148,20 @@ class SlaSection(_Section):
     canary: CanarySlaSection | UnsetType = UNSET
 
 
-class InventoryFile(_Section):
-    """latcli inventory (agents.yaml)."""
-
-    version: Annotated[int, Meta(description="Format version; must be 1.")]
-    agents: Annotated[list[AgentEntry], Meta(min_length=1)]
-    defaults: DefaultsSection | UnsetType = UNSET
-    routing: RoutingSection | UnsetType = UNSET
-    sla: SlaSection | UnsetType = UNSET
+InventoryFile = msgspec.defstruct(
+    "InventoryFile",
+    [
+        ("version", Annotated[int, Meta(description="Format version; must be 1.")]),
+        ("agents", Annotated[list[AgentEntry], Meta(min_length=1)]),  # type: ignore[valid-type]
+        ("defaults", DefaultsSection | UnsetType, UNSET),
+        ("routing", RoutingSection | UnsetType, UNSET),
+        ("sla", SlaSection | UnsetType, UNSET),
+    ],
+    bases=(_Section,),
+    kw_only=True,
+    module=__name__,
+)
+InventoryFile.__doc__ = "latcli inventory (agents.yaml)."
 
 
 _SUBSECTIONS: dict[str, type[msgspec.Struct]] = {
