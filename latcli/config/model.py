@@ -28,12 +28,13 @@ from latcli.config.file_keys import (
     nested,
     one_of,
 )
+from latcli.core import strategies
 from latcli.core.breaker import BreakerConfig
 
 Protocol = Literal["http", "a2a"]
 PROTOCOLS: tuple[str, ...] = ("http", "a2a")
 DEMO_APPS: tuple[str, ...] = ("agent", "assistant")
-STRATEGIES: tuple[str, ...] = ("p2c", "fastest", "round_robin", "least_loaded", "weighted")
+STRATEGIES: tuple[str, ...] = tuple(strategies.STRATEGIES)  # the one list: latcli.core.strategies
 A2ABinding = Literal["jsonrpc", "http+json"]
 A2A_BINDINGS: tuple[A2ABinding, ...] = ("jsonrpc", "http+json")
 EwmaSignal = Literal["first_artifact", "total"]
