@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from latcli.config.checks import build, checked_values
+from latcli.config.file_keys import keys_of
 from latcli.config.model import BLANK_AGENT, Agent, Inventory, RoutingConfig
 from latcli.config.problems import InventoryError, Problem, Report, unknown_key
 from latcli.config.schema import (
@@ -72,8 +73,9 @@ def _read(path: Path, report: Report) -> str | None:
 
 # --- the whole file -------------------------------------------------------------
 
-# Sections an agent merges key by key over the defaults (headers too, by lowercased name).
-_MERGED = ("health", "breaker", "ewma", "a2a")
+# Sections an agent merges key by key over the defaults' (health, breaker, ewma, a2a); headers
+# merge too, by lowercased name.
+_MERGED = tuple(k for k, spec in keys_of(Agent).items() if spec.nested and not spec.per_agent)
 
 
 def load_inventory(
