@@ -67,3 +67,9 @@ def test_a_key_written_as_text_for_a_number_has_a_check() -> None:
     }
     assert textual >= {"timeout", "interval", "failure_rate", "every", "rate_limited"}
     assert textual - set(_CHECKS) == set()
+
+
+def test_every_check_is_for_a_key_the_file_has() -> None:
+    # Checks are keyed by name: a renamed field would silently lose its check.
+    names = {name for kind in (*MODELS, BreakerConfig) for name in keys_of(kind)}
+    assert set(_CHECKS) - names == set()
