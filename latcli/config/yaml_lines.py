@@ -15,7 +15,7 @@ from latcli.config.problems import KeyPath, Problem, Report, format_path
 
 def parse_yaml(text: str, report: Report) -> object:
     """The document as plain Python data, filling ``report.lines``; None on YAML errors."""
-    # libyaml's parser when present: ~10x faster on a 1,000-agent inventory, same marks.
+    # libyaml's parser when present: same marks, ~8x faster (docs/benchmarks.md, probe over 1,000).
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
