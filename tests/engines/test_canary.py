@@ -21,7 +21,7 @@ import pytest
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
-from test_inventory import here, problems, write  # noqa: F401 (here is a fixture)
+from test_loading import here, problems, write  # noqa: F401 (here is a fixture)
 from test_watch import _Receiver
 
 from latcli.cli.app import main

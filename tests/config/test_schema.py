@@ -1,8 +1,13 @@
-"""Each inventory field is declared once, on its dataclass: the sections derived from them."""
+"""The file's sections: derived from the dataclass fields (each declared once), and the JSON
+Schema `latcli schema` prints."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Annotated, get_args, get_origin
 
 import msgspec
@@ -19,7 +24,13 @@ from latcli.config.model import (
     HealthConfig,
     RoutingConfig,
 )
-from latcli.config.schema import AgentEntry, DefaultsSection, HealthSection, section_of
+from latcli.config.schema import (
+    AgentEntry,
+    DefaultsSection,
+    HealthSection,
+    inventory_json_schema,
+    section_of,
+)
 from latcli.core.breaker import BreakerConfig
 
 MODELS = (Agent, HealthConfig, CanaryConfig, EwmaConfig, DemoConfig, A2AConfig, RoutingConfig)
@@ -73,3 +84,27 @@ def test_every_check_is_for_a_key_the_file_has() -> None:
     # Checks are keyed by name: a renamed field would silently lose its check.
     names = {name for kind in (*MODELS, BreakerConfig) for name in keys_of(kind)}
     assert set(_CHECKS) - names == set()
+
+
+def test_schema_is_json_and_describes_agents() -> None:
+    schema = json.loads(json.dumps(inventory_json_schema()))
+    assert schema["title"] == "latcli inventory (agents.yaml)"
+    defs = schema["$defs"]
+    top = defs[schema["$ref"].rsplit("/", 1)[1]]
+    assert set(top["required"]) == {"version", "agents"}
+    agent = defs[top["properties"]["agents"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert {"id", "type", "url", "protocol", "timeout", "headers", "health", "demo"} <= set(
+        agent["properties"]
+    )
+    assert set(agent["required"]) == {"id", "type", "url"}
+    assert agent["additionalProperties"] is False
+    assert agent["properties"]["protocol"]["enum"] == ["http", "a2a"]
+
+
+def test_latcli_schema_command_prints_the_schema() -> None:
+    script = Path(sys.executable).with_name("latcli")  # what `uv run latcli` runs
+    done = subprocess.run(
+        [str(script), "schema"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == inventory_json_schema()
