@@ -210,8 +210,9 @@ def checked_values(
     for name, value in msgspec.structs.asdict(raw).items():
         if value is UNSET:
             continue
-        nested = keys[name].nested
-        if isinstance(value, msgspec.Struct) and nested is not None:
+        if isinstance(value, msgspec.Struct):
+            nested = keys[name].nested
+            assert nested is not None  # a section's value is a Struct only for a nested key
             values[name] = build(nested, value, (*path, name), report)
             continue
         check = _CHECKS.get(name)

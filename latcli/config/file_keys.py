@@ -39,10 +39,12 @@ class FileKey:
     nullable: bool = False  # `key: null` is accepted (and overrides the defaults' section)
     per_agent: bool = False  # under an agent only, never in `defaults`
 
-    @property
-    def nested(self) -> type[Any] | None:
-        """The model dataclass this key's section builds, if the key is a section."""
-        return self.shape if isinstance(self.shape, type) and is_dataclass(self.shape) else None
+    # The model dataclass this key's section builds, if the key is a section (asked per value).
+    nested: type[Any] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        is_section = isinstance(self.shape, type) and is_dataclass(self.shape)
+        object.__setattr__(self, "nested", self.shape if is_section else None)
 
 
 def described(shape: Any, text: str) -> Any:
@@ -89,6 +91,10 @@ BREAKER_KEYS: dict[str, FileKey] = {
 
 def keys_of(kind: type[Any]) -> dict[str, FileKey]:
     """The file keys of a model dataclass, in field order."""
-    if kind is BreakerConfig:
-        return BREAKER_KEYS
-    return {f.name: f.metadata[FILE_KEY] for f in fields(kind) if FILE_KEY in f.metadata}
+    if kind not in _KEYS:  # once per dataclass: build() asks for every section of every agent
+        found = {f.name: f.metadata[FILE_KEY] for f in fields(kind) if FILE_KEY in f.metadata}
+        _KEYS[kind] = BREAKER_KEYS if kind is BreakerConfig else found
+    return _KEYS[kind]
+
+
+_KEYS: dict[type[Any], dict[str, FileKey]] = {}
