@@ -14,7 +14,7 @@ import time
 
 from rich.console import Console, RenderableType
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.render.layout import Fitted
 from latcli.render.probe_view import probe_table
 from latcli.reports.probe import ProbeReport, ProbeResult

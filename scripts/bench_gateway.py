@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import psutil
 
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.demo.fleet import Fleet, free_port
 
 CRITERION = {"p50": 1.0, "p99": 3.0}  # ms the gateway may add

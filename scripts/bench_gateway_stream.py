@@ -41,7 +41,7 @@ from typing import Any
 
 import psutil
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.demo.fleet import free_port
 from latcli.transport.a2a.sse import SSEDecoder
 from latcli.transport.base import RequestSpec

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.strategies import P2C
 from latcli.routing.router import Router
 

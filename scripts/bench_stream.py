@@ -54,7 +54,7 @@ def child_latcli(
     url: str, concurrency: int, rate: float, seconds: float, chunks: int
 ) -> dict[str, Any]:
     """One latcli run in this process (the child): the engine as `latcli bench` drives it."""
-    from latcli.config.inventory import Inventory
+    from latcli.config.model import Inventory
     from latcli.engines.bench.stream import streaming_target
     from latcli.engines.bench.targets import resolve_target
     from latcli.engines.bench.workers import run_bench

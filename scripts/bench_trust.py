@@ -25,9 +25,12 @@ import tempfile
 import time
 import timeit
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from latcli.config import inventory
+from latcli.config.loading import load_inventory
+from latcli.config.selection import adhoc_agent
+from latcli.config.yaml_lines import alias_bomb
 from latcli.core.escape import escape_controls
 from latcli.core.redact import redact_url
 from latcli.routing.router import Router
@@ -54,8 +57,8 @@ class _Answer:
 
 
 def _routed_us(calls: int) -> float:
-    agents = [inventory.adhoc_agent(f"http://127.0.0.1:{9000 + i}") for i in range(3)]
-    agents = [inventory.replace(a, id=f"a{i}", type="t") for i, a in enumerate(agents)]
+    agents = [adhoc_agent(f"http://127.0.0.1:{9000 + i}") for i in range(3)]
+    agents = [replace(a, id=f"a{i}", type="t") for i, a in enumerate(agents)]
 
     async def run() -> float:
         router = Router(agents, transport=_Answer(), state=None)
@@ -79,10 +82,10 @@ def _inventory_ms(path: Path, rounds: int) -> tuple[float, float]:
     budget, whole = [], []
     for _ in range(rounds):
         started = time.perf_counter()
-        inventory._alias_bomb(node)
+        alias_bomb(node)
         budget.append(time.perf_counter() - started)
         started = time.perf_counter()
-        inventory.load_inventory(path, {})
+        load_inventory(path, {})
         whole.append(time.perf_counter() - started)
     return statistics.median(budget) * 1000, statistics.median(whole) * 1000
 

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import yaml
 
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.demo.fleet import Fleet, free_port
 
 TOLERANCE = 0.15

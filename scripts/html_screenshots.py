@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.demo.fleet import DEMO_INVENTORY, Fleet, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

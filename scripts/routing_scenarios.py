@@ -100,9 +100,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from latcli.config.inventory import Agent, BreakerConfig, DemoConfig, EwmaConfig, EwmaSignal
+from latcli.config.model import Agent, DemoConfig, EwmaConfig, EwmaSignal
 from latcli.core.balance import Choice
-from latcli.core.breaker import BreakerEvent, BreakerState, Permit
+from latcli.core.breaker import BreakerConfig, BreakerEvent, BreakerState, Permit
 from latcli.core.strategies import STRATEGIES
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import Fleet, free_port

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from latcli.config.inventory import Agent, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent
 from latcli.demo.control import get_fault, set_fault
 from latcli.demo.fleet import DEMO_INVENTORY, Fleet, free_port
 

@@ -25,7 +25,7 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from latcli.config.inventory import Inventory
+    from latcli.config.model import Inventory
     from latcli.config.shaping import RequestShape
     from latcli.core.sla import Threshold, Verdict
     from latcli.engines.bench.targets import Target
@@ -208,7 +208,7 @@ def bench(
     """
     from dataclasses import replace
 
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
     from latcli.engines.bench.workers import run_bench
     from latcli.reports.files import check_writable
 

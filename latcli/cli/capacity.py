@@ -23,7 +23,7 @@ from latcli.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from latcli.config.inventory import Inventory
+    from latcli.config.model import Inventory
     from latcli.core.capacity import CapacityPlan
     from latcli.core.sla import Threshold
     from latcli.engines.bench.targets import Target
@@ -98,7 +98,7 @@ def capacity(
     a path or a query is requested as given; a bare origin gets the health path. Example:
     `latcli capacity weather --target-rps 500 --headroom 30% --sla 'p99<200ms'`
     """
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
     from latcli.core.capacity import summarize
     from latcli.core.redact import redact_url
     from latcli.engines.bench.targets import shaped_target

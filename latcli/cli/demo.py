@@ -86,7 +86,7 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return 0
     from latcli.cli.runtime import parse_seconds
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
     from latcli.demo.run import ChaosOptions, DemoOptions, run_demo
 
     every = parse_seconds(interval, "--interval") or 0.0  # never None: interval is text
@@ -188,7 +188,8 @@ def fault(
     """
     import asyncio
 
-    from latcli.config.inventory import load_inventory, select_agents
+    from latcli.config.loading import load_inventory
+    from latcli.config.selection import select_agents
     from latcli.core.errors import LatcliError
     from latcli.core.units import parse_percent
     from latcli.demo.control import set_fault

@@ -22,7 +22,7 @@ def _note_demo_fleet(ctx: typer.Context, value: Path | None) -> Path | None:
     if value is None and ctx.info_name != "demo" and not ctx.meta.get("latcli.noted"):
         if _only_urls(ctx) or ctx.resilient_parsing:  # resilient: completing, not running
             return value
-        from latcli.config.inventory import DEMO_INVENTORY, find_inventory
+        from latcli.config.loading import DEMO_INVENTORY, find_inventory
 
         if find_inventory(None, os.environ) == DEMO_INVENTORY:
             ctx.meta["latcli.noted"] = True
@@ -52,7 +52,7 @@ def _complete_agents(incomplete: str) -> list[str]:
     """Shell completion of agent ids and types from the inventory the command would load."""
     import os
 
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
     from latcli.core.errors import LatcliError
 
     try:
@@ -276,7 +276,7 @@ def request_shape_of(
 
 
 def _check_strategy(value: str | None) -> str | None:
-    from latcli.config.inventory import STRATEGIES
+    from latcli.config.model import STRATEGIES
 
     if value is None or value in STRATEGIES:
         return value

@@ -70,7 +70,8 @@ def probe(
     import asyncio
 
     from latcli.cli.runtime import is_demo_fleet
-    from latcli.config.inventory import load_inventory, select_agents
+    from latcli.config.loading import load_inventory
+    from latcli.config.selection import select_agents
     from latcli.core.errors import ExitCode
     from latcli.engines.send import run_probe
 

@@ -9,7 +9,7 @@ import typer
 from latcli.core.units import parse_duration
 
 if TYPE_CHECKING:
-    from latcli.config.inventory import Inventory
+    from latcli.config.model import Inventory
     from latcli.reports.watch import WatchSnapshot
 
 
@@ -29,7 +29,7 @@ def parse_seconds(text: str | None, option: str) -> float | None:
 def is_demo_fleet(inv: Inventory) -> bool:
     """True when ``inv`` is the built-in demo fleet (also through the repository's symlink), so
     that a refused connection can ask whether `latcli demo` is running."""
-    from latcli.config.inventory import DEMO_INVENTORY
+    from latcli.config.loading import DEMO_INVENTORY
 
     try:
         return inv.path is not None and inv.path.resolve() == DEMO_INVENTORY.resolve()

@@ -7,7 +7,7 @@ def schema() -> int:
     """Print the JSON Schema of agents.yaml (for editors and CI validation)."""
     import json
 
-    from latcli.config.inventory import inventory_json_schema
+    from latcli.config.schema import inventory_json_schema
 
     print(json.dumps(inventory_json_schema(), indent=2))
     return 0

@@ -99,7 +99,7 @@ def send(
     import sys
 
     from latcli.cli.runtime import DEMO_HINT, is_demo_fleet, parse_seconds
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
     from latcli.core.errors import ExitCode
     from latcli.core.escape import escape_controls, terminal_reply
     from latcli.engines.send import run_send, send_targets

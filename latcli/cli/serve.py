@@ -129,7 +129,8 @@ def serve(
     import sys
 
     from latcli.cli.runtime import parse_seconds
-    from latcli.config.inventory import load_inventory, select_agents
+    from latcli.config.loading import load_inventory
+    from latcli.config.selection import select_agents
     from latcli.engines.serve.limits import Limits
     from latcli.engines.serve.options import ServeOptions
     from latcli.engines.serve.run import run_serve

@@ -72,7 +72,9 @@ def watch(
     import sys
 
     from latcli.cli.runtime import parse_seconds
-    from latcli.config.inventory import http_url, load_inventory, select_agents
+    from latcli.config.loading import load_inventory
+    from latcli.config.selection import select_agents
+    from latcli.config.urls import http_url
     from latcli.core.errors import ExitCode
     from latcli.engines.watch.run import WatchOptions, run_watch, unhealthy
     from latcli.reports.watch import WatchSnapshot, watch_json

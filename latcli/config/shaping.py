@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from latcli.config.inventory import Agent, Inventory
+from latcli.config.model import Agent, Inventory
 from latcli.core.errors import ExitCode, LatcliError
 
 # RFC 9110 §5.6.2 token: what a header name and a method may be made of.

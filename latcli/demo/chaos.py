@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from latcli.config.inventory import Agent, DemoConfig
+from latcli.config.model import Agent, DemoConfig
 from latcli.core.distribution import Distribution, parse_distribution
 from latcli.core.errors import LatcliError
 from latcli.core.units import format_duration

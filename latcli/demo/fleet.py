@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from latcli.config.inventory import Agent, DemoConfig
+from latcli.config.model import Agent, DemoConfig
 from latcli.core.errors import ExitCode, LatcliError
 from latcli.core.units import format_duration
 

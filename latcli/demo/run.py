@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from latcli.config.inventory import Agent, Inventory
+from latcli.config.model import Agent, Inventory
 from latcli.core.errors import ExitCode
 from latcli.core.units import format_duration, format_rate
 from latcli.demo.chaos import TRICKLE_RATE, Schedule, is_assistant, pick_targets, schedule_for

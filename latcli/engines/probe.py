@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.reports.probe import MessageCheck, ProbeReport, ProbeResult
 from latcli.transport.guard import guarded
 from latcli.transport.protocols import ProtocolClient

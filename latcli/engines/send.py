@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from latcli.config.inventory import Agent, Inventory
+from latcli.config.model import Agent, Inventory
 from latcli.engines.probe import probe_agents
 from latcli.reports.probe import ProbeReport
 from latcli.transport.factory import Engine, make_transport
@@ -85,7 +85,7 @@ def send_targets(inv: Inventory, selectors: Sequence[str]) -> tuple[Inventory, l
     """
     from dataclasses import replace
 
-    from latcli.config.inventory import select_agents
+    from latcli.config.selection import select_agents
     from latcli.core.errors import LatcliError
 
     types = {a.type for a in inv.agents}

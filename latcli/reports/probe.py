@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.errors import ErrorKind
 from latcli.core.redact import redact_text, redact_url
 from latcli.transport.a2a.stream import StreamPhases

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.breaker import Permit
 from latcli.core.errors import ErrorKind
 from latcli.core.ratelimit import COOLING_DEFAULT_S, cooldown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.breaker import Breaker, BreakerState
 from latcli.core.redact import redact_url
 from latcli.core.stats import ReplicaStats, StatsSnapshot

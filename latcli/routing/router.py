@@ -17,7 +17,8 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from latcli.config.inventory import Agent, Inventory, RoutingConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, Inventory, RoutingConfig
 from latcli.core.balance import Choice, Pool, choose
 from latcli.core.breaker import Breaker, BreakerEvent, BreakerState, Permit
 from latcli.core.budget import RetryBudget

@@ -10,7 +10,7 @@ import asyncio
 import time
 from dataclasses import replace
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.errors import ErrorKind
 from latcli.transport.a2a.lifecycle import Verdict, verdict_of
 from latcli.transport.base import (

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from latcli.config.inventory import A2ABinding, A2AConfig
+from latcli.config.model import A2ABinding, A2AConfig
 from latcli.core.errors import ErrorKind
 from latcli.core.ratelimit import parse_retry_after
 from latcli.transport.a2a import bindings

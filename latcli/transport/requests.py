@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.transport.a2a import bindings
 from latcli.transport.base import (
     DEFAULT_MAX_BODY,

@@ -28,7 +28,7 @@ import pytest
 
 from latcli import __version__
 from latcli.cli.app import main
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.demo.control import get_fault
 from latcli.demo.fleet import free_port
 

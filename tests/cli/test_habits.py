@@ -24,7 +24,9 @@ import yaml
 from rich.console import Console
 
 from latcli.cli.app import command, main
-from latcli.config.inventory import Agent, InventoryError, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent
+from latcli.config.problems import InventoryError
 from latcli.core.errors import ErrorKind
 from latcli.core.stats import ReplicaStats
 from latcli.core.units import format_ms, format_ms_value
@@ -303,7 +305,7 @@ def test_send_to_an_unknown_name_is_a_usage_error(
 def test_send_to_a_stopped_demo_fleet_asks_whether_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from latcli.config.inventory import DEMO_INVENTORY
+    from latcli.config.loading import DEMO_INVENTORY
 
     with fs.refused_port() as url:
         doc = yaml.safe_load(DEMO_INVENTORY.read_text())
@@ -312,7 +314,7 @@ def test_send_to_a_stopped_demo_fleet_asks_whether_it_runs(
         doc["agents"] = [{"id": "weather-1", "type": "weather", "url": url}]
         fake = tmp_path / "agents.yaml"
         fake.write_text(yaml.safe_dump(doc))
-        monkeypatch.setattr("latcli.config.inventory.DEMO_INVENTORY", fake)
+        monkeypatch.setattr("latcli.config.loading.DEMO_INVENTORY", fake)
         assert main(["send", "weather", "hi", "-i", str(fake), "--no-state"]) == 1
     assert port and "is `latcli demo` running?" in capsys.readouterr().err
 

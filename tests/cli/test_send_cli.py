@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.breaker import Breaker
 from latcli.core.stats import ReplicaStats
 from latcli.demo.agent import answer

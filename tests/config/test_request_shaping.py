@@ -13,7 +13,8 @@ import fault_servers as fs
 import pytest
 
 from latcli.cli.app import main
-from latcli.config.inventory import STRATEGIES, adhoc_agent
+from latcli.config.model import STRATEGIES
+from latcli.config.selection import adhoc_agent
 from latcli.config.shaping import RequestShape, ShapeError, parse_header, request_shape
 from latcli.transport.requests import health_request
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from test_cli import _env, interrupt_when_started
 
 from latcli.cli.app import main
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.core.capacity import (
     GENERATOR_RETRIES,
     MAX_STEPS,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.hedge import Move, StreamRace
 from latcli.routing.hedged_stream import Hedged, LegRun, hedged_stream
 from latcli.transport.httpx_engine import HttpxTransport

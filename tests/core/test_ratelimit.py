@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_router import scripted
 
-from latcli.config.inventory import Agent, BreakerConfig
+from latcli.config.model import Agent
 from latcli.core.balance import Pool, choose
-from latcli.core.breaker import Breaker, BreakerState
+from latcli.core.breaker import Breaker, BreakerConfig, BreakerState
 from latcli.core.errors import ErrorKind
 from latcli.core.ratelimit import COOLING_DEFAULT_S, COOLING_MAX_S, cooldown, parse_retry_after
 from latcli.core.stats import ReplicaStats
@@ -365,7 +365,7 @@ def test_watch_shows_cooling_in_the_table_the_json_and_metrics() -> None:
     from prometheus_client.parser import text_string_to_metric_families
     from rich.console import Console
 
-    from latcli.config.inventory import Inventory
+    from latcli.config.model import Inventory
     from latcli.demo.fleet import free_port
     from latcli.engines.watch.run import WatchOptions, run_watch
     from latcli.render.watch_view import watch_renderable

@@ -17,7 +17,8 @@ import pytest
 from test_cli import spawn
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent, DemoConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, DemoConfig
 from latcli.core.distribution import parse_distribution
 from latcli.core.errors import ExitCode, LatcliError
 from latcli.demo.chaos import (

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from test_cli import spawn
 
-from latcli.config.inventory import Agent, DemoConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, DemoConfig
 from latcli.core.errors import LatcliError
 from latcli.demo.chaos import (
     ASSISTANT_SCHEDULE,

@@ -26,7 +26,8 @@ from a2a.compat.v0_3 import types as v03
 from a2a.types import a2a_pb2
 from google.protobuf.json_format import ParseDict
 
-from latcli.config.inventory import Agent, DemoConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, DemoConfig
 from latcli.core.distribution import parse_distribution
 from latcli.core.errors import ExitCode, LatcliError
 from latcli.demo.agent import FaultState, apply_fault
@@ -486,7 +487,7 @@ def test_stop_leaves_no_child_even_after_an_exception() -> None:
 _ORPHAN_SCRIPT = """
 import sys
 from latcli.demo.fleet import Fleet, free_port
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 fleet = Fleet([Agent(id="o", type="t", url="http://127.0.0.1:1")], {"o": free_port()})
 fleet.start()
 print(fleet.pids["o"], flush=True)

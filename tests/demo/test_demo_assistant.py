@@ -19,7 +19,7 @@ from a2a.types import a2a_pb2
 from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent, DemoConfig
+from latcli.config.model import Agent, DemoConfig
 from latcli.demo.assistant.schedule import answer_tokens
 from latcli.demo.control import get_fault, set_fault
 from latcli.demo.fleet import Fleet, free_port
@@ -530,7 +530,7 @@ def test_assistant_without_a2a_protocol_is_refused() -> None:
 
 
 def test_inventory_reads_the_assistant_keys(tmp_path: Path) -> None:
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
 
     path = tmp_path / "agents.yaml"
     path.write_text(
@@ -555,7 +555,8 @@ def test_inventory_reads_the_assistant_keys(tmp_path: Path) -> None:
 
 
 def test_inventory_names_bad_assistant_keys_by_line(tmp_path: Path) -> None:
-    from latcli.config.inventory import InventoryError, load_inventory
+    from latcli.config.loading import load_inventory
+    from latcli.config.problems import InventoryError
 
     path = tmp_path / "agents.yaml"
     path.write_text(

@@ -13,7 +13,7 @@ import fault_servers as fs
 import pytest
 from conftest import DemoFleet
 
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.core import schedule
 from latcli.engines.bench.recorder import WorkerRecorder, halve
 from latcli.engines.bench.run import run_share

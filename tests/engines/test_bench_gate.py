@@ -169,7 +169,7 @@ def test_without_a_model_bench_runs_closed_with_50_connections(
 
 
 def test_workers_merge_statuses_and_feed_the_live_view() -> None:
-    from latcli.config.inventory import load_inventory
+    from latcli.config.loading import load_inventory
     from latcli.engines.bench.targets import resolve_target
     from latcli.engines.bench.workers import run_bench
     from latcli.reports.bench_model import BenchPlan, Progress

@@ -21,11 +21,13 @@ import pytest
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
-from test_inventory import here, problems, write  # noqa: F401 (here is a fixture)
+from test_loading import here, problems, write  # noqa: F401 (here is a fixture)
 from test_watch import _Receiver
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent, BreakerConfig, CanaryConfig, HealthConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, CanaryConfig, HealthConfig
+from latcli.core.breaker import BreakerConfig
 from latcli.core.errors import ErrorKind
 from latcli.core.sla import canary_thresholds, evaluate
 from latcli.demo.fleet import free_port
@@ -171,7 +173,7 @@ def test_sla_canary_phases_become_canary_thresholds(here: Path) -> None:  # noqa
 
 
 def test_schema_describes_the_canary() -> None:
-    from latcli.config.inventory import inventory_json_schema
+    from latcli.config.schema import inventory_json_schema
 
     defs = inventory_json_schema()["$defs"]
     assert isinstance(defs, dict)

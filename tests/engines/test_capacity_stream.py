@@ -16,7 +16,7 @@ from rich.console import Console
 from test_capacity import check_contract, measure
 
 from latcli.cli.app import main
-from latcli.config.inventory import load_inventory
+from latcli.config.loading import load_inventory
 from latcli.core.capacity import (
     CapacityPlan,
     LatencySummary,

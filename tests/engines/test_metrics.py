@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.errors import ErrorKind, LatcliError
 from latcli.engines.watch.metrics import WatchMetrics
 from latcli.reports.watch import AgentRow, WatchSnapshot

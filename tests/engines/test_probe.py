@@ -31,7 +31,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent, HealthConfig, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, HealthConfig
 from latcli.core.errors import ErrorKind
 from latcli.demo.fleet import Fleet, free_port
 from latcli.engines.probe import probe_agents

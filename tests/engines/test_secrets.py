@@ -17,8 +17,8 @@ from pathlib import Path
 import fault_servers as fs
 import pytest
 
-from latcli.config.inventory import BreakerConfig, load_inventory
-from latcli.core.breaker import Breaker
+from latcli.config.loading import load_inventory
+from latcli.core.breaker import Breaker, BreakerConfig
 from latcli.core.redact import redact_text, redact_url, redact_webhook
 from latcli.core.stats import ReplicaStats
 from latcli.routing.router import Router

@@ -26,13 +26,10 @@ from fault_servers import Request, RunningServer, _keepalive, response_bytes, se
 from hostile_agents import EVIL
 from pty_run import latcli_on_a_terminal
 
-from latcli.config.inventory import (
-    Agent,
-    EwmaConfig,
-    InventoryError,
-    inventory_json_schema,
-    load_inventory,
-)
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, EwmaConfig
+from latcli.config.problems import InventoryError
+from latcli.config.schema import inventory_json_schema
 from latcli.core.errors import ErrorKind
 from latcli.render.send_view import decision_lines
 from latcli.routing.recorder import ewma_sample

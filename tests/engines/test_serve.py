@@ -29,7 +29,7 @@ from conftest import DemoFleet
 from prometheus_client.parser import text_string_to_metric_families
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.demo.fleet import free_port
 from latcli.engines.serve.app import make_app
 from latcli.engines.serve.gateway import Gateway

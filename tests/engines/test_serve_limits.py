@@ -32,7 +32,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_serve import Served, start_serve, stop_serve
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent, HealthConfig, Inventory, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, HealthConfig, Inventory
 from latcli.demo.fleet import free_port
 from latcli.engines.serve.auth import client_token, is_loopback
 from latcli.engines.serve.limits import parse_size

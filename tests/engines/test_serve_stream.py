@@ -35,7 +35,7 @@ from fault_servers import (
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import Served, start_serve, stop_serve
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.demo.fleet import free_port
 from latcli.transport.a2a.sse import SSEDecoder, SSEEvent
 from latcli.transport.httpx_engine import HttpxTransport

@@ -26,8 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_cli import spawn
 
 from latcli.cli.app import main
-from latcli.config.inventory import Agent, BreakerConfig, HealthConfig, Inventory, load_inventory
-from latcli.core.breaker import BreakerState
+from latcli.config.loading import load_inventory
+from latcli.config.model import Agent, HealthConfig, Inventory
+from latcli.core.breaker import BreakerConfig, BreakerState
 from latcli.core.sla import parse_threshold
 from latcli.demo.control import set_fault
 from latcli.demo.fleet import free_port

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.engines.watch.events import (
     agent_events,
     rate_limit_events,

@@ -15,7 +15,8 @@ from hostile_agents import EVIL, markup_error_agent, text_agent
 from pty_run import latcli_on_a_terminal
 from rich.console import Console
 
-from latcli.config.inventory import adhoc_agent, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.selection import adhoc_agent
 from latcli.core.escape import escape_controls, json_safe, terminal_reply
 from latcli.engines.send import run_probe
 from latcli.render.probe_view import probe_table

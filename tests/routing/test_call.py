@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from latcli.config.inventory import Agent, BreakerConfig
-from latcli.core.breaker import Breaker, BreakerState, Trigger
+from latcli.config.model import Agent
+from latcli.core.breaker import Breaker, BreakerConfig, BreakerState, Trigger
 from latcli.core.errors import ErrorKind
 from latcli.core.stats import ReplicaStats
 from latcli.routing.call import Call

@@ -23,9 +23,9 @@ from typing import Any
 import fault_servers as fs
 import pytest
 
-from latcli.config.inventory import Agent, BreakerConfig, DemoConfig
+from latcli.config.model import Agent, DemoConfig
 from latcli.core.balance import Choice
-from latcli.core.breaker import BreakerEvent, BreakerState
+from latcli.core.breaker import BreakerConfig, BreakerEvent, BreakerState
 from latcli.core.errors import LatcliError
 from latcli.demo.agent import answer, card_v03, card_v1
 from latcli.demo.control import set_fault

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 
-from latcli.config.inventory import A2AConfig, Agent
+from latcli.config.model import A2AConfig, Agent
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import Outcome
 from latcli.transport.httpx_engine import HttpxTransport
@@ -188,7 +188,7 @@ def test_a_task_answered_working_is_polled_until_completed() -> None:
 def test_a_failed_task_counts_against_the_agent_in_the_router(
     failing: RunningAgent, stream_10: RunningAgent
 ) -> None:
-    from latcli.config.inventory import BreakerConfig
+    from latcli.core.breaker import BreakerConfig
     from latcli.routing.router import Router
 
     trips = BreakerConfig(failures=2, open_for=60.0, open_max=60.0)

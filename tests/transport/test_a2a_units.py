@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from latcli.config.inventory import A2AConfig, Agent, InventoryError, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.model import A2AConfig, Agent
+from latcli.config.problems import InventoryError
 from latcli.core.errors import ErrorKind
 from latcli.transport.a2a.bindings import CardRefused, Interface, choose, origin, same_origin
 from latcli.transport.a2a.lifecycle import OUTCOMES, Verdict, normalize_state
@@ -394,7 +396,7 @@ def test_inventory_a2a_problems_name_the_line_and_suggest(tmp_path: Path) -> Non
 
 
 def test_the_schema_lists_the_a2a_section() -> None:
-    from latcli.config.inventory import inventory_json_schema
+    from latcli.config.schema import inventory_json_schema
 
     text = json.dumps(inventory_json_schema())
     assert '"A2ASection"' in text and "allow_origins" in text and '"http+json"' in text

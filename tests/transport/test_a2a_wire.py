@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fault_servers import RunningServer, read_request, refused_port, response_bytes, serve
 
-from latcli.config.inventory import A2AConfig, Agent
+from latcli.config.model import A2AConfig, Agent
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import RequestSpec, StreamingOutcome, can_stream
 from latcli.transport.factory import ENGINES, Engine, make_transport

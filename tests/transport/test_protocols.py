@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import Outcome, Timings
 from latcli.transport.replies import (

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from latcli.config.inventory import DemoConfig
+    from latcli.config.model import DemoConfig
 
 
 def starting_fault(demo: DemoConfig) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from urllib.parse import urlsplit
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.errors import ErrorKind
 from latcli.engines.bench.answer import NO_AGENT, Answer, Sender, unexpected
 from latcli.engines.bench.stream import stream_sender, streamed

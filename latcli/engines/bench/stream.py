@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.core.errors import LatcliError
 from latcli.engines.bench.answer import Answer, Sender, unexpected
 from latcli.engines.bench.targets import Target

@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from latcli.config.inventory import Agent, Inventory, adhoc_agent, http_url
+from latcli.config.model import Agent, Inventory
+from latcli.config.selection import adhoc_agent
 from latcli.config.shaping import RequestShape, ShapeError, parse_header, parse_method
+from latcli.config.urls import http_url
 from latcli.core.errors import ExitCode, LatcliError
 from latcli.reports.bench_model import TargetKind
 
@@ -136,7 +138,7 @@ def resolve_target(inv: Inventory, text: str) -> Target:
 
     A URL with a path or a query (``http://host/health``) is requested exactly as given for
     ``health``; a bare ``http://host:port`` gets the inventory's health path
-    (:func:`~latcli.config.inventory.adhoc_agent`, the rule of every command).
+    (:func:`~latcli.config.selection.adhoc_agent`, the rule of every command).
     """
     if "://" in text:
         return Target("url", text, (adhoc_agent(text, inv.defaults),), inv)

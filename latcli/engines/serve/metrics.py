@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.engines.watch.metrics import LABELS, WatchMetrics
 from latcli.routing.results import RouteResult
 

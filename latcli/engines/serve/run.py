@@ -8,7 +8,7 @@ import os
 import signal
 from collections.abc import Callable
 
-from latcli.config.inventory import Agent, Inventory
+from latcli.config.model import Agent, Inventory
 from latcli.core.errors import ExitCode
 from latcli.engines import gctune
 from latcli.engines.serve.auth import client_token

@@ -11,7 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
-from latcli.config.inventory import Agent, CanaryConfig
+from latcli.config.model import Agent, CanaryConfig
 from latcli.core.errors import ErrorKind
 from latcli.core.sla import PHASES, Measurements
 from latcli.transport.replies import Reply

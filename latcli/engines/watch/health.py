@@ -5,7 +5,7 @@ Sans-I/O: each check's verdict comes in as a bool; nothing here reads a clock.
 
 from __future__ import annotations
 
-from latcli.config.inventory import HealthConfig
+from latcli.config.model import HealthConfig
 from latcli.core.breaker import BreakerState
 from latcli.reports.watch import AgentState
 

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from latcli.config.inventory import Agent, RoutingConfig
+from latcli.config.model import Agent, RoutingConfig
 from latcli.core.breaker import BreakerEvent
 from latcli.core.errors import LatcliError
 from latcli.core.redact import redact_text

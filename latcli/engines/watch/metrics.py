@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from latcli.config.inventory import Agent
+from latcli.config.model import Agent
 from latcli.reports.watch import CanaryStatus, WatchSnapshot
 from latcli.transport.replies import Reply
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from latcli.config.inventory import Agent, Inventory
+from latcli.config.model import Agent, Inventory
 from latcli.core.sla import canary_thresholds, thresholds_from_inventory
 from latcli.engines.watch.events_file import EventsFile
 from latcli.engines.watch.loop import Sink, Watch

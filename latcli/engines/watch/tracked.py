@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from latcli.config.inventory import Agent, CanaryConfig
+from latcli.config.model import Agent, CanaryConfig
 from latcli.engines.watch.canary import CanaryWindow, canary_agent
 from latcli.engines.watch.check_window import CheckWindow
 from latcli.engines.watch.health import RiseFall

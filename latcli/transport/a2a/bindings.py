@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-from latcli.config.inventory import A2A_BINDINGS as BINDINGS
-from latcli.config.inventory import A2ABinding as Binding
+from latcli.config.model import A2A_BINDINGS as BINDINGS
+from latcli.config.model import A2ABinding as Binding
 
 Version = Literal["0.3", "1.0"]
 # The card's spellings (1.0 ``protocolBinding``, 0.3 ``transport``) -> latcli's names.

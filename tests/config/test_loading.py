@@ -1,28 +1,15 @@
-"""agents.yaml loading: every problem as ``file:line path: message``, merging, selection."""
+"""agents.yaml loading: every problem as ``file:line path: message``, merging, ${VAR}, finding."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from latcli.config.inventory import (
-    DEMO_INVENTORY,
-    Agent,
-    Inventory,
-    InventoryError,
-    Problem,
-    adhoc_agent,
-    find_inventory,
-    inventory_json_schema,
-    load_inventory,
-    select_agents,
-)
-from latcli.core.errors import ExitCode, LatcliError
+from latcli.config.loading import DEMO_INVENTORY, find_inventory, load_inventory
+from latcli.config.problems import InventoryError, Problem
+from latcli.core.errors import ExitCode
 
 AGENT = '  - {id: w-1, type: weather, url: "http://127.0.0.1:8001"}\n'
 SECRET = "s3cr3t-t0ken-value"
@@ -422,109 +409,6 @@ def test_the_embedded_demo_fleet_loads(here: Path) -> None:
     assert inv.agents and all(a.demo is not None for a in inv.agents)
 
 
-# --- selection and ad-hoc agents ---------------------------------------------------
-
-FLEET = """\
-version: 1
-defaults: {timeout: 3s, headers: {Authorization: "Bearer ${TOKEN}"}}
-agents:
-  - {id: weather-1, type: weather, url: "http://127.0.0.1:8001"}
-  - {id: calendar-1, type: calendar, url: "http://127.0.0.1:8003", protocol: a2a}
-  - {id: weather-2, type: weather, url: "http://127.0.0.1:8002"}
-"""
-
-
-@pytest.fixture
-def fleet(here: Path) -> Inventory:
-    return load_inventory(write(FLEET), {"TOKEN": SECRET})
-
-
-def ids(agents: list[Agent]) -> list[str]:
-    return [a.id for a in agents]
-
-
-@pytest.mark.parametrize(
-    ("selectors", "type_filter", "expected"),
-    [
-        ([], None, ["weather-1", "calendar-1", "weather-2"]),
-        (["weather-2"], None, ["weather-2"]),
-        (["weather"], None, ["weather-1", "weather-2"]),
-        (["weather-2", "calendar", "weather"], None, ["weather-1", "calendar-1", "weather-2"]),
-        (["HTTP://127.0.0.1:8003/"], None, ["calendar-1"]),
-        ([], "calendar", ["calendar-1"]),
-        (["weather-1", "calendar-1"], "weather", ["weather-1"]),
-        (
-            ["http://10.0.0.9:9000", "weather-1", "http://10.0.0.9:9000/"],
-            None,
-            ["weather-1", "10.0.0.9:9000"],
-        ),
-    ],
-)
-def test_selection_keeps_inventory_order_without_duplicates(
-    fleet: Inventory, selectors: list[str], type_filter: str | None, expected: list[str]
-) -> None:
-    assert ids(select_agents(fleet, selectors, type_filter)) == expected
-
-
-def test_unknown_selector_lists_what_exists(fleet: Inventory) -> None:
-    with pytest.raises(LatcliError) as info:
-        select_agents(fleet, ["wether"])
-    assert str(info.value) == (
-        "unknown agent or type 'wether' "
-        "(agents: weather-1, calendar-1, weather-2; types: weather, calendar)"
-    )
-    assert info.value.exit_code == ExitCode.USAGE
-
-
-def test_unknown_type_filter(fleet: Inventory) -> None:
-    with pytest.raises(LatcliError, match=r"^unknown type 'x' \(types: weather, calendar\)$"):
-        select_agents(fleet, [], "x")
-
-
-def test_adhoc_agent_takes_the_inventory_defaults(fleet: Inventory) -> None:
-    (agent,) = select_agents(fleet, ["http://localhost:9000/"])
-    assert (agent.id, agent.type, agent.url, agent.protocol) == (
-        "localhost:9000",
-        "adhoc",
-        "http://localhost:9000",
-        "http",
-    )
-    assert agent.adhoc and agent.timeout == 3.0
-    assert dict(agent.headers) == {"Authorization": f"Bearer {SECRET}"}
-
-
-@pytest.mark.parametrize(
-    ("url", "expected_id"),
-    [
-        ("http://h", "h:80"),
-        ("https://H.example", "h.example:443"),
-        ("http://[::1]:8001", "[::1]:8001"),
-        ("http://h:8001/agent/", "h:8001/agent"),
-        ("http://h:8001/x?q=1", "h:8001/x?q=1"),  # a query is kept (issue 15)
-    ],
-)
-def test_adhoc_agent_ids(url: str, expected_id: str) -> None:
-    agent = adhoc_agent(url)
-    assert agent.id == expected_id
-    assert agent.timeout == Agent("", "", "").timeout  # no inventory: plain defaults
-
-
-@pytest.mark.parametrize("url", ["ftp://h:1", "http://", "http://h:notaport", "http://h:1/#frag"])
-def test_adhoc_bad_url_is_a_usage_error(url: str) -> None:
-    with pytest.raises(LatcliError) as info:
-        adhoc_agent(url)
-    assert info.value.exit_code == ExitCode.USAGE
-    assert str(info.value).startswith("not an http(s) URL: ")
-    assert "\n" not in str(info.value)
-
-
-def test_no_inventory_anywhere_still_allows_adhoc_urls() -> None:
-    empty = Inventory(path=None, agents=())
-    assert ids(select_agents(empty, ["http://h:1"])) == ["h:1"]
-    with pytest.raises(LatcliError, match=r"\(agents: none; types: none\)"):
-        select_agents(empty, ["weather"])
-
-
 # --- secrets -------------------------------------------------------------------
 
 
@@ -552,33 +436,6 @@ def test_header_values_never_appear_in_errors_or_reprs(here: Path) -> None:
     for shown in (repr(inv), repr(inv.agents), str(inv.agents[0]), repr(inv.defaults)):
         assert SECRET not in shown
     assert inv.agents[0].shown_headers() == {"Authorization": "***", "X-Key": "***"}
-
-
-# --- JSON Schema -------------------------------------------------------------------
-
-
-def test_schema_is_json_and_describes_agents() -> None:
-    schema = json.loads(json.dumps(inventory_json_schema()))
-    assert schema["title"] == "latcli inventory (agents.yaml)"
-    defs = schema["$defs"]
-    top = defs[schema["$ref"].rsplit("/", 1)[1]]
-    assert set(top["required"]) == {"version", "agents"}
-    agent = defs[top["properties"]["agents"]["items"]["$ref"].rsplit("/", 1)[1]]
-    assert {"id", "type", "url", "protocol", "timeout", "headers", "health", "demo"} <= set(
-        agent["properties"]
-    )
-    assert set(agent["required"]) == {"id", "type", "url"}
-    assert agent["additionalProperties"] is False
-    assert agent["properties"]["protocol"]["enum"] == ["http", "a2a"]
-
-
-def test_latcli_schema_command_prints_the_schema() -> None:
-    script = Path(sys.executable).with_name("latcli")  # what `uv run latcli` runs
-    done = subprocess.run(
-        [str(script), "schema"], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == inventory_json_schema()
 
 
 def test_health_rise_and_fall_merge_from_defaults(here: Path) -> None:

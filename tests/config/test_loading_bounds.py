@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from latcli.config.inventory import ALIAS_BUDGET, InventoryError, load_inventory
+from latcli.config.loading import load_inventory
+from latcli.config.problems import InventoryError
+from latcli.config.yaml_lines import ALIAS_BUDGET
 
 AGENT = "agents: [{id: a, type: t, url: 'http://127.0.0.1:1'}]\n"
 
@@ -149,7 +151,7 @@ def test_tabs_spaces_and_visible_ascii_are_fine_in_header_values(tmp_path: Path)
 
 @pytest.mark.parametrize("url", ["http://h:1/\x1b[2J", "http://h:1/a\u202eb", "http://h\x00:1"])
 def test_urls_with_control_characters_are_not_urls(tmp_path: Path, url: str) -> None:
-    from latcli.config.inventory import adhoc_agent
+    from latcli.config.selection import adhoc_agent
     from latcli.core.errors import LatcliError
 
     with pytest.raises(LatcliError, match="not an http"):
