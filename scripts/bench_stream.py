@@ -104,7 +104,7 @@ def child_latcli(
 def _trace_first_artifacts() -> list[tuple[str, float, float]]:
     """Each answered stream's (task id, send instant, first artifact instant) from here on, as
     the engine reads it (one coroutine frame more per stream: noise in the CPU figure)."""
-    from latcli.engines.bench import run as engine
+    from latcli.engines.bench import stream as engine
 
     firsts: list[tuple[str, float, float]] = []
     read_stream = engine.read_stream
