@@ -49,6 +49,8 @@ class Distribution:
 def parse_distribution(text: str) -> Distribution:
     """Parse ``KIND MEDIAN [SPREAD]``; a bare duration means fixed. Raises ValueError."""
     words = text.split()
+    if not words:
+        raise ValueError("empty latency distribution (try '20ms', 'normal 20ms 5ms')")
     if len(words) == 1:
         return Distribution("fixed", parse_duration(words[0]))
     kind, rest = words[0], words[1:]

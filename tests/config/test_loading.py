@@ -210,6 +210,15 @@ CASES = [
         ],
     ),
     (
+        "empty demo latency",
+        "version: 1\nagents:\n"
+        '  - {id: a, type: t, url: "http://h:2", demo: {latency: ""}}\n',
+        [
+            "agents.yaml:3 agents[0].demo.latency: empty latency distribution "
+            "(try '20ms', 'normal 20ms 5ms')"
+        ],
+    ),
+    (
         "bad demo a2a_version",
         'version: 1\nagents:\n  - {id: a, type: t, url: "http://h:2", demo: {a2a_version: 2.0}}\n',
         ["agents.yaml:3 agents[0].demo.a2a_version: must be '0.3' or '1.0' (got '2.0')"],
