@@ -211,8 +211,7 @@ CASES = [
     ),
     (
         "empty demo latency",
-        "version: 1\nagents:\n"
-        '  - {id: a, type: t, url: "http://h:2", demo: {latency: ""}}\n',
+        'version: 1\nagents:\n  - {id: a, type: t, url: "http://h:2", demo: {latency: ""}}\n',
         [
             "agents.yaml:3 agents[0].demo.latency: empty latency distribution "
             "(try '20ms', 'normal 20ms 5ms')"
