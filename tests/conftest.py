@@ -53,6 +53,13 @@ class DemoFleet:
             )
 
 
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory: problems name ``agents.yaml``; nothing is found by accident."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 def write_inventory(path: Path, ports: dict[str, int]) -> Path:
     """The demo inventory with each agent's URL moved to ``ports[id]``."""
     doc = yaml.safe_load(DEMO_INVENTORY.read_text(encoding="utf-8"))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import fault_servers as fs
 import pytest
+from cli_run import _env, interrupt_when_started
 from conftest import DemoFleet
-from test_cli import _env, interrupt_when_started
 
 from latcli.cli.app import main
 from latcli.reports.histogram import read_hlog

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -25,6 +23,7 @@ from typing import Any
 import fault_servers as fs
 import psutil
 import pytest
+from cli_run import spawn
 
 from latcli import __version__
 from latcli.cli.app import main
@@ -35,38 +34,8 @@ from latcli.demo.fleet import free_port
 pytestmark = pytest.mark.timeout(30)
 
 SECRET = "s3cr3t"
+
 PROBLEM_LINE = re.compile(r"^\S+\.yaml(:\d+)?( \S+)?: .+$")
-
-
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("LATCLI_INVENTORY", "TOKEN")}
-    return {**base, "NO_COLOR": "1", **(extra or {})}
-
-
-def interrupt_when_started(proc: subprocess.Popen[str], wait: float) -> tuple[str, str]:
-    """Read ``proc``'s first stderr line (its first progress line: the run is under way), let it
-    run ``wait`` seconds more, send SIGINT; (that line, stdout). Killed if it outlives 20 s."""
-    try:
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
-        time.sleep(wait)
-        proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    return first, stdout
-
-
-def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "latcli", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(env),
-    )
 
 
 def latcli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -79,8 +48,6 @@ def write(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
 
-
-# -- inventory problems ----------------------------------------------------------------------
 
 # name -> (file text or None for a missing file, expected stderr lines). FILE stands for the
 # path; a line ending in "..." only has to start with what comes before.
@@ -213,9 +180,6 @@ def test_every_problem_of_a_file_is_listed_in_file_order(
     assert "agents[2].colour: unknown key" in lines[4]
 
 
-# -- secrets -----------------------------------------------------------------------------------
-
-
 def _secret_inventory(path: Path, url: str, extra_agent: str = "") -> Path:
     return write(
         path,
@@ -275,9 +239,6 @@ def test_secret_in_a_bad_header_is_not_quoted(
     assert SECRET not in captured.out + captured.err
 
 
-# -- the root command and simple usage errors -------------------------------------------------
-
-
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"latcli {__version__}"
@@ -322,9 +283,6 @@ def test_demo_fault_unknown_agent_is_exit_2(
     assert "NOSUCH" in err and len(err.strip().splitlines()) == 1
 
 
-# -- latcli demo fault --------------------------------------------------------------------------
-
-
 def test_demo_fault_changes_a_running_agent(
     demo_fleet: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -354,9 +312,6 @@ def test_demo_fault_changes_a_running_agent(
         assert main([*restore, "--concurrency-limit", "0"]) == 0
         assert main(["demo", "fault", "weather-1", "--up", "-i", inv]) == 0
     assert asyncio.run(get_fault(url)) == before
-
-
-# -- latcli demo ----------------------------------------------------------------------------------
 
 
 def _demo_inventory(path: Path, ports: list[int]) -> Path:

@@ -6,34 +6,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_files import problems, write
 
 from latcli.config.loading import DEMO_INVENTORY, find_inventory, load_inventory
 from latcli.config.problems import InventoryError, Problem
-from latcli.core.errors import ExitCode
 
 AGENT = '  - {id: w-1, type: weather, url: "http://127.0.0.1:8001"}\n'
+
 SECRET = "s3cr3t-t0ken-value"
-
-
-@pytest.fixture
-def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working directory: problems name ``agents.yaml``; nothing is found by accident."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def write(text: str) -> str:
-    Path("agents.yaml").write_text(text, encoding="utf-8")
-    return "agents.yaml"
-
-
-def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(InventoryError) as info:
-        load_inventory(write(text), env or {})
-    assert info.value.exit_code == ExitCode.USAGE
-    assert str(info.value).splitlines() == [str(p) for p in info.value.problems]
-    return str(info.value).splitlines()
-
 
 # One case per kind of problem: (name, file text, expected lines).
 CASES = [
@@ -390,9 +370,6 @@ def test_yaml_anchors_and_merge_keys_work(here: Path) -> None:
     assert a.id == "a"
 
 
-# --- finding the file ----------------------------------------------------------
-
-
 def test_find_order_explicit_then_environment_then_local_then_demo(here: Path) -> None:
     Path("mine.yaml").write_text("x", encoding="utf-8")
     Path("env.yaml").write_text("x", encoding="utf-8")
@@ -415,9 +392,6 @@ def test_the_embedded_demo_fleet_loads(here: Path) -> None:
     inv = load_inventory(None, {})
     assert inv.path == DEMO_INVENTORY
     assert inv.agents and all(a.demo is not None for a in inv.agents)
-
-
-# --- secrets -------------------------------------------------------------------
 
 
 def test_header_values_never_appear_in_errors_or_reprs(here: Path) -> None:

@@ -17,17 +17,17 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from capacity_help import check_contract, measure
+from cli_run import _env, interrupt_when_started
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
-from test_cli import _env, interrupt_when_started
 
 from latcli.cli.app import main
 from latcli.config.loading import load_inventory
 from latcli.core.capacity import (
     GENERATOR_RETRIES,
     MAX_STEPS,
-    SCHEMA,
     CapacityPlan,
     LatencySummary,
     Step,
@@ -50,21 +50,6 @@ from latcli.render.capacity_view import capacity_summary
 
 pytestmark = pytest.mark.timeout(60)
 
-FLAT = LatencySummary(min=19.0, p50=20.0, p90=21.0, p95=22.0, p99=25.0, max=30.0, mean=20.5)
-
-
-def measure(rate: float, **kw: Any) -> StepMeasure:
-    """A healthy step at ``rate``: everything sent, 20 ms flat, no errors; ``kw`` overrides."""
-    base: dict[str, Any] = {
-        "rate": rate,
-        "achieved_rps": rate,
-        "throughput_rps": rate,
-        "latency": FLAT,
-        "requests": max(1, round(rate * 5)),
-        "interval_p50_ms": (20.0,) * 5,
-    }
-    return StepMeasure(**{**base, **kw})
-
 
 def passed(rate: float, phase: Any = "step") -> Step:
     return Step(measure(rate), phase)
@@ -77,9 +62,6 @@ def failed(
 
 
 GEN_FAIL = "generator: sent 90.0 of 100 req/s (90.0%)"
-
-
-# ---- the step plan ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -197,9 +179,6 @@ def test_bad_plans_are_refused(kw: dict[str, Any]) -> None:
         CapacityPlan(**kw)
 
 
-# ---- one step's verdict ----------------------------------------------------------------------
-
-
 def _verdicts(expr: str, p: float) -> tuple[Any, ...]:
     obs = SlaObservation(100, lambda _: p, p, p, p, 0, 100, 10.0)
     return tuple(evaluate([parse_threshold(expr)], obs))
@@ -267,9 +246,6 @@ def test_the_first_step_has_no_baseline() -> None:
     assert baseline([Step(slow, "step", ("x",)), passed(10, "retry")]) == measure(10)
 
 
-# ---- the estimate ----------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("target", "per", "headroom", "n"),
     [
@@ -332,42 +308,6 @@ def test_summary_when_nothing_failed_and_when_the_generator_did() -> None:
     assert enough.replicas_needed == 1 and enough.target_met is True
 
 
-CONTRACT_TOP = {
-    "schema", "target", "endpoint", "sla", "replicas", "step_duration_s", "steps", "knee",
-    "sustainable_rps", "per_replica_rps", "target_rps", "headroom", "replicas_needed",
-    "reasoning", "pass",
-}  # fmt: skip
-CONTRACT_STEP = {
-    "rate", "achieved_rps", "throughput_rps", "latency_ms", "error_rate", "in_flight", "pass",
-    "reason",
-}  # fmt: skip
-LATENCY_KEYS = {"min", "p50", "p90", "p95", "p99", "max", "mean"}
-
-
-def check_contract(doc: dict[str, Any]) -> None:
-    """The fields the HTML report is written against, with their types."""
-    assert set(doc) >= CONTRACT_TOP
-    assert doc["schema"] == SCHEMA
-    assert isinstance(doc["target"], str) and isinstance(doc["endpoint"], str)
-    assert all(isinstance(s, str) for s in doc["sla"])
-    assert isinstance(doc["replicas"], int) and isinstance(doc["step_duration_s"], float)
-    assert isinstance(doc["headroom"], float) and isinstance(doc["pass"], bool)
-    assert all(isinstance(line, str) for line in doc["reasoning"])
-    for step in doc["steps"]:
-        assert set(step) >= CONTRACT_STEP
-        assert set(step["latency_ms"]) == LATENCY_KEYS
-        assert isinstance(step["pass"], bool)
-        assert step["reason"] is None or isinstance(step["reason"], str)
-        for key in ("rate", "achieved_rps", "throughput_rps", "error_rate", "in_flight"):
-            assert isinstance(step[key], float | int)
-    if doc["knee"] is not None:
-        assert doc["steps"][doc["knee"]["index"]]["rate"] == doc["knee"]["rate"]
-        assert doc["steps"][doc["knee"]["index"]]["pass"] is True
-        assert doc["sustainable_rps"] == doc["knee"]["rate"]
-    else:
-        assert doc["sustainable_rps"] is None and doc["pass"] is False
-
-
 def test_json_contract_and_the_view() -> None:
     plan = CapacityPlan(start_rate=100, target_rps=500, step_duration_s=5.0)
     result = summarize(plan, _knee_steps(), replicas=2)
@@ -384,9 +324,6 @@ def test_json_contract_and_the_view() -> None:
     assert "#3 225 req/s: SLA p99 < 100ms" in text
     assert "8 replicas for 500 req/s at 30% headroom" in " ".join(text.split())
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
-
-
-# ---- the demo agent's concurrency limit ------------------------------------------------------
 
 
 def _inventory(path: Path, ids: Sequence[str], latency: str) -> Path:
@@ -506,9 +443,6 @@ def test_the_limit_as_a_start_option(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
-
-
-# ---- the command -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import fault_servers as fs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_router import scripted
+from scripted_server import scripted
 
 from latcli.config.model import Agent
 from latcli.core.balance import Pool, choose

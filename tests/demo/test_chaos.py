@@ -14,7 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
-from test_cli import spawn
+from cli_run import spawn
 
 from latcli.cli.app import main
 from latcli.config.loading import load_inventory

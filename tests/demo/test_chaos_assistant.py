@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import spawn
+from cli_run import spawn
 
 from latcli.config.loading import load_inventory
 from latcli.config.model import Agent, DemoConfig

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import fault_servers as fs
 import pytest
-from test_cli import _env, interrupt_when_started
+from cli_run import _env, interrupt_when_started
 
 from latcli.cli.app import main
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
+from inventory_files import problems, write
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
-from test_loading import here, problems, write  # noqa: F401 (here is a fixture)
-from test_watch import _Receiver
+from webhook_receiver import _Receiver
 
 from latcli.cli.app import main
 from latcli.config.loading import load_inventory
@@ -120,7 +120,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("text", "expected"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_a_bad_canary_is_one_problem_line(here: Path, text: str, expected: list[str]) -> None:  # noqa: F811
+def test_a_bad_canary_is_one_problem_line(here: Path, text: str, expected: list[str]) -> None:
     assert problems(text) == expected
 
 
@@ -147,7 +147,7 @@ GOOD = [
 
 @pytest.mark.parametrize(("text", "expected"), [c[1:] for c in GOOD], ids=[c[0] for c in GOOD])
 def test_canary_config_loads(
-    here: Path,  # noqa: F811
+    here: Path,
     text: str,
     expected: dict[str, CanaryConfig | None],
 ) -> None:
@@ -155,7 +155,7 @@ def test_canary_config_loads(
     assert {a.id: a.health.canary for a in inv.agents} == expected
 
 
-def test_sla_canary_phases_become_canary_thresholds(here: Path) -> None:  # noqa: F811
+def test_sla_canary_phases_become_canary_thresholds(here: Path) -> None:
     text = (
         HEAD + "sla:\n  health: p99 < 1s\n  canary: {first_artifact: p95 < 1s, total: p90 < 5s}\n"
     )
@@ -182,7 +182,7 @@ def test_schema_describes_the_canary() -> None:
 
 
 def test_cli_bad_canary_regex_exits_2_with_the_line(
-    here: Path,  # noqa: F811
+    here: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     write(HEAD + agent_with("{expect: '*'}"))

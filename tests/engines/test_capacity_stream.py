@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from capacity_help import check_contract, measure
 from rich.console import Console
-from test_capacity import check_contract, measure
 
 from latcli.cli.app import main
 from latcli.config.loading import load_inventory

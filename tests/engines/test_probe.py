@@ -502,7 +502,7 @@ def test_non_json_reply_to_an_a2a_message_is_bad_response() -> None:
 
 @pytest.fixture(scope="module")
 def sdk_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from test_a2a_sdk_agent_smoke import run_agent
+    from a2a_sdk_runner import run_agent
 
     with run_agent(tmp_path_factory.mktemp("sdk-agent")) as agent:
         yield agent.base_url

@@ -8,17 +8,12 @@ listens on. Only the 500 case runs the app in a thread, over a transport that ra
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +22,7 @@ import uvicorn
 import yaml
 from conftest import DemoFleet
 from prometheus_client.parser import text_string_to_metric_families
+from serve_proc import start_serve, stop_serve
 
 from latcli.cli.app import main
 from latcli.config.model import Agent
@@ -39,34 +35,6 @@ from latcli.transport.base import Outcome, RequestSpec
 
 pytestmark = pytest.mark.timeout(60)
 
-READY = re.compile(r"latcli serve: (http://\S+) ")
-
-
-@dataclass
-class Served:
-    """A running ``latcli serve`` and its stderr, read by a thread as it comes."""
-
-    url: str
-    proc: subprocess.Popen[str]
-    lines: list[str]
-    reader: threading.Thread
-
-    def err(self) -> str:
-        """Stderr so far; all of it once the process has ended."""
-        if self.proc.poll() is not None:
-            self.reader.join(5)
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, seconds: float = 10.0, since: int = 0) -> str:
-        """The first stderr line from line ``since`` on that contains ``text``."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for line in self.lines[since:]:
-                if text in line:
-                    return line
-            time.sleep(0.05)
-        raise AssertionError(f"no {text!r} on stderr within {seconds}s:\n{self.err()}")
-
 
 def _inventory(demo_fleet: DemoFleet, path: Path) -> Path:
     """The demo fleet plus ghost-1, the only replica of type ghost, on a dead port."""
@@ -78,41 +46,6 @@ def _inventory(demo_fleet: DemoFleet, path: Path) -> Path:
     return path
 
 
-def start_serve(inventory: Path, *args: str, env: dict[str, str] | None = None) -> Served:
-    """``latcli serve --port 0``; waits for the line that names the bound URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "latcli", "serve", "-i", str(inventory), "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
-    assert proc.stderr is not None
-    seen: list[str] = []
-    for line in proc.stderr:
-        seen.append(line)
-        found = READY.search(line)
-        if found is not None:
-            break
-    else:
-        proc.kill()
-        raise AssertionError(f"serve did not start: {''.join(seen)}")
-    lines = seen[:-1]
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
-    reader.start()
-    return Served(found.group(1), proc, lines, reader)
-
-
-def stop_serve(served: Served) -> None:
-    if served.proc.poll() is None:
-        served.proc.send_signal(signal.SIGTERM)
-        try:
-            served.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            served.proc.kill()
-            served.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def gateway(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     inventory = _inventory(demo_fleet, tmp_path_factory.mktemp("serve") / "agents.yaml")
@@ -121,9 +54,6 @@ def gateway(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> 
         yield served.url
     finally:
         stop_serve(served)
-
-
-# -- POST /route/{type} ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/route/weather", "/route/weather/message/send"])
@@ -205,9 +135,6 @@ def test_wrong_paths_and_methods_answer_json(
     assert r.json()["error"]["message"]
 
 
-# -- GET /health, /agents, /metrics ------------------------------------------------------------
-
-
 def test_health(gateway: str) -> None:
     r = httpx.get(gateway + "/health")
     assert (r.status_code, r.json()) == (200, {"status": "ok"})
@@ -248,9 +175,6 @@ def test_metrics_parse_and_count_routed_requests(gateway: str) -> None:
     assert "latcli_agent_up" in families  # watch's families, from the background checks
 
 
-# -- latcli bench against the gateway ----------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("path", "endpoint"), [("/route/weather", "message"), ("/health", "health")]
 )
@@ -263,9 +187,6 @@ def test_bench_runs_against_the_gateway(
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (report["requests"], report["ok"], report["errors"]) == (30, 30, {})
-
-
-# -- lifecycle ---------------------------------------------------------------------------------
 
 
 def test_sigterm_drains_in_flight_requests_saves_state_and_exits_0(
@@ -319,9 +240,6 @@ def test_a_port_in_use_is_one_line_and_exit_2(
         assert main(args) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
-
-
-# -- an unexpected exception -------------------------------------------------------------------
 
 
 class _Exploding:

@@ -29,7 +29,7 @@ from conftest import DemoFleet
 from fault_servers import SlowAgent, deep_json_server, ok_server, slow_agent_server
 from hostile_agents import interim_flood_agent
 from prometheus_client.parser import text_string_to_metric_families
-from test_serve import Served, start_serve, stop_serve
+from serve_proc import Served, start_serve, stop_serve
 
 from latcli.cli.app import main
 from latcli.config.loading import load_inventory

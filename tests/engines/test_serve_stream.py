@@ -33,7 +33,7 @@ from fault_servers import (
     serve,
 )
 from prometheus_client.parser import text_string_to_metric_families
-from test_serve import Served, start_serve, stop_serve
+from serve_proc import Served, start_serve, stop_serve
 
 from latcli.config.model import Agent
 from latcli.demo.fleet import free_port

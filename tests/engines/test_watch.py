@@ -12,18 +12,17 @@ import json
 import random
 import signal
 import sqlite3
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import spawn
 from prometheus_client.parser import text_string_to_metric_families
-from test_cli import spawn
+from webhook_receiver import _Receiver
 
 from latcli.cli.app import main
 from latcli.config.loading import load_inventory
@@ -80,9 +79,6 @@ def _run(
 
 def _opts(**kw: Any) -> WatchOptions:
     return WatchOptions(**{"interval": 0.1, "no_state": True, **kw})
-
-
-# -- the sans-I/O parts ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -216,9 +212,6 @@ def test_tick_events_and_snapshot_on_an_injected_clock() -> None:
     assert doc["schema"] == SCHEMA and doc["agents"][0]["state"] == "down"
 
 
-# -- the engine against real agents --------------------------------------------------------
-
-
 @pytest.mark.timeout(30)
 def test_watch_over_the_demo_fleet(demo_fleet: Any) -> None:
     inv = load_inventory(demo_fleet.inventory_path, {})
@@ -280,9 +273,6 @@ def test_a_fault_is_visible_within_two_intervals(demo_fleet: Any) -> None:
     assert seen[-1].agents[0].last_error == "http_5xx"
 
 
-# -- JSON lines, --events, exit codes ---------------------------------------------------------
-
-
 @pytest.mark.timeout(30)
 def test_cli_prints_one_json_object_per_tick(
     demo_fleet: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -342,44 +332,6 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "latcli: --events " in err and "dir.jsonl" in err
 
 
-# -- webhook --------------------------------------------------------------------------------
-
-
-class _Receiver:
-    """A real HTTP server that records JSON bodies; ``fail_first`` answers 500 that often."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.hits = 0
-        self.fail_first = fail_first
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.hits += 1
-                failing = receiver.hits <= receiver.fail_first
-                if not failing:
-                    receiver.bodies.append(json.loads(body))
-                self.send_response(500 if failing else 204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-
-    def __enter__(self) -> _Receiver:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.timeout(30)
 def test_webhook_receives_the_events() -> None:
     with _Receiver() as hook:
@@ -429,9 +381,6 @@ def test_a_webhook_nobody_listens_on_never_slows_the_ticks(
     assert snaps[-1].notes == (notes[0].message,)
 
 
-# -- Prometheus -------------------------------------------------------------------------------
-
-
 @pytest.mark.timeout(30)
 def test_prometheus_scrape_parses_with_prometheus_client(demo_fleet: Any) -> None:
     inv = load_inventory(demo_fleet.inventory_path, {})
@@ -470,9 +419,6 @@ def test_prometheus_scrape_parses_with_prometheus_client(demo_fleet: Any) -> Non
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
 
-# -- state shared with send; Ctrl-C -------------------------------------------------------------
-
-
 def _state_rows(path: Path) -> dict[str, str]:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return dict(db.execute("SELECT key, stats FROM agents").fetchall())
@@ -501,9 +447,6 @@ def test_ctrl_c_saves_state_flushes_events_and_exits_130(tmp_path: Path) -> None
     stats = json.loads(next(iter(_state_rows(state).values())))
     assert stats["ewma"]["has_history"] is True
     assert json.loads(events.read_text().splitlines()[0])["after"] == "down"
-
-
-# -- latcli demo opens watch ---------------------------------------------------------------------
 
 
 def _demo_inventory(path: Path, ports: list[int]) -> Path:

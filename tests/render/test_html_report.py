@@ -19,8 +19,8 @@ from typing import Any
 
 import fault_servers as fs
 import pytest
+from cli_run import _env
 from conftest import DemoFleet
-from test_cli import _env
 
 from latcli.cli.app import main
 from latcli.core.sla import evaluate, parse_threshold

@@ -10,18 +10,17 @@ deterministic routing simulation, where the network itself is not under test.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import fault_servers as fs
 import pytest
+from scripted_server import scripted
 
 from latcli.config.model import Agent, DemoConfig
 from latcli.core.balance import Choice
@@ -70,23 +69,6 @@ def outcomes(result: RouteResult) -> list[tuple[str, str]]:
 
 def all_attempts(results: list[RouteResult]) -> list[Attempt]:
     return [a for r in results for a in r.attempts]
-
-
-# ---- scripted servers -------------------------------------------------------------------------
-
-
-Respond = Callable[[fs.Request], bytes]
-
-
-def scripted(respond: Respond) -> contextlib.AbstractContextManager[fs.RunningServer]:
-    """A keep-alive HTTP/1.1 server answering every request with ``respond(request)``."""
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while (request := await fs.read_request(reader)) is not None:
-            writer.write(respond(request))
-            await writer.drain()
-
-    return fs.serve(handler)
 
 
 def json_response(status: int, doc: object) -> bytes:
@@ -142,9 +124,6 @@ class A2AScript:
         return json_response(200, {"jsonrpc": "2.0", "id": call["id"], "result": result})
 
 
-# ---- integration: happy paths -----------------------------------------------------------------
-
-
 @pytest.mark.timeout(30)
 def test_send_reaches_an_http_replica_and_returns_its_reply(demo_fleet: Any) -> None:
     async def main() -> RouteResult:
@@ -193,9 +172,6 @@ def test_fan_out_gathers_every_type_and_coordination_covers_each(demo_fleet: Any
         assert r.reply == answer(r.agent, "what's on?")
         assert fan.latency_ms >= r.latency_ms
     assert fan.strategy == "p2c"
-
-
-# ---- failover and breakers --------------------------------------------------------------------
 
 
 @pytest.mark.timeout(30)
@@ -382,9 +358,6 @@ def test_killing_a_replica_mid_run_is_invisible_to_callers() -> None:
     assert in_flight == 0
 
 
-# ---- panic ------------------------------------------------------------------------------------
-
-
 @pytest.mark.timeout(30)
 def test_panic_tries_the_replica_whose_open_period_ends_first() -> None:
     breaker = BreakerConfig(failures=1, open_for=5.0, open_max=10.0)
@@ -432,9 +405,6 @@ def test_panic_with_no_retries_still_makes_one_attempt() -> None:
         [("only", "connect", True)],
     ]
     assert not any(r.ok for r in results)
-
-
-# ---- hedging and the whole-send timeout -------------------------------------------------------
 
 
 @pytest.mark.timeout(30)
@@ -522,9 +492,6 @@ def test_the_whole_send_timeout_bounds_a_replica_that_never_answers() -> None:
     assert in_flight == 0
 
 
-# ---- deterministic simulation -----------------------------------------------------------------
-
-
 class SimNetwork:
     """A simulated network: each send advances the fake clock by the replica's latency.
 
@@ -594,9 +561,6 @@ def test_simulated_p2c_keeps_the_slow_replica_under_ten_percent(seed: int) -> No
 def test_simulation_is_deterministic_for_a_seed() -> None:
     assert simulate(42) == simulate(42)
     assert simulate(42) != simulate(43)  # and the seed is not ignored
-
-
-# -- saving off the loop ----------------------------------------------------------------------
 
 
 class _SlowStore:
@@ -694,9 +658,6 @@ def test_start_save_with_a_limit_takes_the_replicas_in_turn() -> None:
     assert asyncio.run(main()) == [[5.0, 6.0], [7.0, 7.0, 5.0], [6.0, 6.0, 7.0]]
 
 
-# -- round_robin across runs ------------------------------------------------------------------
-
-
 def rr_run(net: SimNetwork, agents: list[Agent], store: Any) -> str | None:
     """One short-lived router (as one ``latcli send``): one message, then it saves and closes."""
 
@@ -748,9 +709,6 @@ def test_rotate_to_names_the_next_turn_and_refuses_a_stranger() -> None:
             return [(await router.send("sim", "hi")).agent for _ in range(4)]
 
     assert asyncio.run(main()) == ["rr-a", "rr-b", "rr-c", "rr-a"]
-
-
-# -- a lone replica is retried ----------------------------------------------------------------
 
 
 @pytest.mark.timeout(60)
@@ -857,8 +815,6 @@ def test_a_retry_on_the_same_a2a_replica_reuses_the_message_id(version: str) -> 
     assert first and first == second
 
 
-# -- pick() names what send() uses --------------------------------------------------------------
-
 PEEK_CFG = BreakerConfig(failures=2, min_calls=1000, open_for=3.0, open_max=10.0)
 
 
@@ -927,9 +883,6 @@ def test_pick_names_the_replica_send_then_uses(strategy: str) -> None:
     asyncio.run(main())
     # the states covered each kind of first choice, a due half-open trial included
     assert min(seen["pick"], seen["trial"], seen["panic"]) >= 10, seen
-
-
-# -- one context per attempt ------------------------------------------------------------------
 
 
 class Boom(SimNetwork):

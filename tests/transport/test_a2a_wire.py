@@ -9,13 +9,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fault_servers import RunningServer, read_request, refused_port, response_bytes, serve
+from a2a_wire_agent import a2a_agent, agent_server, chunk, pointing_at, scripted, sse, status, whole
+from fault_servers import refused_port
 
 from latcli.config.model import A2AConfig, Agent
 from latcli.core.errors import ErrorKind
@@ -27,112 +25,7 @@ from latcli.transport.replies import Reply
 
 pytestmark = pytest.mark.timeout(60)
 
-CARD_PATH = "/.well-known/agent-card.json"
 TOKEN = "Bearer s3cret-token"
-
-Step = tuple[float, bytes]  # (sleep before, bytes to write as one chunk)
-
-
-def card_doc(url: str, streaming: bool = True) -> dict[str, Any]:
-    return {
-        "name": "scripted",
-        "supportedInterfaces": [
-            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
-        ],
-        "capabilities": {"streaming": streaming},
-    }
-
-
-def sse(result: Any) -> bytes:
-    return (
-        b"data: " + json.dumps({"jsonrpc": "2.0", "id": "1", "result": result}).encode() + b"\n\n"
-    )
-
-
-def status(state: str, text: str = "") -> dict[str, Any]:
-    body: dict[str, Any] = {"state": state}
-    if text:
-        body["message"] = {"parts": [{"text": text}]}
-    return {"statusUpdate": {"taskId": "t", "status": body}}
-
-
-def chunk(text: str, append: bool) -> dict[str, Any]:
-    return {
-        "artifactUpdate": {
-            "artifact": {"artifactId": "a", "parts": [{"text": text}]},
-            "append": append,
-        }
-    }
-
-
-def chunked(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-Responder = Callable[[asyncio.StreamWriter], Awaitable[None]]
-
-
-def scripted(
-    steps: Sequence[Step], *, finish: bool = True, ctype: str = "text/event-stream"
-) -> Responder:
-    """A chunked response written step by step; ``finish=False`` hangs up mid-body."""
-
-    async def respond(writer: asyncio.StreamWriter) -> None:
-        head = f"HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ntransfer-encoding: chunked\r\n\r\n"
-        writer.write(head.encode())
-        await writer.drain()
-        for delay, data in steps:
-            await asyncio.sleep(delay)
-            writer.write(chunked(data))
-            await writer.drain()
-        if finish:
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
-        else:
-            writer.transport.abort()
-
-    return respond
-
-
-def whole(body: bytes, ctype: str = "application/json") -> Responder:
-    async def respond(writer: asyncio.StreamWriter) -> None:
-        writer.write(response_bytes(200, body, ctype))
-        await writer.drain()
-
-    return respond
-
-
-@contextmanager
-def agent_server(
-    answer: Responder, card: Callable[[str], bytes] | None = None
-) -> Iterator[tuple[RunningServer, list[dict[str, str]]]]:
-    """A server answering the card GET (pointing at itself unless ``card`` says otherwise) and
-    every POST with ``answer``; the headers of each request are logged."""
-    seen: list[dict[str, str]] = []
-    box: dict[str, str] = {}
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while (request := await read_request(reader)) is not None:
-            seen.append(dict(request.headers))
-            if request.method == "GET":
-                doc = card(box["url"]) if card else json.dumps(card_doc(box["url"] + "/")).encode()
-                writer.write(response_bytes(200, doc, "application/json"))
-                await writer.drain()
-            else:
-                await answer(writer)
-
-    with serve(handler) as server:
-        box["url"] = server.url
-        yield server, seen
-
-
-def pointing_at(url: str) -> Callable[[str], bytes]:
-    """A card whose one interface is at ``url``, wherever it is served from."""
-    return lambda _: json.dumps(card_doc(url + "/")).encode()
-
-
-def a2a_agent(url: str, **extra: Any) -> Agent:
-    return Agent(id="a", type="t", url=url, protocol="a2a", timeout=5.0, **extra)
 
 
 def stream_reply(agent: Agent) -> tuple[Reply, list[str]]:
@@ -143,9 +36,6 @@ def stream_reply(agent: Agent) -> tuple[Reply, list[str]]:
             return await ProtocolClient(transport).stream_message(agent, "hi", None, chunks.append)
 
     return asyncio.run(go()), chunks
-
-
-# ---- the seam itself --------------------------------------------------------------------
 
 
 @pytest.fixture(params=[e for e in ENGINES if e != "auto"])
@@ -221,9 +111,6 @@ def test_no_head_is_an_error_before_iteration(engine: Engine) -> None:
     assert (outcome.status, outcome.error, got) == (None, ErrorKind.CONNECT, [])
 
 
-# ---- streamed answers --------------------------------------------------------------------
-
-
 def test_events_split_anywhere_in_the_network_reads() -> None:
     events = (
         sse(status("TASK_STATE_WORKING")).replace(b"\n", b"\r\n")
@@ -286,8 +173,6 @@ def test_hostile_events_end_the_stream_cleanly(payload: bytes, words: str) -> No
     assert words in (reply.message or "")
 
 
-# ---- deep JSON from a real server -----------------------------------------------------------
-
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
@@ -333,9 +218,6 @@ def test_probe_and_send_against_deep_json_exit_1_without_a_traceback(tmp_path: P
     (row,) = json.loads(probe.stdout)["agents"]
     assert row["error"]["kind"] == "bad_response" and "deeper than 128" in row["error"]["message"]
     assert send.returncode == 1 and "Traceback" not in send.stderr
-
-
-# ---- card origins: the token never leaves the agent's origin ----------------------------
 
 
 def test_a_card_naming_another_origin_is_refused_and_the_token_stays_home() -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from framing_cases import CASES, REJECT, Case
 from hypothesis import given
 from hypothesis import strategies as st
-from test_framing import CASES, REJECT, Case
 
 from latcli.transport.raw.reader import (
     MAX_HEAD,

@@ -15,8 +15,8 @@ import time
 from typing import Any, cast
 
 import pytest
+from a2a_wire_agent import a2a_agent, agent_server, chunk, scripted, sse, status
 from fault_servers import read_request, response_bytes, serve
-from test_a2a_wire import a2a_agent, agent_server, chunk, scripted, sse, status
 
 from latcli.core.errors import ErrorKind
 from latcli.transport.base import RequestSpec, StreamingOutcome
