@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
 from inventory_files import problems, write
-from prometheus_client.parser import text_string_to_metric_families
+from prom_samples import metric_value
 from rich.console import Console
 from webhook_receiver import _Receiver
 
@@ -490,14 +490,8 @@ def test_canaries_against_real_sdk_agents(
     assert breach[0].message in posted
     assert "sdk-fail canary failed: task failed: model overloaded (task_failed)" in posted
 
-    families = {f.name: f for f in text_string_to_metric_families(scraped[0])}
-
     def value(family: str, agent: str, suffix: str = "", **labels: str) -> float:
-        for s in families[family].samples:
-            wanted = {"agent": agent, **labels}
-            if s.name == family + suffix and all(s.labels.get(k) == v for k, v in wanted.items()):
-                return s.value
-        raise AssertionError(f"no {family}{suffix} for {agent}")
+        return metric_value(scraped[0], family, agent, suffix, **labels)
 
     assert value("latcli_canary_ok", "sdk-ok") == 1
     assert value("latcli_canary_ok", "sdk-fail") == 0

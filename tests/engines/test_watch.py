@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from cli_run import spawn
+from prom_samples import metric_value
 from prometheus_client.parser import text_string_to_metric_families
 from webhook_receiver import _Receiver
 
@@ -394,14 +395,11 @@ def test_prometheus_scrape_parses_with_prometheus_client(demo_fleet: Any) -> Non
                 scraped.append(r.read().decode())
 
     asyncio.run(run_watch(inv, agents, _opts(count=4, metrics_port=port), render, print))
+
     families = {f.name: f for f in text_string_to_metric_families(scraped[0])}
 
     def value(family: str, agent: str, suffix: str = "", **labels: str) -> float:
-        for s in families[family].samples:
-            wanted = {"agent": agent, **labels}
-            if s.name == family + suffix and all(s.labels.get(k) == v for k, v in wanted.items()):
-                return s.value
-        raise AssertionError(f"no {family}{suffix} for {agent}")
+        return metric_value(scraped[0], family, agent, suffix, **labels)
 
     assert value("latcli_agent_up", "weather-1") == 1
     assert value("latcli_agent_up", "ghost-1") == 0
