@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
+from a2a_wire_agent import card_v03_response
 from fault_servers import Request, RunningServer, _keepalive, response_bytes, serve
 from hostile_agents import EVIL
 from pty_run import latcli_on_a_terminal
@@ -399,14 +400,7 @@ def sse_agent(chunks: list[str], final: str, said: str = "") -> Any:
 
     def respond(request: Request) -> bytes:
         if request.method == "GET":
-            card = {
-                "name": "sse",
-                "url": box[0].url + "/",
-                "version": "1",
-                "protocolVersion": "0.3.0",
-                "capabilities": {"streaming": True},
-            }
-            return response_bytes(200, json.dumps(card).encode(), "application/json")
+            return card_v03_response(box[0].url, "sse")
         rpc_id = json.loads(request.body).get("id")
         events: list[dict[str, Any]] = [
             {

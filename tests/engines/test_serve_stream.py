@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
+from a2a_wire_agent import card_v03_response
 from conftest import DemoFleet
 from fault_servers import (
     Request,
@@ -128,14 +129,7 @@ def evil_agent() -> contextlib.AbstractContextManager[RunningServer]:
 
     def respond(request: Request) -> bytes:
         if request.method == "GET":
-            card = {
-                "name": "evil",
-                "url": box[0].url + "/",
-                "version": "1",
-                "protocolVersion": "0.3.0",
-                "capabilities": {"streaming": True},
-            }
-            return response_bytes(200, json.dumps(card).encode(), "application/json")
+            return card_v03_response(box[0].url, "evil")
         rpc_id = json.loads(request.body).get("id")
         events: list[dict[str, Any]] = [
             {
@@ -185,10 +179,7 @@ def breaking_agent() -> Iterator[BreakingAgent]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (request := await read_request(reader)) is not None:
             if request.method == "GET":
-                card = {"name": "breaking", "url": box[0].url + "/", "version": "1",
-                        "protocolVersion": "0.3.0",
-                        "capabilities": {"streaming": True}}  # fmt: skip
-                writer.write(response_bytes(200, json.dumps(card).encode(), "application/json"))
+                writer.write(card_v03_response(box[0].url, "breaking"))
                 continue
             doc = json.loads(request.body)
             if doc["method"] == "tasks/cancel":

@@ -117,3 +117,15 @@ def pointing_at(url: str) -> Callable[[str], bytes]:
 
 def a2a_agent(url: str, **extra: Any) -> Agent:
     return Agent(id="a", type="t", url=url, protocol="a2a", timeout=5.0, **extra)
+
+
+def card_v03_response(url: str, name: str) -> bytes:
+    """The HTTP response carrying a spec 0.3 card at ``url`` that says it streams."""
+    card = {
+        "name": name,
+        "url": url + "/",
+        "version": "1",
+        "protocolVersion": "0.3.0",
+        "capabilities": {"streaming": True},
+    }
+    return response_bytes(200, json.dumps(card).encode(), "application/json")
