@@ -114,7 +114,7 @@ def send(
     loaded = load_inventory(inventory)
     inv, keys = send_targets(request_shape_of(header).apply_inventory(loaded), wanted)
     terminal = sys.stdout.isatty()
-    live = _Live(terminal, raw)
+    live = _ChunkWriter(terminal, raw)
     fan = asyncio.run(
         run_send(
             *(inv, keys, text, strategy, retries, limit, hedge, state, no_state, verify),
@@ -138,7 +138,7 @@ def send(
     return ExitCode.OK if fan.ok else ExitCode.FAILED
 
 
-class _Live:
+class _ChunkWriter:
     """Writes a streamed answer's chunks to stdout as they come (escaped as the whole reply
     would be), remembering whether any went out. A reader that went away (``| head``) ends the
     writing, not the send: the agent's answer is still read and judged."""

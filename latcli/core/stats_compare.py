@@ -27,8 +27,8 @@ from enum import Enum
 
 __all__ = [
     "EXACT_MAX_N",
+    "Change",
     "UTest",
-    "Verdict",
     "bootstrap_ratio_ci",
     "can_reject",
     "decide",
@@ -42,7 +42,7 @@ __all__ = [
 EXACT_MAX_N = 50
 
 
-class Verdict(str, Enum):
+class Change(str, Enum):
     """The answer; the value is the JSON spelling (DESIGN §6, ``latcli.compare/v1``)."""
 
     SLOWER = "slower"
@@ -189,16 +189,16 @@ def decide(
     alpha: float,
     threshold: float,
     higher_is_worse: bool = True,
-) -> Verdict:
+) -> Change:
     """Slower or faster when the U test (baseline first) rejects at ``alpha`` and the ratio
     of medians is at least ``threshold`` away from 1; else same: a significant change under
     the noise threshold is "same". The direction is the ratio's; with no ratio (baseline
     median 0, e.g. an error rate) it is the U statistic's and the threshold does not apply.
     ``higher_is_worse`` is False for throughput: more requests per second is faster."""
     if test.p_value > alpha:
-        return Verdict.SAME
+        return Change.SAME
     if ratio is not None and abs(ratio - 1.0) < threshold:
-        return Verdict.SAME
+        return Change.SAME
     # without a ratio: U of the baseline below its mean means the candidate's values rank higher
     higher = ratio > 1.0 if ratio is not None else test.u < n_baseline * n_candidate / 2.0
-    return Verdict.SLOWER if higher == higher_is_worse else Verdict.FASTER
+    return Change.SLOWER if higher == higher_is_worse else Change.FASTER

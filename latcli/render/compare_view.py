@@ -9,10 +9,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from latcli.core.stats_compare import Verdict, median
+from latcli.core.stats_compare import Change, median
 from latcli.reports.compare import CompareReport, Side
 
-_STYLE = {Verdict.SLOWER: "bold red", Verdict.FASTER: "bold green", Verdict.SAME: "bold"}
+_STYLE = {Change.SLOWER: "bold red", Change.FASTER: "bold green", Change.SAME: "bold"}
 
 
 def _value(report: CompareReport, value: float) -> str:
@@ -72,9 +72,9 @@ def _explain(report: CompareReport) -> Text:
     method = report.test.method + (", ties corrected" if report.test.ties else "")
     why = f"Mann–Whitney U ({method}) at alpha {report.alpha:g}"
     significant = report.test.p_value <= report.alpha
-    if report.verdict is Verdict.SAME and significant:
+    if report.verdict is Change.SAME and significant:
         why += f"; significant, but under the {report.threshold * 100:g} % noise threshold"
-    elif report.verdict is Verdict.SAME:
+    elif report.verdict is Change.SAME:
         why += ": not significant (the difference may be noise)"
     else:
         why += f"; change over the {report.threshold * 100:g} % noise threshold"
@@ -120,7 +120,7 @@ def compare_junit(report: CompareReport) -> str:
     if report.verdict is None:
         ET.SubElement(case, "error", message=report.reason or "undecided", type="undecided")
         suite.set("errors", "1")
-    elif report.verdict is Verdict.SLOWER:
+    elif report.verdict is Change.SLOWER:
         failure = ET.SubElement(case, "failure", message=f"slower: {detail}", type="slower")
         failure.text = _explain(report).plain
         suite.set("failures", "1")

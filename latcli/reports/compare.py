@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from latcli.core.errors import ExitCode
-from latcli.core.stats_compare import UTest, Verdict, median
+from latcli.core.stats_compare import Change, UTest, median
 
 SCHEMA = "latcli.compare/v1"
 
@@ -58,7 +58,7 @@ class CompareReport:
     test: UTest | None
     ratio: float | None
     ci: tuple[float, float] | None
-    verdict: Verdict | None
+    verdict: Change | None
     reason: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -70,7 +70,7 @@ class CompareReport:
         """1 slower, 0 same or faster, 2 when the data cannot decide."""
         if self.verdict is None:
             return ExitCode.USAGE
-        return ExitCode.FAILED if self.verdict is Verdict.SLOWER else ExitCode.OK
+        return ExitCode.FAILED if self.verdict is Change.SLOWER else ExitCode.OK
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from latcli.config.model import Agent
 from latcli.core.errors import ErrorKind
-from latcli.transport.a2a.lifecycle import Verdict, verdict_of
+from latcli.transport.a2a.lifecycle import TaskOutcome, outcome_of
 from latcli.transport.base import (
     RequestSpec,
     Timings,
@@ -107,7 +107,7 @@ class ProtocolClient:
         started = time.perf_counter()
         spec = a2a_message_request(agent, card, text, message_id or new_message_id())
         reply = read_a2a_reply(await self.transport.send(agent.id, spec), card.binding)
-        if reply.ok and verdict_of(reply.state) is Verdict.PENDING and reply.state is not None:
+        if reply.ok and outcome_of(reply.state) is TaskOutcome.PENDING and reply.state is not None:
             reply = await self._poll(agent, card, reply, started)
         return replace(reply, card=card)
 
@@ -115,7 +115,7 @@ class ProtocolClient:
         """GetTask until the task leaves submitted/working or ``agent.timeout`` runs out."""
         deadline = started + agent.timeout
         delay, reply = _POLL_FIRST, first
-        while verdict_of(reply.state) is Verdict.PENDING:
+        while outcome_of(reply.state) is TaskOutcome.PENDING:
             if reply.task_id is None:
                 reason = f"task answered {reply.state} without an id to poll"
                 return _pending_failure(reply, started, ErrorKind.BAD_RESPONSE, reason)

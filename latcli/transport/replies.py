@@ -14,7 +14,7 @@ from latcli.config.model import A2ABinding, A2AConfig
 from latcli.core.errors import ErrorKind
 from latcli.core.ratelimit import parse_retry_after
 from latcli.transport.a2a import bindings
-from latcli.transport.a2a.lifecycle import TaskView, Verdict, read_result
+from latcli.transport.a2a.lifecycle import TaskOutcome, TaskView, read_result
 from latcli.transport.a2a.stream import StreamPhases
 from latcli.transport.base import (
     Outcome,
@@ -274,7 +274,7 @@ def task_reply(
     status: int | None, timings: Timings, view: TaskView, stream: StreamPhases | None = None
 ) -> Reply:
     """The reply a task view stands for: an answer, or a ``task_failed`` failure."""
-    if view.verdict is Verdict.FAILED:
+    if view.outcome is TaskOutcome.FAILED:
         return Reply(
             status,
             timings,

@@ -13,8 +13,8 @@ from scipy.stats import mannwhitneyu
 
 from latcli.core.stats_compare import (
     EXACT_MAX_N,
+    Change,
     UTest,
-    Verdict,
     bootstrap_ratio_ci,
     can_reject,
     decide,
@@ -149,20 +149,20 @@ def _test(p: float, u: float = 0.0) -> UTest:
 @pytest.mark.parametrize(
     ("p", "ratio", "higher_is_worse", "u", "verdict"),
     [
-        (0.2, 1.5, True, 0.0, Verdict.SAME),  # not significant, however large
-        (0.05, 1.5, True, 0.0, Verdict.SLOWER),  # p == alpha rejects
-        (0.001, 1.03, True, 0.0, Verdict.SAME),  # significant, under the threshold
-        (0.001, 0.97, True, 0.0, Verdict.SAME),
-        (0.001, 1.05, True, 0.0, Verdict.SLOWER),  # at the threshold counts
-        (0.001, 0.9, True, 0.0, Verdict.FASTER),
-        (0.001, 0.9, False, 0.0, Verdict.SLOWER),  # fewer req/s
-        (0.001, 1.2, False, 0.0, Verdict.FASTER),
-        (0.001, None, True, 10.0, Verdict.SLOWER),  # baseline median 0: U gives direction
-        (0.001, None, True, 90.0, Verdict.FASTER),
+        (0.2, 1.5, True, 0.0, Change.SAME),  # not significant, however large
+        (0.05, 1.5, True, 0.0, Change.SLOWER),  # p == alpha rejects
+        (0.001, 1.03, True, 0.0, Change.SAME),  # significant, under the threshold
+        (0.001, 0.97, True, 0.0, Change.SAME),
+        (0.001, 1.05, True, 0.0, Change.SLOWER),  # at the threshold counts
+        (0.001, 0.9, True, 0.0, Change.FASTER),
+        (0.001, 0.9, False, 0.0, Change.SLOWER),  # fewer req/s
+        (0.001, 1.2, False, 0.0, Change.FASTER),
+        (0.001, None, True, 10.0, Change.SLOWER),  # baseline median 0: U gives direction
+        (0.001, None, True, 90.0, Change.FASTER),
     ],
 )
 def test_decide(
-    p: float, ratio: float | None, higher_is_worse: bool, u: float, verdict: Verdict
+    p: float, ratio: float | None, higher_is_worse: bool, u: float, verdict: Change
 ) -> None:
     assert decide(_test(p, u), 10, 10, ratio, 0.05, 0.05, higher_is_worse) is verdict
 

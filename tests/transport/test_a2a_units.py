@@ -15,7 +15,7 @@ from latcli.config.model import A2AConfig, Agent
 from latcli.config.problems import InventoryError
 from latcli.core.errors import ErrorKind
 from latcli.transport.a2a.bindings import CardRefused, Interface, choose, origin, same_origin
-from latcli.transport.a2a.lifecycle import OUTCOMES, Verdict, normalize_state
+from latcli.transport.a2a.lifecycle import OUTCOMES, TaskOutcome, normalize_state
 from latcli.transport.a2a.stream import StreamError, StreamReader, split_event
 from latcli.transport.base import DEFAULT_MAX_BODY, Outcome, Timings
 from latcli.transport.replies import (
@@ -79,15 +79,15 @@ def test_states_are_reported_in_the_03_spelling(raw: object, state: str | None) 
 @pytest.mark.parametrize(
     ("state", "ok", "verdict"),
     [
-        ("completed", True, Verdict.ANSWER),
-        ("failed", False, Verdict.FAILED),
-        ("rejected", False, Verdict.FAILED),
-        ("canceled", False, Verdict.FAILED),
-        ("input-required", True, Verdict.INTERRUPTED),
-        ("auth-required", True, Verdict.INTERRUPTED),
+        ("completed", True, TaskOutcome.ANSWER),
+        ("failed", False, TaskOutcome.FAILED),
+        ("rejected", False, TaskOutcome.FAILED),
+        ("canceled", False, TaskOutcome.FAILED),
+        ("input-required", True, TaskOutcome.INTERRUPTED),
+        ("auth-required", True, TaskOutcome.INTERRUPTED),
     ],
 )
-def test_unary_task_states(state: str, ok: bool, verdict: Verdict, wrap: bool) -> None:
+def test_unary_task_states(state: str, ok: bool, verdict: TaskOutcome, wrap: bool) -> None:
     raw = "TASK_STATE_" + state.upper().replace("-", "_") if wrap else state
     reply = read_a2a_reply(rpc(task(raw, "model overloaded", wrap=wrap)))
     assert OUTCOMES[state] is verdict

@@ -189,7 +189,7 @@ def _worker_main(
 
 
 @dataclass
-class _Live:
+class _ParentView:
     """The parent's running view for the progress line."""
 
     hist: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -290,7 +290,7 @@ def _collect(
     """Every worker's packed result; ticks feed the progress line once a second."""
     parts: dict[int, dict[str, Any]] = {}
     start = time.monotonic() + (start_wall - time.time())
-    live = _Live(began=start + plan.warmup_s, start=start)
+    live = _ParentView(began=start + plan.warmup_s, start=start)
     live.last = max(time.monotonic(), start)  # the first line a second into the run
     while len(parts) < len(procs):
         try:
@@ -314,7 +314,7 @@ def _collect(
     return [parts[w] for w in sorted(parts)]
 
 
-def _maybe_progress(live: _Live, on_progress: ProgressSink | None) -> None:
+def _maybe_progress(live: _ParentView, on_progress: ProgressSink | None) -> None:
     now = time.monotonic()
     if on_progress is None or now - live.last < 1.0 or now < live.start:
         return

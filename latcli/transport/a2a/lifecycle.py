@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 
-class Verdict(str, Enum):
+class TaskOutcome(str, Enum):
     """What a task state means for the call that is waiting on it."""
 
     ANSWER = "answer"  # completed: the text is the reply
@@ -21,17 +21,17 @@ class Verdict(str, Enum):
     PENDING = "pending"  # not done: poll GetTask (unary) or keep reading (stream)
 
 
-# The A2A spec's task states (0.3 spelling) -> verdict; "unknown" is a state an agent may send.
-OUTCOMES: dict[str, Verdict] = {
-    "completed": Verdict.ANSWER,
-    "failed": Verdict.FAILED,
-    "rejected": Verdict.FAILED,
-    "canceled": Verdict.FAILED,
-    "input-required": Verdict.INTERRUPTED,
-    "auth-required": Verdict.INTERRUPTED,
-    "submitted": Verdict.PENDING,
-    "working": Verdict.PENDING,
-    "unknown": Verdict.PENDING,
+# The A2A spec's task states (0.3 spelling) -> outcome; "unknown" is a state an agent may send.
+OUTCOMES: dict[str, TaskOutcome] = {
+    "completed": TaskOutcome.ANSWER,
+    "failed": TaskOutcome.FAILED,
+    "rejected": TaskOutcome.FAILED,
+    "canceled": TaskOutcome.FAILED,
+    "input-required": TaskOutcome.INTERRUPTED,
+    "auth-required": TaskOutcome.INTERRUPTED,
+    "submitted": TaskOutcome.PENDING,
+    "working": TaskOutcome.PENDING,
+    "unknown": TaskOutcome.PENDING,
 }
 _ALIASES = {"cancelled": "canceled", "unspecified": "unknown"}
 
@@ -59,9 +59,9 @@ _SPELLED = {
 }
 
 
-def verdict_of(state: str | None) -> Verdict:
-    """The verdict of a normalised state; a task without a readable state is still pending."""
-    return OUTCOMES.get(state or "unknown", Verdict.PENDING)
+def outcome_of(state: str | None) -> TaskOutcome:
+    """The outcome of a normalised state; a task without a readable state is still pending."""
+    return OUTCOMES.get(state or "unknown", TaskOutcome.PENDING)
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class TaskView:
     status_text: str = ""
 
     @property
-    def verdict(self) -> Verdict:
-        return Verdict.ANSWER if self.state is None else verdict_of(self.state)
+    def outcome(self) -> TaskOutcome:
+        return TaskOutcome.ANSWER if self.state is None else outcome_of(self.state)
 
     def failure_text(self) -> str:
         """The error text of a failed task: ``task failed: model overloaded``."""

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from latcli.transport.a2a.lifecycle import (
+    TaskOutcome,
     TaskView,
-    Verdict,
     message_text,
     normalize_state,
+    outcome_of,
     parts_text,
     read_result,
-    verdict_of,
 )
 
 
@@ -169,7 +169,7 @@ class StreamReader:
         if state == "working" and self._working is None:
             self._working = at
         self.status_text = message_text(status.get("message")) or self.status_text
-        if verdict_of(state) is not Verdict.PENDING:
+        if outcome_of(state) is not TaskOutcome.PENDING:
             self._finish(at)
 
     def _artifact(self, at: float, payload: dict[str, Any]) -> str:
