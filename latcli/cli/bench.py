@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import BenchPlan, BenchResult, Progress
 
-_ENDPOINTS = ("health", "discovery", "message", "stream")
-_ENGINES = ("raw", "httpx")
 DEFAULT_DURATION_S = 10.0
 # hey's and oha's default (-c 50); wrk's is 10. A closed model needs no rate guess.
 DEFAULT_CONCURRENCY = 50
@@ -281,16 +279,21 @@ def _plan(
         raise typer.BadParameter("only with --rate (open model)", param_hint="--max-in-flight")
     if duration is not None and requests is not None:
         raise typer.BadParameter("--duration and --requests exclude each other", param_hint="-d")
-    if endpoint not in _ENDPOINTS:
-        raise typer.BadParameter(f"choose one of: {', '.join(_ENDPOINTS)}", param_hint="--endpoint")
-    if engine not in _ENGINES:
-        raise typer.BadParameter(f"choose one of: {', '.join(_ENGINES)}", param_hint="--engine")
+    from latcli.reports.bench_model import ENDPOINTS
+    from latcli.transport.factory import NAMED_ENGINES
+
+    if endpoint not in ENDPOINTS:
+        raise typer.BadParameter(f"choose one of: {', '.join(ENDPOINTS)}", param_hint="--endpoint")
+    if engine not in NAMED_ENGINES:
+        raise typer.BadParameter(
+            f"choose one of: {', '.join(NAMED_ENGINES)}", param_hint="--engine"
+        )
     seconds = parse_seconds(duration, "--duration")
     warm = _warmup_seconds(warmup)
     return BenchPlan(
         target=redact_url(target),  # reports show it: never a URL's password
         target_kind="url",
-        endpoint=endpoint,  # type: ignore[arg-type]
+        endpoint=endpoint,
         concurrency=concurrency,
         rate=rate,
         duration_s=None if requests is not None else (seconds or DEFAULT_DURATION_S),

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import Endpoint
 
-_ENDPOINTS: tuple[Endpoint, ...] = ("health", "discovery", "message", "stream")
-
 
 def capacity(
     target: Annotated[str, typer.Argument(help="Agent id, type (routed) or URL.")],
@@ -139,10 +137,12 @@ def _streaming(resolved: Target, verify: bool | str) -> Target:
 
 
 def _endpoint(value: str) -> Endpoint:
-    for known in _ENDPOINTS:
+    from latcli.reports.bench_model import ENDPOINTS
+
+    for known in ENDPOINTS:
         if known == value:
             return known
-    raise typer.BadParameter(f"choose one of: {', '.join(_ENDPOINTS)}", param_hint="--endpoint")
+    raise typer.BadParameter(f"choose one of: {', '.join(ENDPOINTS)}", param_hint="--endpoint")
 
 
 def _plan(

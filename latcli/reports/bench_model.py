@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from latcli.core.schedule import split_evenly
 from latcli.reports.histogram import LatencyHistogram
@@ -23,6 +23,7 @@ IN_FLIGHT_POLICY = (
     "cancelled, not counted, and reported as dropped_in_flight"
 )
 Endpoint = Literal["health", "discovery", "message", "stream"]
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
 # The phases of a streamed message that ``--endpoint stream`` keeps as HDR histograms (DESIGN §6
 # ``phases_ms``). ``gap`` is each message's *longest* inter-chunk gap, one value per message:
 # the worst stall a reader saw, weighted per answer (every gap would let long answers dominate);

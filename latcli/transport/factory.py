@@ -17,6 +17,7 @@ from typing import Literal
 from latcli.transport.base import Transport
 
 Engine = Literal["auto", "httpx", "raw"]
+NAMED_ENGINES: tuple[Engine, ...] = ("raw", "httpx")  # what bench measures with: no "auto"
 ENGINES: tuple[Engine, ...] = ("auto", "httpx", "raw")
 Use = Literal["probe", "watch", "send", "serve", "bench"]
 
