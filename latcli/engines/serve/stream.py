@@ -22,10 +22,11 @@ and re-serialised, never copied: nothing an agent sends can break the framing):
 
 One of ``done`` and ``error`` ends every stream the client stays for. A client that hangs up
 cancels the routed call: the agent's stream is closed and its A2A task cancelled
-(``CancelTask``), as is a task whose stream broke off. Each agent event is written in the
-task that reads the stream, before the next is read (the router awaits the relay's write): no
-queue, no extra loop pass, and a client slow to read slows the agent's stream instead of
-filling the gateway's memory (the attempt's timeout bounds how long).
+(``CancelTask``), as is a task whose stream broke off. Each agent event is parsed inside the
+transport's read callback, which must not block, so its frames are queued in order to one
+writer task that coalesces a burst into one write. A client slow to read does not slow the
+agent's stream; what waits for it is bounded by the upstream stream's own cap
+(``MAX_STREAM_BYTES``) and the attempt's timeout, per in-flight stream.
 """
 
 from __future__ import annotations
