@@ -102,6 +102,15 @@ def serve(
             help="A connection with no request under way is closed after this.",
         ),
     ] = "5s",
+    max_stream_queue: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel=LIMITS,
+            help="A streamed answer's events waiting for a client slow to read, e.g. 1MiB; "
+            "past it the client is cut and its call cancelled (counted in /metrics as "
+            'latcli_gateway_cut_total{reason="slow_client"}).',
+        ),
+    ] = "1MiB",
     no_auth: NoAuthOpt = False,
     access_log: AccessLogOpt = False,
     state: StateOpt = None,
@@ -141,6 +150,7 @@ def serve(
         idle_timeout=parse_seconds(idle_timeout, "--idle-timeout") or 5.0,
         max_connections=max_connections,
         max_in_flight=max_in_flight,
+        max_stream_queue=_size(max_stream_queue, "--max-stream-queue"),
     )
     opts = ServeOptions(
         host, port, parse_seconds(interval, "--interval"), strategy,

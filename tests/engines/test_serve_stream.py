@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -204,11 +205,58 @@ def breaking_agent() -> Iterator[BreakingAgent]:
         yield BreakingAgent(server, cancelled)
 
 
+FLOOD_EVENTS, FLOOD_TEXT = 128, 64 * 1024  # 8 MiB of answer, as fast as the socket takes it
+
+
+@contextlib.contextmanager
+def flooding_agent() -> Iterator[BreakingAgent]:
+    """An A2A 0.3 agent that streams 8 MiB of answer at once, then completes (task
+    ``t-flood``); it records the task ids it is asked to cancel."""
+    box: list[RunningServer] = []
+    cancelled: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (request := await read_request(reader)) is not None:
+            if request.method == "GET":
+                writer.write(card_v03_response(box[0].url, "flood"))
+                continue
+            doc = json.loads(request.body)
+            if doc["method"] == "tasks/cancel":
+                cancelled.append(doc["params"]["id"])
+                task = {"kind": "task", "id": doc["params"]["id"], "contextId": "c",
+                        "status": {"state": "canceled"}}  # fmt: skip
+                body = json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": task}).encode()
+                writer.write(response_bytes(200, body, "application/json"))
+                continue
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"connection: close\r\n\r\n")  # fmt: skip
+            for i in range(FLOOD_EVENTS):
+                part = {"kind": "text", "text": "x" * FLOOD_TEXT}
+                event = {"kind": "artifact-update", "taskId": "t-flood", "contextId": "c",
+                         "artifact": {"artifactId": "a", "parts": [part]},
+                         "append": i > 0}  # fmt: skip
+                rpc = {"jsonrpc": "2.0", "id": doc["id"], "result": event}
+                writer.write(b"data: " + json.dumps(rpc).encode() + b"\n\n")
+                await writer.drain()
+            end = {"kind": "status-update", "taskId": "t-flood", "contextId": "c",
+                   "status": {"state": "completed"}, "final": True}  # fmt: skip
+            rpc = {"jsonrpc": "2.0", "id": doc["id"], "result": end}
+            writer.write(b"data: " + json.dumps(rpc).encode() + b"\n\n")
+            await writer.drain()
+            writer.close()
+            return
+
+    with serve(handle) as server:
+        box.append(server)
+        yield BreakingAgent(server, cancelled)
+
+
 @dataclass
 class Fleet:
     fast: RunningAgent  # 100 ms of thought, then 5 chunks 50 ms apart
     slow: RunningAgent  # 1.5 s of thought, then 3 chunks 300 ms apart
     breaking: BreakingAgent
+    flood: BreakingAgent
     inventory: Path
 
 
@@ -225,6 +273,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
         broken = stack.enter_context(broken_agent())
         evil = stack.enter_context(evil_agent())
         breaking = stack.enter_context(breaking_agent())
+        flood = stack.enter_context(flooding_agent())
         a2a = [
             ("llm-1", "llm", fast.url),
             ("slow-1", "slow", slow.url),
@@ -233,6 +282,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
             ("llm-2", "mixed", fast.url),
             ("evil-1", "evil", evil.url),
             ("breaking-1", "breaking", breaking.server.url),
+            ("flood-1", "flood", flood.server.url),
         ]
         agents: list[dict[str, Any]] = [
             {"id": i, "type": t, "url": u, "protocol": "a2a"} for i, t, u in a2a
@@ -249,7 +299,7 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
         }
         path = tmp_path_factory.mktemp("serve-stream") / "agents.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        yield Fleet(fast, slow, breaking, path)
+        yield Fleet(fast, slow, breaking, flood, path)
 
 
 @pytest.fixture(scope="module")
@@ -494,6 +544,43 @@ def test_a_stream_holds_its_in_flight_slot_until_it_ends(fleet: Fleet) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert names(stream(served.url, "llm"))[-1] == "done"
+    finally:
+        stop_serve(served)
+
+
+def test_a_client_that_falls_too_far_behind_is_cut_and_its_task_cancelled(fleet: Fleet) -> None:
+    # The agent streams 8 MiB at once; the client asks and reads nothing (a 4 KiB receive
+    # buffer): past 256 KiB waiting in the gateway, the client is cut, not the gateway's memory.
+    served = start_serve(fleet.inventory, "--no-state", "--max-stream-queue", "256KiB")
+    try:
+        host, port = httpx.URL(served.url).host, httpx.URL(served.url).port
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, port))
+        body = b'{"message": "hi"}'
+        sock.sendall(b"POST /route/flood HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n"
+                     b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                     % (len(body), body))  # fmt: skip
+        deadline = time.monotonic() + 20
+        while sample(metrics(served.url), "latcli_gateway_cut_total", reason="slow_client") < 1:
+            assert time.monotonic() < deadline, "the slow client was never cut"
+            time.sleep(0.1)
+        got = 0
+        sock.settimeout(5)  # what was sent before the cut, then a reset or an end (no timeout)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                got += len(chunk)
+        sock.close()
+        assert got < FLOOD_EVENTS * FLOOD_TEXT  # it never got the whole answer
+        while "t-flood" not in fleet.flood.cancelled:
+            assert time.monotonic() < deadline, "the flooding task was not cancelled"
+            time.sleep(0.05)
+        after = metrics(served.url)
+        assert sample(after, "latcli_gateway_in_flight") == 0
+        assert sample(after, "latcli_gateway_cut_total", reason="client_disconnect") == 0
+        # the gateway goes on: a client that reads gets its whole answer
+        events = stream(served.url, "llm")
+        assert names(events)[-1] == "done" and text_of(events)
     finally:
         stop_serve(served)
 

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from latcli.engines.serve.access_log import logged
 from latcli.engines.serve.gateway import Gateway
-from latcli.engines.serve.limits import CLIENT_GONE, MAX_TYPE_BYTES, RETRY_AFTER, TASK
+from latcli.engines.serve.limits import CLIENT_GONE, CUT, MAX_TYPE_BYTES, RETRY_AFTER, TASK
 from latcli.engines.serve.request import BadRequest, parse_message, read_body
 from latcli.engines.serve.stream import SSEOut, failure_frame, relay, wants_stream
 from latcli.engines.serve.tasks import printable
@@ -124,7 +124,9 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
     with ``Accept: text/event-stream``, past the refusals, the answer as SSE (serve_stream)."""
     extra: list[tuple[bytes, bytes]] = []
     scope[TASK] = asyncio.current_task()  # the protocol cancels it if the client hangs up
-    sse = SSEOut(send) if wants_stream(scope) else None
+    sse = None
+    if wants_stream(scope):
+        sse = SSEOut(send, scope.get(CUT), gateway.limits.max_stream_queue)
     try:
         status, body = await _answer(gateway, type_, scope, receive, sse)
         if sse is not None and sse.started:
@@ -138,7 +140,8 @@ async def _route(gateway: Gateway, type_: str, scope: Scope, receive: Receive, s
         return  # nobody to answer; the routed call, if any, was cancelled
     except asyncio.CancelledError:
         if scope.get(CLIENT_GONE):
-            gateway.metrics.cut.labels("client_disconnect").inc()
+            slow = sse is not None and sse.overflowed
+            gateway.metrics.cut.labels("slow_client" if slow else "client_disconnect").inc()
             return  # cancelled by the protocol (serve_limits): nobody to answer
         # uvicorn cancels what is left when the drain runs out: answer, do not re-raise (a
         # re-raise becomes uvicorn's plain-text 500 and a traceback in the log).

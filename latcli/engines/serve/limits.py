@@ -22,6 +22,10 @@ Which limit comes from where (uvicorn 0.54 with httptools, the gateway's server)
   scope (``TASK``) and the protocol cancels it when the connection is lost before the
   response is complete, marking the scope (``CLIENT_GONE``). A waiting ``receive()`` task
   beside each call would do the same in pure ASGI for ~15 µs a request.
+* **a client slow to read a stream** (``max_stream_queue``): a relayed stream's frames wait in
+  the app for the client (the agent's stream is read at its own pace); past this many bytes
+  the app drops the connection (``CUT``, set in the scope with the head), which ends the call
+  as a hang-up does.
 * **requests in flight** (``max_in_flight``), the body size, the type name's length and the
   JSON depth are the app's (:mod:`latcli.engines.serve.app`,
   :mod:`latcli.engines.serve.request`): they need the route, not the socket.
@@ -44,6 +48,7 @@ READ_TIMEOUT = 10.0  # seconds; nginx waits 60 s, a gateway for machine clients 
 IDLE_TIMEOUT = 5.0  # seconds between keep-alive requests: uvicorn's default
 # Envoy's default max_requests per cluster: a queue past this only adds latency.
 MAX_IN_FLIGHT = 1024
+MAX_STREAM_QUEUE = 1 << 20  # bytes: ~10,000 chunk events of an LLM answer waiting for one client
 RETRY_AFTER = 1  # seconds a shed client is asked to wait
 MAX_TYPE_BYTES = 256
 MAX_URL = 65535  # httptools' parse_url refuses longer URLs
@@ -51,6 +56,7 @@ SWEEPS = 10  # read deadlines are checked this often per read timeout (10 % late
 
 TASK = "latcli.task"  # scope key: the task answering the request, to cancel on hang-up
 CLIENT_GONE = "latcli.client_gone"  # scope key set when that cancel was the client's doing
+CUT = "latcli.cut"  # scope key: drops the client's connection (a stream it falls behind on)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class Limits:
     idle_timeout: float = IDLE_TIMEOUT
     max_connections: int | None = None  # None: half the process's descriptor limit
     max_in_flight: int = MAX_IN_FLIGHT
+    # A streamed answer's frames waiting for a client slow to read; past it the client is cut.
+    max_stream_queue: int = MAX_STREAM_QUEUE
 
     def connections(self) -> int:
         """The connection cap; by default half the descriptors, the rest for the agents."""
@@ -245,6 +253,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading = Reading.BODY
         super().on_headers_complete()
+        self.scope[CUT] = self.transport.abort  # type: ignore[literal-required]
 
     def on_message_complete(self) -> None:
         self._reading, self._head_bytes, self._read_since = Reading.IDLE, 0, None
@@ -314,9 +323,11 @@ def protocol_class(limits: Limits, on_limit: LimitHook | None = None) -> type[Ht
 
 __all__ = [
     "CLIENT_GONE",
+    "CUT",
     "IDLE_TIMEOUT",
     "MAX_HEAD",
     "MAX_IN_FLIGHT",
+    "MAX_STREAM_QUEUE",
     "MAX_TYPE_BYTES",
     "READ_TIMEOUT",
     "RETRY_AFTER",

@@ -58,7 +58,8 @@ class GatewayMetrics:
         )
         self.cut = Counter(
             "latcli_gateway_cut",
-            "Routed calls cancelled: the client disconnected, or the drain ran out.",
+            "Routed calls cancelled: the client disconnected, fell too far behind a stream "
+            "(slow_client), or the drain ran out.",
             ("reason",),
             registry=r,
         )

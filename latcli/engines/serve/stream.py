@@ -25,8 +25,9 @@ cancels the routed call: the agent's stream is closed and its A2A task cancelled
 (``CancelTask``), as is a task whose stream broke off. Each agent event is parsed inside the
 transport's read callback, which must not block, so its frames are queued in order to one
 writer task that coalesces a burst into one write. A client slow to read does not slow the
-agent's stream; what waits for it is bounded by the upstream stream's own cap
-(``MAX_STREAM_BYTES``) and the attempt's timeout, per in-flight stream.
+agent's stream: its frames wait, up to ``--max-stream-queue`` bytes a stream; past that the
+client is cut (``latcli_gateway_cut_total{reason="slow_client"}``) and the call ends as if
+it had hung up.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,13 +90,17 @@ def chunk_frame(text: str) -> bytes:
 
 
 class SSEOut:
-    """The response of one streamed route: its head, then whole frames, then the end."""
+    """The response of one streamed route: its head, then whole frames, then the end.
+    ``cut`` drops the client's connection (None where the server gives no way to)."""
 
-    __slots__ = ("_send", "started")
+    __slots__ = ("_send", "cut", "limit", "overflowed", "started")
 
-    def __init__(self, send: Send) -> None:
-        self._send = send
+    def __init__(
+        self, send: Send, cut: Callable[[], None] | None = None, limit: int = 1 << 20
+    ) -> None:
+        self._send, self.cut, self.limit = send, cut, limit
         self.started = False
+        self.overflowed = False  # the client fell more than ``limit`` bytes behind
 
     async def start(self) -> None:
         message = {"type": "http.response.start", "status": 200, "headers": HEADERS}
@@ -123,6 +128,7 @@ class Relayed:
     reader: StreamReader | None = None
     started: float = field(default_factory=time.perf_counter)
     pending: list[bytes] = field(default_factory=list)  # frames not handed to the writer yet
+    queued: int = 0  # their bytes
     writer: asyncio.Future[None] | None = None
 
     def on_event(self, agent_id: str, reader: StreamReader) -> None:
@@ -134,7 +140,14 @@ class Relayed:
         if self.agent is None:
             self.agent, self.reader = agent_id, reader
             data = self.route(agent_id) + data
+        out = self.out
+        if out.overflowed:
+            return  # the client is being cut: the call ends with its connection
         self.pending.append(data)
+        self.queued += len(data)
+        if self.queued > out.limit:
+            self._overflow()
+            return
         if self.writer is None or self.writer.done():
             self.writer = asyncio.ensure_future(self._write())
 
@@ -143,7 +156,17 @@ class Relayed:
         while self.pending:
             data = b"".join(self.pending)
             self.pending.clear()
+            self.queued = 0
             await self.out.write(data)
+
+    def _overflow(self) -> None:
+        """The client is ``limit`` bytes behind: drop what waits and cut its connection (the
+        protocol then cancels the call, and the agent's task, as on a hang-up)."""
+        self.out.overflowed = True
+        self.pending.clear()
+        self.queued = 0
+        if self.out.cut is not None:
+            self.out.cut()
 
     async def flush(self) -> None:
         """Wait until every queued event was sent (what a write raised is raised here). Called
