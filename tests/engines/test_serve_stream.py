@@ -15,7 +15,7 @@ import json
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,61 +164,30 @@ def evil_agent() -> contextlib.AbstractContextManager[RunningServer]:
 
 
 @dataclass
-class BreakingAgent:
-    """An A2A 0.3 agent whose stream breaks off after its first event (the connection closed
-    mid-answer); it records the task ids it is asked to cancel."""
+class CancellableAgent:
+    """An A2A 0.3 streaming agent (see :func:`cancellable_agent`) and the task ids it was
+    asked to cancel."""
 
     server: RunningServer
     cancelled: list[str]
 
 
+# One streamed answer: the JSON-RPC request and the writer, from the status line on; the
+# connection closes after it.
+Answer = Callable[[dict[str, Any], asyncio.StreamWriter], Awaitable[None]]
+
+
 @contextlib.contextmanager
-def breaking_agent() -> Iterator[BreakingAgent]:
+def cancellable_agent(name: str, answer: Answer) -> Iterator[CancellableAgent]:
+    """An A2A 0.3 agent: its card, ``tasks/cancel`` (recorded, answered ``canceled``), and
+    every message streamed by ``answer``."""
     box: list[RunningServer] = []
     cancelled: list[str] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (request := await read_request(reader)) is not None:
             if request.method == "GET":
-                writer.write(card_v03_response(box[0].url, "breaking"))
-                continue
-            doc = json.loads(request.body)
-            if doc["method"] == "tasks/cancel":
-                cancelled.append(doc["params"]["id"])
-                task = {"kind": "task", "id": doc["params"]["id"], "contextId": "c",
-                        "status": {"state": "canceled"}}  # fmt: skip
-                body = json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": task}).encode()
-                writer.write(response_bytes(200, body, "application/json"))
-                continue
-            working = {"kind": "status-update", "taskId": "t-broken", "contextId": "c",
-                       "status": {"state": "working"}, "final": False}  # fmt: skip
-            event = json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": working})
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                         b"connection: close\r\n\r\ndata: " + event.encode() + b"\n\n")  # fmt: skip
-            await writer.drain()
-            await asyncio.sleep(0.1)
-            writer.close()  # mid-answer: no terminal state
-            return
-
-    with serve(handle) as server:
-        box.append(server)
-        yield BreakingAgent(server, cancelled)
-
-
-FLOOD_EVENTS, FLOOD_TEXT = 128, 64 * 1024  # 8 MiB of answer, as fast as the socket takes it
-
-
-@contextlib.contextmanager
-def flooding_agent() -> Iterator[BreakingAgent]:
-    """An A2A 0.3 agent that streams 8 MiB of answer at once, then completes (task
-    ``t-flood``); it records the task ids it is asked to cancel."""
-    box: list[RunningServer] = []
-    cancelled: list[str] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while (request := await read_request(reader)) is not None:
-            if request.method == "GET":
-                writer.write(card_v03_response(box[0].url, "flood"))
+                writer.write(card_v03_response(box[0].url, name))
                 continue
             doc = json.loads(request.body)
             if doc["method"] == "tasks/cancel":
@@ -230,33 +199,55 @@ def flooding_agent() -> Iterator[BreakingAgent]:
                 continue
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                          b"connection: close\r\n\r\n")  # fmt: skip
-            for i in range(FLOOD_EVENTS):
-                part = {"kind": "text", "text": "x" * FLOOD_TEXT}
-                event = {"kind": "artifact-update", "taskId": "t-flood", "contextId": "c",
-                         "artifact": {"artifactId": "a", "parts": [part]},
-                         "append": i > 0}  # fmt: skip
-                rpc = {"jsonrpc": "2.0", "id": doc["id"], "result": event}
-                writer.write(b"data: " + json.dumps(rpc).encode() + b"\n\n")
-                await writer.drain()
-            end = {"kind": "status-update", "taskId": "t-flood", "contextId": "c",
-                   "status": {"state": "completed"}, "final": True}  # fmt: skip
-            rpc = {"jsonrpc": "2.0", "id": doc["id"], "result": end}
-            writer.write(b"data: " + json.dumps(rpc).encode() + b"\n\n")
-            await writer.drain()
+            await answer(doc, writer)
             writer.close()
             return
 
     with serve(handle) as server:
         box.append(server)
-        yield BreakingAgent(server, cancelled)
+        yield CancellableAgent(server, cancelled)
+
+
+def sse_event(doc: dict[str, Any], result: dict[str, Any]) -> bytes:
+    return (
+        b"data: "
+        + json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": result}).encode()
+        + b"\n\n"
+    )
+
+
+async def _break_off(doc: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    """Task ``t-broken``: working, then the connection closes mid-answer (no terminal state)."""
+    working = {"kind": "status-update", "taskId": "t-broken", "contextId": "c",
+               "status": {"state": "working"}, "final": False}  # fmt: skip
+    writer.write(sse_event(doc, working))
+    await writer.drain()
+    await asyncio.sleep(0.1)
+
+
+FLOOD_EVENTS, FLOOD_TEXT = 128, 64 * 1024  # 8 MiB of answer, as fast as the socket takes it
+
+
+async def _flood(doc: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    """Task ``t-flood``: 8 MiB of answer at once, then completed."""
+    for i in range(FLOOD_EVENTS):
+        part = {"kind": "text", "text": "x" * FLOOD_TEXT}
+        event = {"kind": "artifact-update", "taskId": "t-flood", "contextId": "c",
+                 "artifact": {"artifactId": "a", "parts": [part]}, "append": i > 0}  # fmt: skip
+        writer.write(sse_event(doc, event))
+        await writer.drain()
+    end = {"kind": "status-update", "taskId": "t-flood", "contextId": "c",
+           "status": {"state": "completed"}, "final": True}  # fmt: skip
+    writer.write(sse_event(doc, end))
+    await writer.drain()
 
 
 @dataclass
 class Fleet:
     fast: RunningAgent  # 100 ms of thought, then 5 chunks 50 ms apart
     slow: RunningAgent  # 1.5 s of thought, then 3 chunks 300 ms apart
-    breaking: BreakingAgent
-    flood: BreakingAgent
+    breaking: CancellableAgent  # its stream breaks off after the first event
+    flood: CancellableAgent  # 8 MiB of answer at once
     inventory: Path
 
 
@@ -272,8 +263,8 @@ def fleet(demo_fleet: DemoFleet, tmp_path_factory: pytest.TempPathFactory) -> It
         bad = stack.enter_context(run_sdk_agent("fail", "--think-ms", "50"))
         broken = stack.enter_context(broken_agent())
         evil = stack.enter_context(evil_agent())
-        breaking = stack.enter_context(breaking_agent())
-        flood = stack.enter_context(flooding_agent())
+        breaking = stack.enter_context(cancellable_agent("breaking", _break_off))
+        flood = stack.enter_context(cancellable_agent("flood", _flood))
         a2a = [
             ("llm-1", "llm", fast.url),
             ("slow-1", "slow", slow.url),
