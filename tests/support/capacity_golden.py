@@ -2,21 +2,28 @@
 stored with the ``latcli.capacity/v1`` document the code of their day produced from them, so a
 test can rebuild the estimate from the same steps and compare documents byte for byte.
 
-The files in tests/reports/data/capacity_golden/ were written by this module's main at the
-commit before the capacity JSON moved from latcli/core/capacity.py to latcli/reports/ (issue
-13): rerunning it now records today's code instead, so only do that when the contract changes
-on purpose. Usage: uv run python tests/support/capacity_golden.py
+The files in tests/reports/data/capacity_golden/ (NAME.json: steps and document, NAME.view.txt:
+the summary at 100 columns, NAME.html: the page) were written by the code before the capacity
+JSON moved from latcli/core/capacity.py to latcli/reports/capacity.py (issue 13, commit e4dc2a5):
+rerunning this records today's code instead, so do it only when the output changes on purpose.
+Usage: uv run python tests/support/capacity_golden.py
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from latcli.core.capacity import CapacityPlan, LatencySummary, Step, StepMeasure
 from latcli.core.sla import MetricKind, Verdict
+from latcli.render.capacity_view import capacity_summary
+from latcli.render.html_capacity import capacity_html
+from latcli.reports.capacity import CapacityReport, capacity_report
 
 GOLDEN = Path(__file__).resolve().parents[1] / "reports" / "data" / "capacity_golden"
 
@@ -40,6 +47,13 @@ def decode_step(obj: dict[str, Any]) -> Step:
     return Step(StepMeasure(**m), obj["phase"], tuple(obj["reasons"]))
 
 
+def view_text(report: CapacityReport) -> str:
+    """The human summary as plain text, 100 columns wide."""
+    console = Console(width=100, record=True, color_system=None, file=io.StringIO())
+    console.print(capacity_summary(report))
+    return console.export_text()
+
+
 def load_case(path: Path) -> tuple[dict[str, Any], list[Step], CapacityPlan]:
     """(the stored case, its steps, its plan)."""
     case = json.loads(path.read_text(encoding="utf-8"))
@@ -51,7 +65,7 @@ def _record(name: str, inv: Path, target: str, args: dict[str, Any]) -> None:
     from latcli.cli.capacity import _plan, _streaming, _thresholds
     from latcli.cli.options import request_shape_of
     from latcli.config.loading import load_inventory
-    from latcli.core import capacity as core
+    from latcli.core.capacity import summarize
     from latcli.engines.bench.targets import shaped_target
     from latcli.engines.capacity import run_capacity
     from latcli.reports.bench_model import BenchPlan
@@ -65,9 +79,10 @@ def _record(name: str, inv: Path, target: str, args: dict[str, Any]) -> None:
     thresholds = _thresholds(args.get("sla"), loaded, endpoint)
     template = BenchPlan(target, resolved.kind, endpoint, rate=1.0, message="ping", verify=True)
     run = run_capacity(plan, template, resolved, thresholds)
-    result = core.summarize(plan, run.steps, len(resolved.agents), run.interrupted)
+    result = summarize(plan, run.steps, len(resolved.agents), run.interrupted)
     sla = [t.expr for t in thresholds]
-    doc = core.capacity_json(result, target=target, endpoint=endpoint, sla=sla)  # type: ignore[attr-defined]
+    report = capacity_report(result, target=target, endpoint=endpoint, sla=sla)
+    doc = report.to_json()
     case = {
         "plan": asdict(plan),
         "replicas": len(resolved.agents),
@@ -80,6 +95,8 @@ def _record(name: str, inv: Path, target: str, args: dict[str, Any]) -> None:
     }
     GOLDEN.mkdir(parents=True, exist_ok=True)
     (GOLDEN / f"{name}.json").write_text(json.dumps(case, indent=1) + "\n", encoding="utf-8")
+    (GOLDEN / f"{name}.view.txt").write_text(view_text(report), encoding="utf-8")
+    (GOLDEN / f"{name}.html").write_text(capacity_html(report), encoding="utf-8")
     print(name, len(run.steps), "steps, knee", doc["knee"])
 
 
