@@ -9,9 +9,9 @@ take the report, never the document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from latcli.core.capacity import (
     FIRST_TOKEN,
@@ -25,6 +25,7 @@ from latcli.core.capacity import (
 )
 from latcli.core.sla import Verdict
 from latcli.reports.files import ReportError
+from latcli.reports.json_fields import Fields
 
 SCHEMA = "latcli.capacity/v1"
 STREAMS_METHOD = "littles_law_mean_total"  # arrival rate × mean total time (from the send)
@@ -242,7 +243,7 @@ class CapacityReport:
     def from_json(cls, obj: object) -> CapacityReport:
         """A report from a parsed ``latcli.capacity/v1`` document; ReportError (one line naming
         the key path, exit 2) on a document that is not one."""
-        doc = _Fields(obj, "")
+        doc = Fields(obj, SCHEMA)
         schema = doc.get("schema")
         if schema != SCHEMA:
             raise ReportError(f"not a {SCHEMA} report (schema {schema!r})")
@@ -340,114 +341,12 @@ def _round(value: float | None) -> float | None:
 
 # ---- from a document ------------------------------------------------------------------------
 
-_T = TypeVar("_T")
 
-
-class _Fields:
-    """Typed reads of one JSON object; a wrong or missing value is a ReportError naming its
-    key path (``steps[2].latency_ms.p99: expected a number, got 'x'``)."""
-
-    def __init__(self, obj: object, path: str) -> None:
-        if not isinstance(obj, dict):
-            raise ReportError(
-                f"not a {SCHEMA} report: {path or 'the document'}: expected an object"
-            )
-        self.obj: dict[str, Any] = obj
-        self.path = path
-
-    def _where(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def _fail(self, key: str, wanted: str) -> ReportError:
-        found = self.obj.get(key)
-        got = "nothing" if key not in self.obj else repr(found)[:40]
-        return ReportError(
-            f"not a {SCHEMA} report: {self._where(key)}: expected {wanted}, got {got}"
-        )
-
-    def get(self, key: str) -> object:
-        return self.obj.get(key)
-
-    def text(self, key: str) -> str:
-        value = self.obj.get(key)
-        if not isinstance(value, str):
-            raise self._fail(key, "a string")
-        return value
-
-    def number(self, key: str) -> float:
-        value = self.obj.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._fail(key, "a number")
-        return float(value)
-
-    def integer(self, key: str) -> int:
-        value = self.obj.get(key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(key, "an integer")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self.obj.get(key)
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false")
-        return value
-
-    def present(self, key: str) -> bool:
-        """Whether ``key`` holds a value (not null); a missing key is an error."""
-        if key not in self.obj:
-            raise self._fail(key, "a value or null")
-        return self.obj[key] is not None
-
-    def optional(self, key: str, read: Callable[[str], _T]) -> _T | None:
-        """``read(key)`` when the value is not null, else None."""
-        return read(key) if self.present(key) else None
-
-    def child(self, key: str) -> _Fields:
-        return _Fields(self.obj.get(key), self._where(key))
-
-    def items(self, key: str) -> list[_Fields]:
-        return [_Fields(v, f"{self._where(key)}[{i}]") for i, v in enumerate(self._list(key))]
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        values = self._list(key)
-        if not all(isinstance(v, str) for v in values):
-            raise self._fail(key, "a list of strings")
-        return tuple(values)
-
-    def numbers(self, key: str) -> tuple[float, ...]:
-        values = self._list(key)
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
-            raise self._fail(key, "a list of numbers")
-        return tuple(float(v) for v in values)
-
-    def counts(self, key: str) -> dict[str, int]:
-        """An object of integer counts (``errors_by_kind``)."""
-        value = self.obj.get(key)
-        if not isinstance(value, dict) or any(
-            isinstance(n, bool) or not isinstance(n, int) for n in value.values()
-        ):
-            raise self._fail(key, "an object of counts")
-        return dict(value)
-
-    def choice(self, key: str, allowed: Sequence[_T]) -> _T:
-        value = self.obj.get(key)
-        for known in allowed:
-            if known == value:
-                return known
-        raise self._fail(key, "one of " + ", ".join(map(str, allowed)))
-
-    def _list(self, key: str) -> list[Any]:
-        value = self.obj.get(key)
-        if not isinstance(value, list):
-            raise self._fail(key, "a list")
-        return value
-
-
-def _latency(f: _Fields) -> Latency:
+def _latency(f: Fields) -> Latency:
     return Latency(*(f.number(k) for k in _LATENCY_KEYS))
 
 
-def _step_of(f: _Fields) -> StepReport:
+def _step_of(f: Fields) -> StepReport:
     phases = None
     if f.present("phases_ms"):
         block = f.child("phases_ms")
@@ -478,13 +377,13 @@ def _step_of(f: _Fields) -> StepReport:
     )
 
 
-def _sla_of(f: _Fields) -> SlaResult:
+def _sla_of(f: Fields) -> SlaResult:
     return SlaResult(
         f.text("name"), f.text("expr"), f.optional("observed", f.number), f.flag("pass")
     )
 
 
-def _plan_of(doc: _Fields) -> CapacityPlan:
+def _plan_of(doc: Fields) -> CapacityPlan:
     try:
         return CapacityPlan(
             start_rate=doc.number("start_rate"),
@@ -500,7 +399,7 @@ def _plan_of(doc: _Fields) -> CapacityPlan:
         raise ReportError(f"not a {SCHEMA} report: the search plan: {exc}") from None
 
 
-def _knee_of(doc: _Fields, steps: Sequence[StepReport]) -> Knee | None:
+def _knee_of(doc: Fields, steps: Sequence[StepReport]) -> Knee | None:
     if not doc.present("knee"):
         return None
     f = doc.child("knee")
@@ -510,7 +409,7 @@ def _knee_of(doc: _Fields, steps: Sequence[StepReport]) -> Knee | None:
     return knee
 
 
-def _littles_law_of(f: _Fields) -> LittlesLaw:
+def _littles_law_of(f: Fields) -> LittlesLaw:
     return LittlesLaw(
         f.number("throughput_rps"),
         f.number("arrival_rps"),
@@ -519,7 +418,7 @@ def _littles_law_of(f: _Fields) -> LittlesLaw:
     )
 
 
-def _streams_of(f: _Fields) -> StreamsAtKnee:
+def _streams_of(f: Fields) -> StreamsAtKnee:
     first = _latency(f.child("first_artifact_ms")) if f.present("first_artifact_ms") else None
     return StreamsAtKnee(
         concurrent_at_knee=f.number("concurrent_at_knee"),
@@ -531,7 +430,7 @@ def _streams_of(f: _Fields) -> StreamsAtKnee:
     )
 
 
-def _report_of(doc: _Fields) -> CapacityReport:
+def _report_of(doc: Fields) -> CapacityReport:
     steps = tuple(_step_of(s) for s in doc.items("steps"))
     needed = doc.optional("replicas_needed", doc.integer)
     return CapacityReport(
