@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,7 +24,7 @@ from latcli.cli.options import (
 
 if TYPE_CHECKING:
     from latcli.config.model import Inventory
-    from latcli.core.capacity import Capacity, CapacityPlan
+    from latcli.core.capacity import Capacity, CapacityPlan, Step
     from latcli.core.sla import Threshold
     from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import Endpoint
@@ -199,7 +199,7 @@ def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[
     return list(unique.values())
 
 
-def _step_line(index: int, step: Any) -> None:
+def _step_line(index: int, step: Step) -> None:
     import sys
 
     from latcli.engines.capacity import format_step
