@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,7 +24,7 @@ from latcli.cli.options import (
 
 if TYPE_CHECKING:
     from latcli.config.model import Inventory
-    from latcli.core.capacity import CapacityPlan
+    from latcli.core.capacity import Capacity, CapacityPlan, Step
     from latcli.core.sla import Threshold
     from latcli.engines.bench.targets import Target
     from latcli.reports.bench_model import Endpoint
@@ -199,7 +199,7 @@ def _thresholds(exprs: list[str] | None, inv: Inventory, endpoint: str) -> list[
     return list(unique.values())
 
 
-def _step_line(index: int, step: Any) -> None:
+def _step_line(index: int, step: Step) -> None:
     import sys
 
     from latcli.engines.capacity import format_step
@@ -208,7 +208,7 @@ def _step_line(index: int, step: Any) -> None:
 
 
 def _report(
-    result: Any,
+    result: Capacity,
     target: str,
     endpoint: str,
     thresholds: list[Threshold],
@@ -219,28 +219,30 @@ def _report(
     """Print, write every asked file, and choose the exit code (130 > 2 > 1 > 0)."""
     import json
 
-    from latcli.core.capacity import capacity_json
     from latcli.core.errors import ExitCode
     from latcli.render.html_capacity import capacity_html
+    from latcli.reports.capacity import capacity_report
     from latcli.reports.files import write_all, write_text
 
-    doc = capacity_json(result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds])
-    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    report = capacity_report(
+        result, target=target, endpoint=endpoint, sla=[t.expr for t in thresholds]
+    )
+    text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
     if json_out:
         print(text)
     else:
         from latcli.render.capacity_view import capacity_summary
         from latcli.render.console import stdout_console
 
-        stdout_console().print(capacity_summary(doc))
+        stdout_console().print(capacity_summary(report))
     failed = write_all(
         [
             (output, lambda p: write_text(p, text + "\n")),
-            (html, lambda p: write_text(p, capacity_html(doc))),
+            (html, lambda p: write_text(p, capacity_html(report))),
         ]
     )
-    if result.interrupted:
+    if report.interrupted:
         return ExitCode.INTERRUPTED
     if failed:
         return ExitCode.USAGE
-    return ExitCode.OK if result.passed else ExitCode.FAILED
+    return ExitCode.OK if report.passed else ExitCode.FAILED

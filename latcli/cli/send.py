@@ -96,6 +96,7 @@ def send(
     `echo hello | latcli send http://127.0.0.1:8001 -`
     """
     import asyncio
+    import json
     import sys
 
     from latcli.cli.runtime import DEMO_HINT, is_demo_fleet, parse_seconds
@@ -103,7 +104,8 @@ def send(
     from latcli.core.errors import ExitCode
     from latcli.core.escape import escape_controls, terminal_reply
     from latcli.engines.send import run_send, send_targets
-    from latcli.render.send_view import decision_lines, reply_text, send_json
+    from latcli.render.send_view import decision_lines, reply_text
+    from latcli.reports.send import SendReport
 
     wanted = [t.strip() for t in targets.split(",") if t.strip()]
     if not wanted:
@@ -123,7 +125,7 @@ def send(
         )
     )
     if json_out:
-        print(send_json(fan))
+        print(json.dumps(SendReport.of(fan).to_json(), indent=2))
     elif live.wrote:  # the answer is out already; end its line
         live.write("\n")
     else:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from latcli.core.sla import Verdict
 from latcli.core.units import (
@@ -40,7 +40,6 @@ from latcli.core.units import (
     plural,
 )
 
-SCHEMA = "latcli.capacity/v1"
 DEFAULT_START_RATE = 10.0  # req/s: low enough for any agent worth measuring
 DEFAULT_FACTOR = 1.5  # 10 → 1,000 req/s in 12 steps
 DEFAULT_RESOLUTION = 1.06  # stop refining when first fail / last pass <= this (±3 % around)
@@ -100,9 +99,6 @@ class LatencySummary:
     def of(cls, summary: Mapping[str, float]) -> LatencySummary:
         """From a histogram summary (``LatencyHistogram.summary()``); extra keys ignored."""
         return cls(*(float(summary.get(k, 0.0)) for k in _LATENCY_KEYS))
-
-    def as_json(self) -> dict[str, float]:
-        return {k: round(getattr(self, k), 3) for k in _LATENCY_KEYS}
 
 
 _LATENCY_KEYS = ("min", "p50", "p90", "p95", "p99", "max", "mean")
@@ -454,101 +450,3 @@ def _interrupted(c: Capacity) -> list[str]:
 def rate_text(rps: float) -> str:
     """A rate as reasons and reasoning write it (``12.5 req/s``)."""
     return f"{format_number(rps)} req/s"
-
-
-# ---- the JSON contract -----------------------------------------------------------------------
-
-
-def step_json(step: Step, sustainable: float | None) -> dict[str, Any]:
-    """One ``steps[]`` item of ``latcli.capacity/v1``."""
-    m = step.measure
-    return {
-        "rate": m.rate,
-        "achieved_rps": round(m.achieved_rps, 3),
-        "throughput_rps": round(m.throughput_rps, 3),
-        "latency_ms": m.latency.as_json(),
-        "error_rate": round(m.error_rate, 6),
-        "in_flight": round(m.in_flight, 3),
-        "pass": step.passed,
-        "reason": step.reason,
-        "phase": step.phase,
-        "requests": m.requests,
-        "errors": m.errors,
-        "replicas": m.replicas,
-        "valid": m.valid,
-        "generator_note": m.invalid_reason,
-        "utilisation": None if not sustainable else round(m.rate / sustainable, 4),
-        "interval_p50_ms": [round(v, 3) for v in m.interval_p50_ms],
-        "interval_first_artifact_p50_ms": [round(v, 3) for v in m.interval_first_token_p50_ms],
-        "sla": [v.as_json() for v in m.sla],
-        "interrupted": m.interrupted,
-        "errors_by_kind": dict(sorted(m.error_kinds.items())),
-        "phases_ms": None
-        if m.phases is None
-        else {p: summary.as_json() for p, summary in m.phases.items()},
-        "concurrent_streams": _round(m.concurrent_streams),
-    }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def streams_json(c: Capacity) -> dict[str, Any] | None:
-    """The ``streams`` part of ``latcli.capacity/v1``: Little's law on the stream time at the
-    knee (None: not a stream run, or no knee)."""
-    knee = None if c.knee is None else c.steps[c.knee].measure
-    if knee is None or knee.phases is None or knee.concurrent_streams is None:
-        return None
-    total, first = knee.phases["total"], knee.phases.get(FIRST_TOKEN)
-    return {
-        "concurrent_at_knee": round(knee.concurrent_streams, 3),
-        "per_replica": round(knee.concurrent_streams / max(1, c.replicas), 3),
-        "method": "littles_law_mean_total",  # arrival rate × mean total time (from the send)
-        "arrival_rps": round(knee.arrival_rps, 3),
-        "total_ms": total.as_json(),
-        "first_artifact_ms": None if first is None else first.as_json(),
-    }
-
-
-def capacity_json(c: Capacity, *, target: str, endpoint: str, sla: Sequence[str]) -> dict[str, Any]:
-    """The ``latcli.capacity/v1`` document (the HTML report is written against it)."""
-    p = c.plan
-    knee = None if c.knee is None else c.steps[c.knee].measure
-    return {
-        "schema": SCHEMA,
-        "target": target,
-        "endpoint": endpoint,
-        "sla": list(sla),
-        "replicas": c.replicas,
-        "step_duration_s": p.step_duration_s,
-        "steps": [step_json(s, c.sustainable_rps) for s in c.steps],
-        "knee": None if c.knee is None else {"rate": c.steps[c.knee].rate, "index": c.knee},
-        "sustainable_rps": c.sustainable_rps,
-        "per_replica_rps": None if c.per_replica_rps is None else round(c.per_replica_rps, 3),
-        "target_rps": p.target_rps,
-        "headroom": p.headroom,
-        "replicas_needed": c.replicas_needed,
-        "reasoning": list(c.reasoning),
-        "pass": c.passed,
-        "target_met": c.target_met,
-        "limited_by": c.limited_by,
-        "interrupted": c.interrupted,
-        "littles_law": None
-        if knee is None
-        else {
-            "throughput_rps": round(knee.throughput_rps, 3),
-            "arrival_rps": round(knee.arrival_rps, 3),
-            "mean_latency_ms": round(knee.latency.mean, 3),
-            "in_flight": round(knee.in_flight, 3),
-        },
-        "per_replica_limit_rps": None
-        if c.per_replica_rps is None or p.target_rps is None
-        else round(c.per_replica_rps * (1.0 - p.headroom), 3),
-        "streams": streams_json(c),
-        "warmup_s": p.warmup_s,
-        "start_rate": p.start_rate,
-        "max_rate": p.max_rate,
-        "factor": p.factor,
-        "resolution": p.resolution,
-    }

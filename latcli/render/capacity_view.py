@@ -1,10 +1,7 @@
-"""The human capacity summary: one renderable from a ``latcli.capacity/v1`` document
-(fits 80 columns: why a step failed is a line under the table, not a column)."""
+"""The human capacity summary: one renderable from a :class:`CapacityReport` (fits 80 columns:
+why a step failed is a line under the table, not a column)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -20,6 +17,7 @@ from latcli.core.units import (
     plural,
 )
 from latcli.render.layout import fit
+from latcli.reports.capacity import CapacityReport, StepReport
 
 
 def _rate(value: float) -> str:
@@ -30,35 +28,30 @@ def _ms(value: float) -> str:
     return format_ms_value(value)
 
 
-def _header(doc: Mapping[str, Any]) -> Text:
+def _header(report: CapacityReport) -> Text:
     text = Text("capacity ", style="bold")
-    parts = [str(doc["target"]), str(doc["endpoint"])]
-    steps = plural(len(doc["steps"]), "step")
-    parts.append(f"{steps} of {format_duration(float(doc['step_duration_s']))}")
-    parts.append("sla " + (", ".join(doc["sla"]) if doc["sla"] else "none"))
+    parts = [report.target, report.endpoint]
+    steps = plural(len(report.steps), "step")
+    parts.append(f"{steps} of {format_duration(report.plan.step_duration_s)}")
+    parts.append("sla " + (", ".join(report.sla) if report.sla else "none"))
     text.append(" · ".join(parts))
     return text
 
 
-def _knee_index(doc: Mapping[str, Any]) -> int | None:
-    knee = doc.get("knee")
-    return int(knee["index"]) if knee else None
-
-
-def _verdict(step: Mapping[str, Any], is_knee: bool) -> Text:
+def _verdict(step: StepReport, is_knee: bool) -> Text:
     if is_knee:
         return Text("pass ← knee", style="bold green")
-    if step["pass"]:
+    if step.passed:
         return Text("pass", style="green")
-    if step.get("interrupted"):
+    if step.interrupted:
         return Text("interrupted", style="yellow")
     return Text("FAIL", style="bold red")
 
 
-def _steps(doc: Mapping[str, Any]) -> Table:
+def _steps(report: CapacityReport) -> Table:
     """Steps in the order they ran; the knee row is marked and bold."""
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, collapse_padding=True)
-    streams = doc.get("endpoint") == "stream"
+    streams = report.endpoint == "stream"
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("phase", no_wrap=True)
     names = ["req/s", "sent/s", "p50 ms"]  # streams: time to first token instead of the p99
@@ -66,72 +59,70 @@ def _steps(doc: Mapping[str, Any]) -> Table:
     for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
-    knee = _knee_index(doc)
-    for i, step in enumerate(doc["steps"]):
-        lat = step["latency_ms"]
-        has = int(step.get("requests", 1)) > 0
+    knee = None if report.knee is None else report.knee.index
+    for i, step in enumerate(report.steps):
+        lat = step.latency
+        has = step.requests > 0
         cells = [
             str(i + 1),
-            str(step.get("phase", "")),
-            _rate(float(step["rate"])),
-            format_sig(float(step["achieved_rps"])),
-            _ms(float(lat["p50"])) if has else "-",
+            step.phase,
+            _rate(step.rate),
+            format_sig(step.achieved_rps),
+            _ms(lat.p50) if has else "-",
         ]
         if streams:
-            cells += [_first_token_p95(step), format_percent(float(step["error_rate"]))]
-            cells.append(_one_decimal(step.get("concurrent_streams")))
+            cells += [_first_token_p95(step), format_percent(step.error_rate)]
+            cells.append(_one_decimal(step.concurrent_streams))
         else:
-            cells += [_ms(float(lat["p99"])) if has else "-"]
-            cells += [format_percent(float(step["error_rate"])), _one_decimal(step["in_flight"])]
+            cells += [_ms(lat.p99) if has else "-"]
+            cells += [format_percent(step.error_rate), _one_decimal(step.in_flight)]
         table.add_row(*cells, _verdict(step, i == knee), style="bold" if i == knee else None)
     return table
 
 
-def _first_token_p95(step: Mapping[str, Any]) -> str:
+def _first_token_p95(step: StepReport) -> str:
     """The step's time to first token p95 (answered streams), or ``-`` without any."""
-    phases = step.get("phases_ms") or {}
-    first = phases.get("first_artifact")
-    return _ms(float(first["p95"])) if first and float(first["p95"]) > 0 else "-"
+    first = None if step.phases is None else step.phases.get("first_artifact")
+    return _ms(first.p95) if first is not None and first.p95 > 0 else "-"
 
 
-def _one_decimal(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.1f}"
+def _one_decimal(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
-def _reasons(doc: Mapping[str, Any]) -> list[Text]:
+def _reasons(report: CapacityReport) -> list[Text]:
     lines = []
-    for i, step in enumerate(doc["steps"]):
-        if step.get("reason"):
-            text = Text(f"#{i + 1} {_rate(float(step['rate']))} req/s: ", style="bold")
-            lines.append(text.append(str(step["reason"]), style="not bold"))
+    for i, step in enumerate(report.steps):
+        if step.reason:
+            text = Text(f"#{i + 1} {_rate(step.rate)} req/s: ", style="bold")
+            lines.append(text.append(step.reason, style="not bold"))
     return lines
 
 
-def _outcome(doc: Mapping[str, Any]) -> Text:
-    if doc.get("sustainable_rps") is None:
+def _outcome(report: CapacityReport) -> Text:
+    if report.sustainable_rps is None:
         return Text("no sustainable rate found", style="bold red")
     text = Text("sustainable ", style="bold")
-    text.append(f"{_rate(float(doc['sustainable_rps']))} req/s", style="bold green")
-    replicas = int(doc["replicas"])
-    if replicas > 1:
-        text.append(f" in total · {_rate(float(doc['per_replica_rps']))} req/s per replica")
-        text.append(f" ({replicas} replicas)")
-    streams = doc.get("streams")
-    if streams:
-        text.append(f" · ~{float(streams['concurrent_at_knee']):.1f} concurrent streams")
-    if doc.get("replicas_needed") is not None:
-        needed = plural(int(doc["replicas_needed"]), "replica")
-        text.append(f" · {needed} for {_rate(float(doc['target_rps']))}")
-        text.append(f" req/s at {format_percent(float(doc['headroom']))} headroom")
+    text.append(f"{_rate(report.sustainable_rps)} req/s", style="bold green")
+    if report.replicas > 1 and report.per_replica_rps is not None:
+        text.append(f" in total · {_rate(report.per_replica_rps)} req/s per replica")
+        text.append(f" ({report.replicas} replicas)")
+    if report.streams is not None:
+        text.append(f" · ~{report.streams.concurrent_at_knee:.1f} concurrent streams")
+    target = report.plan.target_rps
+    if report.replicas_needed is not None and target is not None:
+        needed = plural(report.replicas_needed, "replica")
+        text.append(f" · {needed} for {_rate(target)}")
+        text.append(f" req/s at {format_percent(report.plan.headroom)} headroom")
     return text
 
 
-def capacity_summary(doc: Mapping[str, Any]) -> RenderableType:
+def capacity_summary(report: CapacityReport) -> RenderableType:
     """Header, the step table (the knee marked), why each failing step failed, the outcome
     and the reasoning in words."""
-    parts: list[RenderableType] = [_header(doc)]
-    if doc.get("interrupted"):
+    parts: list[RenderableType] = [_header(report)]
+    if report.interrupted:
         parts.append(Text("interrupted: the steps measured so far", style="bold yellow"))
-    parts += [fit(_steps(doc)), *_reasons(doc), Text(), _outcome(doc)]
-    parts += [Text(f"· {line}") for line in doc["reasoning"]]
+    parts += [fit(_steps(report)), *_reasons(report), Text(), _outcome(report)]
+    parts += [Text(f"· {line}") for line in report.reasoning]
     return Group(*parts)

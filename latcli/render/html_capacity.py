@@ -1,11 +1,11 @@
-"""The capacity report page: a ``latcli.capacity/v1`` document (DESIGN §6) as one self-contained
-HTML page built from :mod:`latcli.render.html_page`. Pure: the same document gives the same page.
+"""The capacity report page: a :class:`CapacityReport` (``latcli.capacity/v1``, DESIGN §6) as one
+self-contained HTML page built from :mod:`latcli.render.html_page`. Pure: the same report gives the
+same page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from latcli.core.sla import format_percent as _percent
 from latcli.core.units import format_duration, format_ms
@@ -19,6 +19,7 @@ from latcli.render.svg import (
     linear_axis,
     log_axis,
 )
+from latcli.reports.capacity import CapacityReport, StepReport
 
 
 def _rate_axis(rates: Sequence[float]) -> Axis:
@@ -29,159 +30,141 @@ def _rate_axis(rates: Sequence[float]) -> Axis:
     return linear_axis(0.0, hi, "asked rate (req/s)", kit.tick_rate)
 
 
-def _knee_marks(doc: Mapping[str, Any]) -> list[Mark]:
-    knee = doc.get("knee")
-    if not knee:
+def _knee_marks(report: CapacityReport) -> list[Mark]:
+    knee = report.knee
+    if knee is None:
         return []
-    return [Mark("x", float(knee["rate"]), f"knee {float(knee['rate']):g} req/s", "knee")]
+    return [Mark("x", knee.rate, f"knee {knee.rate:g} req/s", "knee")]
 
 
-def _by_rate(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _by_rate(report: CapacityReport) -> list[StepReport]:
     """The steps in rate order: a search that bisects runs them out of order."""
-    return sorted(doc["steps"], key=lambda s: float(s["rate"]))
+    return sorted(report.steps, key=lambda s: s.rate)
 
 
-def _capacity_latency_chart(doc: Mapping[str, Any], x: Axis) -> str:
-    steps = _by_rate(doc)
+def _capacity_latency_chart(report: CapacityReport, x: Axis) -> str:
+    steps = _by_rate(report)
     few = len(steps) < 40
     series = [
-        Series(
-            name,
-            tuple((float(s["rate"]), float(s["latency_ms"][key])) for s in steps),
-            css,
-            dots=few,
-        )
+        Series(name, tuple((s.rate, float(getattr(s.latency, key))) for s in steps), css, dots=few)
         for name, key, css in (("p50", "p50", "s1"), ("p99", "p99", "s2"))
     ]
-    failed = tuple(
-        (float(s["rate"]), float(s["latency_ms"]["p99"])) for s in steps if not s.get("pass")
-    )
+    failed = tuple((s.rate, s.latency.p99) for s in steps if not s.passed)
     if failed:
         series.append(Series("failed step", failed, "bad", line=False))
     top = max(pt[1] for s in series for pt in s.points if pt)
     y = linear_axis(0.0, top, "latency", kit.tick_ms)
     # The label at the right end: a load curve is flat, and crowded, on the left.
-    marks = _knee_marks(doc) + kit.latency_marks([str(e) for e in doc.get("sla") or []], y.hi, True)
+    marks = _knee_marks(report) + kit.latency_marks(list(report.sla), y.hi, True)
     return line_chart("Latency against load", series, x, y, marks=marks)
 
 
-def _capacity_throughput_chart(doc: Mapping[str, Any], x: Axis) -> str:
-    steps = _by_rate(doc)
-    rates = [float(s["rate"]) for s in steps]
+def _capacity_throughput_chart(report: CapacityReport, x: Axis) -> str:
+    steps = _by_rate(report)
+    rates = [s.rate for s in steps]
     series = [
         Series("asked", tuple((r, r) for r in rates), "ideal", dashed=True),
-        Series("achieved", tuple((float(s["rate"]), float(s["achieved_rps"])) for s in steps),
-               "s1", dots=True),
-        Series("throughput", tuple((float(s["rate"]), float(s["throughput_rps"])) for s in steps),
-               "s3", dots=True),
-    ]  # fmt: skip
+        Series("achieved", tuple((s.rate, s.achieved_rps) for s in steps), "s1", dots=True),
+        Series("throughput", tuple((s.rate, s.throughput_rps) for s in steps), "s3", dots=True),
+    ]
     # No line for target_rps: it is the fleet's, and it would flatten one replica's curve.
     top = max(pt[1] for s in series for pt in s.points if pt)
     y = linear_axis(0.0, top, "requests per second", kit.tick_rate)
-    return line_chart("Throughput against load", series, x, y, marks=_knee_marks(doc))
+    return line_chart("Throughput against load", series, x, y, marks=_knee_marks(report))
 
 
-def _capacity_errors_chart(doc: Mapping[str, Any], x: Axis) -> str:
-    steps = _by_rate(doc)
-    points = tuple((float(s["rate"]), 100.0 * float(s["error_rate"])) for s in steps)
+def _capacity_errors_chart(report: CapacityReport, x: Axis) -> str:
+    points = tuple((s.rate, 100.0 * s.error_rate) for s in _by_rate(report))
     if not any(p[1] for p in points):
         return ""
     y = linear_axis(0.0, max(p[1] for p in points), "errors (%)", lambda v: f"{v:g}%")
     chart = line_chart("Error rate against load", [Series("error rate", points, "bad", dots=True)],
-                       x, y, marks=_knee_marks(doc))  # fmt: skip
+                       x, y, marks=_knee_marks(report))  # fmt: skip
     return "<h3>Error rate</h3>" + chart
 
 
-def _steps_table(doc: Mapping[str, Any]) -> str:
-    knee = (doc.get("knee") or {}).get("index")
+def _steps_table(report: CapacityReport) -> str:
+    knee = None if report.knee is None else report.knee.index
     head = ["rate", "achieved", "throughput", "p50", "p90", "p99", "max", "errors", "in flight",
             "verdict", "reason"]  # fmt: skip
     rows = []
-    for i, s in enumerate(doc["steps"]):
-        lat = s["latency_ms"]
+    for i, s in enumerate(report.steps):
+        lat = s.latency
         cells = [
-            f"{float(s['rate']):,.1f}",
-            f"{float(s['achieved_rps']):,.1f}",
-            f"{float(s['throughput_rps']):,.1f}",
-            *(format_ms(float(lat[k])) for k in ("p50", "p90", "p99", "max")),
-            _percent(float(s["error_rate"])),
-            f"{float(s['in_flight']):,.1f}",
+            f"{s.rate:,.1f}",
+            f"{s.achieved_rps:,.1f}",
+            f"{s.throughput_rps:,.1f}",
+            *(format_ms(v) for v in (lat.p50, lat.p90, lat.p99, lat.max)),
+            _percent(s.error_rate),
+            f"{s.in_flight:,.1f}",
         ]
-        verdict = (
-            '<span class="pass">pass</span>' if s.get("pass") else '<span class="fail">fail</span>'
-        )
-        reason = esc(s.get("reason") or "") + (" <b>← knee</b>" if i == knee else "")
+        verdict = '<span class="pass">pass</span>' if s.passed else '<span class="fail">fail</span>'
+        reason = esc(s.reason or "") + (" <b>← knee</b>" if i == knee else "")
         rows.append([*(esc(c) for c in cells), verdict, reason])
     return kit.table(head, rows, set(range(9)), marked=knee)
 
 
-def _capacity_header(doc: Mapping[str, Any]) -> str:
+def _capacity_header(report: CapacityReport) -> str:
+    step_s = report.plan.step_duration_s
     facts = [
-        f"endpoint {doc['endpoint']}" if doc.get("endpoint") else None,
-        f"{int(doc.get('replicas') or 0)} replica(s)" if doc.get("replicas") else None,
-        f"steps of {format_duration(float(doc['step_duration_s']))}"
-        if doc.get("step_duration_s")
-        else None,
-        f"{len(doc.get('steps') or [])} steps",
+        f"endpoint {report.endpoint}" if report.endpoint else None,
+        f"{report.replicas} replica(s)" if report.replicas else None,
+        f"steps of {format_duration(step_s)}" if step_s else None,
+        f"{len(report.steps)} steps",
     ]
-    badge = kit.badge("PASS", "ok") if doc.get("pass") else kit.badge("FAIL", "bad")
+    badge = kit.badge("PASS", "ok") if report.passed else kit.badge("FAIL", "bad")
     return (
-        f"<header><h1>latcli capacity <code>{esc(doc.get('target', ''))}</code>{badge}</h1>"
+        f"<header><h1>latcli capacity <code>{esc(report.target)}</code>{badge}</h1>"
         f'<p class="meta">{esc(" · ".join(f for f in facts if f))}</p></header>'
     )
 
 
-def _headroom(value: Any) -> str:
-    h = kit.num(value)
-    if h is None:
-        return "-"
+def _headroom(h: float) -> str:
     return _percent(h) if h < 1 else f"×{h:g}"
 
 
-def _capacity_figures(doc: Mapping[str, Any]) -> str:
-    knee = doc.get("knee")
-    needed = doc.get("replicas_needed")
+def _capacity_figures(report: CapacityReport) -> str:
+    knee = report.knee
+    needed = report.replicas_needed
     return kit.figures(
         [
-            ("sustainable", kit.rate(kit.num(doc.get("sustainable_rps")))),
-            ("per replica", kit.rate(kit.num(doc.get("per_replica_rps")))),
-            ("target", kit.rate(kit.num(doc.get("target_rps")))),
-            ("headroom", _headroom(doc.get("headroom"))),
-            ("replicas needed", "-" if needed is None else f"{int(needed)}"),
-            ("knee", kit.rate(float(knee["rate"])) if knee else "none found"),
+            ("sustainable", kit.rate(report.sustainable_rps)),
+            ("per replica", kit.rate(report.per_replica_rps)),
+            ("target", kit.rate(report.plan.target_rps)),
+            ("headroom", _headroom(report.plan.headroom)),
+            ("replicas needed", "-" if needed is None else f"{needed}"),
+            ("knee", kit.rate(knee.rate) if knee else "none found"),
         ]
     )
 
 
-def capacity_html(doc: Mapping[str, Any]) -> str:
+def capacity_html(report: CapacityReport) -> str:
     """The capacity report as one HTML page: the latency-against-load curve (p50, p99, failed
     steps, the knee and SLA limits marked), achieved throughput against the asked rate, the
     error rate when there were errors, the steps table, the reasoning and the SLA."""
-    steps = doc.get("steps") or []
-    body = [_capacity_header(doc), _capacity_figures(doc)]
-    if steps:
-        x = _rate_axis([float(s["rate"]) for s in steps])
+    body = [_capacity_header(report), _capacity_figures(report)]
+    if report.steps:
+        x = _rate_axis([s.rate for s in report.steps])
         curves = [
             "<h3>Latency</h3>",
-            _capacity_latency_chart(doc, x),
+            _capacity_latency_chart(report, x),
             "<h3>Throughput</h3>",
-            _capacity_throughput_chart(doc, x),
-            _capacity_errors_chart(doc, x),
+            _capacity_throughput_chart(report, x),
+            _capacity_errors_chart(report, x),
         ]
         body += [
             kit.section("Latency against load", *curves),
-            kit.section("Steps", _steps_table(doc)),
+            kit.section("Steps", _steps_table(report)),
         ]
     else:
         body.append(kit.section("Latency against load", kit.empty("No step was run.")))
-    reasons = "".join(f"<li>{esc(r)}</li>" for r in doc.get("reasoning") or [])
+    reasons = "".join(f"<li>{esc(r)}</li>" for r in report.reasoning)
     body.append(kit.section("Reasoning", f'<ul class="reasons">{reasons}</ul>' if reasons else
                          kit.empty("No reasoning recorded.")))  # fmt: skip
-    sla = doc.get("sla") or []
-    items = "".join(f"<li><code>{esc(s)}</code></li>" for s in sla)
+    items = "".join(f"<li><code>{esc(s)}</code></li>" for s in report.sla)
     verdict = (
-        '<span class="pass">PASS</span>' if doc.get("pass") else '<span class="fail">FAIL</span>'
+        '<span class="pass">PASS</span>' if report.passed else '<span class="fail">FAIL</span>'
     )
-    body.append(kit.section("SLA", f"<p>{verdict}</p><ul>{items}</ul>" if sla else
+    body.append(kit.section("SLA", f"<p>{verdict}</p><ul>{items}</ul>" if report.sla else
                          kit.empty("No SLA thresholds were given.")))  # fmt: skip
-    return kit.page(f"latcli capacity {doc.get('target', '')}", body)
+    return kit.page(f"latcli capacity {report.target}", body)

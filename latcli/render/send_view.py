@@ -1,56 +1,11 @@
-"""``latcli send`` output: the JSON contract (DESIGN §6) and the human decision line."""
+"""``latcli send`` for people: the reply text and the decision lines (the ``latcli.send/v1``
+document is :mod:`latcli.reports.send`'s)."""
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from latcli.core.redact import redact_text
 from latcli.core.units import format_ms, plural
 from latcli.routing.results import FanOut, RouteResult
-
-SCHEMA = "latcli.send/v1"
-
-
-def _result_json(r: RouteResult) -> dict[str, Any]:
-    return {
-        "type": r.type,
-        "agent": r.agent,
-        "ok": r.ok,
-        "reply": r.reply,
-        "latency_ms": round(r.latency_ms, 3),
-        "error": r.error,
-        "state": r.state,
-        "stream": None if r.stream is None else _rounded(r.stream.to_json()),
-        "failovers": max(0, r.failovers),
-        "attempts": [
-            {
-                "agent": a.agent,
-                "outcome": a.outcome,
-                "status": a.status,
-                "latency_ms": round(a.latency_ms, 3),
-                "hedge": a.hedge,
-                "panic": a.panic,
-                "message": None if a.message is None else redact_text(a.message),
-            }
-            for a in r.attempts
-        ],
-    }
-
-
-def _rounded(phases: dict[str, float | int | None]) -> dict[str, float | int | None]:
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in phases.items()}
-
-
-def send_json(fan: FanOut) -> str:
-    doc = {
-        "schema": SCHEMA,
-        "ok": fan.ok,
-        "strategy": fan.strategy,
-        "latency_ms": round(fan.latency_ms, 3),
-        "results": [_result_json(r) for r in fan.results],
-    }
-    return json.dumps(doc, indent=2)
 
 
 def reply_text(fan: FanOut) -> str:

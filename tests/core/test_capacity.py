@@ -33,7 +33,6 @@ from latcli.core.capacity import (
     Step,
     StepMeasure,
     baseline,
-    capacity_json,
     next_step,
     nice,
     replicas_needed,
@@ -47,6 +46,7 @@ from latcli.core.sla import evaluate, parse_threshold
 from latcli.demo.agent import FaultState, apply_fault
 from latcli.demo.fleet import Fleet, free_port
 from latcli.render.capacity_view import capacity_summary
+from latcli.reports.capacity import capacity_report
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -311,13 +311,14 @@ def test_summary_when_nothing_failed_and_when_the_generator_did() -> None:
 def test_json_contract_and_the_view() -> None:
     plan = CapacityPlan(start_rate=100, target_rps=500, step_duration_s=5.0)
     result = summarize(plan, _knee_steps(), replicas=2)
-    doc = capacity_json(result, target="weather", endpoint="message", sla=["p90 < 500ms"])
+    report = capacity_report(result, target="weather", endpoint="message", sla=["p90 < 500ms"])
+    doc = report.to_json()
     check_contract(json.loads(json.dumps(doc)))
     assert doc["knee"] == {"rate": 196, "index": 3}
     assert doc["steps"][2]["reason"] == "SLA p99 < 100ms (observed 300 ms)"
     assert doc["littles_law"]["in_flight"] == pytest.approx(6.076)
     console = Console(width=80, record=True, color_system=None)
-    console.print(capacity_summary(doc))
+    console.print(capacity_summary(report))
     text = console.export_text()
     knee_row = next(line for line in text.splitlines() if "knee" in line and "196" in line)
     assert knee_row.split()[:3] == ["4", "refine", "196"]

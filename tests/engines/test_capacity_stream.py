@@ -22,13 +22,13 @@ from latcli.core.capacity import (
     LatencySummary,
     Step,
     StepMeasure,
-    capacity_json,
     summarize,
 )
 from latcli.core.capacity_judge import judge_step
 from latcli.core.errors import ExitCode
 from latcli.demo.fleet import Fleet, free_port
 from latcli.render.capacity_view import capacity_summary
+from latcli.reports.capacity import capacity_report
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -131,11 +131,10 @@ def _stream_steps() -> list[Step]:
 def test_concurrent_streams_at_the_knee_are_littles_law_on_the_mean_total() -> None:
     result = summarize(CapacityPlan(start_rate=8, target_rps=50), _stream_steps())
     assert result.sustainable_rps == 19.9 and result.replicas_needed == 4  # 50 / (19.9 × 0.7)
-    doc = json.loads(
-        json.dumps(
-            capacity_json(result, target="asst", endpoint="stream", sla=["first_artifact.p95 < 1s"])
-        )
+    report = capacity_report(
+        result, target="asst", endpoint="stream", sla=["first_artifact.p95 < 1s"]
     )
+    doc = json.loads(json.dumps(report.to_json()))
     check_contract(doc)
     streams = doc["streams"]
     assert streams["concurrent_at_knee"] == pytest.approx(19.9 * 0.203, abs=1e-3)  # 4.04
@@ -151,16 +150,18 @@ def test_concurrent_streams_at_the_knee_are_littles_law_on_the_mean_total() -> N
 
 def test_a_message_run_has_no_stream_fields() -> None:
     result = summarize(CapacityPlan(), [Step(measure(10), "step")])
-    doc = capacity_json(result, target="w", endpoint="message", sla=[])
+    doc = capacity_report(result, target="w", endpoint="message", sla=[]).to_json()
     assert doc["streams"] is None and doc["steps"][0]["phases_ms"] is None
     assert doc["steps"][0]["concurrent_streams"] is None
 
 
 def test_the_view_shows_time_to_first_token_and_streams_in_80_columns() -> None:
     result = summarize(CapacityPlan(start_rate=8, target_rps=50), _stream_steps())
-    doc = capacity_json(result, target="asst", endpoint="stream", sla=["first_artifact.p95 < 1s"])
+    report = capacity_report(
+        result, target="asst", endpoint="stream", sla=["first_artifact.p95 < 1s"]
+    )
     console = Console(width=80, record=True, color_system=None)
-    console.print(capacity_summary(doc))
+    console.print(capacity_summary(report))
     text = console.export_text()
     assert "ttft p95" in text and "streams" in text
     knee_row = next(line for line in text.splitlines() if line.split()[:1] == ["6"])

@@ -19,10 +19,12 @@ from typing import Any
 
 import fault_servers as fs
 import pytest
+from capacity_help import measure
 from cli_run import _env
 from conftest import DemoFleet
 
 from latcli.cli.app import main
+from latcli.core.capacity import CapacityPlan, LatencySummary, Step, summarize
 from latcli.core.sla import evaluate, parse_threshold
 from latcli.render.html_bench import bench_html
 from latcli.render.html_capacity import capacity_html
@@ -33,6 +35,7 @@ from latcli.reports.bench_merge import merge_reports
 from latcli.reports.bench_model import AgentTally, BenchPlan, BenchResult, IntervalSample
 from latcli.reports.bench_sla import observation
 from latcli.reports.bench_timeline import TIMELINE_MAX_POINTS
+from latcli.reports.capacity import CapacityReport, capacity_report
 from latcli.reports.histogram import LatencyHistogram
 from latcli.reports.hlog import write_hlog
 
@@ -290,29 +293,28 @@ def test_one_agent_gets_one_full_bar() -> None:
     assert len(rects) == 1 and float(rects[0].get("width", "0")) > 0
 
 
-def _capacity_doc(target: str = "weather-1") -> dict[str, Any]:
-    """A capacity document's shape (the numbers are placeholders for layout checks; the
-    Chromium test below renders a real capacity run)."""
+def _capacity_report(target: str = "weather-1") -> CapacityReport:
+    """A capacity search's report from judged steps (the numbers are placeholders for layout
+    checks; the Chromium test below renders a real capacity run): 112 req/s failed on its p99,
+    so the bisection ran 91 after it, and 91 is the knee."""
 
-    def step(rate: float, p99: float, ok: bool) -> dict[str, Any]:
-        lat = {"min": 5.0, "p50": 15.0, "p90": 20.0, "p95": 25.0, "p99": p99, "max": p99 + 5,
-               "mean": 16.0}  # fmt: skip
-        return {"rate": rate, "achieved_rps": rate, "throughput_rps": rate * 0.99,
-                "latency_ms": lat, "error_rate": 0.0 if ok else 0.02, "in_flight": rate / 60,
-                "pass": ok, "reason": None if ok else f"SLA p99 < 100ms {target}"}  # fmt: skip
+    def step(rate: float, p99: float, ok: bool) -> Step:
+        lat = LatencySummary(min=5.0, p50=15.0, p90=20.0, p95=25.0, p99=p99, max=p99 + 5,
+                             mean=16.0)  # fmt: skip
+        m = measure(rate, throughput_rps=rate * 0.99, latency=lat, requests=100,
+                    errors=0 if ok else 2)  # fmt: skip
+        return Step(m, "step" if rate != 91 else "refine", () if ok else (f"SLA {target}",))
 
     steps = [step(50, 30, True), step(75, 40, True), step(112, 140, False), step(91, 45, True)]
-    return {
-        "schema": "latcli.capacity/v1", "target": target, "endpoint": "message",
-        "sla": ["p99 < 100ms"], "replicas": 1, "step_duration_s": 1.0, "steps": steps,
-        "knee": {"rate": 91.0, "index": 3}, "sustainable_rps": 91.0, "per_replica_rps": 91.0,
-        "target_rps": 500.0, "headroom": 0.3, "replicas_needed": 8,
-        "reasoning": [f"knee at 91 req/s {target}"], "pass": True,
-    }  # fmt: skip
+    plan = CapacityPlan(start_rate=50, step_duration_s=1.0, target_rps=500.0)
+    return capacity_report(summarize(plan, steps), target=target, endpoint="message",
+                           sla=["p99 < 100ms"])  # fmt: skip
 
 
 def test_capacity_page_marks_the_knee_and_sorts_steps_by_rate() -> None:
-    root = _xml(capacity_html(_capacity_doc()))
+    report = _capacity_report()
+    assert report.knee is not None and (report.knee.rate, report.knee.index) == (91, 3)
+    root = _xml(capacity_html(report))
     latency, _, errors = _charts(root)
     svg_text = ET.tostring(latency, encoding="unicode")
     assert "knee 91 req/s" in svg_text and "SLA p99 &lt; 100ms" in svg_text
@@ -327,11 +329,11 @@ def test_capacity_page_marks_the_knee_and_sorts_steps_by_rate() -> None:
 
 
 def test_capacity_page_escapes_and_survives_no_steps() -> None:
-    doc = _capacity_doc(HOSTILE)
-    page = capacity_html(doc)
+    page = capacity_html(_capacity_report(HOSTILE))
     root = _xml(page)
     assert HOSTILE not in page and HOSTILE in "".join(root.itertext())
-    empty = {**doc, "steps": [], "knee": None, "sustainable_rps": None, "pass": False}
+    empty = capacity_report(summarize(CapacityPlan(), []), target=HOSTILE, endpoint="message",
+                            sla=[])  # fmt: skip
     root = _xml(capacity_html(empty))
     assert _charts(root) == [] and "No step was run." in " ".join(root.itertext())
 
@@ -428,58 +430,20 @@ def test_bench_and_report_write_html_that_chromium_renders(
     assert_real_screenshot(tmp_path / "bench.png", 2000)
 
 
-def capacity_from_benches(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """A ``latcli.capacity/v1`` document from bench reports at increasing rates: each a step,
-    the knee the highest rate before the first failed step, in flight by Little's law."""
-    steps = []
-    for d in docs:
-        failed = [s for s in d["sla"] if not s["pass"]]
-        lat = d["latency_ms"]
-        steps.append(
-            {
-                "rate": d["rate"],
-                "achieved_rps": d["generator"]["achieved_rate"],
-                "throughput_rps": d["throughput_rps"],
-                "latency_ms": {
-                    k: lat[k] for k in ("min", "p50", "p90", "p95", "p99", "max", "mean")
-                },
-                "error_rate": sum(d["errors"].values()) / max(d["requests"], 1),
-                "in_flight": d["throughput_rps"] * lat["mean"] / 1000,
-                "pass": d["pass"],
-                "reason": f"SLA {failed[0]['expr']} (observed {failed[0]['observed']})"
-                if failed
-                else None,
-            }
-        )
-    held = next((i for i, s in enumerate(steps) if not s["pass"]), len(steps))
-    knee = {"rate": steps[held - 1]["rate"], "index": held - 1} if held else None
-    rate = knee["rate"] if knee else None
-    return {
-        "schema": "latcli.capacity/v1", "target": docs[0]["target"],
-        "endpoint": docs[0]["endpoint"], "sla": [s["expr"] for s in docs[0]["sla"]],
-        "replicas": len(docs[0]["agents"]),
-        "step_duration_s": docs[0]["duration_s"], "steps": steps, "knee": knee,
-        "sustainable_rps": rate, "per_replica_rps": rate, "target_rps": None, "headroom": 0.3,
-        "replicas_needed": None, "pass": knee is not None,
-        "reasoning": [f"bench runs at {', '.join(str(s['rate']) for s in steps)} req/s"],
-    }  # fmt: skip
-
-
-def test_capacity_html_of_real_runs_at_increasing_rates_renders_in_chromium(
+def test_capacity_html_of_a_real_run_renders_in_chromium(
     demo_fleet: DemoFleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _chromium()  # skip (or fail under CI) before the runs, not after
+    _chromium()  # skip (or fail under CI) before the run, not after
     inv = str(demo_fleet.inventory_path)
-    docs = []
-    for rate in ("20", "40", "80"):
-        out = tmp_path / f"{rate}.json"
-        code = main(["bench", "weather-1", "-i", inv, "--rate", rate, "-d", "1s", "-q",
-                     "--endpoint", "message", "--sla", "p99<2s", "-o", str(out)])  # fmt: skip
-        assert code in (0, 1, 3)  # whether the box held each rate is not under test
-        docs.append(json.loads(out.read_text()))
+    page, out = tmp_path / "capacity.html", tmp_path / "capacity.json"
+    code = main(["capacity", "weather-1", "-i", inv, "--start-rate", "20", "--max-rate", "80",
+                 "--step-duration", "0.5s", "--sla", "p99<2s", "-q", "-o", str(out),
+                 "--html", str(page)])  # fmt: skip
+    assert code in (0, 1)  # whether the box held each rate is not under test
     capsys.readouterr()
-    page = tmp_path / "capacity.html"
-    page.write_text(capacity_html(capacity_from_benches(docs)), encoding="utf-8")
+    # The page is the document's: re-rendering the saved JSON gives the same page.
+    saved = CapacityReport.from_json(json.loads(out.read_text(encoding="utf-8")))
+    assert capacity_html(saved) == page.read_text(encoding="utf-8")
     charts, drawn = rendered_charts(page, tmp_path / "profile")
     assert charts == drawn >= 2  # latency and throughput against load
     screenshot(page, tmp_path / "capacity.png", tmp_path / "profile", 1600)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from latcli.core.capacity import (
-    SCHEMA,
-    LatencySummary,
-    StepMeasure,
-)
+from latcli.core.capacity import LatencySummary, StepMeasure
+from latcli.reports.capacity import SCHEMA, CapacityReport
 
 FLAT = LatencySummary(min=19.0, p50=20.0, p90=21.0, p95=22.0, p99=25.0, max=30.0, mean=20.5)
 
@@ -41,7 +38,9 @@ LATENCY_KEYS = {"min", "p50", "p90", "p95", "p99", "max", "mean"}
 
 
 def check_contract(doc: dict[str, Any]) -> None:
-    """The fields the HTML report is written against, with their types."""
+    """The fields the HTML report is written against, with their types; and the typed report
+    reads the document back whole (``to_json(from_json(doc)) == doc``)."""
+    assert CapacityReport.from_json(doc).to_json() == doc
     assert set(doc) >= CONTRACT_TOP
     assert doc["schema"] == SCHEMA
     assert isinstance(doc["target"], str) and isinstance(doc["endpoint"], str)
