@@ -17,9 +17,11 @@ from typing import Any
 from latcli.reports.bounded_histogram import (
     BoundedHistogram,
     Phases,
+    PhaseSpectra,
     merge_hists,
     merge_phases,
     phases_summary,
+    spectra_json,
 )
 
 # Ten minutes of 1 s points; a chart is ~1,000 px wide, and each point carries its encoded
@@ -51,7 +53,7 @@ class TimelinePoint:
     p50_ms: float | None = None
     p99_ms: float | None = None
     phases: Phases | None = None
-    phases_ms: Any = None  # as a report without the phases' histograms gave them
+    phases_ms: PhaseSpectra | None = None  # as a report without the phases' histograms gave them
 
     def percentile_ms(self, p: float) -> float | None:
         if self.latency is None:
@@ -67,10 +69,10 @@ class TimelinePoint:
             "rps": round(self.rps, 3),
             "p50_ms": self.percentile_ms(50.0),
             "p99_ms": self.percentile_ms(99.0),
-            **({"phases_ms": self._phases_ms()} if self.phases or self.phases_ms else {}),
+            **({"phases_ms": spectra_json(self.spectra())} if self.phases or self.phases_ms else {}),
         }
 
-    def _phases_ms(self) -> Any:
+    def spectra(self) -> PhaseSpectra | None:
         """Each phase's summary (min, pNN ..., max, mean): `compare` reads phases_ms[P]["p95"]."""
         return phases_summary(self.phases) if self.phases is not None else self.phases_ms
 

@@ -127,7 +127,7 @@ def plan_of(d: Mapping[str, Any]) -> BenchPlan:
 
 def document_of(plan: BenchPlan, result: BenchResult, exprs: Sequence[str]) -> dict[str, Any]:
     """The document ``latcli bench`` makes of ``result`` (cli/bench.py ``_report``)."""
-    from latcli.reports.bench import build_report
+    from latcli.reports.bench_build import build_report
     from latcli.reports.bench_sla import observation
 
     verdicts = evaluate([parse_threshold(e) for e in exprs], observation(result))
@@ -143,7 +143,7 @@ def document_of(plan: BenchPlan, result: BenchResult, exprs: Sequence[str]) -> d
         schedule_lag_p99_ms=lag,
         policy=IN_FLIGHT_POLICY,
     )
-    return dict(report)
+    return report.to_json()
 
 
 # --- recording -----------------------------------------------------------------------------
@@ -216,16 +216,18 @@ def hlog_document(result: BenchResult, name: str, folder: Path) -> dict[str, Any
 
     path = folder / f"{name}.hlog"
     write_hlog(path, result)
-    return dict(report_from_hlog(path))
+    return report_from_hlog(path).to_json()
 
 
 def merged_document(
     docs: Sequence[Mapping[str, Any]], thresholds: Sequence[str] | None
 ) -> dict[str, Any]:
+    from latcli.reports.bench import BenchReport
     from latcli.reports.bench_merge import merge_reports
 
     chosen = None if thresholds is None else [parse_threshold(e) for e in thresholds]
-    return dict(merge_reports(list(docs), thresholds=chosen))
+    reports = [BenchReport.from_json(d) for d in docs]
+    return merge_reports(reports, thresholds=chosen).to_json()
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""The typed bench report against golden documents of real runs (tests/support/bench_golden.py):
+today's code makes the very document the recorded runs got when they were recorded, and every
+document reads back into the value that writes it again, key for key and byte for byte."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench_golden import (
+    GOLDEN,
+    HLOGS,
+    MERGES,
+    document_of,
+    hlog_document,
+    merged_document,
+    plan_of,
+    result_of,
+)
+
+from latcli.reports.bench import BenchReport, json_text
+from latcli.reports.files import ReportError
+
+GOLDEN_DOC: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+RUNS = {r["name"]: r for r in GOLDEN_DOC["runs"]}
+DOCUMENTS = {
+    **{f"run:{k}": r["document"] for k, r in RUNS.items()},
+    **{f"hlog:{k}": d for k, d in GOLDEN_DOC["hlogs"].items()},
+    **{f"merge:{k}": d for k, d in GOLDEN_DOC["merges"].items()},
+}
+
+
+def _plain(doc: dict[str, Any]) -> dict[str, Any]:
+    """As a file holds it (tuples are lists, keys strings)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(doc))
+    return loaded
+
+
+def test_the_golden_runs_cover_every_part_of_the_contract() -> None:
+    docs = [r["document"] for r in RUNS.values()]
+    assert {d["model"] for d in docs} == {"open", "closed"}
+    assert any(d["errors"] for d in docs) and any(d["phases_ms"] for d in docs)
+    assert any(d["shard"] for d in docs) and GOLDEN_DOC["merges"]["shards"]["shards"]
+    assert any(not s["pass"] for d in docs for s in d["sla"])
+    assert any(d["service_time_ms"] for d in docs)
+    assert any(len(d["agents"]) > 1 for d in docs)
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_a_run_makes_the_golden_document(name: str) -> None:
+    run = RUNS[name]
+    made = document_of(plan_of(run["plan"]), result_of(run["result"]), run["exprs"])
+    assert _plain(made) == run["document"]
+    report = BenchReport.from_json(run["document"])
+    assert json_text(report) == json.dumps(run["document"], indent=2)  # byte for byte
+
+
+@pytest.mark.parametrize("name", HLOGS)
+def test_an_hlog_reads_back_as_the_golden_document(name: str, tmp_path: Path) -> None:
+    made = hlog_document(result_of(RUNS[name]["result"]), name, tmp_path)
+    assert _plain(made) == GOLDEN_DOC["hlogs"][name]
+
+
+@pytest.mark.parametrize(("name", "parts", "thresholds"), MERGES)
+def test_a_merge_makes_the_golden_document(
+    name: str, parts: tuple[str, ...], thresholds: tuple[str, ...] | None
+) -> None:
+    docs = {**{k: r["document"] for k, r in RUNS.items()},
+            **{f"hlog:{k}": d for k, d in GOLDEN_DOC["hlogs"].items()}}  # fmt: skip
+    made = merged_document([docs[p] for p in parts], thresholds)
+    assert _plain(made) == GOLDEN_DOC["merges"][name]
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_every_golden_document_round_trips(name: str) -> None:
+    doc = DOCUMENTS[name]
+    assert BenchReport.from_json(doc).to_json() == doc
+    assert list(BenchReport.from_json(doc).to_json()) == list(doc)  # the keys' order too
+
+
+def _broken(path: str, value: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(RUNS["stream"]["document"])
+    *parents, last = path.split(".")
+    at = doc
+    for key in parents:
+        at = at[int(key)] if isinstance(at, list) else at[key]
+    if value is KeyError:
+        del at[last]
+    else:
+        at[last] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("histograms", KeyError, "missing field 'histograms'"),
+        ("generator.valid", KeyError, "missing field 'generator.valid'"),
+        ("generator.valid", "yes", "generator.valid: not true or false: 'yes'"),
+        ("ok", 1.5, "ok: not an integer: 1.5"),
+        ("errors", [], "errors: not an object"),
+        ("latency_ms.p99", "fast", "latency_ms.p99: not a number: 'fast'"),
+        ("agents", {"ghost": {"requests": 1}}, "missing field 'histograms.agents.ghost'"),
+        ("histograms.latency.encoded", "HISTFAAAnope", "histograms.latency: not an encoded"),
+        ("timeline.0.rps", None, "timeline[0].rps: not a number: None"),
+        ("sla.0.kind", "speed", "sla[0].kind: 'speed' is not a valid MetricKind"),
+        ("shard", {"index": 1}, "shard: its shard field is not a latcli shard block"),
+        ("target", 7, "target: not a string: 7"),
+    ],
+)
+def test_a_malformed_document_is_one_line_naming_the_field(
+    path: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ReportError) as caught:
+        BenchReport.from_json(_broken(path, value), "r.json")
+    text = str(caught.value)
+    assert text.startswith("r.json: not a mergeable latcli.bench/v1 report (")
+    assert message in text and "\n" not in text
+
+
+@pytest.mark.parametrize("doc", [[], "text", None, 3])
+def test_a_document_that_is_no_object_is_refused(doc: Any) -> None:
+    with pytest.raises(ReportError, match="the document: not an object"):
+        BenchReport.from_json(doc, "r.json")
