@@ -149,7 +149,6 @@ class BenchReport:
 
     def to_json(self) -> dict[str, Any]:
         """The document (DESIGN §6), histograms included."""
-        streams = self.histograms.phases is not None
         return {
             "schema": SCHEMA,
             "target": self.target,
@@ -182,17 +181,23 @@ class BenchReport:
             "shard": _opt_json(self.shard),
             "shards": _opt_json(self.shards),
             "timeline": [p.as_json() for p in self.timeline],
-            "histograms": {
-                "latency": self.histograms.latency.as_json(),
-                "service_time": _opt_json(self.histograms.service_time),
-                "schedule_lag": _opt_json(self.histograms.schedule_lag),
-                "agents": {k: a.latency.as_json() for k, a in self.agents.items()},
-                "timeline": [_opt_json(p.latency) for p in self.timeline],
-                "phases": phases_json(self.histograms.phases),
-                "agent_phases": {k: phases_json(a.phases) for k, a in self.agents.items() if a.phases},
-                "timeline_phases": [phases_json(p.phases) for p in self.timeline] if streams else None,
-            },
-        }  # fmt: skip
+            "histograms": self._histograms_json(),
+        }
+
+    def _histograms_json(self) -> dict[str, Any]:
+        """``histograms``: every histogram encoded, what a merge adds up."""
+        agents = self.agents.items()
+        streams = self.histograms.phases is not None
+        return {
+            "latency": self.histograms.latency.as_json(),
+            "service_time": _opt_json(self.histograms.service_time),
+            "schedule_lag": _opt_json(self.histograms.schedule_lag),
+            "agents": {k: a.latency.as_json() for k, a in agents},
+            "timeline": [_opt_json(p.latency) for p in self.timeline],
+            "phases": phases_json(self.histograms.phases),
+            "agent_phases": {k: phases_json(a.phases) for k, a in agents if a.phases},
+            "timeline_phases": [phases_json(p.phases) for p in self.timeline] if streams else None,
+        }
 
     @classmethod
     def from_json(cls, doc: Any, source: str = "report") -> BenchReport:

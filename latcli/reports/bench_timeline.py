@@ -69,7 +69,9 @@ class TimelinePoint:
             "rps": round(self.rps, 3),
             "p50_ms": self.percentile_ms(50.0),
             "p99_ms": self.percentile_ms(99.0),
-            **({"phases_ms": spectra_json(self.spectra())} if self.phases or self.phases_ms else {}),
+            **(
+                {"phases_ms": spectra_json(self.spectra())} if self.phases or self.phases_ms else {}
+            ),
         }
 
     def spectra(self) -> PhaseSpectra | None:
