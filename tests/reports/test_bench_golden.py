@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,28 @@ def test_a_malformed_document_is_one_line_naming_the_field(
 def test_a_document_that_is_no_object_is_refused(doc: Any) -> None:
     with pytest.raises(ReportError, match="the document: not an object"):
         BenchReport.from_json(doc, "r.json")
+
+
+def test_the_suites_round_trip_check_finds_a_document_that_would_not() -> None:
+    """The session check (conftest ``bench_json_round_trips``) is not vacuous: it finds the
+    suite's files, and flags a value the typed report would not write back. (Outside the
+    session's temporary directory: the check itself would flag these files.)"""
+    with tempfile.TemporaryDirectory() as tmp:
+        _check_the_check(Path(tmp))
+
+
+def _check_the_check(tmp_path: Path) -> None:
+    from bench_round_trip import check_tree
+
+    good = RUNS["closed_message"]["document"]
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    assert check_tree(tmp_path) == (1, [])
+    bad = {**good, "pass": not good["pass"]}
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.json").write_text(json.dumps(bad))
+    reordered = dict(reversed(list(good.items())))
+    (tmp_path / "sub" / "order.json").write_text(json.dumps(reordered))
+    found, problems = check_tree(tmp_path)
+    assert found == 3 and len(problems) == 2
+    assert "bad.json: to_json(from_json(d)) differs in pass" in problems[0]
+    assert "order.json: to_json(from_json(d)) differs in key order" in problems[1]
