@@ -23,6 +23,10 @@ class BoundedHistogram:
     hist: LatencyHistogram = field(default_factory=LatencyHistogram)
     min_us: int = 0
     max_us: int = 0
+    # The encoding as_json writes, kept once made or read: encoding walks and compresses every
+    # bucket (a report's 600 timeline histograms: docs/benchmarks.md). Change ``hist`` only
+    # through merge, which drops it.
+    _encoded: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, h: LatencyHistogram) -> BoundedHistogram:
@@ -31,13 +35,15 @@ class BoundedHistogram:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> BoundedHistogram:
         sum_us = d.get("sum_us")
-        h = LatencyHistogram.decode(str(d["encoded"]), None if sum_us is None else int(sum_us))
+        encoded = str(d["encoded"])
+        h = LatencyHistogram.decode(encoded, None if sum_us is None else int(sum_us))
         own = cls.of(h)
-        return cls(h, int(d.get("min_us", own.min_us)), int(d.get("max_us", own.max_us)))
+        return cls(h, int(d.get("min_us", own.min_us)), int(d.get("max_us", own.max_us)), encoded)
 
     def merge(self, other: BoundedHistogram) -> None:
         if not other.hist.count:
             return
+        self._encoded = None
         first = not self.hist.count
         self.hist.merge(other.hist)
         self.min_us = other.min_us if first else min(self.min_us, other.min_us)
@@ -58,8 +64,10 @@ class BoundedHistogram:
         return {k: round(v if k == "mean" else self._clamp(v), 3) for k, v in s.items()}
 
     def as_json(self) -> dict[str, Any]:
+        if self._encoded is None:
+            self._encoded = self.hist.encode().decode("ascii")
         return {
-            "encoded": self.hist.encode().decode("ascii"),
+            "encoded": self._encoded,
             "count": self.hist.count,
             "sum_us": self.hist.sum_us,
             "min_us": self.min_us,

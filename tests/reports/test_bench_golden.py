@@ -151,3 +151,58 @@ def _check_the_check(tmp_path: Path) -> None:
     assert found == 3 and len(problems) == 2
     assert "bad.json: to_json(from_json(d)) differs in pass" in problems[0]
     assert "order.json: to_json(from_json(d)) differs in key order" in problems[1]
+
+
+def test_a_document_from_before_the_newer_fields_reads_with_them_derived() -> None:
+    """A report written before goodput_rps, status_codes, agents' answered and the verdicts'
+    kind: each comes from what the document does hold, as the writer would have made it."""
+    doc = copy.deepcopy(RUNS["open_flaky"]["document"])
+    for key in ("goodput_rps", "status_codes", "workers", "shard", "shards", "timeline"):
+        del doc[key]
+    del doc["histograms"]["timeline"], doc["histograms"]["timeline_phases"]
+    for row in doc["agents"].values():
+        del row["answered"]
+    for item in doc["sla"]:
+        del item["kind"]
+    report = BenchReport.from_json(doc)
+    full = RUNS["open_flaky"]["document"]
+    # from the rounded duration: within its rounding of the writer's own
+    assert report.goodput_rps == pytest.approx(full["goodput_rps"], rel=1e-3)
+    assert report.status_codes == {}
+    assert [a.answered for a in report.agents.values()] == [
+        a["answered"] for a in full["agents"].values()
+    ]
+    assert [v.kind.value for v in report.sla] == [s["kind"] for s in full["sla"]]
+    assert report.timeline == () and report.to_json()["sla"] == full["sla"]
+
+
+def test_latcli_report_of_a_malformed_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from latcli.cli.app import main
+
+    bad = _broken("generator.valid", "yes")
+    with tempfile.TemporaryDirectory() as tmp:  # outside the session's round-trip check
+        path = Path(tmp) / "bad.json"
+        path.write_text(json.dumps(bad))
+        code = main(["report", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert f"{path}: not a mergeable latcli.bench/v1 report (generator.valid: not true" in err
+
+
+def test_a_kept_encoding_is_dropped_when_the_histogram_changes() -> None:
+    """A histogram read from a report writes its encoding back as read, until a merge changes
+    it: then the new counts are encoded."""
+    from latcli.reports.bounded_histogram import BoundedHistogram
+    from latcli.reports.histogram import LatencyHistogram
+
+    entry = RUNS["closed_message"]["document"]["histograms"]["latency"]
+    read = BoundedHistogram.from_json(entry)
+    assert read.as_json() == entry
+    other = LatencyHistogram()
+    other.record_us(123_456)
+    read.merge(BoundedHistogram.of(other))
+    merged = read.as_json()
+    assert merged["count"] == entry["count"] + 1 and merged["encoded"] != entry["encoded"]
+    assert LatencyHistogram.decode(merged["encoded"]).count == entry["count"] + 1
