@@ -47,6 +47,7 @@ def summary():
 print(json.dumps({
     "load": timed(lambda: load_report(a)),
     "merge": timed(lambda: merge_reports([one, two])),
+    "merge+json": timed(lambda: text(merge_reports([one, two]))),
     "json": timed(lambda: text(one)),
     "summary": timed(summary),
     "html": timed(lambda: bench_html(one)),
@@ -131,10 +132,10 @@ def main() -> None:
                     sides[name].setdefault(step, []).extend(times)
     print(f"two reports of {args.points} points, {size / 1024:.0f} KiB each; "
           f"medians of {args.rounds} x {args.repeat}")  # fmt: skip
-    print(f"{'step':<8} {'baseline ms':>12} {'typed ms':>10} {'ratio':>7}")
+    print(f"{'step':<10} {'baseline ms':>12} {'typed ms':>10} {'ratio':>7}")
     for step, times in sides["baseline"].items():
         old, new = statistics.median(times), statistics.median(sides["typed"][step])
-        print(f"{step:<8} {old * 1000:12.1f} {new * 1000:10.1f} {new / old:7.2f}")
+        print(f"{step:<10} {old * 1000:12.1f} {new * 1000:10.1f} {new / old:7.2f}")
 
 
 if __name__ == "__main__":
