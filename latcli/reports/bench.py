@@ -205,8 +205,10 @@ class BenchReport:
         field if it is not one that can be merged (histograms missing or malformed)."""
         try:
             return _report_of(_Doc(doc, ""))
-        except (_Malformed, ValueError, SlaSyntaxError, ShardError) as exc:
+        except (_Malformed, SlaSyntaxError, ShardError) as exc:
             raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a check missed
+            raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({_why(exc)})") from None
 
 
 def _opt_json(value: Spectrum | BoundedHistogram | ShardBlock | ShardSet | None) -> Any:
@@ -315,12 +317,16 @@ class _Doc:
 
     def parsed(self, key: str, parse: Callable[[Any, str], T]) -> T:
         """``parse(value, path)``; its errors (a histogram's, a block's) name the field."""
-        try:
-            return parse(self.raw(key), self.at(key))
-        except _Malformed:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, ShardError) as exc:
-            raise _Malformed(f"{self.at(key)}: {_why(exc)}") from None
+        return _parsed(self.raw(key), self.at(key), parse)
+
+
+def _parsed(value: Any, path: str, parse: Callable[[Any, str], T]) -> T:
+    try:
+        return parse(value, path)
+    except _Malformed:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, ShardError) as exc:
+        raise _Malformed(f"{path}: {_why(exc)}") from None
 
 
 def _why(exc: Exception) -> str:
@@ -483,10 +489,10 @@ def _timeline(doc: _Doc, hists: _Doc) -> tuple[TimelinePoint, ...]:
                 p.integer("requests"),
                 p.integer("errors"),
                 p.num("rps"),
-                _hist(latency, where) if latency else None,
+                _parsed(latency, where, _hist) if latency else None,
                 p.opt_num("p50_ms"),
                 p.opt_num("p99_ms"),
-                phases_from_json(phased),
+                _parsed(phased, f"histograms.timeline_phases[{i}]", _phases),
                 p.parsed("phases_ms", spectra_from_json) if "phases_ms" in p.d else None,
             )
         )

@@ -21,6 +21,8 @@ from bench_golden import (
     plan_of,
     result_of,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from latcli.reports.bench import BenchReport, json_text
 from latcli.reports.files import ReportError
@@ -110,6 +112,9 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         ("sla.0.kind", "speed", "sla[0].kind: 'speed' is not a valid MetricKind"),
         ("shard", {"index": 1}, "shard: its shard field is not a latcli shard block"),
         ("target", 7, "target: not a string: 7"),
+        ("histograms.timeline.0.encoded", KeyError, "histograms.timeline[0]: missing field"),
+        ("histograms.timeline_phases.0.gap", KeyError, "histograms.timeline_phases[0]: missing"),
+        ("agents.assistant-1.phases_ms.gap", [], "agents.assistant-1.phases_ms.gap: not an obj"),
     ],
 )
 def test_a_malformed_document_is_one_line_naming_the_field(
@@ -206,3 +211,52 @@ def test_a_kept_encoding_is_dropped_when_the_histogram_changes() -> None:
     merged = read.as_json()
     assert merged["count"] == entry["count"] + 1 and merged["encoded"] != entry["encoded"]
     assert LatencyHistogram.decode(merged["encoded"]).count == entry["count"] + 1
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value (object keys and list indexes), outside encoded blobs."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:3]):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+STREAM_DOC = RUNS["stream"]["document"]
+STREAM_PATHS = _paths(STREAM_DOC)
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.just([]),
+    st.just({}),
+    st.just({"encoded": "HISTF", "count": 1}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(STREAM_PATHS), junk=JUNK, drop=st.booleans())
+def test_no_change_to_a_document_gets_past_from_json_as_a_traceback(
+    where: tuple[Any, ...], junk: Any, drop: bool
+) -> None:
+    """Any one field of a real document replaced by junk, or dropped: from_json gives a report
+    or a ReportError, never another exception (DESIGN §7: a file is untrusted input)."""
+    doc = copy.deepcopy(STREAM_DOC)
+    at = doc
+    for key in where[:-1]:
+        at = at[key]
+    if drop and isinstance(at, dict):
+        del at[where[-1]]
+    else:
+        at[where[-1]] = junk
+    try:
+        report = BenchReport.from_json(doc, "r.json")
+    except ReportError as exc:
+        assert str(exc).startswith("r.json: not a mergeable latcli.bench/v1 report (")
+        return
+    report.to_json()  # what was read can be written
