@@ -78,3 +78,14 @@ def demo_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoFleet]:
     agents = load_inventory(path, {}).agents
     with Fleet(agents, seed=7) as fleet:
         yield DemoFleet(path, fleet, agents)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bench_json_round_trips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the session: every bench JSON file a test made round-trips through BenchReport
+    (tests/support/bench_round_trip.py); a failure is an error at the last test's teardown."""
+    yield
+    from bench_round_trip import check_tree
+
+    _, problems = check_tree(tmp_path_factory.getbasetemp())
+    assert not problems, "bench JSON that does not round-trip:\n" + "\n".join(problems)

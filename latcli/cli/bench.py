@@ -483,7 +483,8 @@ def _report(
     from latcli.core.sla import evaluate
     from latcli.engines.bench import outputs
     from latcli.engines.bench.run import LATE_START_S
-    from latcli.reports.bench import build_report, to_json, write_json
+    from latcli.reports.bench import json_text, write_json
+    from latcli.reports.bench_build import build_report
     from latcli.reports.bench_model import IN_FLIGHT_POLICY
     from latcli.reports.bench_sla import answered_none, exit_code, observation
     from latcli.reports.files import write_all
@@ -491,7 +492,7 @@ def _report(
 
     verdicts: list[Verdict] = evaluate(thresholds, observation(result))
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
-    doc = build_report(
+    report = build_report(
         plan,
         result,
         verdicts,
@@ -504,22 +505,22 @@ def _report(
         policy=IN_FLIGHT_POLICY,
     )
     if json_out:
-        print(to_json(doc))
+        print(json_text(report))
     else:
         from latcli.render.bench_view import bench_summary
         from latcli.render.console import stdout_console
 
-        stdout_console().print(bench_summary(doc))
+        stdout_console().print(bench_summary(report))
     writes: list[tuple[Path | None, Callable[[Path], None]]] = [
-        (output, lambda p: write_json(p, doc)),
+        (output, lambda p: write_json(p, report)),
         (hlog, lambda p: write_hlog(p, result)),
-        (junit, lambda p: outputs.write_junit(p, doc)),
-        (html, lambda p: outputs.write_html(p, doc)),
+        (junit, lambda p: outputs.write_junit(p, report)),
+        (html, lambda p: outputs.write_html(p, report)),
     ]
     failed = write_all(writes)  # after the summary: a failed write loses no result
     if not result.valid and result.invalid_reason:
         print(f"latcli: invalid run: {result.invalid_reason}", file=sys.stderr)
-    if answered_none(doc) and result.requests:
+    if answered_none(report) and result.requests:
         print("latcli: no request was answered: the run fails", file=sys.stderr)
     if plan.start_at is not None and result.start_late_s > LATE_START_S:
         print(
@@ -530,4 +531,4 @@ def _report(
     if result.interrupted:
         return ExitCode.INTERRUPTED
     # A shard judges only its part: the SLA is judged once, by latcli report on every shard.
-    return ExitCode.USAGE if failed else int(exit_code(doc, judge_sla=plan.shards == 1))
+    return ExitCode.USAGE if failed else int(exit_code(report, judge_sla=plan.shards == 1))

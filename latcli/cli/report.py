@@ -47,7 +47,7 @@ def report(
     from latcli.core.shards import warnings as shard_warnings
     from latcli.core.sla import parse_threshold
     from latcli.engines.bench.outputs import write_html, write_junit
-    from latcli.reports.bench import to_json, write_json
+    from latcli.reports.bench import json_text, write_json
     from latcli.reports.bench_load import load_report
     from latcli.reports.bench_merge import merge_reports
     from latcli.reports.bench_sla import exit_code
@@ -60,10 +60,10 @@ def report(
     merged = merge_reports(
         [load_report(f) for f in files], thresholds=thresholds, names=[str(f) for f in files]
     )
-    for warning in shard_warnings(merged):
+    for warning in shard_warnings(merged.shards):
         print(f"latcli: warning: {warning}", file=sys.stderr)
     if json_out:
-        print(to_json(merged))
+        print(json_text(merged))
     else:
         from latcli.render.bench_view import bench_summary
         from latcli.render.console import stdout_console

@@ -126,19 +126,83 @@ def iso_utc(epoch_s: float) -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def shard_block(
-    index: int,
-    count: int,
-    start_at: float | None,
-    run: Mapping[str, Any],
-) -> dict[str, Any]:
-    """The ``shard`` field of a shard's report; ``run`` holds :data:`RUN_KEYS`."""
-    return {
-        "index": index,
-        "count": count,
-        "start_at": None if start_at is None else iso_utc(start_at),
-        "run": {k: run.get(k) for k in RUN_KEYS},
-    }
+@dataclass(frozen=True)
+class ShardRun:
+    """What the whole run asked (:data:`RUN_KEYS`): shards of one run agree on all of it."""
+
+    target: str
+    endpoint: str | None
+    model: str | None
+    rate: float | None
+    concurrency: int | None
+    duration_s: float | None
+    requests: int | None
+    warmup_s: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in RUN_KEYS}
+
+
+@dataclass(frozen=True)
+class ShardBlock:
+    """A shard's report's ``shard`` field: which shard of which run."""
+
+    index: int
+    count: int
+    start_at: str | None  # ISO-8601 UTC, as the report records it
+    run: ShardRun
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "count": self.count,
+            "start_at": self.start_at,
+            "run": self.run.as_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> ShardBlock:
+        """ShardError when ``d`` is not a shard block latcli wrote."""
+        try:
+            run = d["run"]
+            block = cls(
+                _int(d["index"]),
+                _int(d["count"]),
+                _opt(d.get("start_at"), str),
+                ShardRun(
+                    str(run["target"]),
+                    _opt(run.get("endpoint"), str),
+                    _opt(run.get("model"), str),
+                    _opt(run.get("rate"), (int, float)),
+                    _opt(run.get("concurrency"), int),
+                    _opt(run.get("duration_s"), (int, float)),
+                    _opt(run.get("requests"), int),
+                    _opt(run.get("warmup_s"), (int, float)),
+                ),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ShardError("its shard field is not a latcli shard block") from None
+        if not 0 <= block.index < block.count:
+            raise ShardError(f"shard {block.index} of {block.count} does not exist")
+        return block
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(value)
+    return value
+
+
+def _opt(value: Any, kind: type | tuple[type, ...]) -> Any:
+    """``value`` if None or of ``kind`` (a bool is no number), else TypeError."""
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise TypeError(value)
+
+
+def shard_block(index: int, count: int, start_at: float | None, run: ShardRun) -> ShardBlock:
+    """The ``shard`` field of a shard's report; ``run`` is what the whole run asked."""
+    return ShardBlock(index, count, None if start_at is None else iso_utc(start_at), run)
 
 
 @dataclass(frozen=True)
@@ -168,11 +232,10 @@ class ShardSet:
         )
 
 
-def check_shards(docs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> ShardSet | None:
+def check_shards(blocks: Sequence[ShardBlock | None], names: Sequence[str]) -> ShardSet | None:
     """None when no report is a shard; else the set, after refusing (ShardError, one line
     naming the files) shards mixed with other reports, shards of different runs, and a shard
     given twice. Missing shards are not an error: the caller warns."""
-    blocks = [d.get("shard") for d in docs]
     if all(b is None for b in blocks):
         return None
     if any(b is None for b in blocks):
@@ -182,21 +245,22 @@ def check_shards(docs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> Sha
             f"{names[some]} is a shard and {plain} is not: merge the shards of one run, "
             "then that report with others"
         )
-    first = _fingerprint(blocks[0], names[0])
+    shards = [b for b in blocks if b is not None]
+    first = _fingerprint(shards[0])
     seen: dict[int, str] = {}
-    for block, name in zip(blocks, names, strict=True):
-        mine = _fingerprint(block, name)
-        for key, value in mine.items():
+    for block, name in zip(shards, names, strict=True):
+        for key, value in _fingerprint(block).items():
             if value != first[key]:
                 raise ShardError(
                     f"not shards of one run: {names[0]} has {key} {_shown(first[key])}, "
                     f"{name} has {_shown(value)}"
                 )
-        index = int(block["index"])  # type: ignore[index]
-        if index in seen:
-            raise ShardError(f"shard {index}/{first['count']} given twice: {seen[index]}, {name}")
-        seen[index] = name
-    count = int(first["count"])
+        if block.index in seen:
+            raise ShardError(
+                f"shard {block.index}/{block.count} given twice: {seen[block.index]}, {name}"
+            )
+        seen[block.index] = name
+    count = shards[0].count
     return ShardSet(
         count,
         tuple(sorted(seen)),
@@ -204,17 +268,8 @@ def check_shards(docs: Sequence[Mapping[str, Any]], names: Sequence[str]) -> Sha
     )
 
 
-def _fingerprint(block: Any, name: str) -> dict[str, Any]:
-    try:
-        out = {"count": int(block["count"]), "start_at": block.get("start_at")}
-        run = block["run"]
-        out.update({k: run.get(k) for k in RUN_KEYS})
-        index = int(block["index"])
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise ShardError(f"{name}: its shard field is not a latcli shard block") from None
-    if not 0 <= index < out["count"]:
-        raise ShardError(f"{name}: shard {index} of {out['count']} does not exist")
-    return out
+def _fingerprint(block: ShardBlock) -> dict[str, Any]:
+    return {"count": block.count, "start_at": block.start_at, **block.run.as_json()}
 
 
 def _shown(value: Any) -> str:
@@ -223,12 +278,10 @@ def _shown(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def warnings(report: Mapping[str, Any]) -> list[str]:
+def warnings(shards: ShardSet | None) -> list[str]:
     """What a merge of shards should tell on stderr: missing shards, shards not run together."""
-    raw = report.get("shards")
-    if not raw:
+    if shards is None:
         return []
-    shards = ShardSet.from_json(raw)
     out = []
     if shards.missing:
         listed = ", ".join(str(i) for i in shards.missing)

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from latcli.core.errors import ExitCode, LatcliError
 from latcli.core.stats_compare import (
@@ -30,6 +29,8 @@ from latcli.core.stats_compare import (
     median,
     min_samples_per_side,
 )
+from latcli.reports.bench import BenchReport
+from latcli.reports.bench_timeline import TimelinePoint
 from latcli.reports.compare import CompareReport, Metric, Side
 
 PHASES = ("first_event", "working", "first_artifact", "gap", "total")
@@ -64,83 +65,72 @@ def parse_metric(text: str) -> Metric:
     raise CompareError(f"unknown metric {text!r} (expected {METRICS_HELP})")
 
 
-def _percentile(doc: Mapping[str, Any], index: int, point: Mapping[str, Any], p: float) -> float:
-    """The point's percentile: its own field for p50/p99, else from its histogram."""
-    key = f"p{p:g}_ms"
-    if point.get(key) is not None:
-        return float(point[key])
-    hists = (doc.get("histograms") or {}).get("timeline") or []
-    if index >= len(hists) or not hists[index]:
+def _percentile(point: TimelinePoint, p: float) -> float:
+    """The point's percentile: as the report gives p50/p99, else from its histogram."""
+    if p in (50.0, 99.0):
+        listed = point.percentile_ms(p)
+        if listed is not None:
+            return listed
+    if point.latency is None:
         raise CompareError(f"no per-interval histograms for p{p:g} (only p50 and p99)")
-    from latcli.reports.histogram import LatencyHistogram
-
-    h = hists[index]
-    hist = LatencyHistogram.decode(str(h["encoded"]), h.get("sum_us"))
-    value = hist.percentile_ms(p) or 0.0
-    # decoding widens min and max to their buckets' edges; the exact ones travel beside them
-    return min(max(value, float(h["min_us"]) / 1000.0), float(h["max_us"]) / 1000.0)
+    # clamped to the interval's exact min and max, which travel beside the encoding
+    return point.latency.percentile_ms(p) or 0.0
 
 
-def _mean(doc: Mapping[str, Any], index: int) -> float:
-    hists = (doc.get("histograms") or {}).get("timeline") or []
-    if index >= len(hists) or not hists[index]:
+def _mean(point: TimelinePoint) -> float:
+    if point.latency is None:
         raise CompareError("no per-interval histograms for the mean")
-    h = hists[index]
-    return float(h["sum_us"]) / float(h["count"]) / 1000.0
+    hist = point.latency.hist
+    return float(hist.sum_us) / float(hist.count) / 1000.0
 
 
-def _phase(point: Mapping[str, Any], metric: Metric) -> float | None:
-    phases = point.get("phases_ms")
-    if not isinstance(phases, Mapping):
+def _phase(point: TimelinePoint, metric: Metric) -> float | None:
+    phases = point.spectra()
+    if phases is None:
         raise CompareError(
             f"no per-interval stream phases for {metric.name} "
             "(timeline points carry phases_ms with `bench --endpoint stream`)"
         )
-    value = (phases.get(metric.phase) or {}).get(f"p{metric.percentile:g}")
-    return None if value is None else float(value)
+    spectrum = phases.get(metric.phase or "")
+    return None if spectrum is None else spectrum.get(f"p{metric.percentile:g}")
 
 
-def _value(doc: Mapping[str, Any], i: int, point: Mapping[str, Any], m: Metric) -> float | None:
+def _value(point: TimelinePoint, m: Metric) -> float | None:
     """The metric in one interval; None when the interval has nothing to measure."""
-    requests, errors = int(point["requests"]), int(point.get("errors", 0))
     if m.name == "rps":
-        return float(point["rps"])
-    if requests == 0:
+        return float(point.rps)
+    if point.requests == 0:
         return None
     if m.name == "error_rate":
-        return errors / requests
-    if requests == errors:  # failures only: how fast they failed is no answer time
+        return point.errors / point.requests
+    if point.requests == point.errors:  # failures only: how fast they failed is no answer time
         return None
     if m.phase is not None:
         return _phase(point, m)
     if m.name == "mean":
-        return _mean(doc, i)
+        return _mean(point)
     assert m.percentile is not None
-    return _percentile(doc, i, point, m.percentile)
+    return _percentile(point, m.percentile)
 
 
-def run_samples(doc: Mapping[str, Any], metric: Metric, source: str) -> tuple[list[float], float]:
+def run_samples(report: BenchReport, metric: Metric, source: str) -> tuple[list[float], float]:
     """Per-interval values of ``metric`` in one bench report, and its usual interval length.
 
     Drops a last interval cut short by the end of the run (under half the usual length).
     """
-    points = doc.get("timeline")
-    if not isinstance(points, list):
-        raise CompareError(f"{source}: no timeline (a report from `latcli bench -o`?)")
-    lengths = sorted(float(p["length_s"]) for p in points) or [1.0]
+    points = report.timeline
+    lengths = sorted(float(p.length_s) for p in points) or [1.0]
     usual = lengths[len(lengths) // 2]
     values = []
     try:
-        for i, point in enumerate(points):
-            if float(point["length_s"]) < _PARTIAL_SHARE * usual:
+        for point in points:
+            if float(point.length_s) < _PARTIAL_SHARE * usual:
                 continue
-            value = _value(doc, i, point, metric)
+            value = _value(point, metric)
             if value is not None:
                 values.append(value)
     except CompareError as exc:
         raise CompareError(f"{source}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CompareError(f"{source}: unreadable timeline point ({exc})") from None
     return values, usual
 
 
@@ -153,13 +143,13 @@ def side_of(files: Sequence[str | Path], metric: Metric) -> Side:
     endpoints: set[str] = set()
     warnings: list[str] = []
     for f in files:
-        doc = load_report(f)
-        values, usual = run_samples(doc, metric, str(f))
+        report = load_report(f)
+        values, usual = run_samples(report, metric, str(f))
         samples += values
         intervals.append(usual)
-        if doc.get("endpoint"):  # an .hlog has none
-            endpoints.add(str(doc["endpoint"]))
-        warnings += _doubts(doc, str(f))
+        if report.endpoint:  # an .hlog has none
+            endpoints.add(report.endpoint)
+        warnings += _doubts(report, str(f))
     return Side(
         tuple(str(f) for f in files),
         tuple(samples),
@@ -169,11 +159,11 @@ def side_of(files: Sequence[str | Path], metric: Metric) -> Side:
     )
 
 
-def _doubts(doc: Mapping[str, Any], source: str) -> list[str]:
+def _doubts(report: BenchReport, source: str) -> list[str]:
     out = []
-    if not (doc.get("generator") or {}).get("valid", True):
+    if not report.generator.valid:
         out.append(f"{source}: the run did not hold its rate (invalid run)")
-    if doc.get("interrupted"):
+    if report.interrupted:
         out.append(f"{source}: the run was interrupted")
     return out
 

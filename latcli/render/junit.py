@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
 
 from latcli.core.units import format_number, format_rate
-from latcli.reports.bench import verdicts_of
+from latcli.reports.bench import BenchReport
 from latcli.reports.bench_sla import answered_none
 
 # XML 1.0 forbids these even escaped; ElementTree would write them and the file would not parse.
@@ -29,36 +27,40 @@ def _fail(case: ET.Element, message: str, kind: str, detail: str) -> None:
     failure.text = _text(detail)
 
 
-def _validity(report: Mapping[str, Any]) -> tuple[bool, str]:
-    gen = report["generator"]
-    target = gen.get("target_rate")
+def _validity(report: BenchReport) -> tuple[bool, str]:
+    gen = report.generator
+    target = gen.target_rate
     wanted = f" of {format_number(float(target))} req/s asked" if target is not None else ""
-    return bool(gen["valid"]), f"achieved {format_rate(float(gen['achieved_rate']))}{wanted}"
+    return gen.valid, f"achieved {format_rate(float(gen.achieved_rate))}{wanted}"
 
 
-def junit_xml(report: Mapping[str, Any]) -> str:
+def junit_xml(report: BenchReport) -> str:
     """One ``<testsuite name="latcli bench TARGET">`` in ``<testsuites>``: a test case per SLA
     threshold, ``<failure message="observed X">`` on a breach; with no thresholds, one test
     case for the generator's validity (did the run hold its rate); a failed "requests answered"
     case when no request was answered."""
-    endpoint = report.get("endpoint") or "unknown"
+    endpoint = report.endpoint or "unknown"
     classname = _text(f"latcli.bench.{endpoint}")
-    time = f"{float(report.get('duration_s') or 0.0):.3f}"
-    suite = ET.Element("testsuite", name=_text(f"latcli bench {report['target']}"), time=time)
-    started = float(report.get("started_at") or 0.0)
+    time = f"{float(report.duration_s or 0.0):.3f}"
+    suite = ET.Element("testsuite", name=_text(f"latcli bench {report.target}"), time=time)
+    started = float(report.started_at or 0.0)
     if started > 0:
         when = datetime.fromtimestamp(started, tz=timezone.utc).replace(tzinfo=None)
         suite.set("timestamp", when.isoformat(timespec="seconds"))
     props = ET.SubElement(suite, "properties")
     valid, rate_text = _validity(report)
-    facts = {"requests": report["requests"], "valid": str(valid).lower(), "rate": rate_text}
-    for phase, values in (report.get("phases_ms") or {}).items():  # --endpoint stream
+    facts: dict[str, object] = {
+        "requests": report.requests,
+        "valid": str(valid).lower(),
+        "rate": rate_text,
+    }
+    for phase, values in (report.phases_ms or {}).items():  # --endpoint stream
         for key in ("p50", "p95", "p99"):
             facts[f"{phase}.{key}_ms"] = values.get(key)
     for key, value in facts.items():
         ET.SubElement(props, "property", name=key, value=_text(value))
     failures = 0
-    verdicts = verdicts_of(report)
+    verdicts = report.sla
     for v in verdicts:
         case = _case(suite, f"sla.{v.name}: {v.expr}", classname, time)
         if not v.passed:
@@ -79,8 +81,8 @@ def junit_xml(report: Mapping[str, Any]) -> str:
         cases += 1
         failures += 1
         case = _case(suite, "requests answered", classname, time)
-        errors = ", ".join(f"{k} {n}" for k, n in sorted(report["errors"].items())) or "none"
-        _fail(case, f"0 of {report['requests']} requests answered", "no_answer",
+        errors = ", ".join(f"{k} {n}" for k, n in sorted(report.errors.items())) or "none"
+        _fail(case, f"0 of {report.requests} requests answered", "no_answer",
               f"no request was answered (errors: {errors})")  # fmt: skip
     tests = str(cases)
     suite.set("tests", tests)

@@ -1,347 +1,499 @@
-"""Bench reports: the ``latcli.bench/v1`` document (DESIGN §6) and its JSON.
+"""The ``latcli.bench/v1`` report (DESIGN §6) as a typed value, and its JSON.
 
-A report is a plain dict, the JSON contract itself, so that what ``latcli bench -o`` writes
-and what ``latcli report`` reads back are one value. Beside the contract's fields it carries
-what a merge needs (``histograms``: each HDR histogram encoded, with its exact sum, min and
-max, because an encoding keeps bucket counts only), and ``started_at``, ``interrupted``,
-``dropped_in_flight``, ``policy``, ``note``, ``runs``, ``target_kind``, ``workers`` (processes
-that generated the load), and for sharded runs ``shard`` (a shard's own report: which shard of
-which run) or ``shards`` (a merge of shards: which came, which are missing), both described in
-:mod:`latcli.core.shards`. ``timeline`` is described in :mod:`latcli.reports.bench_timeline`.
+:class:`BenchReport` is what every producer returns (a run: :mod:`latcli.reports.bench_build`,
+a merge: :mod:`latcli.reports.bench_merge`, a file: :mod:`latcli.reports.bench_load`) and what
+every consumer takes (the renderers, :mod:`latcli.reports.bench_sla`, ``compare``); JSON is made
+only at the edge (``-o``, ``--json``). ``BenchReport.from_json(d).to_json() == d`` for every
+document latcli writes: values are kept as the document states them (rounded, an int stays an
+int), and the derived fields (``requests``, ``pass``) are derived as the writer derived them.
+
+Beside the contract's fields a report carries what a merge needs (``histograms``: each HDR
+histogram encoded, with its exact sum, min and max, because an encoding keeps bucket counts
+only), and ``started_at``, ``interrupted``, ``dropped_in_flight``, ``policy``, ``note``,
+``runs``, ``target_kind``, ``workers`` (processes that generated the load), and for sharded runs
+``shard`` (a shard's own report: which shard of which run) or ``shards`` (a merge of shards:
+which came, which are missing), both described in :mod:`latcli.core.shards`. ``timeline`` is
+described in :mod:`latcli.reports.bench_timeline`.
 
 ``--endpoint stream`` adds ``phases_ms`` (first_event, first_artifact, gap, total: each the
 summary ``latency_ms`` has) overall, per agent and on every timeline point (``compare`` reads
 ``timeline[i].phases_ms[PHASE]["pNN"]``), their histograms in ``histograms.phases``,
 ``histograms.agent_phases`` and ``histograms.timeline_phases``; the ``.hlog`` has one tagged line
 per phase and interval (:mod:`latcli.reports.hlog`). Other endpoints have ``phases_ms: null``.
-
-Merging (:mod:`latcli.reports.bench_merge`), loading (:mod:`latcli.reports.bench_load`) and
-judging (:mod:`latcli.reports.bench_sla`) build on :class:`ReportContent`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from latcli.core.shards import ShardSet, shard_block
+from latcli.core.shards import ShardBlock, ShardError, ShardSet
 from latcli.core.sla import MetricKind, SlaSyntaxError, Verdict, parse_threshold
-from latcli.reports.bench_model import IN_FLIGHT_POLICY, BenchPlan, BenchResult
-from latcli.reports.bench_timeline import TimelinePoint, coarsened, per_s, point, round_or_none
+from latcli.reports.bench_model import IN_FLIGHT_POLICY
+from latcli.reports.bench_timeline import TimelinePoint
 from latcli.reports.bounded_histogram import (
     BoundedHistogram,
     Phases,
+    PhaseSpectra,
+    Spectrum,
     phases_from_json,
     phases_json,
-    phases_of,
     phases_summary,
+    spectra_from_json,
+    spectra_json,
 )
 from latcli.reports.files import ReportError, write_text
 
 SCHEMA = "latcli.bench/v1"
 
 
-@dataclass
-class AgentReport:
+@dataclass(frozen=True)
+class AgentRow:
     """One agent's part of a report: every request counted, the answered ones timed."""
 
     requests: int
-    latency: BoundedHistogram
-    phases: Phases | None = None
+    answered: int
+    share: float  # of the report's requests, rounded to 6 digits
+    latency_ms: Spectrum
+    phases_ms: PhaseSpectra | None  # --endpoint stream
+    latency: BoundedHistogram  # histograms.agents[ID]
+    phases: Phases | None = None  # histograms.agent_phases[ID]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "answered": self.answered,
+            "share": self.share,
+            "latency_ms": self.latency_ms.as_json(),
+            "phases_ms": spectra_json(self.phases_ms),
+        }
 
 
 @dataclass(frozen=True)
-class ReportContent:
-    """One report's content, whatever it came from (a run, a JSON file, an hlog, a merge)."""
+class Generator:
+    """The generator's own account: the rate asked and held, and whether the run is valid."""
+
+    target_rate: float | None  # open model only
+    achieved_rate: float
+    schedule_lag_ms_p99: float | None
+    valid: bool
+    reason: str | None = None  # why the run is invalid
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "target_rate": self.target_rate,
+            "achieved_rate": self.achieved_rate,
+            "schedule_lag_ms_p99": self.schedule_lag_ms_p99,
+            "valid": self.valid,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RunHistograms:
+    """The whole run's histograms (the agents' and the timeline's sit on their rows)."""
+
+    latency: BoundedHistogram
+    service_time: BoundedHistogram | None = None  # open model
+    schedule_lag: BoundedHistogram | None = None  # open model
+    phases: Phases | None = None  # --endpoint stream
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """One ``latcli.bench/v1`` report: a run's, a file's or a merge's. Field by field the
+    document's, in its order; ``histograms`` are the run's encoded HDR histograms."""
 
     target: str
-    target_kind: str | None
     endpoint: str | None
-    model: str | None
+    model: str | None  # "closed" | "open"; None from an .hlog
     concurrency: int | None
     rate: float | None
     duration_s: float
-    started_at: float
     ok: int
-    errors: dict[str, int]
-    latency: BoundedHistogram
-    service_time: BoundedHistogram | None
-    schedule_lag: BoundedHistogram | None
-    agents: dict[str, AgentReport]
+    errors: Mapping[str, int]  # error kind -> count
+    status_codes: Mapping[str, int]  # "200" -> count
     throughput_rps: float
-    target_rate: float | None
-    achieved_rate: float
-    schedule_lag_p99_ms: float | None
-    valid: bool
-    verdicts: list[Verdict]
-    invalid_reason: str | None = None
+    goodput_rps: float
+    latency_ms: Spectrum
+    phases_ms: PhaseSpectra | None
+    service_time_ms: Spectrum | None
+    agents: Mapping[str, AgentRow]
+    generator: Generator
+    sla: tuple[Verdict, ...]
+    histograms: RunHistograms
+    target_kind: str | None = None
+    started_at: float = 0.0
     interrupted: bool = False
     dropped_in_flight: int = 0
     policy: str = IN_FLIGHT_POLICY
     note: str | None = None
     runs: int = 1
-    timeline: list[TimelinePoint] = field(default_factory=list)
-    status_codes: dict[str, int] = field(default_factory=dict)  # "200" -> count
-    phases: Phases | None = None  # --endpoint stream
-    workers: int | None = None  # processes that generated the load (None: not recorded)
-    shard: dict[str, Any] | None = None  # a shard's block (latcli.core.shards)
-    shards: ShardSet | None = None  # a merge of shards: which came, which are missing
+    workers: int | None = None
+    shard: ShardBlock | None = None
+    shards: ShardSet | None = None
+    timeline: tuple[TimelinePoint, ...] = ()
 
     @property
     def requests(self) -> int:
+        """Every measured request, answered or failed."""
         return self.ok + sum(self.errors.values())
 
     @property
-    def goodput_rps(self) -> float:
-        """Answered requests per second: what an ``rps`` threshold judges."""
-        return per_s(self.ok, self.duration_s)
+    def passed(self) -> bool:
+        """The document's ``pass``: a valid run, something answered, every threshold met."""
+        return self.generator.valid and self.ok > 0 and all(v.passed for v in self.sla)
 
-
-def document(run: ReportContent) -> dict[str, Any]:
-    """The ``latcli.bench/v1`` document of ``run`` (DESIGN §6), histograms included."""
-    total = run.requests
-    return {
-        "schema": SCHEMA,
-        "target": run.target,
-        "endpoint": run.endpoint,
-        "model": run.model,
-        "concurrency": run.concurrency,
-        "rate": run.rate,
-        "duration_s": round(run.duration_s, 3),
-        "requests": total,
-        "ok": run.ok,
-        "errors": dict(sorted(run.errors.items())),
-        "status_codes": dict(sorted(run.status_codes.items())),
-        "throughput_rps": round(run.throughput_rps, 3),
-        "goodput_rps": round(run.goodput_rps, 3),
-        "latency_ms": run.latency.summary(),
-        "phases_ms": phases_summary(run.phases),
-        "service_time_ms": run.service_time.summary() if run.service_time else None,
-        "agents": {
-            agent_id: {
-                "requests": a.requests,
-                "answered": a.latency.hist.count,
-                "share": round(per_s(a.requests, total), 6),
-                "latency_ms": a.latency.summary(),
-                "phases_ms": phases_summary(a.phases),
-            }
-            for agent_id, a in run.agents.items()
-        },
-        "generator": {
-            "target_rate": round_or_none(run.target_rate),
-            "achieved_rate": round(run.achieved_rate, 3),
-            "schedule_lag_ms_p99": round_or_none(run.schedule_lag_p99_ms),
-            "valid": run.valid,
-            "reason": run.invalid_reason,
-        },
-        "sla": [{**v.as_json(), "kind": v.kind.value} for v in run.verdicts],
-        "pass": run.valid and run.ok > 0 and all(v.passed for v in run.verdicts),
-        "target_kind": run.target_kind,
-        "started_at": run.started_at,
-        "interrupted": run.interrupted,
-        "dropped_in_flight": run.dropped_in_flight,
-        "policy": run.policy,
-        "note": run.note,
-        "runs": run.runs,
-        "workers": run.workers,
-        "shard": run.shard,
-        "shards": run.shards.as_json() if run.shards is not None else None,
-        "timeline": [p.as_json() for p in run.timeline],
-        "histograms": {
-            "latency": run.latency.as_json(),
-            "service_time": run.service_time.as_json() if run.service_time else None,
-            "schedule_lag": run.schedule_lag.as_json() if run.schedule_lag else None,
-            "agents": {agent_id: a.latency.as_json() for agent_id, a in run.agents.items()},
-            "timeline": [p.latency.as_json() if p.latency else None for p in run.timeline],
-            "phases": phases_json(run.phases),
-            "agent_phases": {
-                agent_id: phases_json(a.phases) for agent_id, a in run.agents.items() if a.phases
-            },
-            "timeline_phases": [phases_json(p.phases) for p in run.timeline]
-            if run.phases is not None
-            else None,
-        },
-    }
-
-
-def build_report(
-    plan: BenchPlan,
-    result: BenchResult,
-    verdicts: Sequence[Verdict],
-    *,
-    valid: bool,
-    target_rate: float | None,
-    achieved_rate: float,
-    schedule_lag_p99_ms: float | None,
-    policy: str = IN_FLIGHT_POLICY,
-) -> dict[str, Any]:
-    """The ``latcli.bench/v1`` document of one run; ``verdicts`` as evaluated by the caller
-    (see :func:`~latcli.reports.bench_sla.observation`). ``duration_s`` is the measured time,
-    warm-up excluded."""
-    run = ReportContent(
-        target=plan.target,
-        target_kind=plan.target_kind,
-        endpoint=plan.endpoint,
-        model=plan.model,
-        concurrency=plan.share_concurrency,
-        rate=plan.share_rate,
-        duration_s=result.elapsed_s,
-        started_at=result.started_at,
-        ok=result.ok,
-        errors=dict(result.errors),
-        latency=BoundedHistogram.of(result.latency),
-        service_time=BoundedHistogram.of(result.service_time) if result.service_time else None,
-        schedule_lag=BoundedHistogram.of(result.schedule_lag) if result.schedule_lag else None,
-        agents={
-            k: AgentReport(t.requests, BoundedHistogram.of(t.latency), phases_of(t.phases))
-            for k, t in result.agents.items()
-        },
-        throughput_rps=result.throughput_rps,
-        target_rate=target_rate,
-        achieved_rate=achieved_rate,
-        schedule_lag_p99_ms=schedule_lag_p99_ms,
-        valid=valid,
-        verdicts=list(verdicts),
-        invalid_reason=result.invalid_reason,
-        interrupted=result.interrupted,
-        dropped_in_flight=result.dropped_in_flight,
-        policy=policy,
-        timeline=coarsened(
-            [
-                point(
-                    iv.start_s,
-                    iv.length_s,
-                    iv.count + iv.errors,
-                    iv.errors,
-                    BoundedHistogram.of(iv.histogram),
-                    phases_of(iv.phase_tally()),
-                )
-                for iv in result.intervals
-            ]
-        ),
-        status_codes={str(k): v for k, v in result.status_codes.items()},
-        phases=phases_of(result.phases),
-        workers=plan.workers,
-        shard=_shard_of(plan),
-    )
-    return document(run)
-
-
-def _shard_of(plan: BenchPlan) -> dict[str, Any] | None:
-    """A shard's block (``--shard I/N`` with N > 1; 0/1 is the whole run)."""
-    if plan.shards <= 1:
-        return None
-    whole = {
-        "target": plan.target,
-        "endpoint": plan.endpoint,
-        "model": plan.model,
-        "rate": plan.rate,
-        "concurrency": plan.concurrency,
-        "duration_s": plan.duration_s,
-        "requests": plan.requests,
-        "warmup_s": plan.warmup_s,
-    }
-    return shard_block(plan.shard, plan.shards, plan.start_at, whole)
-
-
-def content_of(doc: Mapping[str, Any], source: str = "report") -> ReportContent:
-    """The content of a ``latcli.bench/v1`` document; ReportError naming ``source`` if it is
-    not one that can be merged (histograms missing or malformed)."""
-    try:
-        hists = doc["histograms"]
-        service, lag = hists.get("service_time"), hists.get("schedule_lag")
-        gen = doc["generator"]
-        agent_phases = hists.get("agent_phases") or {}
-        agents = {
-            str(k): AgentReport(
-                int(v["requests"]),
-                BoundedHistogram.from_json(hists["agents"][k]),
-                phases_from_json(agent_phases.get(k)),
-            )
-            for k, v in doc["agents"].items()
+    def to_json(self) -> dict[str, Any]:
+        """The document (DESIGN §6), histograms included."""
+        return {
+            "schema": SCHEMA,
+            "target": self.target,
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "duration_s": self.duration_s,
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": dict(self.errors),
+            "status_codes": dict(self.status_codes),
+            "throughput_rps": self.throughput_rps,
+            "goodput_rps": self.goodput_rps,
+            "latency_ms": self.latency_ms.as_json(),
+            "phases_ms": spectra_json(self.phases_ms),
+            "service_time_ms": _opt_json(self.service_time_ms),
+            "agents": {k: a.as_json() for k, a in self.agents.items()},
+            "generator": self.generator.as_json(),
+            "sla": [{**v.as_json(), "kind": v.kind.value} for v in self.sla],
+            "pass": self.passed,
+            "target_kind": self.target_kind,
+            "started_at": self.started_at,
+            "interrupted": self.interrupted,
+            "dropped_in_flight": self.dropped_in_flight,
+            "policy": self.policy,
+            "note": self.note,
+            "runs": self.runs,
+            "workers": self.workers,
+            "shard": _opt_json(self.shard),
+            "shards": _opt_json(self.shards),
+            "timeline": [p.as_json() for p in self.timeline],
+            "histograms": self._histograms_json(),
         }
-        return ReportContent(
-            target=str(doc["target"]),
-            target_kind=doc.get("target_kind"),
-            endpoint=doc["endpoint"],
-            model=doc["model"],
-            concurrency=doc["concurrency"],
-            rate=doc["rate"],
-            duration_s=float(doc["duration_s"]),
-            started_at=float(doc.get("started_at") or 0.0),
-            ok=int(doc["ok"]),
-            errors={str(k): int(v) for k, v in doc["errors"].items()},
-            latency=BoundedHistogram.from_json(hists["latency"]),
-            service_time=BoundedHistogram.from_json(service) if service else None,
-            schedule_lag=BoundedHistogram.from_json(lag) if lag else None,
-            agents=agents,
-            throughput_rps=float(doc["throughput_rps"]),
-            target_rate=gen["target_rate"],
-            achieved_rate=float(gen["achieved_rate"]),
-            schedule_lag_p99_ms=gen["schedule_lag_ms_p99"],
-            valid=bool(gen["valid"]),
-            verdicts=verdicts_of(doc),
-            invalid_reason=gen.get("reason"),
-            interrupted=bool(doc.get("interrupted", False)),
-            dropped_in_flight=int(doc.get("dropped_in_flight", 0)),
-            policy=str(doc.get("policy", IN_FLIGHT_POLICY)),
-            note=doc.get("note"),
-            runs=int(doc.get("runs", 1)),
-            timeline=_timeline_of(doc),
-            status_codes={str(k): int(v) for k, v in (doc.get("status_codes") or {}).items()},
-            phases=phases_from_json(hists.get("phases")),
-            workers=None if doc.get("workers") is None else int(doc["workers"]),
-            shard=doc.get("shard"),
-            shards=ShardSet.from_json(doc["shards"]) if doc.get("shards") else None,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError, SlaSyntaxError) as exc:
-        why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({why})") from None
+
+    def _histograms_json(self) -> dict[str, Any]:
+        """``histograms``: every histogram encoded, what a merge adds up."""
+        agents = self.agents.items()
+        streams = self.histograms.phases is not None
+        return {
+            "latency": self.histograms.latency.as_json(),
+            "service_time": _opt_json(self.histograms.service_time),
+            "schedule_lag": _opt_json(self.histograms.schedule_lag),
+            "agents": {k: a.latency.as_json() for k, a in agents},
+            "timeline": [_opt_json(p.latency) for p in self.timeline],
+            "phases": phases_json(self.histograms.phases),
+            "agent_phases": {k: phases_json(a.phases) for k, a in agents if a.phases},
+            "timeline_phases": [phases_json(p.phases) for p in self.timeline] if streams else None,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Any, source: str = "report") -> BenchReport:
+        """The report of a ``latcli.bench/v1`` document; ReportError naming ``source`` and the
+        field if it is not one that can be merged (histograms missing or malformed)."""
+        try:
+            return _report_of(_Doc(doc, ""))
+        except (_Malformed, SlaSyntaxError, ShardError) as exc:
+            raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a check missed
+            raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({_why(exc)})") from None
 
 
-def _timeline_of(doc: Mapping[str, Any]) -> list[TimelinePoint]:
-    points = doc.get("timeline") or []
-    hists = doc["histograms"].get("timeline") or [None] * len(points)
-    phases = doc["histograms"].get("timeline_phases") or [None] * len(points)
-    return [
-        TimelinePoint(
-            float(p["t_s"]),
-            float(p["length_s"]),
-            int(p["requests"]),
-            int(p["errors"]),
-            float(p["rps"]),
-            BoundedHistogram.from_json(h) if h else None,
-            p.get("p50_ms"),
-            p.get("p99_ms"),
-            phases_from_json(ph),
-            p.get("phases_ms"),
-        )
-        for p, h, ph in zip(points, hists, phases, strict=True)
-    ]
+def _opt_json(value: Spectrum | BoundedHistogram | ShardBlock | ShardSet | None) -> Any:
+    return None if value is None else value.as_json()
 
 
-def verdicts_of(report: Mapping[str, Any]) -> list[Verdict]:
-    """The report's ``sla`` items as verdicts (to render them with their units)."""
-    return [_verdict(item) for item in report.get("sla", [])]
-
-
-def _verdict(item: Mapping[str, Any]) -> Verdict:
-    name, expr = str(item["name"]), str(item["expr"])
-    observed = item.get("observed")
-    # A report from elsewhere may lack the kind: its expression says what it measures.
-    kind = MetricKind(item["kind"]) if "kind" in item else parse_threshold(expr, name).kind
-    value = None if observed is None else float(observed)
-    return Verdict(name, expr, value, bool(item["pass"]), kind)
-
-
-def to_json(report: Mapping[str, Any]) -> str:
+def json_text(report: BenchReport) -> str:
     """The document as JSON text (stdout and ``-o`` write the same)."""
-    return json.dumps(report, indent=2)
+    return json.dumps(report.to_json(), indent=2)
 
 
-def write_json(path: str | Path, report: Mapping[str, Any]) -> None:
+def write_json(path: str | Path, report: BenchReport) -> None:
     """Write the ``latcli.bench/v1`` document; ReportError (exit 2) if the file cannot be."""
-    write_text(path, to_json(report) + "\n")
+    write_text(path, json_text(report) + "\n")
+
+
+# --- reading a document ----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class _Malformed(ValueError):
+    """A field missing or of the wrong type; the message names it by its path."""
+
+
+class _Doc:
+    """A JSON object being read, with its path for messages (``agents.weather-1.requests``).
+
+    ``opt_*`` read a nullable field; ``required`` says whether the key itself must be there
+    (the contract's fields) or may be absent (fields added since, read as null)."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        if not isinstance(value, Mapping):
+            raise _Malformed(f"{path or 'the document'}: not an object")
+        self.d: Mapping[str, Any] = value
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def has(self, key: str) -> bool:
+        return self.d.get(key) is not None
+
+    def raw(self, key: str) -> Any:
+        if key not in self.d:
+            raise _Malformed(f"missing field {self.at(key)!r}")
+        return self.d[key]
+
+    def _null(self, key: str, required: bool) -> bool:
+        return self.raw(key) is None if required else self.d.get(key) is None
+
+    def obj(self, key: str) -> _Doc:
+        return _Doc(self.raw(key), self.at(key))
+
+    def opt_obj(self, key: str) -> _Doc | None:
+        return _Doc(self.d[key], self.at(key)) if self.has(key) else None
+
+    def num(self, key: str) -> float:
+        return _number(self.raw(key), self.at(key))
+
+    def opt_num(self, key: str, required: bool = False) -> float | None:
+        return None if self._null(key, required) else self.num(key)
+
+    def integer(self, key: str, default: int | None = None) -> int:
+        if default is not None and self.d.get(key) is None:
+            return default
+        return _integer(self.raw(key), self.at(key))
+
+    def opt_int(self, key: str, required: bool = False) -> int | None:
+        return None if self._null(key, required) else self.integer(key)
+
+    def text(self, key: str, default: str | None = None) -> str:
+        if default is not None and key not in self.d:
+            return default
+        value = self.raw(key)
+        if not isinstance(value, str):
+            raise _Malformed(f"{self.at(key)}: not a string: {value!r}")
+        return value
+
+    def opt_str(self, key: str, required: bool = False) -> str | None:
+        return None if self._null(key, required) else self.text(key)
+
+    def flag(self, key: str, default: bool | None = None) -> bool:
+        if default is not None and key not in self.d:
+            return default
+        value = self.raw(key)
+        if not isinstance(value, bool):
+            raise _Malformed(f"{self.at(key)}: not true or false: {value!r}")
+        return value
+
+    def counts(self, key: str, required: bool = False) -> dict[str, int]:
+        """An object of counts (``errors``, ``status_codes``); absent or null: empty."""
+        if self._null(key, required):
+            return {}
+        counts = self.obj(key)
+        return {str(k): counts.integer(k) for k in counts.d}
+
+    def items(self, key: str) -> list[Any]:
+        """A list field; absent or null: empty."""
+        value = self.d.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _Malformed(f"{self.at(key)}: not a list")
+        return value
+
+    def parsed(self, key: str, parse: Callable[[Any, str], T]) -> T:
+        """``parse(value, path)``; its errors (a histogram's, a block's) name the field."""
+        return _parsed(self.raw(key), self.at(key), parse)
+
+
+def _parsed(value: Any, path: str, parse: Callable[[Any, str], T]) -> T:
+    try:
+        return parse(value, path)
+    except _Malformed:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, ShardError) as exc:
+        raise _Malformed(f"{path}: {_why(exc)}") from None
+
+
+def _why(exc: Exception) -> str:
+    return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"{path}: not a number: {value!r}")
+    return value
+
+
+def _integer(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Malformed(f"{path}: not an integer: {value!r}")
+    return value
+
+
+def _hist(value: Any, path: str) -> BoundedHistogram:
+    if not isinstance(value, Mapping):
+        raise _Malformed(f"{path}: not an encoded histogram")
+    return BoundedHistogram.from_json(value)
+
+
+def _opt_hist(doc: _Doc, key: str) -> BoundedHistogram | None:
+    return doc.parsed(key, _hist) if doc.d.get(key) else None
+
+
+def _phases(value: Any, path: str) -> Phases | None:
+    return phases_from_json(value)
+
+
+def _report_of(doc: _Doc) -> BenchReport:
+    hists = doc.obj("histograms")
+    latency = hists.parsed("latency", _hist)
+    service = _opt_hist(hists, "service_time")
+    phases = hists.parsed("phases", _phases) if "phases" in hists.d else None
+    return BenchReport(
+        target=doc.text("target"),
+        endpoint=doc.opt_str("endpoint", required=True),
+        model=doc.opt_str("model", required=True),
+        concurrency=doc.opt_int("concurrency", required=True),
+        rate=doc.opt_num("rate", required=True),
+        duration_s=doc.num("duration_s"),
+        ok=doc.integer("ok"),
+        errors=doc.counts("errors", required=True),
+        status_codes=doc.counts("status_codes"),
+        throughput_rps=doc.num("throughput_rps"),
+        goodput_rps=_goodput(doc),
+        latency_ms=_spectrum(doc, "latency_ms", latency),
+        phases_ms=_spectra(doc, phases),
+        service_time_ms=None if service is None else _spectrum(doc, "service_time_ms", service),
+        agents=_agents(doc, hists),
+        generator=_generator(doc.obj("generator")),
+        sla=tuple(_verdict(_Doc(item, f"sla[{i}]")) for i, item in enumerate(doc.items("sla"))),
+        histograms=RunHistograms(latency, service, _opt_hist(hists, "schedule_lag"), phases),
+        target_kind=doc.opt_str("target_kind"),
+        started_at=doc.opt_num("started_at") or 0.0,
+        interrupted=doc.flag("interrupted", False),
+        dropped_in_flight=doc.integer("dropped_in_flight", 0),
+        policy=doc.text("policy", IN_FLIGHT_POLICY),
+        note=doc.opt_str("note"),
+        runs=doc.integer("runs", 1),
+        workers=doc.opt_int("workers"),
+        shard=doc.parsed("shard", _shard_block) if doc.has("shard") else None,
+        shards=doc.parsed("shards", _shard_set) if doc.has("shards") else None,
+        timeline=_timeline(doc, hists),
+    )
+
+
+def _shard_block(value: Any, path: str) -> ShardBlock:
+    return ShardBlock.from_json(value)
+
+
+def _shard_set(value: Any, path: str) -> ShardSet:
+    return ShardSet.from_json(value)
+
+
+def _goodput(doc: _Doc) -> float:
+    """Answered requests per second (a report from before goodput_rps: from its counts)."""
+    if "goodput_rps" in doc.d:
+        return doc.num("goodput_rps")
+    duration = doc.num("duration_s")
+    return round(doc.integer("ok") / duration, 3) if duration > 0 else 0.0
+
+
+def _spectrum(doc: _Doc, key: str, hist: BoundedHistogram) -> Spectrum:
+    """A summary as the document states it (one without it: from the histogram)."""
+    if doc.d.get(key) is None:
+        return Spectrum.of(hist)
+    return Spectrum.from_json(doc.d[key], doc.at(key))
+
+
+def _spectra(doc: _Doc, phases: Phases | None) -> PhaseSpectra | None:
+    """``phases_ms`` as the document states it (one without it: from the histograms)."""
+    if doc.d.get("phases_ms") is None:
+        return phases_summary(phases)
+    return spectra_from_json(doc.d["phases_ms"], doc.at("phases_ms"))
+
+
+def _agents(doc: _Doc, hists: _Doc) -> dict[str, AgentRow]:
+    rows = doc.obj("agents")
+    agent_hists = hists.obj("agents")
+    agent_phases = hists.opt_obj("agent_phases")
+    total = doc.integer("ok") + sum(doc.counts("errors", required=True).values())
+    out = {}
+    for agent_id in rows.d:
+        row = rows.obj(agent_id)
+        latency = agent_hists.parsed(agent_id, _hist)
+        phases = None
+        if agent_phases is not None and agent_phases.d.get(agent_id):
+            phases = agent_phases.parsed(agent_id, _phases)
+        requests = row.integer("requests")
+        out[str(agent_id)] = AgentRow(
+            requests=requests,
+            answered=row.integer("answered", latency.hist.count),
+            share=row.num("share") if "share" in row.d else round(requests / (total or 1), 6),
+            latency_ms=_spectrum(row, "latency_ms", latency),
+            phases_ms=_spectra(row, phases),
+            latency=latency,
+            phases=phases,
+        )
+    return out
+
+
+def _generator(gen: _Doc) -> Generator:
+    return Generator(
+        target_rate=gen.opt_num("target_rate", required=True),
+        achieved_rate=gen.num("achieved_rate"),
+        schedule_lag_ms_p99=gen.opt_num("schedule_lag_ms_p99", required=True),
+        valid=gen.flag("valid"),
+        reason=gen.opt_str("reason"),
+    )
+
+
+def _verdict(item: _Doc) -> Verdict:
+    name, expr = item.text("name"), item.text("expr")
+    # A report from elsewhere may lack the kind: its expression says what it measures.
+    if "kind" in item.d:
+        kind = item.parsed("kind", lambda v, _: MetricKind(v))
+    else:
+        kind = parse_threshold(expr, name).kind
+    return Verdict(name, expr, item.opt_num("observed"), item.flag("pass"), kind)
+
+
+def _timeline(doc: _Doc, hists: _Doc) -> tuple[TimelinePoint, ...]:
+    points = doc.items("timeline")
+    latencies = hists.items("timeline") or [None] * len(points)
+    phases = hists.items("timeline_phases") or [None] * len(points)
+    if not len(points) == len(latencies) == len(phases):
+        raise _Malformed("histograms.timeline: not one histogram per timeline point")
+    out = []
+    for i, (raw, latency, phased) in enumerate(zip(points, latencies, phases, strict=True)):
+        p = _Doc(raw, f"timeline[{i}]")
+        where = f"histograms.timeline[{i}]"
+        out.append(
+            TimelinePoint(
+                p.num("t_s"),
+                p.num("length_s"),
+                p.integer("requests"),
+                p.integer("errors"),
+                p.num("rps"),
+                _parsed(latency, where, _hist) if latency else None,
+                p.opt_num("p50_ms"),
+                p.opt_num("p99_ms"),
+                _parsed(phased, f"histograms.timeline_phases[{i}]", _phases),
+                p.parsed("phases_ms", spectra_from_json) if "phases_ms" in p.d else None,
+            )
+        )
+    return tuple(out)

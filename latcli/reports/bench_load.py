@@ -3,17 +3,17 @@ its content."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 from latcli.core.redact import redact_url
-from latcli.reports.bench import SCHEMA, content_of
+from latcli.reports.bench import SCHEMA, BenchReport
 from latcli.reports.files import ReportError
 from latcli.reports.hlog import looks_like_hlog, report_from_hlog
 
 
-def load_report(path: str | Path) -> dict[str, Any]:
+def load_report(path: str | Path) -> BenchReport:
     """A report from a ``latcli.bench/v1`` JSON file or an ``.hlog``, recognised by content.
 
     Raises ReportError (one line naming the file, exit 2) on anything else.
@@ -34,7 +34,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     raise ReportError(f"{path}: neither a {SCHEMA} JSON report nor an HdrHistogram log")
 
 
-def _load_json(path: str | Path, text: str) -> dict[str, Any]:
+def _load_json(path: str | Path, text: str) -> BenchReport:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -42,7 +42,6 @@ def _load_json(path: str | Path, text: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         found = doc.get("schema") if isinstance(doc, dict) else None
         raise ReportError(f"{path}: not a {SCHEMA} report (schema {found!r})")
-    content_of(doc, str(path))  # fails here, naming the file, rather than in the merge
-    if isinstance(doc.get("target"), str):  # written by a latcli that kept URL passwords
-        doc["target"] = redact_url(doc["target"])
-    return doc
+    report = BenchReport.from_json(doc, str(path))
+    # written by a latcli that kept URL passwords
+    return dataclasses.replace(report, target=redact_url(report.target))

@@ -6,14 +6,13 @@ counts, percentiles, min, max and mean as one run that recorded every value.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from latcli.core.shards import ShardError, check_shards
 from latcli.core.sla import Threshold, evaluate, parse_threshold
-from latcli.reports.bench import AgentReport, ReportContent, content_of, document
+from latcli.reports.bench import BenchReport
+from latcli.reports.bench_build import AgentReport, ReportContent, assemble, content_of
 from latcli.reports.bench_sla import observe
 from latcli.reports.bench_timeline import merged_timeline, per_s
 from latcli.reports.bounded_histogram import BoundedHistogram, merge_hists, merge_phases
@@ -21,11 +20,11 @@ from latcli.reports.files import ReportError
 
 
 def merge_reports(
-    docs: Sequence[Mapping[str, Any]],
+    reports: Sequence[BenchReport],
     *,
     thresholds: Sequence[Threshold] | None = None,
     names: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> BenchReport:
     """Several reports (runs, workers, machines) as one.
 
     Histograms are decoded and added; counts summed. Runs whose measured periods overlap
@@ -44,22 +43,22 @@ def merge_reports(
     Raises ReportError for reports of different endpoints or models, and for shards mixed with
     other reports, shards of different runs, or a shard given twice.
     """
-    if not docs:
+    if not reports:
         raise ReportError("no reports to merge")
-    names = list(names) if names is not None else [f"report {i + 1}" for i in range(len(docs))]
+    names = list(names) if names is not None else [f"report {i + 1}" for i in range(len(reports))]
     try:
-        shards = check_shards(docs, names)
+        shards = check_shards([r.shard for r in reports], names)
     except ShardError as exc:
         raise ReportError(str(exc)) from None
-    if len(docs) == 1 and thresholds is None and shards is None:
-        return copy.deepcopy(dict(docs[0]))
-    runs = [content_of(d, name) for d, name in zip(docs, names, strict=True)]
+    if len(reports) == 1 and thresholds is None and shards is None:
+        return reports[0]  # a value: a re-render changes nothing
+    runs = [content_of(r) for r in reports]
     merged = _merge_runs(runs, together=True if shards is not None else None)
     if shards is not None:
         shards = dataclasses.replace(shards, overlapped=_overlapping(runs))
         merged = dataclasses.replace(merged, shards=shards)
     chosen = list(thresholds) if thresholds is not None else _thresholds_of(runs)
-    return document(dataclasses.replace(merged, verdicts=evaluate(chosen, observe(merged))))
+    return assemble(dataclasses.replace(merged, verdicts=evaluate(chosen, observe(merged))))
 
 
 def _thresholds_of(runs: Iterable[ReportContent]) -> list[Threshold]:
@@ -92,6 +91,14 @@ def _combine(values: Iterable[float | None], concurrent: bool) -> float | None:
     return sum(known) if concurrent else max(known)
 
 
+def _merged_agent(parts: Sequence[AgentReport]) -> AgentReport:
+    return AgentReport(
+        sum(a.requests for a in parts),
+        merge_hists(a.latency for a in parts) or BoundedHistogram(),
+        merge_phases(a.phases for a in parts),
+    )
+
+
 def _merge_runs(runs: Sequence[ReportContent], together: bool | None = None) -> ReportContent:
     if together is None:
         together = _overlapping(runs)
@@ -99,17 +106,15 @@ def _merge_runs(runs: Sequence[ReportContent], together: bool | None = None) -> 
     duration = max(r.duration_s for r in runs) if together else total_s
     errors: dict[str, int] = {}
     statuses: dict[str, int] = {}
-    agents: dict[str, AgentReport] = {}
+    parts: dict[str, list[AgentReport]] = {}
     for r in runs:
         for kind, n in r.errors.items():
             errors[kind] = errors.get(kind, 0) + n
         for code, n in r.status_codes.items():
             statuses[code] = statuses.get(code, 0) + n
         for agent_id, a in r.agents.items():
-            mine = agents.setdefault(agent_id, AgentReport(0, BoundedHistogram()))
-            mine.requests += a.requests
-            mine.latency.merge(a.latency)
-            mine.phases = merge_phases((mine.phases, a.phases))
+            parts.setdefault(agent_id, []).append(a)
+    agents = {agent_id: _merged_agent(mine) for agent_id, mine in parts.items()}
     requests = sum(r.requests for r in runs)
     if together:
         throughput = sum(r.throughput_rps for r in runs)

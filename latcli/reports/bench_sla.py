@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
 
 from latcli.core.errors import ExitCode
 from latcli.core.sla import Measurements
-from latcli.reports.bench import ReportContent
+from latcli.reports.bench import BenchReport
+from latcli.reports.bench_build import ReportContent
 from latcli.reports.bench_model import BenchResult
 from latcli.reports.bounded_histogram import BoundedHistogram
 
@@ -64,19 +63,19 @@ def observe(run: ReportContent) -> Measurements:
     )
 
 
-def answered_none(report: Mapping[str, Any]) -> bool:
+def answered_none(report: BenchReport) -> bool:
     """No request was answered: nothing was measured, whatever the thresholds say."""
-    return int(report.get("ok") or 0) == 0
+    return report.ok == 0
 
 
-def exit_code(report: Mapping[str, Any], *, judge_sla: bool = True) -> ExitCode:
+def exit_code(report: BenchReport, *, judge_sla: bool = True) -> ExitCode:
     """1 for a run with no answered request, 3 for a run that did not hold its rate, 1 for an
     SLA breach (unless not ``judge_sla``: a shard's), else 0. An interrupted run's 130 is the
     caller's: it knows, and a re-rendered report is no longer interrupted."""
     if answered_none(report):
         return ExitCode.FAILED
-    if not report["generator"]["valid"]:
+    if not report.generator.valid:
         return ExitCode.INVALID_RUN
-    if judge_sla and any(not item["pass"] for item in report.get("sla", [])):
+    if judge_sla and any(not v.passed for v in report.sla):
         return ExitCode.FAILED
     return ExitCode.OK

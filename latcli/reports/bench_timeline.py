@@ -17,9 +17,11 @@ from typing import Any
 from latcli.reports.bounded_histogram import (
     BoundedHistogram,
     Phases,
+    PhaseSpectra,
     merge_hists,
     merge_phases,
     phases_summary,
+    spectra_json,
 )
 
 # Ten minutes of 1 s points; a chart is ~1,000 px wide, and each point carries its encoded
@@ -39,8 +41,10 @@ def round_or_none(value: float | None, digits: int = 3) -> float | None:
 
 @dataclass(frozen=True)
 class TimelinePoint:
-    """One timeline point; ``latency`` is None for a report written without the points'
-    histograms (then ``p50_ms``/``p99_ms`` are as that report gave them)."""
+    """One timeline point. ``p50_ms``/``p99_ms`` and ``phases_ms`` are as a report gave them,
+    else made from ``latency`` and ``phases`` once, when first asked (a percentile walks every
+    bucket; a report has up to 600 points: docs/benchmarks.md); ``latency`` is None for a
+    report written without the points' histograms."""
 
     t_s: float
     length_s: float
@@ -51,12 +55,27 @@ class TimelinePoint:
     p50_ms: float | None = None
     p99_ms: float | None = None
     phases: Phases | None = None
-    phases_ms: Any = None  # as a report without the phases' histograms gave them
+    phases_ms: PhaseSpectra | None = None  # as a report without the phases' histograms gave them
 
     def percentile_ms(self, p: float) -> float | None:
-        if self.latency is None:
-            return self.p50_ms if p == 50.0 else self.p99_ms
-        return round_or_none(self.latency.percentile_ms(p))
+        """p50 and p99 as listed; another percentile from the histogram (None without one)."""
+        if p in (50.0, 99.0):
+            listed = self.p50_ms if p == 50.0 else self.p99_ms
+            if listed is not None or self.latency is None:
+                return listed
+            return self._made()[0 if p == 50.0 else 1]
+        return None if self.latency is None else round_or_none(self.latency.percentile_ms(p))
+
+    def _made(self) -> tuple[float | None, float | None]:
+        """p50 and p99 from the histogram, made once when first asked (not for points a merge
+        coarsens away)."""
+        made: tuple[float | None, float | None] | None = self.__dict__.get("_made_ms")
+        if made is None:
+            assert self.latency is not None
+            p50 = round_or_none(self.latency.percentile_ms(50.0))
+            made = (p50, round_or_none(self.latency.percentile_ms(99.0)))
+            object.__setattr__(self, "_made_ms", made)
+        return made
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -67,12 +86,20 @@ class TimelinePoint:
             "rps": round(self.rps, 3),
             "p50_ms": self.percentile_ms(50.0),
             "p99_ms": self.percentile_ms(99.0),
-            **({"phases_ms": self._phases_ms()} if self.phases or self.phases_ms else {}),
+            **(
+                {"phases_ms": spectra_json(self.spectra())} if self.phases or self.phases_ms else {}
+            ),
         }
 
-    def _phases_ms(self) -> Any:
+    def spectra(self) -> PhaseSpectra | None:
         """Each phase's summary (min, pNN ..., max, mean): `compare` reads phases_ms[P]["p95"]."""
-        return phases_summary(self.phases) if self.phases is not None else self.phases_ms
+        if self.phases_ms is not None or self.phases is None:
+            return self.phases_ms
+        made: PhaseSpectra | None = self.__dict__.get("_made_phases")
+        if made is None:
+            made = phases_summary(self.phases)
+            object.__setattr__(self, "_made_phases", made)
+        return made
 
 
 def point(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from latcli.reports.bench_model import PHASES, PhaseTally
-from latcli.reports.histogram import LatencyHistogram
+from latcli.reports.histogram import SUMMARY_KEYS, LatencyHistogram
 
 
 @dataclass
@@ -23,6 +23,10 @@ class BoundedHistogram:
     hist: LatencyHistogram = field(default_factory=LatencyHistogram)
     min_us: int = 0
     max_us: int = 0
+    # The encoding as_json writes, kept once made or read: encoding walks and compresses every
+    # bucket (a report's 600 timeline histograms: docs/benchmarks.md). Change ``hist`` only
+    # through merge, which drops it.
+    _encoded: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, h: LatencyHistogram) -> BoundedHistogram:
@@ -31,13 +35,15 @@ class BoundedHistogram:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> BoundedHistogram:
         sum_us = d.get("sum_us")
-        h = LatencyHistogram.decode(str(d["encoded"]), None if sum_us is None else int(sum_us))
+        encoded = str(d["encoded"])
+        h = LatencyHistogram.decode(encoded, None if sum_us is None else int(sum_us))
         own = cls.of(h)
-        return cls(h, int(d.get("min_us", own.min_us)), int(d.get("max_us", own.max_us)))
+        return cls(h, int(d.get("min_us", own.min_us)), int(d.get("max_us", own.max_us)), encoded)
 
     def merge(self, other: BoundedHistogram) -> None:
         if not other.hist.count:
             return
+        self._encoded = None
         first = not self.hist.count
         self.hist.merge(other.hist)
         self.min_us = other.min_us if first else min(self.min_us, other.min_us)
@@ -58,8 +64,10 @@ class BoundedHistogram:
         return {k: round(v if k == "mean" else self._clamp(v), 3) for k, v in s.items()}
 
     def as_json(self) -> dict[str, Any]:
+        if self._encoded is None:
+            self._encoded = self.hist.encode().decode("ascii")
         return {
-            "encoded": self.hist.encode().decode("ascii"),
+            "encoded": self._encoded,
             "count": self.hist.count,
             "sum_us": self.hist.sum_us,
             "min_us": self.min_us,
@@ -78,7 +86,55 @@ def merge_hists(hists: Iterable[BoundedHistogram | None]) -> BoundedHistogram | 
     return out
 
 
+@dataclass(frozen=True)
+class Spectrum:
+    """A latency summary as a report gives it (``latency_ms``): min, p50 ... p99.99, max, mean
+    in ms. Values are kept as the report states them (an int stays an int in the JSON)."""
+
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p99_9: float
+    p99_99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, h: BoundedHistogram) -> Spectrum:
+        return cls.from_json(h.summary())
+
+    @classmethod
+    def from_json(cls, d: Any, path: str = "latency_ms") -> Spectrum:
+        """ValueError naming the key (``path.key``) when one is missing or not a number."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{path}: not an object: {d!r}")
+        values = []
+        for key in SUMMARY_KEYS:
+            if key not in d:
+                raise ValueError(f"missing field '{path}.{key}'")
+            v = d[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"{path}.{key}: not a number: {v!r}")
+            values.append(v)
+        return cls(*values)
+
+    def get(self, key: str) -> float | None:
+        """The value of a :data:`SUMMARY_KEYS` key (``"p99.9"``); None for any other key."""
+        return getattr(self, _FIELD[key]) if key in _FIELD else None
+
+    def __getitem__(self, key: str) -> float:
+        return float(getattr(self, _FIELD[key]))
+
+    def as_json(self) -> dict[str, float]:
+        return {key: getattr(self, name) for key, name in _FIELD.items()}
+
+
+_FIELD = {key: key.replace(".", "_") for key in SUMMARY_KEYS}  # "p99.9" -> Spectrum.p99_9
+
 Phases = dict[str, BoundedHistogram]  # --endpoint stream: PHASES -> histogram
+PhaseSpectra = dict[str, Spectrum]  # --endpoint stream: PHASES -> summary (phases_ms)
 
 
 def phases_of(tally: PhaseTally | None) -> Phases | None:
@@ -86,9 +142,23 @@ def phases_of(tally: PhaseTally | None) -> Phases | None:
     return None if tally is None else {p: BoundedHistogram.of(h) for p, h in tally.hists.items()}
 
 
-def phases_summary(phases: Phases | None) -> dict[str, dict[str, float]] | None:
+def phases_summary(phases: Phases | None) -> PhaseSpectra | None:
     """Each phase's summary, as ``phases_ms`` has it."""
-    return None if phases is None else {p: phases[p].summary() for p in PHASES}
+    return None if phases is None else {p: Spectrum.of(phases[p]) for p in PHASES}
+
+
+def spectra_json(spectra: PhaseSpectra | None) -> dict[str, dict[str, float]] | None:
+    """``phases_ms`` as JSON."""
+    return None if spectra is None else {p: s.as_json() for p, s in spectra.items()}
+
+
+def spectra_from_json(d: Any, path: str = "phases_ms") -> PhaseSpectra | None:
+    """``phases_ms`` read back (None: not a stream run); ValueError naming a bad phase."""
+    if d is None:
+        return None
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{path}: not an object: {d!r}")
+    return {str(p): Spectrum.from_json(v, f"{path}.{p}") for p, v in d.items()}
 
 
 def phases_json(phases: Phases | None) -> dict[str, Any] | None:

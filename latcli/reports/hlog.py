@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from latcli.reports.bench import ReportContent, document
+from latcli.reports.bench import BenchReport
+from latcli.reports.bench_build import ReportContent, assemble
 from latcli.reports.bench_model import PHASES, BenchResult
 from latcli.reports.bench_timeline import coarsened, per_s, point
 from latcli.reports.bounded_histogram import BoundedHistogram
@@ -52,7 +52,7 @@ def write_hlog(path: str | Path, result: BenchResult) -> None:
         raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def report_from_hlog(path: str | Path) -> dict[str, Any]:
+def report_from_hlog(path: str | Path) -> BenchReport:
     """A report from an ``.hlog`` (hdrh's reader): latency from all intervals merged, requests
     = recorded values, no error, agent or generator data (the ``note`` field says so)."""
     logged = read_hlog(path)
@@ -102,7 +102,7 @@ def report_from_hlog(path: str | Path) -> dict[str, Any]:
             ]
         ),
     )
-    return document(run)
+    return assemble(run)
 
 
 def _logged_bounds(h: LatencyHistogram, logged_max_ms: float) -> BoundedHistogram:

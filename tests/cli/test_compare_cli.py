@@ -14,6 +14,7 @@ import pytest
 
 from latcli.cli.app import main
 from latcli.engines.compare import parse_metric, run_samples
+from latcli.reports.bench import BenchReport
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -85,7 +86,8 @@ def test_several_runs_a_side_are_pooled(
     runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, doc = _compare(capsys, runs["base"], runs["again"], "vs", runs["slow"], "--metric", "p90")
-    one, _ = run_samples(json.loads(runs["base"].read_text()), parse_metric("p90"), "base")
+    base = BenchReport.from_json(json.loads(runs["base"].read_text()))
+    one, _ = run_samples(base, parse_metric("p90"), "base")
     assert code == 1 and doc["metric"] == "p90"
     assert doc["baseline"]["files"] == [str(runs["base"]), str(runs["again"])]
     assert doc["baseline"]["n"] > len(one) >= 4
@@ -136,15 +138,16 @@ def test_interval_percentiles_from_histograms_match_the_points(runs: dict[str, P
     """p50 read from each point's histogram (the path p90, p95 ... take) equals the p50 the
     report wrote; the mean lies between the interval's min and max."""
     doc = json.loads(runs["base"].read_text())
-    listed, _ = run_samples(doc, parse_metric("p50"), "base")
+    report = BenchReport.from_json(doc)
+    listed, _ = run_samples(report, parse_metric("p50"), "base")
     bare = copy.deepcopy(doc)
     for point in bare["timeline"]:
         del point["p50_ms"]
-    decoded, _ = run_samples(bare, parse_metric("p50"), "base")
+    decoded, _ = run_samples(BenchReport.from_json(bare), parse_metric("p50"), "base")
     assert decoded == pytest.approx(listed, abs=0.001)
-    means, _ = run_samples(doc, parse_metric("mean"), "base")
+    means, _ = run_samples(report, parse_metric("mean"), "base")
     assert all(19.0 < m < 40.0 for m in means)
-    rates, _ = run_samples(doc, parse_metric("error_rate"), "base")
+    rates, _ = run_samples(report, parse_metric("error_rate"), "base")
     assert rates and set(rates) == {0.0}
 
 
@@ -203,6 +206,7 @@ def test_doubtful_runs_and_different_endpoints_are_noted(
 ) -> None:
     doc = json.loads(runs["slow"].read_text())
     doc["generator"]["valid"] = False
+    doc["pass"] = False  # as latcli writes an invalid run
     doc["interrupted"] = True
     doc["endpoint"] = "message"
     doubtful = tmp_path / "doubtful.json"

@@ -28,6 +28,7 @@ from latcli.config.loading import load_inventory
 from latcli.config.model import Agent
 from latcli.config.problems import InventoryError
 from latcli.core.errors import ErrorKind
+from latcli.core.sla import MetricKind, Verdict
 from latcli.core.stats import ReplicaStats
 from latcli.core.units import format_ms, format_ms_value
 from latcli.demo.control import get_fault
@@ -37,6 +38,8 @@ from latcli.engines.watch.rows import penalised
 from latcli.render.bench_view import bench_summary
 from latcli.render.layout import blocks, fit
 from latcli.render.probe_view import probe_summary, probe_table
+from latcli.reports.bench import AgentRow, BenchReport, Generator, RunHistograms
+from latcli.reports.bounded_histogram import BoundedHistogram, Spectrum
 from latcli.reports.histogram import SUMMARY_KEYS
 from latcli.reports.probe import ProbeReport, ProbeResult
 from latcli.transport.base import Timings
@@ -45,24 +48,24 @@ from latcli.transport.exc import text as exc_text
 # -- nothing cropped ---------------------------------------------------------------------------
 
 
-def _bench_doc() -> dict[str, Any]:
-    latency = dict(zip(SUMMARY_KEYS, (0.412, 17.64, 88.25, 120.5, 997.3, 2403.7, 2995.1,
-                                      3012.8, 41.77), strict=True))  # fmt: skip
-    return {
-        "schema": "latcli.bench/v1", "target": "http://127.0.0.1:8001/health",
-        "endpoint": "health", "model": "open", "rate": 2500.0, "concurrency": None,
-        "duration_s": 30.0, "requests": 72_108, "ok": 72_001,
-        "errors": {"timeout": 100, "http_5xx": 7}, "throughput_rps": 2403.6,
-        "latency_ms": latency, "service_time_ms": None, "phases_ms": None,
-        "agents": {
-            "weather-1": {"requests": 54_081, "share": 0.75, "latency_ms": latency},
-            "weather-2": {"requests": 18_027, "share": 0.25, "latency_ms": latency},
-        },
-        "generator": {"target_rate": 2500.0, "achieved_rate": 2403.6,
-                      "schedule_lag_ms_p99": 12.34, "valid": False, "reason": "lagging"},
-        "sla": [{"name": "p99", "expr": "p99 < 500ms", "observed": 997.3, "pass": False}],
-        "pass": False,
-    }  # fmt: skip
+def _bench_report() -> BenchReport:
+    """A report's numbers as a long open run gives them (no histograms: the summary's table)."""
+    latency = Spectrum(0.412, 17.64, 88.25, 120.5, 997.3, 2403.7, 2995.1, 3012.8, 41.77)
+    empty = BoundedHistogram()
+
+    def agent(requests: int, share: float) -> AgentRow:
+        return AgentRow(requests, requests, share, latency, None, empty)
+
+    return BenchReport(
+        target="http://127.0.0.1:8001/health", endpoint="health", model="open",
+        concurrency=None, rate=2500.0, duration_s=30.0, ok=72_001,
+        errors={"timeout": 100, "http_5xx": 7}, status_codes={}, throughput_rps=2403.6,
+        goodput_rps=2400.0, latency_ms=latency, phases_ms=None, service_time_ms=None,
+        agents={"weather-1": agent(54_081, 0.75), "weather-2": agent(18_027, 0.25)},
+        generator=Generator(2500.0, 2403.6, 12.34, valid=False, reason="lagging"),
+        sla=(Verdict("p99", "p99 < 500ms", 997.3, False, MetricKind.LATENCY),),
+        histograms=RunHistograms(empty),
+    )  # fmt: skip
 
 
 def _render(renderable: object, width: int) -> str:
@@ -73,13 +76,13 @@ def _render(renderable: object, width: int) -> str:
 
 @pytest.mark.parametrize("width", [60, 80, 100])
 def test_bench_summary_keeps_every_digit_on_a_narrow_console(width: int) -> None:
-    doc = _bench_doc()
-    text = _render(bench_summary(doc), width)
+    report = _bench_report()
+    text = _render(bench_summary(report), width)
     assert "…" not in text
     assert max(len(line.rstrip()) for line in text.splitlines()) <= width
     words = set(text.split())
     for key in SUMMARY_KEYS:
-        assert format_ms_value(doc["latency_ms"][key]) in words, key
+        assert format_ms_value(report.latency_ms[key]) in words, key
         assert key in words  # headers whole too: no "p99.…", no "p…"
     for number in ("72,108", "2,403.6", "54,081", "18,027", "75%", "25%", "997", "ms"):
         assert number in words, number
@@ -100,10 +103,11 @@ def test_bench_summary_piped_gets_its_natural_width(
     from latcli.render.console import stdout_console
 
     monkeypatch.delenv("COLUMNS", raising=False)
-    stdout_console().print(bench_summary(_bench_doc()))
+    stdout_console().print(bench_summary(_bench_report()))
     out = capsys.readouterr().out
     spectrum = next(line for line in out.splitlines() if line.strip().startswith("latency"))
-    assert spectrum.split()[1:] == [format_ms_value(v) for v in _bench_doc()["latency_ms"].values()]
+    values = _bench_report().latency_ms.as_json().values()
+    assert spectrum.split()[1:] == [format_ms_value(v) for v in values]
 
 
 def _probe_result(agent_id: str, samples: tuple[float, ...], **more: Any) -> ProbeResult:

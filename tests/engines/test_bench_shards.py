@@ -28,6 +28,7 @@ from latcli.cli.app import main
 from latcli.core import schedule
 from latcli.core.shards import ShardError, parse_shard, parse_start_at, shard_from_env
 from latcli.engines.bench.cores import default_workers, quota_cores
+from latcli.reports.bench import BenchReport
 from latcli.reports.bench_merge import merge_reports
 from latcli.reports.bench_model import BenchPlan
 from latcli.reports.files import ReportError
@@ -229,9 +230,16 @@ def test_shard_reports_say_which_shard_and_their_share(shard_docs: list[dict[str
     assert [d["concurrency"] for d in shard_docs] == [1, 1, 1]
     assert [d["requests"] for d in shard_docs] == [20, 20, 20]
     assert shard_docs[0]["shard"]["run"]["concurrency"] == 3
-    merged = merge_reports(shard_docs)
+    merged = _merge(shard_docs).to_json()
     assert merged["requests"] == 60 and merged["concurrency"] == 3 and merged["shard"] is None
     assert merged["shards"]["merged"] == [0, 1, 2] and merged["shards"]["missing"] == []
+
+
+def _merge(docs: list[dict[str, Any]], names: list[str] | None = None) -> BenchReport:
+    """``latcli report``'s merge of the documents (each read as a file is)."""
+    names = names or [f"s{i}.json" for i in range(len(docs))]
+    reports = [BenchReport.from_json(d, n) for d, n in zip(docs, names, strict=True)]
+    return merge_reports(reports, names=names)
 
 
 def _changed(doc: dict[str, Any], **run: Any) -> dict[str, Any]:
@@ -257,7 +265,7 @@ def test_merge_refuses_what_is_not_one_run(shard_docs: list[dict[str, Any]]) -> 
     ]
     for docs, needle in cases:
         with pytest.raises(ReportError, match=needle):
-            merge_reports(docs, names=names)
+            _merge(docs, names)
 
 
 def test_missing_shards_merge_with_a_warning(
@@ -446,7 +454,7 @@ def test_shards_with_workers_split_again_and_merge(tmp_path: Path) -> None:
     shards = [json.loads(p.read_text()) for p in paths]
     assert [s["requests"] for s in shards] == [51, 50]  # lanes 0 and 2: 26 + 25; 1 and 3: 25 + 25
     assert [s["concurrency"] for s in shards] == [2, 2] and [s["workers"] for s in shards] == [2, 2]
-    merged = merge_reports(shards)
+    merged = _merge(shards).to_json()
     assert merged["requests"] == 101 and merged["workers"] == 4 and merged["concurrency"] == 4
 
 

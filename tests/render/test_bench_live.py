@@ -4,6 +4,7 @@ clock, and the latency histogram under the percentile table; rendered to strings
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from rich.console import Console, RenderableType
 
 from latcli.render.bench_live import REDRAWS_PER_S, LiveBench, progress_view
 from latcli.render.bench_view import bench_summary, latency_histogram
-from latcli.reports.bench import build_report
+from latcli.reports.bench import BenchReport
+from latcli.reports.bench_build import build_report
 from latcli.reports.bench_model import BenchPlan, BenchResult, Progress
 
 
@@ -65,7 +67,7 @@ def test_the_elapsed_time_moves_between_snapshots() -> None:
     assert REDRAWS_PER_S <= 4
 
 
-def _report(values_us: list[int], errors: int = 0) -> dict[str, Any]:
+def _report(values_us: list[int], errors: int = 0) -> BenchReport:
     r = BenchResult(elapsed_s=1.0, started_at=1.0)
     for v in values_us:
         r.latency.record_us(v)
@@ -106,8 +108,7 @@ def test_the_histogram_fits_a_narrow_terminal(width: int) -> None:
 
 
 def test_the_status_line_is_left_out_where_statuses_were_not_kept() -> None:
-    known = _report([2_000])
-    known["status_codes"] = {"200": 1}
+    known = replace(_report([2_000]), status_codes={"200": 1})
     assert "[200] 1" in _text(bench_summary(known))
     unknown = _report([2_000])  # answered, statuses not kept (an .hlog, an older report)
     assert "status " not in _text(bench_summary(unknown))

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from latcli.core.sla import evaluate, parse_threshold
 from latcli.render.html_bench import bench_html
 from latcli.render.html_capacity import capacity_html
 from latcli.render.svg import linear_axis, log_axis
-from latcli.reports.bench import build_report, to_json, write_json
+from latcli.reports.bench import BenchReport, json_text, write_json
+from latcli.reports.bench_build import build_report
 from latcli.reports.bench_load import load_report
 from latcli.reports.bench_merge import merge_reports
 from latcli.reports.bench_model import AgentTally, BenchPlan, BenchResult, IntervalSample
@@ -82,6 +84,12 @@ def _result(
 def _doc(
     r: BenchResult, target: str = "weather", exprs: tuple[str, ...] = ("p99<50ms",)
 ) -> dict[str, Any]:
+    return _report(r, target, exprs).to_json()
+
+
+def _report(
+    r: BenchResult, target: str = "weather", exprs: tuple[str, ...] = ("p99<50ms",)
+) -> BenchReport:
     plan = BenchPlan(target, "type", endpoint="message", rate=100.0, duration_s=r.elapsed_s)
     verdicts = evaluate([parse_threshold(e) for e in exprs], observation(r))
     return build_report(
@@ -121,20 +129,21 @@ def test_timeline_has_one_point_per_interval_with_its_percentiles() -> None:
 
 
 def test_timeline_survives_the_json_file_and_a_re_render(tmp_path: Path) -> None:
-    doc = _doc(_result(_seconds(3)))
-    write_json(tmp_path / "r.json", doc)
+    report = _report(_result(_seconds(3)))
+    write_json(tmp_path / "r.json", report)
     loaded = load_report(tmp_path / "r.json")
-    assert loaded["timeline"] == doc["timeline"]
+    assert loaded.to_json()["timeline"] == report.to_json()["timeline"]
     rejudged = merge_reports([loaded], thresholds=[parse_threshold("p50<1s")])
-    assert rejudged["timeline"] == doc["timeline"]
+    assert rejudged.to_json()["timeline"] == report.to_json()["timeline"]
 
 
 def test_merged_concurrent_runs_have_the_timeline_of_one_run_that_saw_everything() -> None:
     a_s, b_s = _seconds(3, seed=1), _seconds(3, seed=2, per_s=60)
     # b started 0.3 s after a: its seconds fall in a's buckets.
-    a, b = _doc(_result(a_s)), _doc(_result(b_s, started_at=T0 + 0.3))
+    a, b = _report(_result(a_s)), _report(_result(b_s, started_at=T0 + 0.3))
     one = _doc(_result([x + y for x, y in zip(a_s, b_s, strict=True)]))
-    merged = merge_reports([json.loads(to_json(a)), json.loads(to_json(b))])["timeline"]
+    read = [BenchReport.from_json(json.loads(json_text(r))) for r in (a, b)]
+    merged = merge_reports(read).to_json()["timeline"]
     assert [p["requests"] for p in merged] == [160] * 3
     assert [p["rps"] for p in merged] == [160.0] * 3  # the two runs' rates add up
     assert [(p["p50_ms"], p["p99_ms"]) for p in merged] == [
@@ -144,17 +153,18 @@ def test_merged_concurrent_runs_have_the_timeline_of_one_run_that_saw_everything
 
 
 def test_merged_runs_one_after_another_keep_their_points_and_the_gap() -> None:
-    a = _doc(_result(_seconds(2)))
-    b = _doc(_result(_seconds(2, seed=5), started_at=T0 + 60))
-    merged = merge_reports([a, b])["timeline"]
+    a = _report(_result(_seconds(2)))
+    b = _report(_result(_seconds(2, seed=5), started_at=T0 + 60))
+    merged = merge_reports([a, b]).to_json()["timeline"]
     assert [p["t_s"] for p in merged] == [0.0, 1.0, 60.0, 61.0]
-    assert [p["p99_ms"] for p in merged] == [p["p99_ms"] for p in a["timeline"] + b["timeline"]]
+    points = a.to_json()["timeline"] + b.to_json()["timeline"]
+    assert [p["p99_ms"] for p in merged] == [p["p99_ms"] for p in points]
 
 
 def test_timeline_from_an_hlog(tmp_path: Path) -> None:
     r = _result(_seconds(3))
     write_hlog(tmp_path / "r.hlog", r)
-    timeline = load_report(tmp_path / "r.hlog")["timeline"]
+    timeline = load_report(tmp_path / "r.hlog").to_json()["timeline"]
     assert [(p["t_s"], p["requests"], p["errors"]) for p in timeline] == [
         (0.0, 100, 0),
         (1.0, 100, 0),
@@ -221,7 +231,7 @@ def _plot(chart: ET.Element) -> ET.Element:
 
 
 def test_bench_page_is_self_contained_xml_with_the_charts() -> None:
-    page = bench_html(_doc(_result(_seconds(3), errors_each=3)))
+    page = bench_html(_report(_result(_seconds(3), errors_each=3)))
     root = _xml(page)
     charts = _charts(root)
     titles = [c.findtext(f"{SVG}title") for c in charts]
@@ -243,7 +253,7 @@ def test_bench_page_is_self_contained_xml_with_the_charts() -> None:
 
 
 def test_spectrum_shows_service_time_and_the_tail_labels_the_samples_reach() -> None:
-    root = _xml(bench_html(_doc(_result(_seconds(10)))))  # 1,000 requests
+    root = _xml(bench_html(_report(_result(_seconds(10)))))  # 1,000 requests
     spectrum = _charts(root)[0]
     labels = [t.text for t in spectrum.iter(f"{SVG}text")]
     assert [x for x in labels if x and x.endswith("%")] == ["0%", "90%", "99%", "99.9%"]
@@ -256,10 +266,9 @@ def test_spectrum_shows_service_time_and_the_tail_labels_the_samples_reach() -> 
 
 def test_hostile_names_are_escaped_everywhere() -> None:
     r = _result(_seconds(2), agents=(HOSTILE, "weather-2"))
-    doc = _doc(r, target=HOSTILE)
-    doc["note"] = HOSTILE
-    doc["generator"] = {**doc["generator"], "valid": False, "reason": HOSTILE}
-    page = bench_html(doc)
+    report = _report(r, target=HOSTILE)
+    generator = replace(report.generator, valid=False, reason=HOSTILE)
+    page = bench_html(replace(report, note=HOSTILE, generator=generator))
     root = _xml(page)  # parses: nothing broke out of its element or attribute
     assert HOSTILE not in page and "<img" not in page
     assert len(list(root.iter("script"))) == 1
@@ -269,7 +278,7 @@ def test_hostile_names_are_escaped_everywhere() -> None:
 
 def test_an_empty_run_renders_empty_states_not_crashes() -> None:
     r = BenchResult(started_at=T0, elapsed_s=2.0)
-    page = bench_html(_doc(r, target="http://127.0.0.1:9/health"))
+    page = bench_html(_report(r, target="http://127.0.0.1:9/health"))
     root = _xml(page)
     text = " ".join(root.itertext())
     assert "No request was answered" in text and "No timeline" in text
@@ -280,14 +289,14 @@ def test_an_empty_run_renders_empty_states_not_crashes() -> None:
 def test_intervals_without_a_completed_request_leave_a_gap_not_a_zero() -> None:
     r = _result(_seconds(3))
     r.intervals[1] = IntervalSample(1.0, 1.0, LatencyHistogram(), 0)  # the server stalled
-    root = _xml(bench_html(_doc(r)))
+    root = _xml(bench_html(_report(r)))
     over_time = _charts(root)[1]
     p99 = [p for p in _plot(over_time).iter(f"{SVG}polyline") if "s2" in p.get("class", "")]
     assert len(p99) == 2  # two runs of line around the empty second
 
 
 def test_one_agent_gets_one_full_bar() -> None:
-    root = _xml(bench_html(_doc(_result(_seconds(2), agents=("weather-1",)))))
+    root = _xml(bench_html(_report(_result(_seconds(2), agents=("weather-1",)))))
     bars = next(c for c in _charts(root) if c.findtext(f"{SVG}title", "").startswith("Share"))
     rects = list(_plot(bars).iter(f"{SVG}rect"))
     assert len(rects) == 1 and float(rects[0].get("width", "0")) > 0
@@ -475,7 +484,7 @@ def test_ctrl_c_still_writes_the_html_report(tmp_path: Path) -> None:
 def test_html_to_an_unwritable_path_is_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_json(tmp_path / "r.json", _doc(_result(_seconds(1))))
+    write_json(tmp_path / "r.json", _report(_result(_seconds(1))))
     code = main(["report", str(tmp_path / "r.json"), "--html", str(tmp_path / "no" / "r.html")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "r.html: cannot write" in err

@@ -21,7 +21,8 @@ from latcli.core.sla import evaluate, parse_threshold
 from latcli.engines.bench.outputs import write_junit
 from latcli.render.bench_view import bench_summary
 from latcli.render.junit import junit_xml
-from latcli.reports.bench import SCHEMA, build_report, to_json, write_json
+from latcli.reports.bench import SCHEMA, BenchReport, json_text, write_json
+from latcli.reports.bench_build import build_report
 from latcli.reports.bench_load import load_report
 from latcli.reports.bench_merge import merge_reports
 from latcli.reports.bench_model import (
@@ -96,7 +97,7 @@ def _report(
     exprs: tuple[str, ...] = (),
     *,
     valid: bool = True,
-) -> dict[str, Any]:
+) -> BenchReport:
     verdicts = evaluate([parse_threshold(e) for e in exprs], observation(r))
     target = plan.rate
     achieved = r.requests / r.elapsed_s if r.elapsed_s else 0.0
@@ -121,8 +122,13 @@ def run() -> BenchResult:
 
 
 @pytest.fixture(scope="module")
-def doc(run: BenchResult) -> dict[str, Any]:
+def report(run: BenchResult) -> BenchReport:
     return _report(run, exprs=("p99<5s", "error_rate<0.5%"))
+
+
+@pytest.fixture(scope="module")
+def doc(report: BenchReport) -> dict[str, Any]:
+    return report.to_json()
 
 
 # --- the JSON contract (DESIGN §6) ---------------------------------------------------------
@@ -137,7 +143,8 @@ def _is_ms_summary(value: object) -> bool:
 
 
 def test_json_follows_the_contract_field_by_field(doc: dict[str, Any], run: BenchResult) -> None:
-    assert json.loads(to_json(doc)) == doc  # plain JSON values only
+    assert json.loads(json.dumps(doc)) == doc  # plain JSON values only
+    assert BenchReport.from_json(doc).to_json() == doc
     assert doc["schema"] == SCHEMA
     assert (doc["target"], doc["endpoint"], doc["model"]) == ("weather", "message", "open")
     assert doc["concurrency"] is None and doc["rate"] == 200.0
@@ -185,7 +192,7 @@ def test_json_carries_what_a_merge_needs(doc: dict[str, Any], run: BenchResult) 
 
 
 def test_closed_model_has_no_service_time_nor_schedule_lag() -> None:
-    doc = _report(_result(VALUES, open_model=False), CLOSED)
+    doc = _report(_result(VALUES, open_model=False), CLOSED).to_json()
     assert (doc["model"], doc["concurrency"], doc["rate"]) == ("closed", 8, None)
     assert doc["service_time_ms"] is None and doc["generator"]["schedule_lag_ms_p99"] is None
     assert doc["histograms"]["service_time"] is None
@@ -193,11 +200,13 @@ def test_closed_model_has_no_service_time_nor_schedule_lag() -> None:
 
 def test_empty_run_reports_zeros_and_a_zero_sample_threshold_fails() -> None:
     r = BenchResult(started_at=T0, elapsed_s=5.0)
-    doc = _report(r, exprs=("p99<100ms", "error_rate<1%", "rps>=0"))
+    report = _report(r, exprs=("p99<100ms", "error_rate<1%", "rps>=0"))
+    doc = report.to_json()
     assert (doc["requests"], doc["throughput_rps"]) == (0, 0.0)
     assert doc["latency_ms"] == dict.fromkeys(SUMMARY_KEYS, 0.0)
     assert [(s["observed"], s["pass"]) for s in doc["sla"]] == [(None, False)] * 3
-    assert exit_code(doc) is ExitCode.FAILED
+    assert exit_code(report) is ExitCode.FAILED
+    assert BenchReport.from_json(doc).to_json() == doc
 
 
 def test_observation_rps_is_goodput_over_the_measured_time(run: BenchResult) -> None:
@@ -244,7 +253,7 @@ def test_report_from_hlog_has_the_latency_and_says_what_is_missing(
 ) -> None:
     path = tmp_path / "run.hlog"
     write_hlog(path, run)
-    doc = report_from_hlog(path)
+    doc = report_from_hlog(path).to_json()
     assert doc["schema"] == SCHEMA and doc["note"] == HLOG_NOTE
     assert (doc["requests"], doc["ok"], doc["errors"], doc["agents"]) == (1000, 1000, {}, {})
     assert (doc["duration_s"], doc["started_at"], doc["throughput_rps"]) == (5.0, T0, 200.0)
@@ -265,8 +274,8 @@ def test_hlog_of_a_run_without_intervals_logs_the_whole_histogram(tmp_path: Path
 # --- JUnit -----------------------------------------------------------------------------------
 
 
-def _junit(doc: dict[str, Any]) -> ET.Element:
-    return ET.fromstring(junit_xml(doc).encode("utf-8"))
+def _junit(report: BenchReport) -> ET.Element:
+    return ET.fromstring(junit_xml(report).encode("utf-8"))
 
 
 def test_junit_one_case_per_threshold_with_failures_for_breaches(run: BenchResult) -> None:
@@ -308,20 +317,22 @@ def test_junit_escapes_what_xml_cannot_hold(run: BenchResult) -> None:
     assert suite is not None and suite.get("name") == 'latcli bench a<b>&"c"\ufffd\ufffd'
 
 
-def test_report_files_are_written(tmp_path: Path, doc: dict[str, Any]) -> None:
-    write_json(tmp_path / "r.json", doc)
-    write_junit(tmp_path / "r.xml", doc)
-    assert load_report(tmp_path / "r.json") == doc
+def test_report_files_are_written(tmp_path: Path, report: BenchReport) -> None:
+    write_json(tmp_path / "r.json", report)
+    write_junit(tmp_path / "r.xml", report)
+    assert load_report(tmp_path / "r.json").to_json() == report.to_json()
+    assert (tmp_path / "r.json").read_text() == json_text(report) + "\n"
     assert len(ET.parse(tmp_path / "r.xml").getroot().findall(".//testcase")) == 2
     with pytest.raises(ReportError, match="cannot write"):
-        write_json(tmp_path / "missing" / "r.json", doc)
+        write_json(tmp_path / "missing" / "r.json", report)
 
 
 # --- merging ---------------------------------------------------------------------------------
 
 
-def _strip(doc: dict[str, Any]) -> dict[str, Any]:
+def _strip(report: BenchReport) -> dict[str, Any]:
     """The contract's measured fields (encodings can differ in bytes for equal counts)."""
+    doc = report.to_json()
     keys = ("requests", "ok", "errors", "latency_ms", "service_time_ms", "sla")
     agents = {
         k: {"requests": a["requests"], "latency_ms": a["latency_ms"]}
@@ -336,25 +347,26 @@ def test_merge_of_two_runs_equals_one_run_that_recorded_everything() -> None:
     a = _report(_result(a_values, errors={"timeout": 4}), exprs=exprs)
     b = _report(_result(b_values, errors={"timeout": 1, "reset": 9}), exprs=exprs)
     one = _report(_result(a_values + b_values, errors={"timeout": 5, "reset": 9}), exprs=exprs)
-    merged = merge_reports([json.loads(to_json(a)), json.loads(to_json(b))])
+    read = [BenchReport.from_json(json.loads(json_text(r))) for r in (a, b)]
+    merged = merge_reports(read)
     # Agents alternate, so one run's agents got the same values as the two runs' together.
     assert _strip(merged) == _strip(one)
-    assert merged["agents"]["weather-1"]["requests"] == 500 + 300
-    assert merged["histograms"]["latency"]["sum_us"] == one["histograms"]["latency"]["sum_us"]
-    assert (merged["runs"], merged["duration_s"]) == (2, 5.0)
+    assert merged.agents["weather-1"].requests == 500 + 300
+    assert merged.histograms.latency.hist.sum_us == one.histograms.latency.hist.sum_us
+    assert (merged.runs, merged.duration_s) == (2, 5.0)
     # Concurrent runs (same period): throughput and rates add up.
-    assert merged["throughput_rps"] == a["throughput_rps"] + b["throughput_rps"] == 320.0
-    assert merged["generator"]["target_rate"] == merged["rate"] == 400.0
+    assert merged.throughput_rps == a.throughput_rps + b.throughput_rps == 320.0
+    assert merged.generator.target_rate == merged.rate == 400.0
     # Verdicts were evaluated again on the merged data: rps>=300 fails alone, passes together.
-    assert [s["pass"] for s in a["sla"]][-1] is False and merged["sla"][-1]["pass"] is True
+    assert a.sla[-1].passed is False and merged.sla[-1].passed is True
 
 
 def test_merge_of_runs_one_after_another_averages_throughput() -> None:
     a = _report(_result(_values(1000, 1), elapsed_s=5.0))
     b = _report(_result(_values(500, 2), started_at=T0 + 60, elapsed_s=5.0))
     merged = merge_reports([a, b])
-    assert (merged["duration_s"], merged["throughput_rps"], merged["rate"]) == (10.0, 150.0, 200.0)
-    assert merged["started_at"] == T0
+    assert (merged.duration_s, merged.throughput_rps, merged.rate) == (10.0, 150.0, 200.0)
+    assert merged.started_at == T0
 
 
 def test_merge_is_valid_only_if_every_run_was() -> None:
@@ -371,19 +383,19 @@ def test_merge_refuses_reports_of_different_endpoints() -> None:
 
 
 def test_merge_with_thresholds_judges_by_them_and_one_report_passes_through(
-    doc: dict[str, Any],
+    report: BenchReport,
 ) -> None:
-    assert merge_reports([doc]) == doc
-    judged = merge_reports([doc], thresholds=[parse_threshold("p50<1us")])
-    assert [(s["expr"], s["pass"]) for s in judged["sla"]] == [("p50 < 1us", False)]
-    assert _strip(judged) | {"sla": []} == _strip(doc) | {"sla": []}
+    assert merge_reports([report]) is report
+    judged = merge_reports([report], thresholds=[parse_threshold("p50<1us")])
+    assert [(v.expr, v.passed) for v in judged.sla] == [("p50 < 1us", False)]
+    assert _strip(judged) | {"sla": []} == _strip(report) | {"sla": []}
 
 
-def test_merge_json_with_hlog(tmp_path: Path, run: BenchResult, doc: dict[str, Any]) -> None:
+def test_merge_json_with_hlog(tmp_path: Path, run: BenchResult, report: BenchReport) -> None:
     write_hlog(tmp_path / "run.hlog", run)
-    merged = merge_reports([doc, report_from_hlog(tmp_path / "run.hlog")])
-    assert (merged["requests"], merged["endpoint"], merged["note"]) == (2000, "message", HLOG_NOTE)
-    assert merged["latency_ms"]["max"] == doc["latency_ms"]["max"]
+    merged = merge_reports([report, report_from_hlog(tmp_path / "run.hlog")])
+    assert (merged.requests, merged.endpoint, merged.note) == (2000, "message", HLOG_NOTE)
+    assert merged.latency_ms.max == report.latency_ms.max
 
 
 @pytest.mark.parametrize(
@@ -408,15 +420,15 @@ def test_load_report_names_the_file_on_bad_content(
 # --- the rich summary ------------------------------------------------------------------------
 
 
-def _screen(doc: dict[str, Any], width: int = 100) -> str:
+def _screen(report: BenchReport, width: int = 100) -> str:
     console = Console(record=True, width=width)
-    console.print(bench_summary(doc))
+    console.print(bench_summary(report))
     return console.export_text()
 
 
 def test_summary_shows_spectrum_generator_agents_and_verdicts(run: BenchResult) -> None:
-    doc = _report(run, exprs=("p99<5s", "error_rate<0.5%"), valid=False)
-    text = _screen(doc)
+    report = _report(run, exprs=("p99<5s", "error_rate<0.5%"), valid=False)
+    text = _screen(report)
     lines = text.splitlines()
     assert all(len(line.rstrip()) <= 100 for line in lines)
     assert "weather · message · open model 200 req/s · 5 s · 1,000 requests" in lines[0]
@@ -424,7 +436,7 @@ def test_summary_shows_spectrum_generator_agents_and_verdicts(run: BenchResult) 
     assert header == ["ms", *SUMMARY_KEYS]
     latency = next(line for line in lines if line.strip().startswith("latency"))
     cells = [float(c.replace(",", "")) for c in latency.split()[1:]]
-    assert cells == pytest.approx([doc["latency_ms"][k] for k in SUMMARY_KEYS], rel=5e-3, abs=1e-3)
+    assert cells == pytest.approx([report.latency_ms[k] for k in SUMMARY_KEYS], rel=5e-3, abs=1e-3)
     assert any(line.strip().startswith("service") for line in lines)
     assert "timeout 7 (0.7%) · http_5xx 3 (0.3%)" in text
     assert "target 200 req/s · achieved 200.0 req/s" in text and "INVALID" in text
@@ -481,7 +493,7 @@ def test_cli_report_merges_json_files(tmp_path: Path) -> None:
         1600,
         {"reset": 9, "timeout": 4},
     )
-    assert doc["latency_ms"] == merge_reports([a, b])["latency_ms"]
+    assert doc["latency_ms"] == merge_reports([a, b]).to_json()["latency_ms"]
     assert len(ET.parse(junit).getroot().findall(".//testcase")) == 2
 
 
