@@ -17,43 +17,6 @@ from latcli.transport.a2a.stream import StreamPhases
 SCHEMA = "latcli.send/v1"
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-@dataclass(frozen=True)
-class StreamTimes:
-    """A streamed answer's phases in ms from the send (None: that phase did not happen)."""
-
-    first_event_ms: float | None
-    working_ms: float | None
-    first_artifact_ms: float | None
-    gap_ms_max: float | None
-    events: int
-    total_ms: float | None
-
-    @classmethod
-    def of(cls, s: StreamPhases) -> StreamTimes:
-        return cls(
-            _ms(s.first_event_ms),
-            _ms(s.working_ms),
-            _ms(s.first_artifact_ms),
-            _ms(s.gap_ms_max),
-            s.events,
-            _ms(s.total_ms),
-        )
-
-    def to_json(self) -> dict[str, float | int | None]:
-        return {
-            "first_event_ms": self.first_event_ms,
-            "working_ms": self.working_ms,
-            "first_artifact_ms": self.first_artifact_ms,
-            "gap_ms_max": self.gap_ms_max,
-            "events": self.events,
-            "total_ms": self.total_ms,
-        }
-
-
 @dataclass(frozen=True)
 class AttemptReport:
     """One try on one replica; ``outcome`` is ``"ok"`` or an error kind."""
@@ -94,7 +57,7 @@ class ResultReport:
     latency_ms: float
     error: str | None
     state: str | None  # A2A task state, 0.3 spelling
-    stream: StreamTimes | None
+    stream: StreamPhases | None
     failovers: int
     attempts: tuple[AttemptReport, ...]
 
@@ -108,7 +71,7 @@ class ResultReport:
             latency_ms=round(r.latency_ms, 3),
             error=r.error,
             state=r.state,
-            stream=None if r.stream is None else StreamTimes.of(r.stream),
+            stream=None if r.stream is None else r.stream.rounded(),
             failovers=max(0, r.failovers),
             attempts=tuple(AttemptReport.of(a) for a in r.attempts),
         )

@@ -35,6 +35,17 @@ class StreamPhases:
     events: int
     chunks: int
 
+    def rounded(self) -> StreamPhases:
+        """The same phases to the µs, as the JSON contracts write them."""
+
+        def ms(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return StreamPhases(
+            ms(self.first_event_ms), ms(self.working_ms), ms(self.first_artifact_ms),
+            ms(self.gap_ms_max), ms(self.total_ms), self.events, self.chunks,
+        )  # fmt: skip
+
     def to_json(self) -> dict[str, float | int | None]:
         """The ``stream`` object of ``send --json`` (DESIGN §6)."""
         return {
