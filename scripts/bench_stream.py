@@ -51,7 +51,7 @@ FIRST_MS = 200.0
 
 
 def child_latcli(
-    url: str, concurrency: int, rate: float, seconds: float, chunks: int
+    url: str, concurrency: int, rate: float, seconds: float, chunks: int, warmup: float = 0.0
 ) -> dict[str, Any]:
     """One latcli run in this process (the child): the engine as `latcli bench` drives it."""
     from latcli.config.model import Inventory
@@ -69,17 +69,20 @@ def child_latcli(
         duration_s=seconds,
         message="ping",
         engine="raw",
+        warmup_s=warmup,
     )
     target = streaming_target(resolve_target(Inventory(path=None, agents=()), url))
     # A first short run imports what the engine imports lazily: not the run's CPU.
     run_bench(replace(plan, concurrency=1, rate=None, duration_s=None, requests=2), target)
     firsts = _trace_first_artifacts()
     cpu0 = time.process_time()
+    measured_from = time.perf_counter() + warmup  # the split leaves the warm-up out too
     result = run_bench(plan, target)
     cpu = time.process_time() - cpu0
     assert result.phases is not None
     first = result.phases.hists["first_artifact"]
-    events = result.ok * (chunks + 2)  # working, the chunks, completed
+    # working, the chunks, completed; the warm-up's streams took CPU too
+    events = (result.ok + result.warmup_requests) * (chunks + 2)
     lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
     return {
         "tool": "latcli open" if rate else "latcli",
@@ -97,7 +100,7 @@ def child_latcli(
         "in_flight_mean": (result.achieved_rate or 0.0)
         * (result.phases.hists["total"].mean_ms or 0.0)
         / 1000.0,
-        **_split_first_artifacts(url, firsts),
+        **_split_first_artifacts(url, [f for f in firsts if f[1] >= measured_from]),
     }
 
 
@@ -159,7 +162,8 @@ def run_tool(tool: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     if tool in ("latcli", "open"):
         rate = str(args.rate if tool == "open" else 0)
-        cmd = [sys.executable, __file__, "--child", url, c, rate, d, str(args.chunks)]
+        cmd = [sys.executable, __file__, "--child", url, c, rate, d, str(args.chunks),
+               str(args.warmup)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
         return dict(json.loads(out.strip().splitlines()[-1]))
     if tool == "aiohttp":
@@ -213,11 +217,16 @@ def main() -> int:
     parser.add_argument("--skip", default="", help="comma-separated: latcli,aiohttp,locust,open")
     parser.add_argument("--chunks", type=int, default=5, help="artifact chunks per stream")
     parser.add_argument("--gap-ms", type=float, default=20.0, help="between chunks")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--warmup", type=float, default=0.0,
+        help="latcli runs only: seconds left out at the start (the 100 connections' opening "
+        "burst), as `latcli bench --warmup`; the peers measure from their start",
+    )  # fmt: skip
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        url, c, rate, d, n = args.child
-        print(json.dumps(child_latcli(url, int(c), float(rate), float(d), int(n))))
+        url, c, rate, d, n, w = args.child
+        print(json.dumps(child_latcli(url, int(c), float(rate), float(d), int(n), float(w))))
         return 0
     from stream_agent import run_stream_agent
 

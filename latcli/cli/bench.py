@@ -65,7 +65,11 @@ def bench(
         typer.Option(min=1, help="Open model: outstanding requests before sends wait (1000)."),
     ] = None,
     warmup: Annotated[
-        str | None, typer.Option(help="Warm-up before measuring, excluded from results (2s).")
+        str | None,
+        typer.Option(
+            help="Warm-up before measuring, excluded from results, e.g. 2s (connections opened "
+            "at once, caches filled); none by default."
+        ),
     ] = None,
     endpoint: Annotated[
         str,

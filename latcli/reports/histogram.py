@@ -122,6 +122,11 @@ class LatencyHistogram:
         return self._max_us
 
     @property
+    def min_us(self) -> int:
+        """Smallest value in µs, 0 when empty."""
+        return self._min_us if self.count else 0
+
+    @property
     def min_ms(self) -> float | None:
         """Smallest value in ms, None when empty."""
         return self._min_us / 1000.0 if self.count else None

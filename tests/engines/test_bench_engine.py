@@ -215,6 +215,9 @@ def test_pack_and_merge_are_exact_and_judge_the_whole_rate() -> None:
     assert merged.requests == sum(p.requests for p in parts) == 50
     assert merged.latency.count == 50
     assert merged.latency.sum_us == sum(p.latency.sum_us for p in parts)
+    # exact extremes, not the HDR buckets' lowest/highest equivalents
+    assert merged.latency.min_us == min(p.latency.min_us for p in parts)
+    assert merged.latency.max_us == max(p.latency.max_us for p in parts)
     assert merged.achieved_rate is not None
     assert merged.achieved_rate == pytest.approx(sum(p.achieved_rate or 0 for p in parts))
 

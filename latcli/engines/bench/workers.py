@@ -38,15 +38,17 @@ from latcli.reports.histogram import LatencyHistogram
 START_SLACK_S = 0.2  # from "all ready" to the common start: every worker is asleep by then
 READY_TIMEOUT_S = 60.0  # a worker that does not start within this is an error
 
-Encoded = tuple[bytes, int]  # HDR encoding and exact sum_us
+# HDR encoding, exact sum_us and exact (min, max): an encoding holds bucket counts only, and a
+# bucket's lowest equivalent is up to 0.1 % under the value (200.010 ms reads 199.936).
+Encoded = tuple[bytes, int, tuple[int, int] | None]
 
 
 def _enc(h: LatencyHistogram) -> Encoded:
-    return h.encode(), h.sum_us
+    return h.encode(), h.sum_us, (h.min_us, h.max_us) if h.count else None
 
 
 def _dec(e: Encoded) -> LatencyHistogram:
-    return LatencyHistogram.decode(e[0], e[1])
+    return LatencyHistogram.decode(e[0], e[1], e[2])
 
 
 def _enc_phases(t: PhaseTally | None) -> dict[str, Encoded] | None:

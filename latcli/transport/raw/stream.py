@@ -15,6 +15,7 @@ from latcli.transport.base import (
 )
 
 _RESUMES_PER_PASS = 8  # streams' readers woken per loop pass at their end (_Feeder.run)
+_RUNS_PER_PASS = 16  # streams' queued reads parsed per loop pass (_Feeder.run)
 
 
 class _Sink:
@@ -130,10 +131,13 @@ class _Feeder:
     wait for the JSON, phases and histograms of the others.
     """
 
-    __slots__ = ("loop", "queue", "resumes", "scheduled")
+    __slots__ = ("loop", "queue", "resumes", "scheduled", "soon")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        # uvloop runs call_soon callbacks before its next poll, after this one's reads: the
+        # same order as a timer due now, without a libuv timer each time (docs/benchmarks.md)
+        self.soon = type(loop).__module__.startswith("uvloop")
         self.queue: collections.deque[_Sink] = collections.deque()
         # Readers whose stream is over, woken a few per pass (see run)
         self.resumes: collections.deque[tuple[asyncio.Future[bool], bool | Exception]] = (
@@ -153,12 +157,17 @@ class _Feeder:
 
     def _schedule(self) -> None:
         self.scheduled = True
-        self.loop.call_at(self.loop.time(), self.run)
+        if self.soon:
+            self.loop.call_soon(self.run)
+        else:
+            self.loop.call_at(self.loop.time(), self.run)
 
     def run(self) -> None:
         self.scheduled = False
         queue = self.queue
-        while queue:
+        # A burst's parsing (~15 µs a stream) in slices: the loop polls between them, so the
+        # reads that arrive meanwhile are stamped on arrival, not after the whole burst.
+        for _ in range(min(len(queue), _RUNS_PER_PASS)):
             queue.popleft().run()
         # A reader woken at a stream's end does a request's worth of work before it awaits
         # again (the reply, the next request): a burst of them would hold the next pass's
@@ -172,7 +181,7 @@ class _Feeder:
                 done.set_exception(result)
             else:
                 done.set_result(result)
-        if resumes and not self.scheduled:
+        if (resumes or queue) and not self.scheduled:
             self._schedule()
 
 
