@@ -25,13 +25,13 @@ per phase and interval (:mod:`latcli.reports.hlog`). Other endpoints have ``phas
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from latcli.core.shards import ShardBlock, ShardError, ShardSet
-from latcli.core.sla import MetricKind, SlaSyntaxError, Verdict, parse_threshold
+from latcli.core.shards import ShardBlock, ShardSet
+from latcli.core.sla import MetricKind, Verdict, parse_threshold
 from latcli.reports.bench_model import IN_FLIGHT_POLICY
 from latcli.reports.bench_timeline import TimelinePoint
 from latcli.reports.bounded_histogram import (
@@ -42,10 +42,11 @@ from latcli.reports.bounded_histogram import (
     phases_from_json,
     phases_json,
     phases_summary,
-    spectra_from_json,
+    spectra_from_fields,
     spectra_json,
 )
-from latcli.reports.files import ReportError, write_text
+from latcli.reports.files import write_text
+from latcli.reports.json_fields import Fields
 
 SCHEMA = "latcli.bench/v1"
 
@@ -201,14 +202,10 @@ class BenchReport:
 
     @classmethod
     def from_json(cls, doc: Any, source: str = "report") -> BenchReport:
-        """The report of a ``latcli.bench/v1`` document; ReportError naming ``source`` and the
-        field if it is not one that can be merged (histograms missing or malformed)."""
-        try:
-            return _report_of(_Doc(doc, ""))
-        except (_Malformed, SlaSyntaxError, ShardError) as exc:
-            raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({exc})") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a check missed
-            raise ReportError(f"{source}: not a mergeable {SCHEMA} report ({_why(exc)})") from None
+        """The report of a ``latcli.bench/v1`` document; ReportError (one line naming ``source``
+        and the key path, exit 2) if it is not one that can be merged (histograms missing or
+        malformed)."""
+        return _report_of(Fields(doc, SCHEMA, source=source))
 
 
 def _opt_json(value: Spectrum | BoundedHistogram | ShardBlock | ShardSet | None) -> Any:
@@ -226,224 +223,99 @@ def write_json(path: str | Path, report: BenchReport) -> None:
 
 
 # --- reading a document ----------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-class _Malformed(ValueError):
-    """A field missing or of the wrong type; the message names it by its path."""
+# The contract's fields (DESIGN §6) must be there; fields added since may be absent.
 
 
-class _Doc:
-    """A JSON object being read, with its path for messages (``agents.weather-1.requests``).
-
-    ``opt_*`` read a nullable field; ``required`` says whether the key itself must be there
-    (the contract's fields) or may be absent (fields added since, read as null)."""
-
-    def __init__(self, value: Any, path: str) -> None:
-        if not isinstance(value, Mapping):
-            raise _Malformed(f"{path or 'the document'}: not an object")
-        self.d: Mapping[str, Any] = value
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def has(self, key: str) -> bool:
-        return self.d.get(key) is not None
-
-    def raw(self, key: str) -> Any:
-        if key not in self.d:
-            raise _Malformed(f"missing field {self.at(key)!r}")
-        return self.d[key]
-
-    def _null(self, key: str, required: bool) -> bool:
-        return self.raw(key) is None if required else self.d.get(key) is None
-
-    def obj(self, key: str) -> _Doc:
-        return _Doc(self.raw(key), self.at(key))
-
-    def opt_obj(self, key: str) -> _Doc | None:
-        return _Doc(self.d[key], self.at(key)) if self.has(key) else None
-
-    def num(self, key: str) -> float:
-        return _number(self.raw(key), self.at(key))
-
-    def opt_num(self, key: str, required: bool = False) -> float | None:
-        return None if self._null(key, required) else self.num(key)
-
-    def integer(self, key: str, default: int | None = None) -> int:
-        if default is not None and self.d.get(key) is None:
-            return default
-        return _integer(self.raw(key), self.at(key))
-
-    def opt_int(self, key: str, required: bool = False) -> int | None:
-        return None if self._null(key, required) else self.integer(key)
-
-    def text(self, key: str, default: str | None = None) -> str:
-        if default is not None and key not in self.d:
-            return default
-        value = self.raw(key)
-        if not isinstance(value, str):
-            raise _Malformed(f"{self.at(key)}: not a string: {value!r}")
-        return value
-
-    def opt_str(self, key: str, required: bool = False) -> str | None:
-        return None if self._null(key, required) else self.text(key)
-
-    def flag(self, key: str, default: bool | None = None) -> bool:
-        if default is not None and key not in self.d:
-            return default
-        value = self.raw(key)
-        if not isinstance(value, bool):
-            raise _Malformed(f"{self.at(key)}: not true or false: {value!r}")
-        return value
-
-    def counts(self, key: str, required: bool = False) -> dict[str, int]:
-        """An object of counts (``errors``, ``status_codes``); absent or null: empty."""
-        if self._null(key, required):
-            return {}
-        counts = self.obj(key)
-        return {str(k): counts.integer(k) for k in counts.d}
-
-    def items(self, key: str) -> list[Any]:
-        """A list field; absent or null: empty."""
-        value = self.d.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise _Malformed(f"{self.at(key)}: not a list")
-        return value
-
-    def parsed(self, key: str, parse: Callable[[Any, str], T]) -> T:
-        """``parse(value, path)``; its errors (a histogram's, a block's) name the field."""
-        return _parsed(self.raw(key), self.at(key), parse)
-
-
-def _parsed(value: Any, path: str, parse: Callable[[Any, str], T]) -> T:
-    try:
-        return parse(value, path)
-    except _Malformed:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, ShardError) as exc:
-        raise _Malformed(f"{path}: {_why(exc)}") from None
-
-
-def _why(exc: Exception) -> str:
-    return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Malformed(f"{path}: not a number: {value!r}")
-    return value
-
-
-def _integer(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Malformed(f"{path}: not an integer: {value!r}")
-    return value
-
-
-def _hist(value: Any, path: str) -> BoundedHistogram:
+def _hist(value: Any) -> BoundedHistogram:
     if not isinstance(value, Mapping):
-        raise _Malformed(f"{path}: not an encoded histogram")
+        raise ValueError("not an encoded histogram")
     return BoundedHistogram.from_json(value)
 
 
-def _opt_hist(doc: _Doc, key: str) -> BoundedHistogram | None:
-    return doc.parsed(key, _hist) if doc.d.get(key) else None
+def _maybe_hist(value: Any) -> BoundedHistogram | None:
+    """A histogram; None for an empty entry (null: a point written without one)."""
+    return _hist(value) if value else None
 
 
-def _phases(value: Any, path: str) -> Phases | None:
-    return phases_from_json(value)
+def _opt_hist(hists: Fields, key: str) -> BoundedHistogram | None:
+    return hists.default(key, lambda k: hists.parsed(k, _maybe_hist), None)
 
 
-def _report_of(doc: _Doc) -> BenchReport:
-    hists = doc.obj("histograms")
-    latency = hists.parsed("latency", _hist)
+def _report_of(doc: Fields) -> BenchReport:
+    hists = doc.child("histograms")
+    latency = hists.parsed("latency", _hist, "an encoded histogram")
     service = _opt_hist(hists, "service_time")
-    phases = hists.parsed("phases", _phases) if "phases" in hists.d else None
+    phases = hists.default("phases", lambda k: hists.parsed(k, phases_from_json), None)
+    ok, errors = doc.integer("ok"), doc.optional("errors", doc.counts) or {}
     return BenchReport(
         target=doc.text("target"),
-        endpoint=doc.opt_str("endpoint", required=True),
-        model=doc.opt_str("model", required=True),
-        concurrency=doc.opt_int("concurrency", required=True),
-        rate=doc.opt_num("rate", required=True),
-        duration_s=doc.num("duration_s"),
-        ok=doc.integer("ok"),
-        errors=doc.counts("errors", required=True),
-        status_codes=doc.counts("status_codes"),
-        throughput_rps=doc.num("throughput_rps"),
+        endpoint=doc.optional("endpoint", doc.text),
+        model=doc.optional("model", doc.text),
+        concurrency=doc.optional("concurrency", doc.integer),
+        rate=doc.optional("rate", doc.number),
+        duration_s=doc.number("duration_s"),
+        ok=ok,
+        errors=errors,
+        status_codes=doc.default("status_codes", doc.counts, {}, null=True),
+        throughput_rps=doc.number("throughput_rps"),
         goodput_rps=_goodput(doc),
         latency_ms=_spectrum(doc, "latency_ms", latency),
         phases_ms=_spectra(doc, phases),
         service_time_ms=None if service is None else _spectrum(doc, "service_time_ms", service),
-        agents=_agents(doc, hists),
-        generator=_generator(doc.obj("generator")),
-        sla=tuple(_verdict(_Doc(item, f"sla[{i}]")) for i, item in enumerate(doc.items("sla"))),
+        agents=_agents(doc, hists, ok + sum(errors.values())),
+        generator=_generator(doc.child("generator")),
+        sla=tuple(_verdict(item) for item in doc.default("sla", doc.items, [], null=True)),
         histograms=RunHistograms(latency, service, _opt_hist(hists, "schedule_lag"), phases),
-        target_kind=doc.opt_str("target_kind"),
-        started_at=doc.opt_num("started_at") or 0.0,
-        interrupted=doc.flag("interrupted", False),
-        dropped_in_flight=doc.integer("dropped_in_flight", 0),
-        policy=doc.text("policy", IN_FLIGHT_POLICY),
-        note=doc.opt_str("note"),
-        runs=doc.integer("runs", 1),
-        workers=doc.opt_int("workers"),
-        shard=doc.parsed("shard", _shard_block) if doc.has("shard") else None,
-        shards=doc.parsed("shards", _shard_set) if doc.has("shards") else None,
+        target_kind=doc.optional("target_kind", doc.text, missing_ok=True),
+        started_at=doc.default("started_at", doc.number, 0.0, null=True),
+        interrupted=doc.default("interrupted", doc.flag, False),
+        dropped_in_flight=doc.default("dropped_in_flight", doc.integer, 0, null=True),
+        policy=doc.default("policy", doc.text, IN_FLIGHT_POLICY),
+        note=doc.optional("note", doc.text, missing_ok=True),
+        runs=doc.default("runs", doc.integer, 1, null=True),
+        workers=doc.optional("workers", doc.integer, missing_ok=True),
+        shard=doc.optional("shard", lambda k: doc.parsed(k, ShardBlock.from_json), missing_ok=True),
+        shards=doc.optional("shards", lambda k: doc.parsed(k, ShardSet.from_json), missing_ok=True),
         timeline=_timeline(doc, hists),
     )
 
 
-def _shard_block(value: Any, path: str) -> ShardBlock:
-    return ShardBlock.from_json(value)
-
-
-def _shard_set(value: Any, path: str) -> ShardSet:
-    return ShardSet.from_json(value)
-
-
-def _goodput(doc: _Doc) -> float:
+def _goodput(doc: Fields) -> float:
     """Answered requests per second (a report from before goodput_rps: from its counts)."""
-    if "goodput_rps" in doc.d:
-        return doc.num("goodput_rps")
-    duration = doc.num("duration_s")
+    if "goodput_rps" in doc:
+        return doc.number("goodput_rps")
+    duration = doc.number("duration_s")
     return round(doc.integer("ok") / duration, 3) if duration > 0 else 0.0
 
 
-def _spectrum(doc: _Doc, key: str, hist: BoundedHistogram) -> Spectrum:
+def _spectrum(doc: Fields, key: str, hist: BoundedHistogram) -> Spectrum:
     """A summary as the document states it (one without it: from the histogram)."""
-    if doc.d.get(key) is None:
-        return Spectrum.of(hist)
-    return Spectrum.from_json(doc.d[key], doc.at(key))
+    stated = doc.optional(key, doc.child, missing_ok=True)
+    return Spectrum.of(hist) if stated is None else Spectrum.from_fields(stated)
 
 
-def _spectra(doc: _Doc, phases: Phases | None) -> PhaseSpectra | None:
+def _spectra(doc: Fields, phases: Phases | None) -> PhaseSpectra | None:
     """``phases_ms`` as the document states it (one without it: from the histograms)."""
-    if doc.d.get("phases_ms") is None:
-        return phases_summary(phases)
-    return spectra_from_json(doc.d["phases_ms"], doc.at("phases_ms"))
+    stated = doc.optional("phases_ms", doc.child, missing_ok=True)
+    return phases_summary(phases) if stated is None else spectra_from_fields(stated)
 
 
-def _agents(doc: _Doc, hists: _Doc) -> dict[str, AgentRow]:
-    rows = doc.obj("agents")
-    agent_hists = hists.obj("agents")
-    agent_phases = hists.opt_obj("agent_phases")
-    total = doc.integer("ok") + sum(doc.counts("errors", required=True).values())
+def _agents(doc: Fields, hists: Fields, total: int) -> dict[str, AgentRow]:
+    rows = doc.child("agents")
+    agent_hists = hists.child("agents")
+    agent_phases = hists.optional("agent_phases", hists.child, missing_ok=True)
     out = {}
-    for agent_id in rows.d:
-        row = rows.obj(agent_id)
-        latency = agent_hists.parsed(agent_id, _hist)
+    for agent_id in rows.obj:
+        row = rows.child(agent_id)
+        latency = agent_hists.parsed(agent_id, _hist, "an encoded histogram")
         phases = None
-        if agent_phases is not None and agent_phases.d.get(agent_id):
-            phases = agent_phases.parsed(agent_id, _phases)
+        if agent_phases is not None and agent_phases.get(agent_id):
+            phases = agent_phases.parsed(agent_id, phases_from_json)
         requests = row.integer("requests")
-        out[str(agent_id)] = AgentRow(
+        out[agent_id] = AgentRow(
             requests=requests,
-            answered=row.integer("answered", latency.hist.count),
-            share=row.num("share") if "share" in row.d else round(requests / (total or 1), 6),
+            answered=row.default("answered", row.integer, latency.hist.count, null=True),
+            share=row.default("share", row.number, round(requests / (total or 1), 6)),
             latency_ms=_spectrum(row, "latency_ms", latency),
             phases_ms=_spectra(row, phases),
             latency=latency,
@@ -452,48 +324,51 @@ def _agents(doc: _Doc, hists: _Doc) -> dict[str, AgentRow]:
     return out
 
 
-def _generator(gen: _Doc) -> Generator:
+def _generator(gen: Fields) -> Generator:
     return Generator(
-        target_rate=gen.opt_num("target_rate", required=True),
-        achieved_rate=gen.num("achieved_rate"),
-        schedule_lag_ms_p99=gen.opt_num("schedule_lag_ms_p99", required=True),
+        target_rate=gen.optional("target_rate", gen.number),
+        achieved_rate=gen.number("achieved_rate"),
+        schedule_lag_ms_p99=gen.optional("schedule_lag_ms_p99", gen.number),
         valid=gen.flag("valid"),
-        reason=gen.opt_str("reason"),
+        reason=gen.optional("reason", gen.text, missing_ok=True),
     )
 
 
-def _verdict(item: _Doc) -> Verdict:
+def _verdict(item: Fields) -> Verdict:
     name, expr = item.text("name"), item.text("expr")
     # A report from elsewhere may lack the kind: its expression says what it measures.
-    if "kind" in item.d:
-        kind = item.parsed("kind", lambda v, _: MetricKind(v))
-    else:
-        kind = parse_threshold(expr, name).kind
-    return Verdict(name, expr, item.opt_num("observed"), item.flag("pass"), kind)
+    kind = item.default("kind", lambda k: item.choice(k, tuple(MetricKind)), None)
+    if kind is None:
+        kind = item.parsed("expr", lambda e: parse_threshold(e, name).kind)
+    observed = item.optional("observed", item.number, missing_ok=True)
+    return Verdict(name, expr, observed, item.flag("pass"), kind)
 
 
-def _timeline(doc: _Doc, hists: _Doc) -> tuple[TimelinePoint, ...]:
-    points = doc.items("timeline")
-    latencies = hists.items("timeline") or [None] * len(points)
-    phases = hists.items("timeline_phases") or [None] * len(points)
-    if not len(points) == len(latencies) == len(phases):
-        raise _Malformed("histograms.timeline: not one histogram per timeline point")
-    out = []
-    for i, (raw, latency, phased) in enumerate(zip(points, latencies, phases, strict=True)):
-        p = _Doc(raw, f"timeline[{i}]")
-        where = f"histograms.timeline[{i}]"
-        out.append(
-            TimelinePoint(
-                p.num("t_s"),
-                p.num("length_s"),
-                p.integer("requests"),
-                p.integer("errors"),
-                p.num("rps"),
-                _parsed(latency, where, _hist) if latency else None,
-                p.opt_num("p50_ms"),
-                p.opt_num("p99_ms"),
-                _parsed(phased, f"histograms.timeline_phases[{i}]", _phases),
-                p.parsed("phases_ms", spectra_from_json) if "phases_ms" in p.d else None,
-            )
-        )
-    return tuple(out)
+def _timeline(doc: Fields, hists: Fields) -> tuple[TimelinePoint, ...]:
+    points = doc.default("timeline", doc.items, [], null=True)
+    none: list[None] = [None] * len(points)  # a report written without the points' histograms
+    latencies = hists.default("timeline", lambda k: hists.each(k, _maybe_hist), [], null=True)
+    phases = hists.default(
+        "timeline_phases", lambda k: hists.each(k, phases_from_json), [], null=True
+    )
+    if not len(points) == len(latencies or none) == len(phases or none):
+        raise hists.error("not one histogram per timeline point", "timeline")
+    return tuple(
+        _point(p, latency, phased)
+        for p, latency, phased in zip(points, latencies or none, phases or none, strict=True)
+    )
+
+
+def _point(p: Fields, latency: BoundedHistogram | None, phases: Phases | None) -> TimelinePoint:
+    return TimelinePoint(
+        p.number("t_s"),
+        p.number("length_s"),
+        p.integer("requests"),
+        p.integer("errors"),
+        p.number("rps"),
+        latency,
+        p.optional("p50_ms", p.number, missing_ok=True),
+        p.optional("p99_ms", p.number, missing_ok=True),
+        phases,
+        p.optional("phases_ms", lambda k: spectra_from_fields(p.child(k)), missing_ok=True),
+    )

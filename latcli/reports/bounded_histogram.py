@@ -13,6 +13,7 @@ from typing import Any
 
 from latcli.reports.bench_model import PHASES, PhaseTally
 from latcli.reports.histogram import SUMMARY_KEYS, LatencyHistogram
+from latcli.reports.json_fields import Fields
 
 
 @dataclass
@@ -103,22 +104,13 @@ class Spectrum:
 
     @classmethod
     def of(cls, h: BoundedHistogram) -> Spectrum:
-        return cls.from_json(h.summary())
+        s = h.summary()
+        return cls(*(s[key] for key in SUMMARY_KEYS))
 
     @classmethod
-    def from_json(cls, d: Any, path: str = "latency_ms") -> Spectrum:
-        """ValueError naming the key (``path.key``) when one is missing or not a number."""
-        if not isinstance(d, Mapping):
-            raise ValueError(f"{path}: not an object: {d!r}")
-        values = []
-        for key in SUMMARY_KEYS:
-            if key not in d:
-                raise ValueError(f"missing field '{path}.{key}'")
-            v = d[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"{path}.{key}: not a number: {v!r}")
-            values.append(v)
-        return cls(*values)
+    def from_fields(cls, f: Fields) -> Spectrum:
+        """The summary of a report's object (``latency_ms``); ReportError naming a bad key."""
+        return cls(*(f.number(key) for key in SUMMARY_KEYS))
 
     def get(self, key: str) -> float | None:
         """The value of a :data:`SUMMARY_KEYS` key (``"p99.9"``); None for any other key."""
@@ -152,13 +144,9 @@ def spectra_json(spectra: PhaseSpectra | None) -> dict[str, dict[str, float]] | 
     return None if spectra is None else {p: s.as_json() for p, s in spectra.items()}
 
 
-def spectra_from_json(d: Any, path: str = "phases_ms") -> PhaseSpectra | None:
-    """``phases_ms`` read back (None: not a stream run); ValueError naming a bad phase."""
-    if d is None:
-        return None
-    if not isinstance(d, Mapping):
-        raise ValueError(f"{path}: not an object: {d!r}")
-    return {str(p): Spectrum.from_json(v, f"{path}.{p}") for p, v in d.items()}
+def spectra_from_fields(f: Fields) -> PhaseSpectra:
+    """``phases_ms`` read back; ReportError naming a bad phase or key."""
+    return {p: Spectrum.from_fields(f.child(p)) for p in f.obj}
 
 
 def phases_json(phases: Phases | None) -> dict[str, Any] | None:

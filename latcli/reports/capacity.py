@@ -396,7 +396,7 @@ def _plan_of(doc: Fields) -> CapacityPlan:
             headroom=doc.number("headroom"),
         )
     except ValueError as exc:
-        raise ReportError(f"not a {SCHEMA} report: the search plan: {exc}") from None
+        raise doc.error(f"the search plan: {exc}") from None
 
 
 def _knee_of(doc: Fields, steps: Sequence[StepReport]) -> Knee | None:
@@ -405,7 +405,7 @@ def _knee_of(doc: Fields, steps: Sequence[StepReport]) -> Knee | None:
     f = doc.child("knee")
     knee = Knee(f.number("rate"), f.integer("index"))
     if not 0 <= knee.index < len(steps):
-        raise ReportError(f"not a {SCHEMA} report: knee.index: {knee.index} is not a step")
+        raise f.error(f"{knee.index} is not a step", "index")
     return knee
 
 

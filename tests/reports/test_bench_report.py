@@ -403,7 +403,7 @@ def test_merge_json_with_hlog(tmp_path: Path, run: BenchResult, report: BenchRep
     [
         ('{"schema": "latcli.probe/v1"}', "not a latcli.bench/v1 report"),
         ("{nope", r"x:1: not JSON"),
-        ('{"schema": "latcli.bench/v1"}', "missing field 'histograms'"),
+        ('{"schema": "latcli.bench/v1"}', "x: not a latcli.bench/v1 report: histograms: expected"),
         ("hello", "neither"),
         ("#[Histogram log format version 1.2]\n0.000,1.000,1.000,HISTFAAAAXXX\n", "HdrHistogram"),
     ],
