@@ -109,6 +109,7 @@ def _broken(path: str, value: Any) -> dict[str, Any]:
         ("latency_ms.p99", "fast", "latency_ms.p99: expected a number, got 'fast'"),
         ("agents", {"ghost": {"requests": 1}}, "histograms.agents.ghost: expected an encoded"),
         ("histograms.latency.encoded", "HISTFAAAnope", "histograms.latency: not an encoded"),
+        ("histograms.latency.sum_us", float("inf"), "histograms.latency: cannot convert float"),
         ("timeline.0.rps", None, "timeline[0].rps: expected a number, got None"),
         ("sla.0.kind", "speed", "sla[0].kind: expected one of latency"),
         ("sla", [{"name": "p9", "expr": "p99 <<", "pass": True}], "sla[0].expr: "),
