@@ -240,13 +240,14 @@ class CapacityReport:
         }
 
     @classmethod
-    def from_json(cls, obj: object) -> CapacityReport:
+    def from_json(cls, obj: object, source: str | None = None) -> CapacityReport:
         """A report from a parsed ``latcli.capacity/v1`` document; ReportError (one line naming
-        the key path, exit 2) on a document that is not one."""
-        doc = Fields(obj, SCHEMA)
+        ``source`` when given and the key path, exit 2) on a document that is not one."""
+        doc = Fields(obj, SCHEMA, source=source)
         schema = doc.get("schema")
         if schema != SCHEMA:
-            raise ReportError(f"not a {SCHEMA} report (schema {schema!r})")
+            named = f"{source}: " if source else ""
+            raise ReportError(f"{named}not a {SCHEMA} report (schema {schema!r})")
         return _report_of(doc)
 
 

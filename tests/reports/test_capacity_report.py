@@ -13,6 +13,8 @@ import pytest
 from capacity_golden import GOLDEN, load_case, view_text
 from capacity_help import check_contract
 from conftest import DemoFleet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from latcli.cli.app import main
 from latcli.core.capacity import summarize
@@ -171,3 +173,63 @@ def test_a_real_runs_saved_file_renders_what_the_run_printed_and_wrote(
     assert capacity_html(saved) == page.read_text(encoding="utf-8")
     stdout_console().print(capacity_summary(saved))
     assert capsys.readouterr().out == printed and "weather-1" in printed
+
+
+def test_a_named_source_heads_the_message() -> None:
+    doc = _doc()
+    doc["steps"][1]["pass"] = "yes"
+    with pytest.raises(
+        ReportError, match=r"^c\.json: not a latcli\.capacity/v1 report: steps\[1\]"
+    ):
+        CapacityReport.from_json(doc, "c.json")
+    with pytest.raises(ReportError, match=r"^c\.json: not a latcli\.capacity/v1 report \(schema"):
+        CapacityReport.from_json({**doc, "schema": "x"}, "c.json")
+
+
+def _places(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value (object keys and the first list items)."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _places(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value[:2]):
+            out += _places(v, (*prefix, i))
+    return out
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.just([]),
+    st.just({}),
+    st.just(["x"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(where=st.sampled_from(_places(_doc())), junk=JUNK, drop=st.booleans())
+def test_no_change_to_a_document_gets_past_from_json_as_a_traceback(
+    where: tuple[Any, ...], junk: Any, drop: bool
+) -> None:
+    """Any one field of a real document replaced by junk, or dropped: a report that writes,
+    or one ReportError line (DESIGN §7: a file is untrusted input)."""
+    doc = _doc()
+    at: Any = doc
+    for key in where[:-1]:
+        at = at[key]
+    if drop and isinstance(at, dict):
+        del at[where[-1]]
+    else:
+        at[where[-1]] = junk
+    try:
+        report = CapacityReport.from_json(doc, "c.json")
+    except ReportError as exc:
+        assert str(exc).startswith("c.json: not a latcli.capacity/v1 report") and "\n" not in str(
+            exc
+        )
+        return
+    report.to_json()
