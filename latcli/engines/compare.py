@@ -213,41 +213,21 @@ def compare(
         raise CompareError(f"threshold {threshold:.2%} out of range (expected 0% ... 99%)")
     alpha = round(1.0 - confidence, 12)
     why = _too_few(baseline, candidate, alpha)
-    if why is not None:
-        return CompareReport(
-            metric,
-            baseline,
-            candidate,
-            confidence,
-            threshold,
-            seed,
-            None,
-            None,
-            None,
-            None,
-            why,
-            _notes(baseline, candidate),
+    test = ratio = ci = verdict = None
+    if why is None:
+        test = mann_whitney_u(baseline.samples, candidate.samples)
+        mid = median(baseline.samples)
+        ratio = median(candidate.samples) / mid if mid != 0.0 else None
+        ci = bootstrap_ratio_ci(
+            baseline.samples, candidate.samples, confidence, random.Random(seed)
         )
-    test = mann_whitney_u(baseline.samples, candidate.samples)
-    mid = median(baseline.samples)
-    ratio = median(candidate.samples) / mid if mid != 0.0 else None
-    ci = bootstrap_ratio_ci(baseline.samples, candidate.samples, confidence, random.Random(seed))
-    verdict = decide(test, baseline.n, candidate.n, ratio, alpha, threshold, metric.higher_is_worse)
-    notes = _notes(baseline, candidate)
+        verdict = decide(
+            test, baseline.n, candidate.n, ratio, alpha, threshold, metric.higher_is_worse
+        )
     return CompareReport(
-        metric,
-        baseline,
-        candidate,
-        confidence,
-        threshold,
-        seed,
-        test,
-        ratio,
-        ci,
-        verdict,
-        None,
-        notes,
-    )
+        metric, baseline, candidate, confidence, threshold, seed,
+        test, ratio, ci, verdict, why, _notes(baseline, candidate),
+    )  # fmt: skip
 
 
 def split_sides(files: Sequence[str]) -> tuple[list[str], list[str]]:
