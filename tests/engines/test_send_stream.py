@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
-from a2a_wire_agent import card_v03_response
-from fault_servers import Request, RunningServer, _keepalive, response_bytes, serve
+from a2a_wire_agent import v03_sse_agent
+from fault_servers import RunningServer
 from hostile_agents import EVIL
 from pty_run import latcli_on_a_terminal
 
@@ -393,56 +393,34 @@ def test_inventory_ewma_signal_in_defaults_and_per_agent(tmp_path: Path) -> None
 # ---- hand-written SSE agents: hostile text, a stream that fails after its first chunk -------
 
 
-def sse_agent(chunks: list[str], final: str, said: str = "") -> Any:
+def sse_agent(
+    chunks: list[str], final: str, said: str = ""
+) -> contextlib.AbstractContextManager[RunningServer]:
     """A2A 0.3 agent whose ``message/stream`` answer is ``chunks`` as artifact updates, then a
     final status ``final`` (with the message ``said``): written whole, read as SSE events."""
-    box: list[RunningServer] = []
-
-    def respond(request: Request) -> bytes:
-        if request.method == "GET":
-            return card_v03_response(box[0].url, "sse")
-        rpc_id = json.loads(request.body).get("id")
-        events: list[dict[str, Any]] = [
-            {
-                "kind": "artifact-update",
-                "taskId": "t",
-                "contextId": "c",
-                "append": i > 0,
-                "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": text}]},
-            }
-            for i, text in enumerate(chunks)
-        ]
-        status: dict[str, Any] = {"state": final}
-        if said:
-            parts = [{"kind": "text", "text": said}]
-            status["message"] = {
-                "kind": "message",
-                "role": "agent",
-                "messageId": "m",
-                "parts": parts,
-            }
-        events.append(
-            {
-                "kind": "status-update",
-                "taskId": "t",
-                "contextId": "c",
-                "status": status,
-                "final": True,
-            }
-        )
-        body = b"".join(
-            b"data: " + json.dumps({"jsonrpc": "2.0", "id": rpc_id, "result": e}).encode() + b"\n\n"
-            for e in events
-        )
-        return response_bytes(200, body, "text/event-stream")
-
-    @contextlib.contextmanager
-    def running() -> Iterator[RunningServer]:
-        with serve(lambda r, w: _keepalive(r, w, respond)) as server:
-            box.append(server)
-            yield server
-
-    return running()
+    events: list[dict[str, Any]] = [
+        {
+            "kind": "artifact-update",
+            "taskId": "t",
+            "contextId": "c",
+            "append": i > 0,
+            "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": text}]},
+        }
+        for i, text in enumerate(chunks)
+    ]
+    status: dict[str, Any] = {"state": final}
+    if said:
+        parts = [{"kind": "text", "text": said}]
+        status["message"] = {
+            "kind": "message",
+            "role": "agent",
+            "messageId": "m",
+            "parts": parts,
+        }
+    events.append(
+        {"kind": "status-update", "taskId": "t", "contextId": "c", "status": status, "final": True}
+    )
+    return v03_sse_agent("sse", events)
 
 
 def one_type(tmp_path: Path, *urls: str) -> Path:

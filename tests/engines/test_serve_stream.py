@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 from a2a_sdk_agents import RunningAgent, run_sdk_agent
-from a2a_wire_agent import card_v03_response
+from a2a_wire_agent import card_v03_response, sse, v03_sse_agent
 from conftest import DemoFleet
 from fault_servers import (
     Request,
@@ -126,41 +126,23 @@ def broken_agent() -> contextlib.AbstractContextManager[RunningServer]:
 def evil_agent() -> contextlib.AbstractContextManager[RunningServer]:
     """An A2A 0.3 streaming agent whose answer text holds SSE framing, control characters and
     an integer past 64 bits in its event: all of it must reach the client as data."""
-    box: list[RunningServer] = []
-
-    def respond(request: Request) -> bytes:
-        if request.method == "GET":
-            return card_v03_response(box[0].url, "evil")
-        rpc_id = json.loads(request.body).get("id")
-        events: list[dict[str, Any]] = [
-            {
-                "kind": "artifact-update",
-                "taskId": "t",
-                "contextId": "c",
-                "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": EVIL}]},
-                "metadata": {"huge": 2**70},
-            },
-            {
-                "kind": "status-update",
-                "taskId": "t",
-                "contextId": "c",
-                "status": {"state": "completed"},
-                "final": True,
-            },
-        ]
-        body = b"".join(
-            b"data: " + json.dumps({"jsonrpc": "2.0", "id": rpc_id, "result": e}).encode() + b"\n\n"
-            for e in events
-        )
-        return response_bytes(200, body, "text/event-stream")
-
-    @contextlib.contextmanager
-    def running() -> Iterator[RunningServer]:
-        with serve(lambda r, w: _keepalive(r, w, respond)) as server:
-            box.append(server)
-            yield server
-
-    return running()
+    events: list[dict[str, Any]] = [
+        {
+            "kind": "artifact-update",
+            "taskId": "t",
+            "contextId": "c",
+            "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": EVIL}]},
+            "metadata": {"huge": 2**70},
+        },
+        {
+            "kind": "status-update",
+            "taskId": "t",
+            "contextId": "c",
+            "status": {"state": "completed"},
+            "final": True,
+        },
+    ]
+    return v03_sse_agent("evil", events)
 
 
 @dataclass
@@ -208,19 +190,11 @@ def cancellable_agent(name: str, answer: Answer) -> Iterator[CancellableAgent]:
         yield CancellableAgent(server, cancelled)
 
 
-def sse_event(doc: dict[str, Any], result: dict[str, Any]) -> bytes:
-    return (
-        b"data: "
-        + json.dumps({"jsonrpc": "2.0", "id": doc["id"], "result": result}).encode()
-        + b"\n\n"
-    )
-
-
 async def _break_off(doc: dict[str, Any], writer: asyncio.StreamWriter) -> None:
     """Task ``t-broken``: working, then the connection closes mid-answer (no terminal state)."""
     working = {"kind": "status-update", "taskId": "t-broken", "contextId": "c",
                "status": {"state": "working"}, "final": False}  # fmt: skip
-    writer.write(sse_event(doc, working))
+    writer.write(sse(working, doc["id"]))
     await writer.drain()
     await asyncio.sleep(0.1)
 
@@ -234,11 +208,11 @@ async def _flood(doc: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         part = {"kind": "text", "text": "x" * FLOOD_TEXT}
         event = {"kind": "artifact-update", "taskId": "t-flood", "contextId": "c",
                  "artifact": {"artifactId": "a", "parts": [part]}, "append": i > 0}  # fmt: skip
-        writer.write(sse_event(doc, event))
+        writer.write(sse(event, doc["id"]))
         await writer.drain()
     end = {"kind": "status-update", "taskId": "t-flood", "contextId": "c",
            "status": {"state": "completed"}, "final": True}  # fmt: skip
-    writer.write(sse_event(doc, end))
+    writer.write(sse(end, doc["id"]))
     await writer.drain()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from fault_servers import RunningServer, read_request, response_bytes, serve
+from fault_servers import Request, RunningServer, _keepalive, read_request, response_bytes, serve
 
 from latcli.config.model import Agent
 
@@ -27,9 +27,12 @@ def card_doc(url: str, streaming: bool = True) -> dict[str, Any]:
     }
 
 
-def sse(result: Any) -> bytes:
+def sse(result: Any, rpc_id: Any = "1") -> bytes:
+    """One SSE event: a JSON-RPC response carrying ``result``."""
     return (
-        b"data: " + json.dumps({"jsonrpc": "2.0", "id": "1", "result": result}).encode() + b"\n\n"
+        b"data: "
+        + json.dumps({"jsonrpc": "2.0", "id": rpc_id, "result": result}).encode()
+        + b"\n\n"
     )
 
 
@@ -129,3 +132,21 @@ def card_v03_response(url: str, name: str) -> bytes:
         "capabilities": {"streaming": True},
     }
     return response_bytes(200, json.dumps(card).encode(), "application/json")
+
+
+@contextmanager
+def v03_sse_agent(name: str, events: Sequence[dict[str, Any]]) -> Iterator[RunningServer]:
+    """An A2A 0.3 agent with a streaming card that answers every message with ``events``,
+    written whole as one ``text/event-stream`` body (read by the client as SSE events)."""
+    box: list[RunningServer] = []
+
+    def respond(request: Request) -> bytes:
+        if request.method == "GET":
+            return card_v03_response(box[0].url, name)
+        rpc_id = json.loads(request.body).get("id")
+        body = b"".join(sse(e, rpc_id) for e in events)
+        return response_bytes(200, body, "text/event-stream")
+
+    with serve(lambda r, w: _keepalive(r, w, respond)) as server:
+        box.append(server)
+        yield server
