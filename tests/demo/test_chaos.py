@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
+from chaos_ticks import agent_row, chaos_segments
 from cli_run import spawn
 
 from latcli.cli.app import main
@@ -326,23 +327,6 @@ agents:
     return path
 
 
-def _segments(ticks: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]], str]]:
-    """(phase, the ticks while it was in force, its chaos event message), in order."""
-    out: list[tuple[str, list[dict[str, Any]], str]] = []
-    for tick in ticks:
-        for e in tick["events"]:
-            if e["kind"] == "chaos":
-                assert e["agent"] == "weather-1"
-                out.append((e["after"], [], e["message"]))
-        if out:
-            out[-1][1].append(tick)
-    return out
-
-
-def _w1(tick: dict[str, Any]) -> dict[str, Any]:
-    return next(a for a in tick["agents"] if a["id"] == "weather-1")
-
-
 @pytest.mark.timeout(45)
 def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     inv = _inventory(tmp_path / "agents.yaml")
@@ -364,7 +348,7 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     ticks = [json.loads(line) for line in out.splitlines()]
     assert len(ticks) == 58 and all(t["schema"] == "latcli.watch/v1" for t in ticks)
 
-    segments = _segments(ticks)
+    segments = chaos_segments(ticks, "weather-1")
     assert [s[0] for s in segments][:4] == ["healthy", "slow", "failing", "healthy"]
     (_, warm, start), (_, slow, to_slow), (_, failing, to_failing), (_, healed, _) = segments[:4]
     assert start.endswith("then slow 2.67 s → failing 2 s → healthy 5.33 s, repeating")
@@ -376,15 +360,18 @@ def test_demo_chaos_moves_the_pick_away_and_back(tmp_path: Path) -> None:
     assert _share(slow[len(slow) // 2 :], "weather-2") >= 0.75
     w1_slow, w2_slow = _shares(to_failing, "slow")
     assert w2_slow > w1_slow  # the trickle followed the pick
-    assert _w1(failing[-1])["state"] == "down"
-    shunned = [t for t in failing + healed if _w1(t)["breaker"] == "open"]
+    assert agent_row(failing[-1], "weather-1")["state"] == "down"
+    shunned = [t for t in failing + healed if agent_row(t, "weather-1")["breaker"] == "open"]
     assert shunned and {t["picks"]["weather"] for t in shunned} == {"weather-2"}
 
-    closed = [t for t in healed if _w1(t)["breaker"] == "closed"]
+    closed = [t for t in healed if agent_row(t, "weather-1")["breaker"] == "closed"]
     # Still open when the agent recovered (a trial can close it within the first healed tick).
-    assert _w1(failing[-1])["breaker"] in ("open", "half_open")
+    assert agent_row(failing[-1], "weather-1")["breaker"] in ("open", "half_open")
     assert _share(closed, "weather-1") >= 0.75  # the traffic came back
-    assert (_w1(closed[-1])["state"], closed[-1] is healed[-1]) == ("healthy", True)
+    assert (agent_row(closed[-1], "weather-1")["state"], closed[-1] is healed[-1]) == (
+        "healthy",
+        True,
+    )
 
 
 def _share(ticks: list[dict[str, Any]], agent: str) -> float:

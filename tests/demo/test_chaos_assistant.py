@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos_ticks import agent_row, chaos_segments
 from cli_run import spawn
 
 from latcli.config.loading import load_inventory
@@ -193,23 +194,6 @@ agents:
     return path
 
 
-def _segments(ticks: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]], str]]:
-    """(phase, the ticks while it was in force, its chaos event message), in order."""
-    out: list[tuple[str, list[dict[str, Any]], str]] = []
-    for tick in ticks:
-        for e in tick["events"]:
-            if e["kind"] == "chaos":
-                assert e["agent"] == "a1"
-                out.append((e["after"], [], e["message"]))
-        if out:
-            out[-1][1].append(tick)
-    return out
-
-
-def _a1(tick: dict[str, Any]) -> dict[str, Any]:
-    return next(a for a in tick["agents"] if a["id"] == "a1")
-
-
 @pytest.mark.timeout(60)
 def test_demo_chaos_moves_the_assistant_pick_away_and_back(tmp_path: Path) -> None:
     inv = _inventory(tmp_path / "agents.yaml")
@@ -230,7 +214,7 @@ def test_demo_chaos_moves_the_assistant_pick_away_and_back(tmp_path: Path) -> No
     ticks = [json.loads(line) for line in out.splitlines()]
     assert len(ticks) == 95
 
-    segments = _segments(ticks)
+    segments = chaos_segments(ticks, "a1")
     names = ["healthy", "rate_limited", "slow", "healthy", "rate_limited"]
     assert [s[0] for s in segments][:5] == names
     warm, limited, slow, healed = (seg[1] for seg in segments[:4])
@@ -249,9 +233,9 @@ def test_demo_chaos_moves_the_assistant_pick_away_and_back(tmp_path: Path) -> No
     assert first_429 >= len(warm)  # not before the phase began
     cooled = [e for t in ticks[first_429:] for e in t["events"] if e["kind"] == "rate_limit"]
     assert "a1 cooled down" in [e["message"] for e in cooled]
-    cooling = [t for t in ticks if _a1(t)["cooling_s"] is not None]
+    cooling = [t for t in ticks if agent_row(t, "a1")["cooling_s"] is not None]
     assert cooling and {t["picks"]["assistant"] for t in cooling} == {"a2"}
-    assert {_a1(t)["breaker"] for t in ticks} == {"closed"}  # a 429 is no failure
+    assert {agent_row(t, "a1")["breaker"] for t in ticks} == {"closed"}  # a 429 is no failure
 
     # Where the trickle went, as each chaos event tells: a1 while healthy, a2 while a1 was
     # rate limited and while it was slow, a1 again once healthy.
@@ -263,7 +247,7 @@ def test_demo_chaos_moves_the_assistant_pick_away_and_back(tmp_path: Path) -> No
     assert a2_limited > a1_limited and a2_slow > a1_slow, (to_slow, to_healed)
     # It was the pick most of the healthy phase (the 5 ms card GETs pull a2's idle EWMA under
     # a1's every few seconds, so a2 gets a probe now and then).
-    ready = [t for t in healed if _a1(t)["cooling_s"] is None]
+    ready = [t for t in healed if agent_row(t, "a1")["cooling_s"] is None]
     assert ready and _share(ready, "a1") >= 0.5, [t["picks"] for t in ready]
     assert limited and slow  # each phase was in force for some ticks
 
