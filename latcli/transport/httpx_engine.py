@@ -131,10 +131,12 @@ class HttpxTransport(AsyncClosing):
         )
 
 
-async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace) -> Outcome:
-    """One request/response; reads at most ``spec.max_body`` bytes plus one chunk."""
+def _request(
+    client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace
+) -> contextlib.AbstractAsyncContextManager[httpx.Response]:
+    """``spec`` as httpx sends it, the body left to read: its timeouts, redirects and trace."""
     connect = min(spec.connect_timeout, spec.timeout)
-    async with client.stream(
+    return client.stream(
         spec.method,
         spec.url,
         headers=dict(spec.headers),
@@ -142,7 +144,12 @@ async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace)
         timeout=httpx.Timeout(spec.timeout, connect=connect),
         follow_redirects=spec.follow_redirects,
         extensions={"trace": trace},
-    ) as response:
+    )
+
+
+async def _exchange(client: httpx.AsyncClient, spec: RequestSpec, trace: _Trace) -> Outcome:
+    """One request/response; reads at most ``spec.max_body`` bytes plus one chunk."""
+    async with _request(client, spec, trace) as response:
         headers = dict(response.headers.items())
         body, message = await _read_capped(response, spec.max_body)
         await _never_reuse_after_leftovers(response)
@@ -158,22 +165,11 @@ async def _open_stream(
     trace: _Trace,
 ) -> StreamingOutcome:
     """Send ``spec`` and read the head; the body is left to :func:`_arrivals`."""
-    connect = min(spec.connect_timeout, spec.timeout)
     try:
         spec = userinfo_as_basic_auth(spec)
         with anyio.fail_after(spec.timeout):
             await stack.enter_async_context(gate)
-            response = await stack.enter_async_context(
-                client.stream(
-                    spec.method,
-                    spec.url,
-                    headers=dict(spec.headers),
-                    content=spec.body,
-                    timeout=httpx.Timeout(spec.timeout, connect=connect),
-                    follow_redirects=spec.follow_redirects,
-                    extensions={"trace": trace},
-                )
-            )
+            response = await stack.enter_async_context(_request(client, spec, trace))
     except Exception as exc:  # as in send(): nothing leaves the engine but an outcome
         kind, message = classify(exc)
         failed = StreamingOutcome(trace.start, None, trace.timings(), error=kind, message=message)
