@@ -85,10 +85,12 @@ class _EventFeed:
         self.failure: tuple[ErrorKind, str] | None = None
 
     def __call__(self, at: float, chunk: bytes) -> bool:
-        reader = self.reader
+        reader, decoder = self.reader, self.decoder
         try:
-            for event in self.decoder.feed(chunk):
-                kind, payload = split_event(loads(event.data), self.jsonrpc)
+            data = decoder.whole_data(chunk)  # one event a read, mostly: no list, no SSEEvent
+            datas = (data,) if data is not None else [e.data for e in decoder.feed(chunk)]
+            for data in datas:
+                kind, payload = split_event(loads(data), self.jsonrpc)
                 text = reader.event(at, kind, payload)
                 if self.on_event is not None:  # first: a hedged send commits before relaying
                     self.on_event(reader)

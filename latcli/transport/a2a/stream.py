@@ -134,10 +134,6 @@ class StreamReader:
         """Take one event (see :func:`split_event`); returns the text it adds ('' if none),
         also kept with the event in :attr:`kind`, :attr:`payload` and :attr:`text`."""
         self.kind, self.payload = kind, payload
-        self.text = text = self._take(at, kind, payload)
-        return text
-
-    def _take(self, at: float, kind: str, payload: dict[str, Any]) -> str:
         self.events += 1
         if self._first_event is None:
             self._first_event = at
@@ -145,15 +141,18 @@ class StreamReader:
             found = payload.get("taskId")  # the id a hedge's loser is cancelled by
             self.task_id = found if isinstance(found, str) and found else None
         if kind == "artifact-update":  # the most frequent first
-            return self._artifact(at, payload)
-        if kind == "message":
+            text = self._artifact(at, payload)
+        elif kind == "message":
             self._message = message_text(payload)
             self._finish(at)
-            return self._chunk(at, self._message)
-        if kind == "task":
-            return self._task(at, payload)
-        self._status(at, payload.get("status"))
-        return ""
+            text = self._chunk(at, self._message)
+        elif kind == "task":
+            text = self._task(at, payload)
+        else:
+            self._status(at, payload.get("status"))
+            text = ""
+        self.text = text
+        return text
 
     def _task(self, at: float, payload: dict[str, Any]) -> str:
         """A Task snapshot: its artifacts replace what came before; an agent that streams only

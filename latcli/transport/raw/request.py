@@ -135,6 +135,9 @@ class _Headers(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._dict()[name]
 
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._dict().get(name, default)  # Mapping.get's try/except, one call less
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict())
 
