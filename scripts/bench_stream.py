@@ -9,6 +9,9 @@ Each round, one after the other against the same agent, for --duration each:
 
   latcli    engine raw, closed model, C concurrent streams, in a child process; CPU is that
             process's own time around the run (imports and start-up excluded)
+  floor     the least a Python client does per event (scripts/stream_peer_floor.py: uvloop,
+            httptools, msgspec, nothing else), C connections: the machine's share of the CPU
+            figure (wake-ups, system calls), which drifts with its load; latcli / floor does less
   aiohttp   the bare aiohttp SSE loop of vLLM's serving benchmark / genai-perf
             (scripts/stream_peer_aiohttp.py, `uv run --with aiohttp`), C loops
   locust    FastHttpUser reading the stream (scripts/locust_stream.py, `uv run --with locust`),
@@ -17,7 +20,8 @@ Each round, one after the other against the same agent, for --duration each:
             achieved rate, schedule lag p99, first artifact
 
 Printed: per tool the median over rounds and the spread (min..max) of first_artifact p50/p99,
-the agent's own first-artifact lateness in the same run, CPU µs per SSE event, and ratios.
+the agent's own first-artifact lateness in the same run, CPU µs per SSE event, and ratios
+(latcli's CPU over the floor's is taken round by round, then the median).
 For latcli's runs, where each stream's time over the schedule went, matched by task id with the
 agent's own clock readings (``/tasks``; perf_counter and monotonic are one clock on Linux):
 "send -> agent read" (the request on loopback and in the agent's queue until it reads it: its
@@ -26,7 +30,7 @@ schedule starts there), "agent late" (writing the first artifact after its due t
 the event loop, data_received).
 
 Usage: uv run python scripts/bench_stream.py [--rounds 3] [--duration 10] [-c 100] [--rate 1070]
-       [--skip locust,aiohttp] [--chunks 5] [--gap-ms 20]
+       [--skip locust,aiohttp,floor] [--chunks 5] [--gap-ms 20] [--warmup S]
 """
 
 from __future__ import annotations
@@ -166,6 +170,10 @@ def run_tool(tool: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
                str(args.warmup)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
         return dict(json.loads(out.strip().splitlines()[-1]))
+    if tool == "floor":
+        cmd = [sys.executable, str(ROOT / "scripts/stream_peer_floor.py"), url + "/", c, d]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+        return dict(json.loads(out.strip().splitlines()[-1]))
     if tool == "aiohttp":
         cmd = ["uv", "run", "--quiet", "--with", "aiohttp", "python",
                str(ROOT / "scripts/stream_peer_aiohttp.py"), url + "/", c, d]  # fmt: skip
@@ -214,7 +222,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("-c", "--concurrency", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1070.0)
-    parser.add_argument("--skip", default="", help="comma-separated: latcli,aiohttp,locust,open")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: latcli,floor,aiohttp,locust,open"
+    )
     parser.add_argument("--chunks", type=int, default=5, help="artifact chunks per stream")
     parser.add_argument("--gap-ms", type=float, default=20.0, help="between chunks")
     parser.add_argument(
@@ -230,7 +240,9 @@ def main() -> int:
         return 0
     from stream_agent import run_stream_agent
 
-    tools = [t for t in ("latcli", "aiohttp", "locust", "open") if t not in args.skip.split(",")]
+    tools = [
+        t for t in ("latcli", "floor", "aiohttp", "locust", "open") if t not in args.skip.split(",")
+    ]
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
     load = [os.getloadavg()[0]]
     schedule = ("--chunks", str(args.chunks), "--gap-ms", str(args.gap_ms))
@@ -297,7 +309,7 @@ def main() -> int:
     for key in ("first_artifact_p50", "first_artifact_p99"):
         mine = over("latcli", key)
         line = f"{key} over the schedule: latcli {mine:+.2f} ms" if mine is not None else key
-        for peer in ("aiohttp", "locust"):
+        for peer in ("floor", "aiohttp", "locust"):
             theirs = over(peer, key)
             if theirs is not None and mine is not None:
                 line += f" · {peer} {theirs:+.2f} ms (latcli - {peer} = {mine - theirs:+.2f} ms)"
@@ -309,6 +321,14 @@ def main() -> int:
         )
         print(
             f"CPU per SSE event: latcli {cpu['latcli']:.1f} µs; peers relative to latcli: {ratios}"
+        )
+    if "latcli" in runs and "floor" in runs:  # the same round: the same machine's mood
+        pairs = [mine["cpu_us_per_event"] / floor["cpu_us_per_event"]
+                 for mine, floor in zip(runs["latcli"], runs["floor"], strict=True)]  # fmt: skip
+        print(
+            f"latcli's CPU per event over the floor's, round by round: "
+            f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}..{max(pairs):.2f}); latcli's own "
+            f"share over the floor: {cpu['latcli'] - cpu['floor']:.1f} µs an event"
         )
     return 0
 
