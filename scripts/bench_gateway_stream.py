@@ -169,7 +169,7 @@ async def one_stream(transport: RawTransport, key: str, spec: RequestSpec, mark:
             raise RuntimeError(f"{key}: {outcome.error} {outcome.message}")
         if first is None:
             raise RuntimeError(f"{key}: no answer text")
-        return (first - outcome.started) * 1000.0
+        return (first - outcome.sent) * 1000.0
 
 
 async def load(

@@ -24,10 +24,10 @@ the agent's own first-artifact lateness in the same run, CPU µs per SSE event, 
 (latcli's CPU over the floor's is taken round by round, then the median).
 For latcli's runs, where each stream's time over the schedule went, matched by task id with the
 agent's own clock readings (``/tasks``; perf_counter and monotonic are one clock on Linux):
-"send -> agent read" (the request on loopback and in the agent's queue until it reads it: its
-schedule starts there), "agent late" (writing the first artifact after its due time), and
-"write -> stamp" (from the agent's write until latcli stamped the bytes: loopback, the wait for
-the event loop, data_received).
+"send -> agent read" (from latcli's write of the request, the zero of its phases, until the
+agent reads it: loopback and the agent's queue; its schedule starts there), "agent late"
+(writing the first artifact after its due time), and "write -> stamp" (from the agent's
+write until latcli stamped the bytes: loopback, the wait for the event loop, data_received).
 
 Usage: uv run python scripts/bench_stream.py [--rounds 3] [--duration 10] [-c 100] [--rate 1070]
        [--skip locust,aiohttp,floor] [--chunks 5] [--gap-ms 20] [--warmup S]
@@ -120,7 +120,7 @@ def _trace_first_artifacts() -> list[tuple[str, float, float]]:
         reply = await read_stream(outcome, card)
         stream = reply.stream
         if reply.task_id and stream is not None and stream.first_artifact_ms is not None:
-            firsts.append((reply.task_id, outcome.started, stream.first_artifact_ms))
+            firsts.append((reply.task_id, outcome.sent, stream.first_artifact_ms))
         return reply
 
     engine.read_stream = traced

@@ -78,7 +78,10 @@ class StreamingOutcome:
     failed: set before iteration when no head came (then the body is empty), or when the body
     broke off (reset, the attempt's deadline, more than ``spec.max_body`` bytes in total). The
     iterator never raises for network problems; it just ends. ``started`` is the
-    perf_counter instant the attempt began, the zero of every stream phase.
+    perf_counter instant the attempt began (the zero of ``timings()``); ``sent`` the instant its
+    request went out, after any wait for a connection, its connect and TLS (``started`` when
+    the engine cannot tell): the zero of every stream phase, as DESIGN §2 has them ("each from
+    the moment the request was sent"), so a phase is the agent's and not the client's queue.
     """
 
     def __init__(
@@ -90,8 +93,10 @@ class StreamingOutcome:
         body: AsyncIterator[tuple[float, bytes]] | None = None,
         error: ErrorKind | None = None,
         message: str | None = None,
+        sent: float | None = None,
     ) -> None:
         self.started = started
+        self.sent = started if sent is None else sent
         self.status = status
         self.head_timings = timings
         self.headers: Mapping[str, str] = headers or {}

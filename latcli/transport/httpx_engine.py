@@ -176,7 +176,10 @@ async def _open_stream(
         failed.ended = time.perf_counter()
         return failed
     headers = dict(response.headers.items())
-    outcome = StreamingOutcome(trace.start, response.status_code, trace.timings(), headers)
+    sent = trace.marks.get("send_request_headers.started")  # httpcore's, once it has a connection
+    outcome = StreamingOutcome(
+        trace.start, response.status_code, trace.timings(), headers, sent=sent
+    )
     body = _arrivals(response, outcome, trace.start + spec.timeout, spec.max_body)
     stack.push_async_callback(body.aclose)  # closed before the response, even if abandoned
     outcome.body = body

@@ -38,7 +38,7 @@ async def read_stream(
     content_type = outcome.headers.get("content-type", "").lower()
     if not 200 <= outcome.status < 300 or not content_type.startswith("text/event-stream"):
         return await _read_whole(outcome, card)
-    reader = StreamReader(outcome.started)
+    reader = StreamReader(outcome.sent)
     feed = _EventFeed(reader, card.binding == "jsonrpc", on_chunk, on_event)
     await outcome.read_with(feed)
     failure = feed.failure
@@ -54,7 +54,12 @@ async def read_stream(
             outcome.status, outcome.timings(), *failure, state=reader.state, stream=phases,
             task_id=reader.task_id,
         )  # fmt: skip
-    total = phases.total_ms if phases.total_ms is not None else outcome.timings().total
+    # The reply's timings run from the attempt's start as ttfb does (a wait for a connection
+    # and the connect included); the phases from the send.
+    if phases.total_ms is not None:
+        total = phases.total_ms + (outcome.sent - outcome.started) * 1000.0
+    else:
+        total = outcome.timings().total
     timings = Timings(head.connect, head.tls, head.ttfb, total)
     return task_reply(outcome.status, timings, reader.view(), phases)
 

@@ -95,7 +95,8 @@ def check_schedule(reply: Reply, chunks: list[str], ttft_max: float = THINK_MS +
     streaming = p.total_ms - p.first_artifact_ms  # (CHUNKS - 1) gaps, then completed
     assert (CHUNKS - 1) * GAP_MS - 5 <= streaming <= (CHUNKS - 1) * GAP_MS + SLACK_MS
     assert p.gap_ms_max is not None and GAP_MS - 5 <= p.gap_ms_max <= GAP_MS + SLACK_MS
-    assert reply.latency_ms == pytest.approx(p.total_ms)
+    # the reply's latency from the attempt's start (its connect too), the phases from the send
+    assert p.total_ms <= reply.latency_ms <= p.total_ms + SLACK_MS
 
 
 def test_a_streamed_answer_over_jsonrpc_10(stream_10: RunningAgent) -> None:

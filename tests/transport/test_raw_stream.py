@@ -362,3 +362,32 @@ def test_the_feeder_wakes_a_few_finished_readers_per_pass_in_order_and_all_of_th
     assert [r for r in results if not isinstance(r, Exception)] == [
         i for i in range(20) if i not in (3, 7)
     ]
+
+
+@pytest.mark.parametrize("factory", [RawTransport, HttpxTransport], ids=["raw", "httpx"])
+def test_phases_count_from_the_send_not_from_the_wait_for_a_connection(
+    factory: type[RawTransport] | type[HttpxTransport],
+) -> None:
+    """DESIGN §2: each phase from the moment the request was sent. With one connection per
+    key, the second of two streams waits a whole stream for it: that wait is the client's
+    queue, not the agent's time to first token."""
+    events = [
+        (0.0, sse(status("TASK_STATE_WORKING"))),
+        (0.08, sse(chunk("Hi", False))),
+        (0.04, sse(status("TASK_STATE_COMPLETED"))),
+    ]
+
+    async def two() -> tuple[list[Reply], float]:
+        async with factory(max_connections_per_key=1) as transport:
+            client = ProtocolClient(transport)
+            agent = a2a_agent(server.url)
+            began = time.perf_counter()
+            replies = await asyncio.gather(*(client.stream_message(agent, "hi") for _ in "ab"))
+            return list(replies), time.perf_counter() - began
+
+    with agent_server(scripted(events)) as (server, _):
+        replies, elapsed = asyncio.run(two())
+    assert all(r.ok and r.stream is not None for r in replies), [r.message for r in replies]
+    assert elapsed >= 0.24  # one stream after the other: the second did wait
+    firsts = [r.stream.first_artifact_ms for r in replies if r.stream is not None]
+    assert all(f is not None and 80 <= f < 140 for f in firsts), firsts

@@ -33,6 +33,7 @@ class _Connection(asyncio.Protocol):
         "idle_since",
         "origin",
         "reader",
+        "sent_at",
         "sink",
         "transport",
         "waiter",
@@ -45,6 +46,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.waiter: asyncio.Future[None] | None = None
         self.headers_at = 0.0
+        self.sent_at = 0.0  # a streamed request's write (perf_counter): its phases' zero
         self.reader = ResponseReader()
         self.sink: _Sink | None = None  # a streamed response's body: see start_stream()
 
@@ -127,6 +129,7 @@ class _Connection(asyncio.Protocol):
         self.sink = sink
         self.reader.sink_to(sink.push)
         self.reader.expect(cap, False)
+        self.sent_at = time.perf_counter()
         self.transport.write(data)
         return waiter
 

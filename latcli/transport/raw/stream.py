@@ -196,8 +196,9 @@ class _StreamingOutcome(StreamingOutcome):
         timings: Timings,
         headers: Mapping[str, str],
         sink: _Sink,
+        sent: float,
     ) -> None:
-        super().__init__(started, status, timings, headers)
+        super().__init__(started, status, timings, headers, sent=sent)
         self._sink = sink
 
     def __aiter__(self) -> AsyncIterator[tuple[float, bytes]]:

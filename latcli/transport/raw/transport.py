@@ -151,9 +151,8 @@ class RawTransport(AsyncClosing):
         reader = conn.reader
         ttfb_ms = (conn.headers_at - start) * 1000.0
         timings = Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms)
-        return _StreamingOutcome(
-            start, reader.status, timings, _Headers(reader.headers).as_dict(), call.sink
-        )
+        headers = _Headers(reader.headers).as_dict()
+        return _StreamingOutcome(start, reader.status, timings, headers, call.sink, conn.sent_at)
 
     async def _send_following(self, key: str, spec: RequestSpec) -> Outcome:
         """Like the one attempt, then the redirect hops, all within the first hop's bound."""
