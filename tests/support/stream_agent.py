@@ -221,13 +221,18 @@ class Agent:
 
 class Connection(asyncio.Protocol):
     """One keep-alive connection: requests are read from a buffer (head, then Content-Length
-    bytes), one at a time, and stamped t0 the moment their head is whole."""
+    bytes), one at a time. A request's schedule starts (t0) when the read that completed it
+    arrived: every read is stamped first and handled once the loop's pass is over, so a burst
+    of 100 requests (a closed-model client's first round) starts 100 schedules on arrival,
+    not one handling (~25 µs) after another."""
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.buffer = b""
         self.busy = False
         self.closed = False
+        self.arrived = 0.0  # time.monotonic() of the latest read
+        self.queued = False  # handling of the buffer is scheduled (call_soon)
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -248,7 +253,14 @@ class Connection(asyncio.Protocol):
                    b"content-length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
 
     def data_received(self, data: bytes) -> None:
+        self.arrived = time.monotonic()
         self.buffer += data
+        if not self.queued:  # uvloop runs call_soon callbacks after the pass's reads
+            self.queued = True
+            asyncio.get_running_loop().call_soon(self._handle)
+
+    def _handle(self) -> None:
+        self.queued = False
         self.next_request()
 
     def next_request(self) -> None:
@@ -256,7 +268,7 @@ class Connection(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            t0 = time.monotonic()
+            t0 = self.arrived
             lines = self.buffer[:end].decode("latin-1").split("\r\n")
             try:
                 method, target = lines[0].split(" ")[:2]

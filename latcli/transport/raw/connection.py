@@ -61,6 +61,12 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         if getattr(transport, "max_size", 0) > _READ_SIZE:  # asyncio's plain TCP transport
             transport.max_size = _READ_SIZE  # type: ignore[attr-defined]
+        # uvloop holds a small write until the end of the loop's pass: in a burst (a closed
+        # model's first round) a request stamped as sent left milliseconds later. With no
+        # buffer allowance it is written at once, as asyncio's transports do (docs/benchmarks.md).
+        limits = getattr(transport, "set_write_buffer_limits", None)
+        if limits is not None:
+            limits(high=0)
 
     def data_received(self, data: bytes) -> None:
         if self.sink is not None:
