@@ -23,10 +23,6 @@ DEFAULT_MAX_IN_FLIGHT = 1000  # open model: outstanding requests before the sche
 # a request due between two wake-ups would leave up to 1 ms late: the open model wakes a
 # millisecond early and sends what is due within it. An early request is timed from its send.
 EARLY_S = 0.001
-# uvloop's timers count whole milliseconds (libuv's clock): a sleep under half of one returns
-# at once, and the scheduler would spin to the due time. There a request due that soon (after
-# EARLY_S) goes now, early, timed from its send (docs/benchmarks.md, session 6).
-UVLOOP_GRAIN_S = 0.0005
 
 
 def worker_cap(plan: BenchPlan) -> int:
@@ -39,7 +35,6 @@ async def run_open(
 ) -> None:
     """Send request ``j`` at ``t0 + share.due_s(j)``; wait for a slot at ``max_in_flight``."""
     loop = asyncio.get_running_loop()
-    grain = UVLOOP_GRAIN_S if type(loop).__module__.startswith("uvloop") else 0.0
     clock = time.monotonic
     slots = asyncio.Semaphore(worker_cap(plan))
     service = run.result.service_time
@@ -75,7 +70,7 @@ async def run_open(
         if clock() > end:
             break
         delay = due - clock() - EARLY_S
-        while delay > grain and not run.halted():  # in slices, so that Ctrl-C is seen soon
+        while delay > 0 and not run.halted():  # in slices, so that Ctrl-C is seen soon
             await asyncio.sleep(delay if delay < 0.25 else 0.25)
             delay = due - clock() - EARLY_S
         if run.halted():

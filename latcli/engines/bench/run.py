@@ -195,13 +195,16 @@ def _finish(run: WorkerRecorder, plan: BenchPlan, target: Target, worker: int) -
         judge_share(run, plan, worker)
 
 
-def run_loop(main: Coroutine[Any, Any, BenchResult]) -> BenchResult:
-    """Run a bench process's event loop: uvloop where there is one (as serve does). Against
-    nginx the closed model cost 18 µs of CPU a request where asyncio's loop cost 28; 300 open
-    model streams 36 µs an SSE event against 51, their schedule lag p99 under 0.3 ms on both
-    (the open model sleeps in uvloop's whole milliseconds: UVLOOP_GRAIN_S; docs/benchmarks.md)."""
-    try:
-        import uvloop
-    except ImportError:  # Windows: no uvloop
-        return asyncio.run(main)
-    return uvloop.run(main)
+def run_loop(plan: BenchPlan, main: Coroutine[Any, Any, BenchResult]) -> BenchResult:
+    """Run a bench process's event loop. The closed model runs on uvloop where there is one (as
+    serve does): against nginx it cost 18 µs of CPU a request where asyncio's loop cost 28
+    (docs/benchmarks.md). The open model stays on asyncio's: its timer wake-ups (EARLY_S) were
+    measured there, and in A/B runs at 2,000 and 8,000 req/s uvloop's schedule lag was no better."""
+    if plan.model == "closed":
+        try:
+            import uvloop
+        except ImportError:  # Windows: no uvloop
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

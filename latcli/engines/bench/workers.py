@@ -171,6 +171,7 @@ def _worker_main(
             messages.put(("tick", worker, (tally.requests, tally.errors, _enc(tally.hist), counts)))
 
         result = run_loop(
+            plan,
             run_share(
                 plan,
                 target,
@@ -347,4 +348,4 @@ def run_bench(
     start = None
     if plan.start_at is not None:  # the wall clock's time on this process's monotonic clock
         start = time.monotonic() + (plan.start_at - time.time())
-    return run_loop(run_share(plan, target, start_at=start, on_progress=on_progress))
+    return run_loop(plan, run_share(plan, target, start_at=start, on_progress=on_progress))
