@@ -488,26 +488,13 @@ def _report(
     from latcli.engines.bench import outputs
     from latcli.engines.bench.run import LATE_START_S
     from latcli.reports.bench import json_text, write_json
-    from latcli.reports.bench_build import build_report
-    from latcli.reports.bench_model import IN_FLIGHT_POLICY
+    from latcli.reports.bench_build import run_report
     from latcli.reports.bench_sla import answered_none, exit_code, observation
     from latcli.reports.files import write_all
     from latcli.reports.hlog import write_hlog
 
     verdicts: list[Verdict] = evaluate(thresholds, observation(result))
-    lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
-    report = build_report(
-        plan,
-        result,
-        verdicts,
-        valid=result.valid,
-        target_rate=plan.share_rate,
-        achieved_rate=result.achieved_rate
-        if result.achieved_rate is not None
-        else result.throughput_rps,
-        schedule_lag_p99_ms=lag,
-        policy=IN_FLIGHT_POLICY,
-    )
+    report = run_report(plan, result, verdicts)
     if json_out:
         print(json_text(report))
     else:

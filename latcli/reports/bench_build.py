@@ -173,6 +173,22 @@ def content_of(report: BenchReport) -> ReportContent:
     )
 
 
+def run_report(plan: BenchPlan, result: BenchResult, verdicts: Sequence[Verdict]) -> BenchReport:
+    """The report ``latcli bench`` writes of a finished run: validity, rates and the schedule's
+    lag as the run measured them (a closed model's achieved rate is its throughput)."""
+    lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
+    achieved = result.achieved_rate
+    return build_report(
+        plan,
+        result,
+        verdicts,
+        valid=result.valid,
+        target_rate=plan.share_rate,
+        achieved_rate=achieved if achieved is not None else result.throughput_rps,
+        schedule_lag_p99_ms=lag,
+    )
+
+
 def build_report(
     plan: BenchPlan,
     result: BenchResult,

@@ -23,6 +23,7 @@ from bench_golden import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from json_places import places
 
 from latcli.reports.bench import BenchReport, json_text
 from latcli.reports.files import ReportError
@@ -216,20 +217,8 @@ def test_a_kept_encoding_is_dropped_when_the_histogram_changes() -> None:
     assert LatencyHistogram.decode(merged["encoded"]).count == entry["count"] + 1
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every place in a JSON value (object keys and list indexes), outside encoded blobs."""
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value[:3]):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 STREAM_DOC = RUNS["stream"]["document"]
-STREAM_PATHS = _paths(STREAM_DOC)
+STREAM_PATHS = places(STREAM_DOC, items=3)
 JUNK = st.one_of(
     st.none(),
     st.booleans(),

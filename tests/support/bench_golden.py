@@ -19,7 +19,6 @@ from typing import Any
 
 from latcli.core.sla import evaluate, parse_threshold
 from latcli.reports.bench_model import (
-    IN_FLIGHT_POLICY,
     AgentTally,
     BenchPlan,
     BenchResult,
@@ -127,23 +126,11 @@ def plan_of(d: Mapping[str, Any]) -> BenchPlan:
 
 def document_of(plan: BenchPlan, result: BenchResult, exprs: Sequence[str]) -> dict[str, Any]:
     """The document ``latcli bench`` makes of ``result`` (cli/bench.py ``_report``)."""
-    from latcli.reports.bench_build import build_report
+    from latcli.reports.bench_build import run_report
     from latcli.reports.bench_sla import observation
 
     verdicts = evaluate([parse_threshold(e) for e in exprs], observation(result))
-    lag = result.schedule_lag.percentile_ms(99.0) if result.schedule_lag else None
-    achieved = result.achieved_rate
-    report = build_report(
-        plan,
-        result,
-        verdicts,
-        valid=result.valid,
-        target_rate=plan.share_rate,
-        achieved_rate=achieved if achieved is not None else result.throughput_rps,
-        schedule_lag_p99_ms=lag,
-        policy=IN_FLIGHT_POLICY,
-    )
-    return report.to_json()
+    return run_report(plan, result, verdicts).to_json()
 
 
 # --- recording -----------------------------------------------------------------------------
