@@ -33,7 +33,6 @@ class _Connection(asyncio.Protocol):
         "idle_since",
         "origin",
         "reader",
-        "sent_at",
         "sink",
         "transport",
         "waiter",
@@ -46,7 +45,6 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.waiter: asyncio.Future[None] | None = None
         self.headers_at = 0.0
-        self.sent_at = 0.0  # a streamed request's write (perf_counter): its phases' zero
         self.reader = ResponseReader()
         self.sink: _Sink | None = None  # a streamed response's body: see start_stream()
 
@@ -64,9 +62,7 @@ class _Connection(asyncio.Protocol):
         # uvloop holds a small write until the end of the loop's pass: in a burst (a closed
         # model's first round) a request stamped as sent left milliseconds later. With no
         # buffer allowance it is written at once, as asyncio's transports do (docs/benchmarks.md).
-        limits = getattr(transport, "set_write_buffer_limits", None)
-        if limits is not None:
-            limits(high=0)
+        self.transport.set_write_buffer_limits(high=0)
 
     def data_received(self, data: bytes) -> None:
         if self.sink is not None:
@@ -135,7 +131,6 @@ class _Connection(asyncio.Protocol):
         self.sink = sink
         self.reader.sink_to(sink.push)
         self.reader.expect(cap, False)
-        self.sent_at = time.perf_counter()
         self.transport.write(data)
         return waiter
 

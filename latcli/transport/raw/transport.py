@@ -128,6 +128,7 @@ class RawTransport(AsyncClosing):
             if call.expired:  # the deadline passed while a connection was found
                 raise _Deadline("attempt timed out")
             call.conn = conn
+            sent = time.perf_counter()  # the phases' zero: start_stream writes at once
             await conn.start_stream(prepared.data, spec.max_body, call.sink)
         except asyncio.CancelledError:
             call.conn = None
@@ -152,7 +153,7 @@ class RawTransport(AsyncClosing):
         ttfb_ms = (conn.headers_at - start) * 1000.0
         timings = Timings(connect_ms, tls_ms, ttfb_ms, ttfb_ms)
         headers = _Headers(reader.headers).as_dict()
-        return _StreamingOutcome(start, reader.status, timings, headers, call.sink, conn.sent_at)
+        return _StreamingOutcome(start, reader.status, timings, headers, call.sink, sent)
 
     async def _send_following(self, key: str, spec: RequestSpec) -> Outcome:
         """Like the one attempt, then the redirect hops, all within the first hop's bound."""
