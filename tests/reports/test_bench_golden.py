@@ -23,7 +23,7 @@ from bench_golden import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from json_places import places
+from json_places import changed, places
 
 from latcli.reports.bench import BenchReport, json_text
 from latcli.reports.files import ReportError
@@ -238,16 +238,8 @@ def test_no_change_to_a_document_gets_past_from_json_as_a_traceback(
 ) -> None:
     """Any one field of a real document replaced by junk, or dropped: from_json gives a report
     or a ReportError, never another exception (DESIGN §7: a file is untrusted input)."""
-    doc = copy.deepcopy(STREAM_DOC)
-    at = doc
-    for key in where[:-1]:
-        at = at[key]
-    if drop and isinstance(at, dict):
-        del at[where[-1]]
-    else:
-        at[where[-1]] = junk
     try:
-        report = BenchReport.from_json(doc, "r.json")
+        report = BenchReport.from_json(changed(STREAM_DOC, where, junk, drop), "r.json")
     except ReportError as exc:
         assert str(exc).startswith("r.json: not a latcli.bench/v1 report: ")
         return

@@ -15,7 +15,7 @@ from capacity_help import check_contract
 from conftest import DemoFleet
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from json_places import places
+from json_places import changed, places
 
 from latcli.cli.app import main
 from latcli.core.capacity import summarize
@@ -206,16 +206,8 @@ def test_no_change_to_a_document_gets_past_from_json_as_a_traceback(
 ) -> None:
     """Any one field of a real document replaced by junk, or dropped: a report that writes,
     or one ReportError line (DESIGN §7: a file is untrusted input)."""
-    doc = _doc()
-    at: Any = doc
-    for key in where[:-1]:
-        at = at[key]
-    if drop and isinstance(at, dict):
-        del at[where[-1]]
-    else:
-        at[where[-1]] = junk
     try:
-        report = CapacityReport.from_json(doc, "c.json")
+        report = CapacityReport.from_json(changed(_doc(), where, junk, drop), "c.json")
     except ReportError as exc:
         assert str(exc).startswith("c.json: not a latcli.capacity/v1 report") and "\n" not in str(
             exc

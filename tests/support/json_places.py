@@ -1,7 +1,9 @@
-"""Every place in a JSON value, for tests that change one field of a document at a time."""
+"""Every place in a JSON value, and a document with one of them changed: for tests that
+change one field of a document at a time."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -15,3 +17,17 @@ def places(value: Any, items: int, prefix: tuple[Any, ...] = ()) -> list[tuple[A
         for i, v in enumerate(value[:items]):
             out += places(v, items, (*prefix, i))
     return out
+
+
+def changed(doc: Any, where: tuple[Any, ...], junk: Any, drop: bool) -> Any:
+    """A deep copy of ``doc`` with the value at ``where`` replaced by ``junk``, or dropped
+    (``drop``, when it sits in an object)."""
+    doc = copy.deepcopy(doc)
+    at = doc
+    for key in where[:-1]:
+        at = at[key]
+    if drop and isinstance(at, dict):
+        del at[where[-1]]
+    else:
+        at[where[-1]] = junk
+    return doc
