@@ -15,7 +15,7 @@ from capacity_help import check_contract
 from conftest import DemoFleet
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from json_places import changed, places
+from json_places import changed, junk, places
 
 from latcli.cli.app import main
 from latcli.core.capacity import summarize
@@ -187,16 +187,7 @@ def test_a_named_source_heads_the_message() -> None:
         CapacityReport.from_json({**doc, "schema": "x"}, "c.json")
 
 
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 3),
-    st.floats(allow_nan=False),
-    st.text(max_size=5),
-    st.just([]),
-    st.just({}),
-    st.just(["x"]),
-)
+JUNK = junk(["x"])
 
 
 @settings(max_examples=300, deadline=None)

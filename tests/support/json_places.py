@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from hypothesis import strategies as st
+
 
 def places(value: Any, items: int, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """The key/index paths of ``value``'s objects and of the first ``items`` items of each list."""
@@ -31,3 +33,17 @@ def changed(doc: Any, where: tuple[Any, ...], junk: Any, drop: bool) -> Any:
     else:
         at[where[-1]] = junk
     return doc
+
+
+def junk(*extra: Any) -> st.SearchStrategy[Any]:
+    """Values of every JSON type, small, to put in a place; ``extra``: the caller's own."""
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 3),
+        st.floats(allow_nan=False),
+        st.text(max_size=5),
+        st.just([]),
+        st.just({}),
+        *(st.just(value) for value in extra),
+    )
